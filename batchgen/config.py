@@ -1,0 +1,74 @@
+"""Typed, frozen configuration. Built once by the CLI and passed down explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "DEMO_TOKEN",
+    "TIERS",
+    "TOKEN_ENV",
+    "RetryPolicy",
+    "Settings",
+    "Timeouts",
+]
+
+DEFAULT_BASE_URL = "https://grokimagineapi.com"
+TOKEN_ENV = "GROKIMAGINE_API_TOKEN"
+TOKEN_FILE_ENV = "GROKIMAGINE_API_TOKEN_FILE"
+BASE_URL_ENV = "GROKIMAGINE_BASE_URL"
+DEMO_TOKEN = "demo-token"
+
+#: Requests per minute, per account, all endpoints together.
+TIERS: dict[str, int] = {"free": 100, "pro": 1000, "enterprise": 5000}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Seconds. The submit read timeout is generous on purpose: a slow vendor that still
+    answers is far better than a POST whose outcome is unknown."""
+
+    connect: float = 10.0
+    submit_read: float = 120.0
+    status_read: float = 30.0
+    download_read: float = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How transient failures are retried. See ``batchgen.throttle.backoff``."""
+
+    max_attempts: int = 5  # per row and per kind of step (submit, poll, download)
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: float = 0.5  # fraction of the delay drawn at random
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a run needs to know. The token is deliberately not a field."""
+
+    base_url: str = DEFAULT_BASE_URL
+    rpm: int = TIERS["free"]
+    safety_margin: float = 0.05  # fraction of the limit left unused
+    out_dir: Path = Path("outputs")
+    sheet: str | None = None
+    default_mode: str | None = None
+    default_ratio: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    download_concurrency: int = 4
+    max_in_flight: int = 10_000  # tasks submitted but not finished, across manifests
+    task_deadline: float = 3600.0  # seconds a task may stay unfinished before it is reported
+    retry_failed: bool = False
+    resubmit_unknown: bool = False
+    max_credits: int | None = None
+    budget_scope: str = "run"  # "run" or "total"
+    max_runtime: float | None = None  # seconds
+    grace: float = 600.0  # seconds of polling and downloading after the deadline
+    notify_url: str | None = None
+    csv_escape: bool = True
+    progress: bool | None = None  # None: bars when stderr is a terminal

@@ -1,0 +1,147 @@
+"""The one error tree of batchgen, arranged by what the caller can do about each error.
+
+::
+
+    BatchgenError                      anything batchgen raises on purpose (exit 1)
+    ├── UsageError                     bad option, config or environment; nothing sent (exit 2)
+    │   └── InsecureTransportError     the token would travel over plain http to a remote host
+    ├── ManifestError                  a manifest cannot be read at all (exit 2)
+    ├── StateError                     the state file is unusable, or a transition was illegal
+    │   └── TransitionError            a guarded UPDATE changed no row: a bug, raised loudly
+    ├── LockHeldError                  another process runs this manifest (exit 4)
+    ├── ApiError                       the vendor API said no, or could not be reached
+    │   ├── AuthError                  401: the token was refused; stop the whole run (exit 3)
+    │   ├── PermanentApiError          400 and kin: this row will never succeed as it is
+    │   ├── TransientApiError          429, 5xx, garbage body: worth a retry after a pause
+    │   │   ├── RateLimitedError       429 (carries the server's reset hint)
+    │   │   └── NotSentError           the request never reached the server: safe to resend
+    │   └── AmbiguousSubmitError       a POST was sent but its outcome is unknown: never resend
+    └── DownloadError                  a video could not be fetched or was cut short
+
+Third-party exceptions (aiohttp, sqlite3, openpyxl) are translated at the module boundary
+with ``raise ... from exc``; nothing else escapes into the dispatcher or the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AmbiguousSubmitError",
+    "ApiError",
+    "AuthError",
+    "BatchgenError",
+    "DownloadError",
+    "InsecureTransportError",
+    "LockHeldError",
+    "ManifestError",
+    "NotSentError",
+    "PermanentApiError",
+    "RateLimitedError",
+    "StateError",
+    "TransientApiError",
+    "TransitionError",
+    "UsageError",
+]
+
+
+class BatchgenError(Exception):
+    """Root of every error batchgen raises on purpose; ``exit_code`` is what the CLI returns."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class UsageError(BatchgenError):
+    """A bad option, configuration or environment: nothing was sent."""
+
+    exit_code = 2
+
+
+class InsecureTransportError(UsageError):
+    """The token would be sent over plain http to a host that is not loopback."""
+
+
+class ManifestError(BatchgenError):
+    """A manifest that cannot be read at all (missing, not a spreadsheet, no prompt column...)."""
+
+    exit_code = 2
+
+    def __init__(self, path: object, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.reason = message
+
+
+class StateError(BatchgenError):
+    """The state file cannot be opened, is from a newer batchgen, or is corrupt."""
+
+    exit_code = 2
+
+
+class TransitionError(StateError):
+    """A guarded status transition matched no row: the caller's view of the job was stale."""
+
+    exit_code = 1
+
+
+class LockHeldError(BatchgenError):
+    """Another batchgen process holds the lock on this manifest's state."""
+
+    exit_code = 4
+
+
+class ApiError(BatchgenError):
+    """The vendor API refused a request or could not be reached.
+
+    ``status`` is the HTTP status (None when no response arrived), ``code`` the body's
+    ``code`` field when there was one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AuthError(ApiError):
+    """401: the token is missing, wrong or revoked. Fatal for the whole run."""
+
+    exit_code = 3
+
+
+class PermanentApiError(ApiError):
+    """The request itself is wrong (400): resending it would fail the same way."""
+
+
+class TransientApiError(ApiError):
+    """A failure worth retrying after a pause: 5xx, an unreadable body, a network hiccup.
+
+    ``retry_after`` is the server's hint in seconds, when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(TransientApiError):
+    """429: the account's request budget is spent until the window resets."""
+
+
+class NotSentError(TransientApiError):
+    """The request never reached the server (refused, DNS, TLS, connect timeout)."""
+
+
+class AmbiguousSubmitError(ApiError):
+    """A POST left this process but no answer came back: the task may or may not exist."""
+
+
+class DownloadError(BatchgenError):
+    """A video download failed or was cut short; the URL stays in the state for a retry."""

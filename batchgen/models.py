@@ -1,0 +1,159 @@
+"""The records that flow through batchgen: a manifest row, a state row, an API task status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "CREDITS_PER_TASK",
+    "MODES",
+    "NEEDS_ATTENTION",
+    "RATIOS",
+    "TERMINAL",
+    "USD_PER_CREDIT",
+    "Job",
+    "JobSpec",
+    "JobStatus",
+    "RunInfo",
+    "TaskState",
+    "TaskStatus",
+]
+
+MODES: tuple[str, ...] = ("fun", "normal", "spicy")
+RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
+CREDITS_PER_TASK = 40
+USD_PER_CREDIT = 0.01
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSpec:
+    """One valid manifest row, normalised: exactly what will be sent to ``POST /v1/generate``.
+
+    ``row`` is the row number as the user sees it in the spreadsheet (the header is row 1).
+    ``key`` is the row's stable identity across runs (see ``batchgen.manifest``).
+    """
+
+    key: str
+    row: int
+    prompt: str
+    mode: str
+    ratio: str
+    images: tuple[str, ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body of the generate request."""
+        body: dict[str, Any] = {"mode": self.mode, "prompt": self.prompt, "ratio": self.ratio}
+        if self.images:
+            body["images"] = list(self.images)
+        return body
+
+
+class JobStatus(StrEnum):
+    """Where a row stands. Only ``batchgen.state`` moves a row from one status to another."""
+
+    PENDING = "pending"  # known, nothing sent yet
+    SUBMITTING = "submitting"  # intent committed; the POST may be in flight
+    SUBMITTED = "submitted"  # the vendor gave a task id; waiting for the video
+    RUNNING = "running"  # the vendor reports the task as processing
+    COMPLETED = "completed"  # the task finished; videos not yet all on disk
+    DOWNLOADED = "downloaded"  # every video is on disk, length verified: done
+    INVALID = "invalid"  # the manifest row is wrong; never sent
+    REJECTED = "rejected"  # the API refused the request (400); not resent
+    FAILED = "failed"  # the task failed (error_kind says transient or permanent)
+    UNKNOWN = "unknown"  # a POST whose outcome was lost: maybe created, maybe charged
+    DOWNLOAD_FAILED = "download_failed"  # videos exist but could not be fetched (yet)
+
+
+#: Nothing more will happen to these without the user asking (``--retry-failed`` etc.).
+TERMINAL = frozenset(
+    {JobStatus.DOWNLOADED, JobStatus.INVALID, JobStatus.REJECTED, JobStatus.UNKNOWN}
+)
+#: Statuses of rows a person should look at in the morning.
+NEEDS_ATTENTION = frozenset(
+    {
+        JobStatus.INVALID,
+        JobStatus.REJECTED,
+        JobStatus.FAILED,
+        JobStatus.UNKNOWN,
+        JobStatus.DOWNLOAD_FAILED,
+    }
+)
+
+
+class TaskState(StrEnum):
+    """What a vendor status string means for batchgen."""
+
+    WAITING = "waiting"  # queued, processing, or a status string nobody told us about
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStatus:
+    """One answer of ``GET /v1/status``, typed."""
+
+    task_id: str
+    status: str  # the vendor's raw status string
+    state: TaskState
+    consumed_credits: int = 0
+    created_at: dt.datetime | None = None
+    error_message: str | None = None
+    urls: tuple[str, ...] = ()
+    request: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """One row of the state store: a manifest row and everything that happened to it."""
+
+    key: str
+    row: int
+    prompt: str
+    mode: str
+    ratio: str
+    images: tuple[str, ...] = ()
+    user: dict[str, Any] = field(default_factory=dict)  # the user's own columns, in order
+    status: JobStatus = JobStatus.PENDING
+    in_manifest: bool = True  # False: deleted from the manifest since an earlier run
+    task_id: str | None = None
+    attempts: int = 0
+    consumed_credits: int = 0
+    error_kind: str | None = None  # transient | permanent | ambiguous | invalid | download
+    error_message: str | None = None
+    video_urls: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # paths relative to the manifest's output folder
+    file_sizes: tuple[int, ...] = ()
+    created_at: dt.datetime | None = None  # when the row first entered the state
+    submitted_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+    def spec(self) -> JobSpec:
+        """The request this row sends."""
+        return JobSpec(
+            key=self.key,
+            row=self.row,
+            prompt=self.prompt,
+            mode=self.mode,
+            ratio=self.ratio,
+            images=self.images,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunInfo:
+    """One run of batchgen over a manifest, as recorded in its state."""
+
+    run_id: int
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    command: str = ""  # the command line, secrets removed
+    version: str = ""
+    outcome: str | None = None  # e.g. "complete", "needs attention", "budget", "interrupted"
+    exit_code: int | None = None
+    requests: int = 0
+    rate_limited: int = 0  # 429s met
+    credits: int = 0  # credits consumed during this run
