@@ -1,0 +1,110 @@
+"""One account-wide request throttle: aiolimiter for pacing, server feedback for pauses.
+
+aiolimiter's leaky bucket starts empty, so ``AsyncLimiter(R, 60)`` lets R requests through at
+once and then R more over the next minute: about 2R in the first 60 seconds. We use a *small*
+bucket instead: ``burst`` requests per ``window * burst / rate`` seconds. In any interval of
+length T it admits at most ``burst + rate * T / window`` requests, so any window of ``window``
+seconds sees at most ``burst + rate``, which is kept at ``limit * (1 - margin)``.
+
+A 429, or a response saying ``X-RateLimit-Remaining: 0``, moves one shared ``resume_at``
+deadline forward (never back) and every request waits for it, so no request slips through
+during a pause the server asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiolimiter import AsyncLimiter
+
+from batchgen.api import DEFAULT_RESET, RateInfo
+
+__all__ = ["Throttle", "bucket_shape"]
+
+log = logging.getLogger(__name__)
+
+
+def bucket_shape(limit: int, margin: float) -> tuple[int, float]:
+    """(burst, rate per window) such that burst + rate <= limit * (1 - margin)."""
+    usable = max(1.0, limit * (1.0 - margin))
+    burst = max(1, min(50, int(usable // 50)))
+    return burst, max(usable - burst, usable / 2)
+
+
+class Throttle:
+    """The one gate every API request of the process passes through."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        window: float = 60.0,
+        margin: float = 0.02,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.burst, self.rate = bucket_shape(limit, margin)
+        self._limiter = AsyncLimiter(self.burst, window * self.burst / self.rate)
+        self._clock = clock
+        self.resume_at = 0.0
+        self.pauses = 0
+        self.waiting = 0  # requests queued at the gate right now
+        self.in_flight = 0
+
+    def now(self) -> float:
+        """The clock pauses are measured on (the event loop's, unless one was injected)."""
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    @property
+    def per_second(self) -> float:
+        """The steady rate the limiter allows."""
+        return self.rate / self.window
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for permission to send one request; hold it while the request is out."""
+        self.waiting += 1
+        try:
+            await self._acquire()
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def _acquire(self) -> None:
+        while True:
+            await self._wait_for_resume()
+            await self._limiter.acquire()
+            if self.now() >= self.resume_at:
+                return
+            # A pause began while we waited for the bucket: the token is spent, which only
+            # makes us more conservative; wait out the pause and queue again.
+
+    async def _wait_for_resume(self) -> None:
+        # A loop, not an Event: the deadline may move further while we sleep.
+        while (delay := self.resume_at - self.now()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(delay)
+
+    def pause_for(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` (extends, never shortens, a pause)."""
+        until = self.now() + max(0.0, seconds)
+        if until > self.resume_at:
+            if self.resume_at <= self.now():
+                self.pauses += 1
+                log.info("the API asked for a pause; holding all requests for %.1f s", seconds)
+            self.resume_at = until
+
+    def observe(self, rate: RateInfo, status: int) -> None:
+        """Feed one response's rate information in (the ApiClient calls this)."""
+        if status == 429:
+            hint = rate.pause()
+            self.pause_for(hint if hint is not None else DEFAULT_RESET)
+        elif rate.remaining == 0:
+            self.pause_for(rate.reset_after if rate.reset_after is not None else DEFAULT_RESET)
