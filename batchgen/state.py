@@ -1,0 +1,848 @@
+"""The state store: one SQLite file per manifest, the single source of truth of a run.
+
+Everything the dispatcher learns is committed here before it acts on it, so a process killed
+at any instant resumes from the file alone. The rules that make that true:
+
+- WAL journal with ``synchronous=FULL``: a commit that returned survives a power cut.
+- One writer (the dispatcher, on the event loop). Every transition is one guarded
+  ``UPDATE ... WHERE key=? AND status IN (...)`` in autocommit mode, so it is its own committed
+  transaction and costs one fsync. Zero rows changed raises :class:`TransitionError`.
+- The status machine is the :data:`ALLOWED` table (target -> allowed sources) plus the
+  :data:`REQUEUE` edges, which only the bulk ``requeue_*`` helpers take, on the user's word.
+  ``invalid`` is set and cleared only by :meth:`StateStore.sync_manifest`.
+- The schema is versioned by :data:`MIGRATIONS`; ``PRAGMA user_version`` holds the number applied.
+- A run holds an ``flock`` on ``state.lock`` beside the database; the kernel drops it when the
+  process dies, even by SIGKILL, so a lock is never stale.
+- ``sqlite3`` exceptions never leave this module: they become :class:`StateError`.
+- Each ``record_attempt`` is its own small committed transaction: history survives a kill and
+  keeps its order relative to the transitions around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import functools
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from batchgen.errors import LockHeldError, StateError, TransitionError
+from batchgen.models import Job, JobSpec, JobStatus, RunInfo
+
+__all__ = [
+    "ALLOWED",
+    "MIGRATIONS",
+    "REQUEUE",
+    "STATE_FILE",
+    "RowLike",
+    "StateStore",
+    "SyncReport",
+    "state_path_for",
+]
+
+S = JobStatus
+STATE_FILE = "state.sqlite"
+BUSY_TIMEOUT = 10.0  # seconds; another process opening this state may briefly write (migrate)
+
+#: The status machine: target status -> the statuses a row may be in to move there.
+ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    S.PENDING: frozenset({S.SUBMITTING}),  # transient submit error: nothing was created
+    S.SUBMITTING: frozenset({S.PENDING}),
+    S.SUBMITTED: frozenset({S.SUBMITTING}),
+    S.RUNNING: frozenset({S.SUBMITTED, S.RUNNING}),
+    S.COMPLETED: frozenset({S.SUBMITTED, S.RUNNING, S.DOWNLOAD_FAILED, S.COMPLETED}),
+    S.DOWNLOADED: frozenset({S.COMPLETED}),
+    # the task failed; or its submit gave up after transient errors (nothing was created)
+    S.FAILED: frozenset({S.SUBMITTED, S.RUNNING, S.SUBMITTING, S.PENDING}),
+    S.REJECTED: frozenset({S.SUBMITTING}),
+    S.UNKNOWN: frozenset({S.SUBMITTING}),
+    S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
+    S.INVALID: frozenset(),  # only sync_manifest decides validity
+}
+#: Edges taken only by the bulk requeue helpers (``--retry-failed``, ``--resubmit-unknown``):
+#: they may pay again, so :meth:`StateStore.transition` refuses them.
+REQUEUE: dict[JobStatus, frozenset[JobStatus]] = {
+    S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN}),
+}
+
+#: Numbered schema migrations; statements are separated by ";" (never inside a literal).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE jobs (
+        key TEXT PRIMARY KEY, row_num INTEGER NOT NULL,
+        prompt TEXT NOT NULL, mode TEXT NOT NULL, ratio TEXT NOT NULL,
+        images TEXT NOT NULL DEFAULT '[]', user_values TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL, in_manifest INTEGER NOT NULL DEFAULT 1, task_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0, consumed_credits INTEGER NOT NULL DEFAULT 0,
+        earlier_credits INTEGER NOT NULL DEFAULT 0, error_kind TEXT, error_message TEXT,
+        video_urls TEXT NOT NULL DEFAULT '[]', files TEXT NOT NULL DEFAULT '[]',
+        file_sizes TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL,
+        submitted_at TEXT, completed_at TEXT, updated_at TEXT NOT NULL);
+    CREATE INDEX jobs_status_row ON jobs (status, row_num, key);
+    CREATE INDEX jobs_manifest_row ON jobs (in_manifest, row_num, key);
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY, key TEXT NOT NULL REFERENCES jobs (key), at TEXT NOT NULL,
+        kind TEXT NOT NULL, outcome TEXT NOT NULL, message TEXT, task_id TEXT);
+    CREATE INDEX attempts_key ON attempts (key, id);
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT,
+        command TEXT NOT NULL, version TEXT NOT NULL, outcome TEXT, exit_code INTEGER,
+        requests INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
+        credits INTEGER NOT NULL DEFAULT 0)
+    """,
+)
+
+_INTERRUPTED = (
+    "the previous run stopped while this row's request was being sent; the vendor may have "
+    "created (and charged) a task. Re-run with --resubmit-unknown to send it again."
+)
+_CHANGED = (
+    "row {row} (id {key}) changed its request after it was submitted; the earlier task stands. "
+    "Give the row a new id to generate it again."
+)
+_NOW_INVALID = "row {row} (id {key}) is now invalid ({why}); the earlier task stands."
+_FIRST = (-(2**63), "")  # keyset cursor before every row
+_COLUMNS = (
+    "key, row_num, prompt, mode, ratio, images, user_values, status, in_manifest, task_id, "
+    "attempts, consumed_credits, error_kind, error_message, video_urls, files, file_sizes, "
+    "created_at, submitted_at, completed_at, updated_at"
+)
+# A requeued row starts a fresh task: its spend moves to earlier_credits so totals stay true.
+_FRESH = (
+    "status = 'pending', task_id = NULL, error_kind = NULL, error_message = NULL, "
+    "video_urls = '[]', submitted_at = NULL, completed_at = NULL, "
+    "earlier_credits = earlier_credits + consumed_credits, consumed_credits = 0, updated_at = ?"
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class RowLike(Protocol):
+    """What :meth:`StateStore.sync_manifest` needs of a manifest row (``ManifestRow``)."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def user(self) -> dict[str, Any]: ...
+    @property
+    def spec(self) -> JobSpec | None: ...
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def problems(self) -> tuple[Any, ...]: ...
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What a manifest sync changed. ``deleted`` counts every state row absent from the manifest."""
+
+    new: int = 0
+    updated: int = 0
+    deleted: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _iso(value: dt.datetime) -> str:
+    """ISO-8601 UTC with fixed-width microseconds, so text order is time order."""
+    if value.tzinfo is None:  # naive datetimes are taken to be UTC already
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _ts(value: dt.datetime | None) -> str | None:
+    return None if value is None else _iso(value)
+
+
+def _parse_ts(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def _encode_value(value: Any) -> Any:
+    """json ``default``: tag the cell types JSON lacks so they come back as themselves."""
+    if isinstance(value, dt.datetime):  # before date: a datetime is a date
+        return {"$dt": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"$time": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"$td": [value.days, value.seconds, value.microseconds]}
+    if callable(getattr(value, "item", None)):  # numpy scalars from pandas
+        return value.item()
+    return str(value)
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "$dt": dt.datetime.fromisoformat,
+    "$date": dt.date.fromisoformat,
+    "$time": dt.time.fromisoformat,
+    "$td": lambda parts: dt.timedelta(*parts),
+}
+
+
+def _decode_object(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:  # user values are scalars, so a one-key object is always a tag
+        ((tag, value),) = obj.items()
+        if tag in _DECODERS:
+            return _DECODERS[tag](value)
+    return obj
+
+
+# Built once: json.dumps/loads with options would build a new coder per call (2x slower).
+_ENCODER = json.JSONEncoder(default=_encode_value, ensure_ascii=False, separators=(",", ":"))
+_USER_DECODER = json.JSONDecoder(object_hook=_decode_object)
+_dump_user = _ENCODER.encode
+_load_user = _USER_DECODER.decode
+
+
+def _dump_list(values: Iterable[Any]) -> str:
+    return _ENCODER.encode(list(values)) if values else "[]"
+
+
+def _load_tuple(text: str) -> tuple[Any, ...]:
+    return tuple(json.loads(text)) if text != "[]" else ()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+#: The fields ``transition`` may set, and how each is stored.
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "task_id": _same,
+    "consumed_credits": int,
+    "error_kind": _same,
+    "error_message": _same,
+    "video_urls": _dump_list,
+    "files": _dump_list,
+    "file_sizes": _dump_list,
+    "submitted_at": _ts,
+    "completed_at": _ts,
+}
+
+
+def _job(r: tuple[Any, ...]) -> Job:
+    """A Job from a ``SELECT {_COLUMNS}`` tuple (plain tuples: sqlite3.Row is 2x slower)."""
+    return Job(
+        key=r[0],
+        row=r[1],
+        prompt=r[2],
+        mode=r[3],
+        ratio=r[4],
+        images=_load_tuple(r[5]),
+        user=_load_user(r[6]),
+        status=JobStatus(r[7]),
+        in_manifest=bool(r[8]),
+        task_id=r[9],
+        attempts=r[10],
+        consumed_credits=r[11],
+        error_kind=r[12],
+        error_message=r[13],
+        video_urls=_load_tuple(r[14]),
+        files=_load_tuple(r[15]),
+        file_sizes=_load_tuple(r[16]),
+        created_at=_parse_ts(r[17]),
+        submitted_at=_parse_ts(r[18]),
+        completed_at=_parse_ts(r[19]),
+        updated_at=_parse_ts(r[20]),
+    )
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r, strict=True)) for r in cursor]
+
+
+def _qmarks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _describe(path: Path, exc: sqlite3.Error) -> str:
+    """A message that names the file and says what to do."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
+        return (
+            f"{path} is damaged or is not a batchgen state file ({text}). Restore it from a "
+            "backup, or move it aside to start this manifest afresh (rows already submitted "
+            "would then be submitted, and paid for, again)."
+        )
+    if "locked" in text or "busy" in text:
+        return f"{path} is busy ({text}); another process is writing to it. Try again shortly."
+    return f"{path}: {text}"
+
+
+def _translating(
+    method: Callable[Concatenate[StateStore, P], R],
+) -> Callable[Concatenate[StateStore, P], R]:
+    """Turn sqlite3 errors raised by a store method into StateError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: StateStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StateError(_describe(self.path, exc)) from exc
+
+    return wrapper
+
+
+def _problem_text(problems: tuple[Any, ...]) -> str:
+    """The row's error problems joined; warnings (``severity``/``level`` "warning") left out."""
+    errors = [
+        str(p)
+        for p in problems
+        if str(getattr(p, "severity", getattr(p, "level", "error"))).lower()
+        not in {"warning", "warn", "info"}
+    ]
+    return "; ".join(errors or map(str, problems)) or "the row is invalid"
+
+
+def _incoming(rows: Iterable[RowLike]) -> Iterator[tuple[Any, ...]]:
+    """Manifest rows as ``incoming`` tuples; a repeated key is refused, not silently merged."""
+    seen: set[str] = set()
+    for r in rows:
+        if r.key in seen:
+            raise StateError(f"row {r.row}: the id {r.key!r} appears more than once")
+        seen.add(r.key)
+        user = _dump_user(r.user)
+        if r.spec is None:
+            why = _problem_text(r.problems)
+            yield (r.key, r.row, r.prompt, "", "", "[]", user, "invalid", "invalid", why)
+        else:
+            s = r.spec
+            images = _dump_list(s.images)
+            yield (r.key, r.row, s.prompt, s.mode, s.ratio, images, user, "pending", None, None)
+
+
+_SYNC_SQL = {
+    "temp": """CREATE TEMP TABLE IF NOT EXISTS incoming (key TEXT PRIMARY KEY, row_num INTEGER,
+        prompt TEXT, mode TEXT, ratio TEXT, images TEXT, user_values TEXT, status TEXT,
+        error_kind TEXT, error_message TEXT)""",
+    "warnings": """SELECT i.row_num, i.key, i.status, i.error_message FROM incoming i
+        JOIN jobs j ON j.key = i.key WHERE j.status NOT IN ('pending', 'invalid')
+        AND (i.prompt, i.mode, i.ratio, i.images) IS NOT (j.prompt, j.mode, j.ratio, j.images)
+        ORDER BY i.row_num, i.key""",
+    # Not yet sent: the manifest is the truth, request and validity included.
+    "refresh": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
+        in_manifest = 1, prompt = i.prompt, mode = i.mode, ratio = i.ratio, images = i.images,
+        status = i.status,
+        error_kind = CASE WHEN i.status = 'invalid' THEN i.error_kind
+            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_kind END,
+        error_message = CASE WHEN i.status = 'invalid' THEN i.error_message
+            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_message END,
+        updated_at = ?
+        FROM incoming i WHERE jobs.key = i.key AND jobs.status IN ('pending', 'invalid')
+        AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, jobs.prompt, jobs.mode,
+              jobs.ratio, jobs.images, jobs.status)
+             IS NOT (i.row_num, i.user_values, 1, i.prompt, i.mode, i.ratio, i.images, i.status)
+             OR (i.status = 'invalid' AND jobs.error_message IS NOT i.error_message))""",
+    # Already sent: the task stands, only the row's place and the user's columns follow.
+    "relabel": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
+        in_manifest = 1, updated_at = ?
+        FROM incoming i WHERE jobs.key = i.key AND jobs.status NOT IN ('pending', 'invalid')
+        AND (jobs.row_num, jobs.user_values, jobs.in_manifest) IS NOT (i.row_num, i.user_values, 1)
+        """,
+    "gone": """UPDATE jobs SET in_manifest = 0, updated_at = ? WHERE in_manifest = 1
+        AND key NOT IN (SELECT key FROM incoming)""",
+    "insert": """INSERT INTO jobs (key, row_num, prompt, mode, ratio, images, user_values,
+        status, error_kind, error_message, created_at, updated_at)
+        SELECT key, row_num, prompt, mode, ratio, images, user_values, status, error_kind,
+        error_message, ?1, ?1 FROM incoming WHERE key NOT IN (SELECT key FROM jobs)""",
+}
+
+
+class StateStore:
+    """The SQLite state of one manifest. Open with :meth:`open`; use from one thread."""
+
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, clock: Callable[[], dt.datetime]
+    ) -> None:
+        self.path = path
+        self._conn = conn
+        self._clock = clock
+        self._lock_fd: int | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        manifest: Path | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> StateStore:
+        """Open (creating and migrating if needed) the state at ``path``.
+
+        ``manifest``, when given, is recorded as the folder's owner (meta ``manifest_path``)
+        the first time, which :func:`state_path_for` consults. ``clock`` returns aware
+        datetimes; tests and simulated runs inject one.
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the state file {path}: {exc}") from exc
+        store = cls(path, conn, clock or (lambda: dt.datetime.now(dt.UTC)))
+        try:
+            store._setup(manifest)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @_translating
+    def _setup(self, manifest: Path | None) -> None:
+        for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.execute("PRAGMA temp_store = MEMORY")  # the sync's scratch table
+        self._migrate()
+        if manifest is not None and self.get_meta("manifest_path") is None:
+            self.set_meta("manifest_path", str(Path(manifest).resolve()))
+
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self._version()
+        if version > len(MIGRATIONS):
+            raise StateError(
+                f"{self.path} was made by a newer batchgen (schema {version}; this one knows "
+                f"up to {len(MIGRATIONS)}). Upgrade batchgen to continue this manifest."
+            )
+        if version == 0 and self._conn.execute("SELECT 1 FROM sqlite_master").fetchone():
+            raise StateError(
+                f"{self.path} is an SQLite file but not a batchgen state file; "
+                "choose another --out folder or move the file aside."
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # re-read inside the write lock: another process may have just migrated
+            with self._transaction() as c:
+                if self._version() < number:
+                    for statement in filter(str.strip, script.split(";")):
+                        c.execute(statement)
+                    c.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A multi-statement write transaction; single statements autocommit instead."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Release the run lock (if held) and close the database. Safe to call twice."""
+        self.release_lock()
+        self._conn.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _now(self) -> str:
+        return _iso(self._clock())
+
+    # ---------------------------------------------------------------- run lock
+    @property
+    def lock_path(self) -> Path:
+        """The lock file beside the database (``state.lock``)."""
+        return self.path.with_suffix(".lock")
+
+    def acquire_lock(self) -> None:
+        """Take the run lock or raise LockHeldError naming the holder's pid."""
+        if self._lock_fd is not None:
+            return
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(f"cannot create the lock file {self.lock_path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            label = self.get_meta("manifest_path") or str(self.path.parent)
+            raise LockHeldError(
+                f"{label} is being run by another batchgen process (pid {holder}); "
+                "wait for it to finish, or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def release_lock(self) -> None:
+        """Give the run lock back; the file stays (deleting it would race a new holder)."""
+        if self._lock_fd is None:
+            return
+        fd, self._lock_fd = self._lock_fd, None
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    # ---------------------------------------------------------------- metadata
+    @_translating
+    def set_meta(self, key: str, value: str) -> None:
+        """Store one metadata value (committed)."""
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @_translating
+    def get_meta(self, key: str) -> str | None:
+        """One metadata value, or None."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def columns(self) -> list[str]:
+        """The manifest's header as of the last sync."""
+        return list(json.loads(self.get_meta("columns") or "[]"))
+
+    # ---------------------------------------------------------------- manifest sync
+    @_translating
+    def sync_manifest(self, columns: list[str], rows: Iterable[RowLike]) -> SyncReport:
+        """Bring the state in line with the manifest, in one transaction (see module docs)."""
+        now, report = self._now(), SyncReport()
+        self._conn.execute(_SYNC_SQL["temp"])
+        with self._transaction() as c:
+            c.execute("DELETE FROM incoming")
+            c.executemany("INSERT INTO incoming VALUES (?,?,?,?,?,?,?,?,?,?)", _incoming(rows))
+            report.warnings = [self._sync_warning(*r) for r in c.execute(_SYNC_SQL["warnings"])]
+            report.updated = c.execute(_SYNC_SQL["refresh"], (now,)).rowcount
+            report.updated += c.execute(_SYNC_SQL["relabel"], (now,)).rowcount
+            c.execute(_SYNC_SQL["gone"], (now,))
+            report.new = c.execute(_SYNC_SQL["insert"], (now,)).rowcount
+            sql = "SELECT count(*) FROM jobs WHERE in_manifest = 0"
+            report.deleted = c.execute(sql).fetchone()[0]
+            self.set_meta("columns", json.dumps(columns, ensure_ascii=False))
+            c.execute("DELETE FROM incoming")
+        return report
+
+    @staticmethod
+    def _sync_warning(row: int, key: str, status: str, why: str | None) -> str:
+        if status == S.INVALID:
+            return _NOW_INVALID.format(row=row, key=key, why=why)
+        return _CHANGED.format(row=row, key=key)
+
+    # ---------------------------------------------------------------- transitions
+    @_translating
+    def transition(
+        self,
+        key: str,
+        to: JobStatus,
+        *,
+        expect: Collection[JobStatus] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Move one row to ``to`` and set ``fields``, committed; TransitionError if refused.
+
+        ``expect`` narrows the allowed sources (it may not widen them). Automatic: to
+        SUBMITTING adds one to ``attempts``; to SUBMITTED sets ``submitted_at`` to now; to
+        COMPLETED/FAILED/REJECTED sets ``completed_at`` to now unless it is already set.
+        Nothing is cleared unless the caller passes the field (e.g. ``error_kind=None``).
+        """
+        to = JobStatus(to)
+        sources = self._sources(to, expect)
+        unknown = sorted(fields.keys() - _FIELDS.keys())
+        if unknown:
+            raise TypeError(f"transition() got unknown fields: {', '.join(unknown)}")
+        now = self._now()
+        values = {"status": to.value, "updated_at": now}
+        values |= {name: _FIELDS[name](value) for name, value in fields.items()}
+        sets = [f"{name} = ?" for name in values]
+        params: list[Any] = list(values.values())
+        if to is S.SUBMITTING:
+            sets.append("attempts = attempts + 1")
+        if to is S.SUBMITTED and "submitted_at" not in fields:
+            sets.append("submitted_at = ?")
+            params.append(now)
+        if to in (S.COMPLETED, S.FAILED, S.REJECTED) and "completed_at" not in fields:
+            sets.append("completed_at = COALESCE(completed_at, ?)")  # a re-download keeps it
+            params.append(now)
+        sql = f"UPDATE jobs SET {', '.join(sets)} WHERE key = ? AND status IN "
+        sql += f"({_qmarks(len(sources))})"
+        if self._conn.execute(sql, [*params, key, *sources]).rowcount == 0:
+            raise TransitionError(self._refusal(key, to, sources))
+
+    @staticmethod
+    def _sources(to: JobStatus, expect: Collection[JobStatus] | None) -> list[str]:
+        allowed = ALLOWED[to]
+        if expect is None:
+            return sorted(allowed)
+        wanted = {JobStatus(s) for s in expect}
+        if not wanted <= allowed:
+            bad = ", ".join(sorted(wanted - allowed))
+            raise ValueError(f"{to} may not follow {bad}; see batchgen.state.ALLOWED")
+        return sorted(wanted)
+
+    def _refusal(self, key: str, to: JobStatus, sources: list[str]) -> str:
+        found = self._conn.execute("SELECT status FROM jobs WHERE key = ?", (key,)).fetchone()
+        if found is None:
+            return f"cannot move row {key!r} to {to}: there is no such row in {self.path}"
+        allowed = ", ".join(sources) or "nothing (only a manifest sync sets it)"
+        return f"cannot move row {key!r} to {to}: it is {found[0]}; {to} may follow {allowed}"
+
+    @_translating
+    def record_attempt(
+        self,
+        key: str,
+        *,
+        kind: str,
+        outcome: str,
+        message: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        """Append one attempt (kind submit|poll|download) to the row's history, committed."""
+        self._conn.execute(
+            "INSERT INTO attempts (key, at, kind, outcome, message, task_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (key, self._now(), kind, outcome, message, task_id),
+        )
+
+    # ---------------------------------------------------------------- start-of-run recovery
+    @_translating
+    def recover_interrupted(self) -> int:
+        """SUBMITTING rows (their process died mid-POST) become UNKNOWN; returns how many."""
+        assert S.SUBMITTING in ALLOWED[S.UNKNOWN]
+        now = self._now()
+        with self._transaction() as c:
+            c.execute(
+                "INSERT INTO attempts (key, at, kind, outcome, message, task_id) SELECT key, ?, "
+                "'submit', 'interrupted', ?, NULL FROM jobs WHERE status = 'submitting'",
+                (now, _INTERRUPTED),
+            )
+            moved = c.execute(
+                "UPDATE jobs SET status = 'unknown', error_kind = 'ambiguous', "
+                "error_message = ?, updated_at = ? WHERE status = 'submitting'",
+                (_INTERRUPTED, now),
+            ).rowcount
+        return int(moved)
+
+    @_translating
+    def requeue_unknown(self) -> int:
+        """UNKNOWN -> PENDING (``--resubmit-unknown``: the user accepts paying twice)."""
+        return self._requeue(S.UNKNOWN, "")
+
+    @_translating
+    def requeue_failed(self, *, include_permanent: bool, max_attempts: int) -> int:
+        """Transient failures with attempts left -> PENDING; with ``include_permanent``
+        (``--retry-failed``) every other FAILED and REJECTED row too, attempts reset to 0."""
+        transient = "AND error_kind = 'transient' AND attempts < ?"
+        with self._transaction():
+            moved = self._requeue(S.FAILED, transient, max_attempts)
+            if include_permanent:
+                moved += self._requeue(S.FAILED, "", fresh=", attempts = 0")
+                moved += self._requeue(S.REJECTED, "", fresh=", attempts = 0")
+        return moved
+
+    @_translating
+    def retry_transient(self, key: str, max_attempts: int) -> bool:
+        """This row, if FAILED transiently with attempts left, -> PENDING (an in-run retry)."""
+        where = "AND error_kind = 'transient' AND attempts < ? AND key = ?"
+        return self._requeue(S.FAILED, where, max_attempts, key) == 1
+
+    def _requeue(self, source: JobStatus, where: str, *args: Any, fresh: str = "") -> int:
+        """Bulk REQUEUE edge; rows deleted from the manifest are left alone (they would cost)."""
+        assert source in REQUEUE[S.PENDING]
+        sql = f"UPDATE jobs SET {_FRESH}{fresh} WHERE status = ? AND in_manifest = 1 {where}"
+        return int(self._conn.execute(sql, (self._now(), source.value, *args)).rowcount)
+
+    @_translating
+    def requeue_downloads(self) -> int:
+        """DOWNLOAD_FAILED -> COMPLETED: the URLs are kept, so the next run only downloads."""
+        assert S.DOWNLOAD_FAILED in ALLOWED[S.COMPLETED]
+        sql = "UPDATE jobs SET status = 'completed', updated_at = ? WHERE status = ?"
+        return int(self._conn.execute(sql, (self._now(), S.DOWNLOAD_FAILED.value)).rowcount)
+
+    # ---------------------------------------------------------------- queries
+    @_translating
+    def get(self, key: str) -> Job:
+        """The row with this key; StateError if there is none."""
+        sql = f"SELECT {_COLUMNS} FROM jobs WHERE key = ?"
+        found = self._conn.execute(sql, (key,)).fetchone()
+        if found is None:
+            raise StateError(f"{self.path}: no row with key {key!r}")
+        return _job(found)
+
+    def iter_jobs(
+        self,
+        statuses: Collection[JobStatus] | None = None,
+        *,
+        in_manifest_only: bool = False,
+        batch: int = 1000,
+    ) -> Iterator[Job]:
+        """Rows in the manifest by row number, then deleted rows by row; ``batch`` at a time."""
+        where, params = "", []
+        if statuses is not None:
+            params = sorted({JobStatus(s).value for s in statuses})
+            # unary + keeps the planner on the (in_manifest, row) index that the pages follow
+            where = f"AND +status IN ({_qmarks(len(params))})"
+        for flag in (1,) if in_manifest_only else (1, 0):
+            cursor = _FIRST
+            while page := self._page(where, [flag, *params, *cursor, batch]):
+                yield from map(_job, page)
+                cursor = (page[-1][1], page[-1][0])
+
+    @_translating
+    def _page(self, where: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM jobs WHERE in_manifest = ? {where} "
+            "AND (row_num, key) > (?, ?) ORDER BY row_num, key LIMIT ?"
+        )
+        return self._conn.execute(sql, params).fetchall()
+
+    @_translating
+    def next_pending(self, limit: int, *, after_row: int = 0) -> list[Job]:
+        """Up to ``limit`` in-manifest PENDING rows with row > ``after_row``, by row."""
+        # +in_manifest: walk the (status, row) index; on a resumed run most rows are done
+        sql = (
+            f"SELECT {_COLUMNS} FROM jobs WHERE status = 'pending' AND +in_manifest = 1 "
+            "AND row_num > ? ORDER BY row_num, key LIMIT ?"
+        )
+        return [_job(r) for r in self._conn.execute(sql, (after_row, limit))]
+
+    @_translating
+    def counts(self, *, in_manifest_only: bool = False) -> dict[JobStatus, int]:
+        """Rows per status; every status is present, zero when empty."""
+        where = "WHERE in_manifest = 1" if in_manifest_only else ""
+        sql = f"SELECT status, count(*) FROM jobs {where} GROUP BY status"
+        result = dict.fromkeys(JobStatus, 0)
+        result.update({JobStatus(s): n for s, n in self._conn.execute(sql)})
+        return result
+
+    @_translating
+    def credits_consumed(self) -> int:
+        """Credits spent on every task this state ever submitted, requeued ones included."""
+        sql = "SELECT COALESCE(SUM(consumed_credits + earlier_credits), 0) FROM jobs"
+        return int(self._conn.execute(sql).fetchone()[0])
+
+    @_translating
+    def latency_samples(self, limit: int = 2000) -> list[float]:
+        """Seconds from submission to completion of finished tasks, most recent first."""
+        sql = (
+            "SELECT submitted_at, completed_at FROM jobs WHERE status IN (?, ?) "
+            "AND submitted_at IS NOT NULL AND completed_at IS NOT NULL "
+            "ORDER BY completed_at DESC LIMIT ?"
+        )
+        rows = self._conn.execute(sql, (S.COMPLETED.value, S.DOWNLOADED.value, limit))
+        spans = (dt.datetime.fromisoformat(b) - dt.datetime.fromisoformat(a) for a, b in rows)
+        return [s.total_seconds() for s in spans if s >= dt.timedelta(0)]
+
+    @_translating
+    def done_keys(self) -> set[str]:
+        """Keys of rows whose videos are all on disk."""
+        sql = "SELECT key FROM jobs WHERE status = ?"
+        return {r[0] for r in self._conn.execute(sql, (S.DOWNLOADED.value,))}
+
+    @_translating
+    def attempts(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Attempt history (of one row, or all), oldest first; ``at`` is a datetime."""
+        sql = "SELECT id, key, at, kind, outcome, message, task_id FROM attempts"
+        one = key is not None
+        rows = self._conn.execute(
+            sql + (" WHERE key = ?" if one else "") + " ORDER BY id", (key,) if one else ()
+        )
+        return [a | {"at": _parse_ts(a["at"])} for a in _dicts(rows)]
+
+    # ---------------------------------------------------------------- runs
+    @_translating
+    def start_run(self, *, command: str, version: str) -> int:
+        """Record the start of a run; returns its id."""
+        sql = "INSERT INTO runs (started_at, command, version) VALUES (?, ?, ?)"
+        run_id = self._conn.execute(sql, (self._now(), command, version)).lastrowid
+        assert run_id is not None
+        return run_id
+
+    @_translating
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        outcome: str,
+        exit_code: int,
+        requests: int,
+        rate_limited: int,
+        credits: int,
+    ) -> None:
+        """Record how a run ended."""
+        sql = (
+            "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, requests = ?, "
+            "rate_limited = ?, credits = ? WHERE run_id = ?"
+        )
+        params = (self._now(), outcome, exit_code, requests, rate_limited, credits, run_id)
+        if self._conn.execute(sql, params).rowcount == 0:
+            raise StateError(f"{self.path}: no run {run_id}")
+
+    @_translating
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        rows = _dicts(self._conn.execute("SELECT * FROM runs ORDER BY run_id"))
+        return [
+            RunInfo(**r | {n: _parse_ts(r[n]) for n in ("started_at", "ended_at")}) for r in rows
+        ]
+
+    def last_run(self) -> RunInfo | None:
+        """The most recent run, or None."""
+        runs = self.runs()
+        return runs[-1] if runs else None
+
+    def integrity_ok(self) -> bool:
+        """True when ``PRAGMA integrity_check`` finds nothing wrong."""
+        try:
+            return self._conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        except sqlite3.Error:
+            return False
+
+
+def _safe_name(text: str) -> str:
+    """A folder name that works in every shell and filesystem."""
+    return re.sub(r"[^\w.-]+", "_", text).strip(" ._-")[:100]
+
+
+def _owner(state: Path) -> str | None:
+    """The manifest_path recorded in an existing state file, without creating or changing it."""
+    if not state.is_file():
+        return None
+    try:
+        uri = f"{state.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'manifest_path'").fetchone()
+    except sqlite3.Error:
+        return None  # let StateStore.open report the damaged file
+    return None if row is None else str(row[0])
+
+
+def state_path_for(out_dir: Path, manifest: Path) -> Path:
+    """``out_dir/<stem>/state.sqlite``, or ``out_dir/<stem>-<suffix>/...`` on a clash.
+
+    The folder is the manifest's (sanitised) stem unless a state there already belongs to a
+    manifest with a different file name: then ``briefs.csv`` and ``briefs.xlsx`` side by side
+    get ``briefs`` and ``briefs-xlsx``. Ownership is by file name, not full path, so moving a
+    manifest to another directory keeps its state.
+    """
+    manifest = Path(manifest)
+    stem = _safe_name(manifest.stem) or "manifest"
+    preferred = Path(out_dir) / stem / STATE_FILE
+    owner = _owner(preferred)
+    if owner is None or Path(owner).name == manifest.name:
+        return preferred
+    suffix = _safe_name(manifest.suffix.lstrip(".")) or "noext"
+    return Path(out_dir) / f"{stem}-{suffix}" / STATE_FILE
