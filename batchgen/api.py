@@ -345,8 +345,6 @@ class ApiClient:
     def _raise_for_outcome(self, reply: _Reply, method: str, path: str) -> None:
         code = _body_code(reply.body)
         effective = code if code is not None and code >= 400 else reply.status
-        if reply.body is None and reply.status < 400 and method == "POST":
-            return  # a 200 we cannot read: submit() reports it as ambiguous
         if effective < 400 and reply.body is not None:
             return
         message = _message(reply)

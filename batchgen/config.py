@@ -72,3 +72,6 @@ class Settings:
     notify_url: str | None = None
     csv_escape: bool = True
     progress: bool | None = None  # None: bars when stderr is a terminal
+    heartbeat: float = 60.0  # seconds between progress lines when there are no bars
+    stop_timeout: float = 10.0  # seconds requests in flight get to finish after a signal
+    first_poll: float = 5.0  # seconds before the first poll, until latencies are learned

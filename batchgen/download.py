@@ -74,8 +74,7 @@ async def _stream(response: aiohttp.ClientResponse, part: Path, offset: int, url
         raise DownloadError(f"download of {url} answered HTTP {response.status}")
     resumed = response.status == 206 and offset > 0
     expected = _expected_total(response, offset if resumed else 0)
-    # Local-disk writes of small chunks: blocking briefly is cheaper than a thread hop.
-    with open(part, "ab" if resumed else "wb") as out:  # noqa: ASYNC230
+    with open(part, "ab" if resumed else "wb") as out:
         async for chunk in response.content.iter_chunked(CHUNK):
             out.write(chunk)
         out.flush()

@@ -1,0 +1,620 @@
+"""The async run: submit every pending row, poll what is in flight, download what is done.
+
+Shape (all in one event loop, all API requests through one ``Throttle``)::
+
+    pending rows ──(S submit workers)──▶ in-flight heap ──(P poll workers)──▶ download queue
+         ▲ paged from each manifest's        ordered by next poll time         (D download
+           state, round-robin                                                   workers)
+
+Nothing is created per row up front: pending rows are read from the state a page at a time,
+the heap holds only tasks in flight (capped), and the download queue is bounded. Every change
+of a row goes through ``StateStore.transition`` and is committed before the next step, so a
+kill at any instant leaves a state a re-run can continue from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import heapq
+import itertools
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import aiohttp
+
+from batchgen.api import ApiClient
+from batchgen.config import Settings
+from batchgen.download import ExpiredLinkError, download, video_name
+from batchgen.errors import (
+    AmbiguousSubmitError,
+    ApiError,
+    AuthError,
+    DownloadError,
+    PermanentApiError,
+    TransientApiError,
+)
+from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, TaskState, TaskStatus
+from batchgen.polling import LatencyModel, PollPlanner
+from batchgen.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
+from batchgen.state import StateStore
+from batchgen.throttle import Throttle
+
+__all__ = ["Counters", "Dispatcher", "ManifestRun", "StopReason"]
+
+log = logging.getLogger(__name__)
+
+_PAGE = 256
+_IN_FLIGHT = (JobStatus.SUBMITTED, JobStatus.RUNNING)
+
+
+class StopReason(StrEnum):
+    """Why a run stopped before it ran out of work."""
+
+    BUDGET = "budget"
+    DEADLINE = "deadline"
+    SIGNAL = "signal"
+    AUTH = "auth"
+
+
+@dataclass
+class Counters:
+    """What happened in this run, for progress lines and the summary."""
+
+    submitted: int = 0
+    completed: int = 0
+    downloaded: int = 0
+    failed: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    credits: int = 0
+    retried: int = 0
+
+
+@dataclass(eq=False)
+class ManifestRun:
+    """One manifest taking part in the run."""
+
+    name: str
+    store: StateStore
+    out_dir: Path
+    counters: Counters = field(default_factory=Counters)
+    cursor: int = 0  # highest row number already handed to a submitter
+    buffer: deque[Job] = field(default_factory=deque)
+    retry: deque[tuple[float, Job]] = field(default_factory=deque)  # (not before, job)
+    exhausted: bool = False
+
+
+@dataclass(eq=False)
+class _InFlight:
+    run: ManifestRun
+    key: str
+    task_id: str
+    submitted: float  # loop time
+    last_running_age: float = 0.0
+    errors: int = 0
+    warned: bool = False
+    marked_running: bool = False
+
+
+class Dispatcher:
+    """Drives every manifest of one run to completion (or to a stop)."""
+
+    def __init__(
+        self,
+        runs: list[ManifestRun],
+        *,
+        api: ApiClient,
+        throttle: Throttle,
+        cdn: aiohttp.ClientSession,
+        settings: Settings,
+        planner: PollPlanner | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.runs = runs
+        self.api = api
+        self.throttle = throttle
+        self.cdn = cdn
+        self.settings = settings
+        self.planner = planner or PollPlanner(LatencyModel(), first_poll=settings.first_poll)
+        self.rng = rng or random.Random()
+        self.stop_reason: StopReason | None = None
+        self.fatal: AuthError | None = None
+        self._stop_submitting = False
+        self._hard_stop = False
+        self._submits_done = False
+        self._heap: list[tuple[float, int, _InFlight]] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._polls_active = 0
+        self._submitting = 0  # POSTs whose credits are committed but not yet in flight
+        self._next_lock = asyncio.Lock()
+        self._round_robin = itertools.cycle(runs) if runs else iter(())
+        self._downloads: asyncio.Queue[tuple[ManifestRun, Job] | None] = asyncio.Queue(
+            maxsize=max(4, settings.download_concurrency * 4)
+        )
+        self._queued: set[tuple[int, str]] = set()
+        self._credits_base = 0
+        self._started = 0.0
+
+    # ------------------------------------------------------------------ the run
+    async def run(self) -> None:
+        """Work until every row is settled, or a stop was asked for and honoured."""
+        self._started = self.throttle.now()
+        self._credits_base = self._budget_base()
+        self._seed_latencies()
+        self._load_in_flight()
+        workers = self._start_workers()
+        deadline = self._start_deadline()
+        try:
+            await self._supervise(workers)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            for task in itertools.chain.from_iterable(workers.values()):
+                task.cancel()
+            await asyncio.gather(
+                *itertools.chain.from_iterable(workers.values()), return_exceptions=True
+            )
+        if self.fatal is not None:
+            raise self.fatal
+
+    def _start_workers(self) -> dict[str, list[asyncio.Task[None]]]:
+        spawn = asyncio.create_task
+        return {
+            "submit": [spawn(self._submit_worker()) for _ in range(self._submit_workers())],
+            "poll": [spawn(self._poll_worker()) for _ in range(16)],
+            "download": [
+                spawn(self._download_worker()) for _ in range(self.settings.download_concurrency)
+            ],
+            "feed": [spawn(self._feed_completed())],
+        }
+
+    def _submit_workers(self) -> int:
+        # Enough POSTs in flight to keep the throttle busy at high tiers, few at low ones.
+        return max(2, min(32, self.throttle.limit // 200 + 2))
+
+    async def _supervise(self, workers: dict[str, list[asyncio.Task[None]]]) -> None:
+        await asyncio.gather(*workers["submit"])
+        self._submits_done = True
+        self._wake.set()
+        await asyncio.gather(*workers["poll"], *workers["feed"])
+        for _ in workers["download"]:
+            await self._downloads.put(None)
+        await asyncio.gather(*workers["download"])
+
+    def request_stop(self, reason: StopReason) -> None:
+        """Stop submitting now; after a signal (or auth failure) also stop polling/downloading.
+
+        The deadline and the budget only stop submissions: tasks in flight are still followed.
+        """
+        if self.stop_reason is None or reason in (StopReason.SIGNAL, StopReason.AUTH):
+            self.stop_reason = reason
+        self._stop_submitting = True
+        if reason in (StopReason.SIGNAL, StopReason.AUTH):
+            self._hard_stop = True
+        self._wake.set()
+
+    def _start_deadline(self) -> asyncio.Task[None] | None:
+        if self.settings.max_runtime is None:
+            return None
+        return asyncio.create_task(self._deadline(self.settings.max_runtime, self.settings.grace))
+
+    async def _deadline(self, runtime: float, grace: float) -> None:
+        await asyncio.sleep(runtime)
+        log.warning("the --max-runtime deadline has passed: no new submissions")
+        self.request_stop(StopReason.DEADLINE)
+        await asyncio.sleep(grace)
+        log.warning("the grace period is over: leaving the remaining tasks for the next run")
+        self._hard_stop = True
+        self._wake.set()
+
+    def in_flight(self) -> int:
+        """Tasks submitted and not yet finished."""
+        return len(self._heap) + self._polls_active
+
+    # ------------------------------------------------------------------ budget
+    def _budget_base(self) -> int:
+        if self.settings.budget_scope != "total":
+            return 0
+        return sum(run.store.credits_consumed() for run in self.runs)
+
+    def committed_credits(self) -> int:
+        """Credits spent so far (scope-dependent) plus those committed to tasks in flight."""
+        spent = self._credits_base + sum(run.counters.credits for run in self.runs)
+        return spent + CREDITS_PER_TASK * (len(self._heap) + self._polls_active + self._submitting)
+
+    def _budget_allows(self) -> bool:
+        limit = self.settings.max_credits
+        return limit is None or self.committed_credits() + CREDITS_PER_TASK <= limit
+
+    # ------------------------------------------------------------------ submitting
+    async def _submit_worker(self) -> None:
+        while (item := await self._next_row()) is not None:
+            run, job = item
+            try:
+                await self._submit(run, job)
+            finally:
+                self._submitting -= 1
+
+    async def _next_row(self) -> tuple[ManifestRun, Job] | None:
+        async with self._next_lock:
+            while len(self._heap) + self._polls_active >= self.settings.max_in_flight:
+                if self._stop_submitting:
+                    return None
+                await self._wait_wake(1.0)
+            if self._stop_submitting:
+                return None
+            if not self._budget_allows():
+                log.warning("the credit budget is reached: no new submissions this run")
+                self.request_stop(StopReason.BUDGET)
+                return None
+            item = await self._take_row()
+            if item is not None:
+                self._submitting += 1
+            return item
+
+    async def _take_row(self) -> tuple[ManifestRun, Job] | None:
+        while True:
+            for _ in range(len(self.runs)):
+                run = next(self._round_robin)
+                job = self._row_from(run)
+                if job is not None:
+                    return run, job
+            retry_at = self._earliest_retry()
+            if retry_at is None and not self._tasks_in_flight():
+                return None  # nothing pending, and nothing in flight that could fail back
+            wait = 1.0 if retry_at is None else max(0.0, retry_at - self.throttle.now())
+            await self._wait_wake(wait)
+            if self._stop_submitting:
+                return None
+
+    def _row_from(self, run: ManifestRun) -> Job | None:
+        if run.retry and run.retry[0][0] <= self.throttle.now():
+            return run.retry.popleft()[1]
+        if not run.buffer and not run.exhausted:
+            page = run.store.next_pending(_PAGE, after_row=run.cursor)
+            run.buffer.extend(page)
+            run.exhausted = len(page) < _PAGE
+            if page:
+                run.cursor = page[-1].row
+        return run.buffer.popleft() if run.buffer else None
+
+    def _tasks_in_flight(self) -> bool:
+        return bool(self._heap) or self._polls_active > 0
+
+    def _earliest_retry(self) -> float | None:
+        times = [run.retry[0][0] for run in self.runs if run.retry]
+        return min(times) if times else None
+
+    async def _submit(self, run: ManifestRun, job: Job) -> None:
+        policy = self.settings.retry
+        for attempt in itertools.count(1):
+            outcome = await self._submit_once(run, job)
+            if not isinstance(outcome, TransientApiError):
+                return
+            if attempt >= policy.max_attempts or self._stop_submitting:
+                self._give_up_submit(run, job, outcome, attempt)
+                return
+            await asyncio.sleep(backoff_delay(attempt, policy, rng=self.rng))
+
+    async def _submit_once(self, run: ManifestRun, job: Job) -> TransientApiError | None:
+        store, key = run.store, job.key
+        async with self.throttle.slot():
+            if self._hard_stop:
+                return None
+            store.transition(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
+            try:
+                task_id = await self.api.submit(job.spec())
+            except TransientApiError as exc:  # nothing was created: safe to send again
+                store.transition(
+                    key, JobStatus.PENDING, error_kind=TRANSIENT, error_message=str(exc)
+                )
+                store.record_attempt(key, kind="submit", outcome="transient", message=str(exc))
+                return exc
+            except (PermanentApiError, AmbiguousSubmitError, AuthError) as exc:
+                self._submit_refused(run, key, exc)
+                return None
+        store.transition(key, JobStatus.SUBMITTED, task_id=task_id)
+        store.record_attempt(key, kind="submit", outcome="ok", task_id=task_id)
+        run.counters.submitted += 1
+        self._push(_InFlight(run, key, task_id, self.throttle.now()), 0.0)
+        return None
+
+    def _submit_refused(self, run: ManifestRun, key: str, exc: ApiError) -> None:
+        store = run.store
+        if isinstance(exc, AuthError):
+            store.transition(key, JobStatus.PENDING)
+            store.record_attempt(key, kind="submit", outcome="unauthorized", message=str(exc))
+            self._fatal(exc)
+        elif isinstance(exc, AmbiguousSubmitError):
+            message = (
+                f"{exc}. Not sent again automatically: check the vendor's dashboard, "
+                "then re-run with --resubmit-unknown to generate it again"
+            )
+            store.transition(key, JobStatus.UNKNOWN, error_kind="ambiguous", error_message=message)
+            store.record_attempt(key, kind="submit", outcome="ambiguous", message=str(exc))
+            run.counters.unknown += 1
+            log.warning("%s: row key %s: outcome of the submit is unknown: %s", run.name, key, exc)
+        else:
+            store.transition(key, JobStatus.REJECTED, error_kind=PERMANENT, error_message=str(exc))
+            store.record_attempt(key, kind="submit", outcome="rejected", message=str(exc))
+            run.counters.rejected += 1
+
+    def _give_up_submit(
+        self, run: ManifestRun, job: Job, exc: TransientApiError, attempts: int
+    ) -> None:
+        if self._stop_submitting:
+            return  # stays pending: the next run sends it
+        message = f"gave up after {attempts} attempts: {exc}"
+        run.store.transition(
+            job.key,
+            JobStatus.FAILED,
+            expect=(JobStatus.PENDING,),
+            error_kind=TRANSIENT,
+            error_message=message,
+        )
+        run.counters.failed += 1
+
+    def _fatal(self, exc: AuthError) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+            log.error("%s", exc)
+        self.request_stop(StopReason.AUTH)
+
+    # ------------------------------------------------------------------ polling
+    def _push(self, item: _InFlight, age: float) -> None:
+        spare = self._spare_gap()
+        contended = self._contended()
+        next_age = self.planner.next_age(age, contended=contended, spare_gap=spare)
+        heapq.heappush(self._heap, (item.submitted + next_age, next(self._seq), item))
+        self._wake.set()
+
+    def _contended(self) -> bool:
+        """True while the request budget, not the vendor, is what holds the run back."""
+        return self.throttle.waiting > 0 or (
+            not self._submits_done and not self._stop_submitting and self._any_pending()
+        )
+
+    def _any_pending(self) -> bool:
+        return any(run.buffer or run.retry or not run.exhausted for run in self.runs)
+
+    def _spare_gap(self) -> float | None:
+        tasks = len(self._heap) + 1
+        return tasks / max(self.throttle.per_second * 0.8, 1e-6)
+
+    async def _poll_worker(self) -> None:
+        while (item := await self._next_due()) is not None:
+            self._polls_active += 1
+            try:
+                await self._poll(item)
+            finally:
+                self._polls_active -= 1
+                self._wake.set()
+
+    async def _next_due(self) -> _InFlight | None:
+        while not self._hard_stop:
+            if self._heap:
+                delay = self._heap[0][0] - self.throttle.now()
+                if delay <= 0:
+                    return heapq.heappop(self._heap)[2]
+                await self._wait_wake(delay)
+            elif self._submits_done and self._polls_active == 0:
+                self._wake.set()  # let the other pollers see it too
+                return None
+            else:
+                await self._wait_wake(1.0)
+        return None
+
+    async def _wait_wake(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _poll(self, item: _InFlight) -> None:
+        try:
+            async with self.throttle.slot():
+                if self._hard_stop:
+                    return
+                status = await self.api.status(item.task_id)
+        except AuthError as exc:
+            self._fatal(exc)
+            return
+        except ApiError as exc:
+            self._poll_failed(item, exc)
+            return
+        age = self.throttle.now() - item.submitted
+        if status.state is TaskState.WAITING:
+            self._still_running(item, status, age)
+        elif status.state is TaskState.COMPLETED:
+            await self._completed(item, status, age)
+        else:
+            self._task_failed(item, status)
+
+    def _poll_failed(self, item: _InFlight, exc: ApiError) -> None:
+        item.errors += 1
+        if isinstance(exc, PermanentApiError) or item.errors > 3 * self.settings.retry.max_attempts:
+            # The task stays submitted in the state: the next run asks about it again.
+            log.warning(
+                "%s: row key %s: cannot get the task's status: %s", item.run.name, item.key, exc
+            )
+            return
+        delay = backoff_delay(item.errors, self.settings.retry, rng=self.rng)
+        heapq.heappush(self._heap, (self.throttle.now() + delay, next(self._seq), item))
+
+    def _still_running(self, item: _InFlight, status: TaskStatus, age: float) -> None:
+        if not item.marked_running and status.status.lower() in ("processing", "running"):
+            item.run.store.transition(item.key, JobStatus.RUNNING)
+            item.marked_running = True
+        item.last_running_age = age
+        if age > self.settings.task_deadline:
+            if not item.warned:
+                item.warned = True
+                log.warning(
+                    "%s: task %s (row key %s) is still unfinished after %.0f s; "
+                    "it stays in flight and the next run asks about it again",
+                    item.run.name,
+                    item.task_id,
+                    item.key,
+                    age,
+                )
+            return
+        self._push(item, age)
+
+    async def _completed(self, item: _InFlight, status: TaskStatus, age: float) -> None:
+        self.planner.model.observe(item.last_running_age, age)
+        run = item.run
+        run.store.transition(
+            item.key,
+            JobStatus.COMPLETED,
+            video_urls=status.urls,
+            consumed_credits=status.consumed_credits,
+        )
+        run.counters.completed += 1
+        run.counters.credits += status.consumed_credits
+        await self._queue_download(run, run.store.get(item.key))
+
+    def _task_failed(self, item: _InFlight, status: TaskStatus) -> None:
+        run, message = item.run, status.error_message or f"the task ended as {status.status!r}"
+        kind = task_error_kind(message)
+        run.store.transition(
+            item.key,
+            JobStatus.FAILED,
+            error_kind=kind,
+            error_message=message,
+            consumed_credits=status.consumed_credits,
+        )
+        run.counters.credits += status.consumed_credits
+        job = run.store.get(item.key)
+        if kind == TRANSIENT and run.store.retry_transient(
+            item.key, self.settings.retry.max_attempts
+        ):
+            delay = backoff_delay(job.attempts, self.settings.retry, rng=self.rng)
+            run.retry.append((self.throttle.now() + delay, run.store.get(item.key)))
+            run.counters.retried += 1
+            log.info(
+                "%s: row %d failed for a transient reason (%s); retrying",
+                run.name,
+                job.row,
+                message,
+            )
+        else:
+            run.counters.failed += 1
+            log.warning("%s: row %d failed: %s", run.name, job.row, message)
+
+    def _seed_latencies(self) -> None:
+        samples: list[float] = []
+        for run in self.runs:
+            samples.extend(run.store.latency_samples())
+        if samples:
+            self.planner.model.seed(samples)
+
+    def _load_in_flight(self) -> None:
+        now_wall = dt.datetime.now(dt.UTC)
+        now = self.throttle.now()
+        for run in self.runs:
+            for job in run.store.iter_jobs(_IN_FLIGHT, in_manifest_only=False):
+                if not job.task_id:
+                    continue
+                age = (now_wall - job.submitted_at).total_seconds() if job.submitted_at else 0.0
+                item = _InFlight(run, job.key, job.task_id, now - max(0.0, age))
+                item.marked_running = job.status is JobStatus.RUNNING
+                self._push(item, max(0.0, age))
+
+    # ------------------------------------------------------------------ downloading
+    async def _feed_completed(self) -> None:
+        for run in self.runs:
+            for job in run.store.iter_jobs((JobStatus.COMPLETED,)):
+                if self._hard_stop:
+                    return
+                await self._queue_download(run, job)
+
+    async def _queue_download(self, run: ManifestRun, job: Job) -> None:
+        # A row can reach the queue twice (the start-up feed pages through the state while
+        # polls complete rows): the set keeps one download per row.
+        if (id(run), job.key) not in self._queued:
+            self._queued.add((id(run), job.key))
+            await self._downloads.put((run, job))
+
+    async def _download_worker(self) -> None:
+        while (item := await self._downloads.get()) is not None:
+            run, job = item
+            try:
+                if not self._hard_stop:
+                    await self._download_job(run, job)
+            finally:
+                self._queued.discard((id(run), job.key))
+
+    async def _download_job(self, run: ManifestRun, job: Job) -> None:
+        folder = run.out_dir / "videos"
+        folder.mkdir(parents=True, exist_ok=True)
+        urls, files, sizes = list(job.video_urls), [], []
+        for index in range(1, len(urls) + 1):
+            dest = folder / video_name(job.key, index)
+            try:
+                size = await self._fetch(run, job, urls, index, dest)
+            except DownloadError as exc:
+                run.store.transition(
+                    job.key,
+                    JobStatus.DOWNLOAD_FAILED,
+                    error_kind="download",
+                    error_message=str(exc),
+                )
+                log.warning("%s: row %d: %s", run.name, job.row, exc)
+                return
+            files.append(dest.relative_to(run.out_dir).as_posix())
+            sizes.append(size)
+        run.store.transition(
+            job.key,
+            JobStatus.DOWNLOADED,
+            files=tuple(files),
+            file_sizes=tuple(sizes),
+            error_kind=None,
+            error_message=None,
+        )
+        run.counters.downloaded += 1
+
+    async def _fetch(
+        self, run: ManifestRun, job: Job, urls: list[str], index: int, dest: Path
+    ) -> int:
+        if dest.exists():  # finished by an earlier run: only whole files get their name
+            return dest.stat().st_size
+        policy, refreshed = self.settings.retry, False
+        for attempt in itertools.count(1):
+            try:
+                done = await download(
+                    self.cdn,
+                    urls[index - 1],
+                    dest,
+                    read_timeout=self.settings.timeouts.download_read,
+                )
+                return done.size
+            except ExpiredLinkError:
+                if refreshed or not await self._refresh_urls(run, job, urls):
+                    raise
+                refreshed = True
+            except DownloadError:
+                if attempt >= policy.max_attempts or self._hard_stop:
+                    raise
+                await asyncio.sleep(backoff_delay(attempt, policy, rng=self.rng))
+        raise AssertionError("unreachable")
+
+    async def _refresh_urls(self, run: ManifestRun, job: Job, urls: list[str]) -> bool:
+        """Ask the API again for the task: its answer may carry fresh links."""
+        if not job.task_id:
+            return False
+        try:
+            async with self.throttle.slot():
+                status = await self.api.status(job.task_id)
+        except ApiError:
+            return False
+        if status.state is not TaskState.COMPLETED or len(status.urls) != len(urls):
+            return False
+        urls[:] = status.urls
+        run.store.transition(job.key, JobStatus.COMPLETED, video_urls=status.urls)
+        return True

@@ -1,0 +1,256 @@
+"""The dispatcher end to end against the simulator: throttle, faults, exactly-once, downloads."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from batchgen.api import ApiClient, Token
+from batchgen.config import RetryPolicy, Settings
+from batchgen.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.models import JobSpec, JobStatus
+from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.simulator.files import video_bytes
+from batchgen.state import StateStore
+from batchgen.throttle import Throttle
+
+TOKEN = "sk-dispatch-test"
+VIDEO_SIZE = len(video_bytes())
+FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, jitter=0.5)
+
+
+@dataclass(frozen=True)
+class Row:
+    row: int
+    key: str
+    user: dict[str, Any]
+    spec: JobSpec | None
+    prompt: str
+    problems: tuple[Any, ...] = field(default=())
+
+
+def make_rows(n: int, *, start: int = 0) -> list[Row]:
+    rows = []
+    for i in range(start, start + n):
+        prompt = f"prompt number {i}"
+        spec = JobSpec(key=f"id:{i}", row=i + 2, prompt=prompt, mode="fun", ratio="1:1")
+        rows.append(Row(i + 2, spec.key, {"id": str(i), "prompt": prompt}, spec, prompt))
+    return rows
+
+
+MakeSim = Callable[..., Awaitable[Simulator]]
+
+
+@pytest.fixture
+async def make_sim() -> AsyncIterator[MakeSim]:
+    started: list[Simulator] = []
+
+    async def make(**options: Any) -> Simulator:
+        options.setdefault("tokens", frozenset({TOKEN}))
+        options.setdefault("time_scale", 0.01)
+        options.setdefault("latency_median", 10.0)  # 0.1 s once scaled
+        options.setdefault("seed", 7)
+        options.setdefault("rpm", 100_000)
+        sim = Simulator(SimConfig(**options))
+        await sim.start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        await sim.stop()
+
+
+def settings_for(sim: Simulator, **overrides: Any) -> Settings:
+    base = Settings(
+        base_url=sim.url,
+        rpm=sim.config.rpm,
+        retry=FAST_RETRY,
+        first_poll=0.02,
+        download_concurrency=4,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+async def dispatch(
+    stores: Iterable[tuple[StateStore, Path]],
+    settings: Settings,
+    *,
+    window: float = 60.0,
+    limit: int | None = None,
+) -> Dispatcher:
+    throttle = Throttle(limit or settings.rpm, window=window, margin=settings.safety_margin)
+    runs = [ManifestRun(name=p.name, store=s, out_dir=p) for s, p in stores]
+    async with (
+        ApiClient(
+            settings.base_url,
+            Token(TOKEN),
+            timeouts=settings.timeouts,
+            on_response=throttle.observe,
+        ) as api,
+        aiohttp.ClientSession() as cdn,
+    ):
+        dispatcher = Dispatcher(runs, api=api, throttle=throttle, cdn=cdn, settings=settings)
+        await dispatcher.run()
+    return dispatcher
+
+
+def open_store(tmp_path: Path, name: str, rows: list[Row]) -> tuple[StateStore, Path]:
+    out = tmp_path / name
+    store = StateStore.open(out / "state.sqlite")
+    store.sync_manifest(["id", "prompt"], rows)
+    return store, out
+
+
+def assert_all_downloaded(store: StateStore, out: Path, n: int) -> None:
+    jobs = list(store.iter_jobs())
+    assert [j.status for j in jobs] == [JobStatus.DOWNLOADED] * n, [
+        (j.row, j.status, j.error_message) for j in jobs if j.status is not JobStatus.DOWNLOADED
+    ]
+    for job in jobs:
+        assert job.files and len(job.files) == len(job.video_urls)
+        for rel, size in zip(job.files, job.file_sizes, strict=True):
+            assert (out / rel).stat().st_size == size == VIDEO_SIZE
+    assert not list(out.rglob("*.part"))
+    assert store.integrity_ok()
+
+
+def paid_per_prompt(sim: Simulator) -> dict[str, int]:
+    paid: dict[str, int] = {}
+    for record in sim.stats.tasks.values():
+        if record.credits:
+            paid[record.prompt] = paid.get(record.prompt, 0) + 1
+    return paid
+
+
+async def test_every_row_goes_from_pending_to_a_verified_file(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim()
+    store, out = open_store(tmp_path, "briefs", make_rows(30))
+    dispatcher = await dispatch([(store, out)], settings_for(sim))
+    assert_all_downloaded(store, out, 30)
+    assert set(paid_per_prompt(sim).values()) == {1}
+    assert dispatcher.runs[0].counters.downloaded == 30
+    assert sim.stats.rate_limited == 0
+
+
+async def test_the_throttle_keeps_every_window_under_the_limit(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    # A 2-second window stands for the minute: 60 requests per window, 40 rows (80+ requests).
+    sim = await make_sim(rpm=60, window=2.0, window_kind="sliding", latency_median=5.0)
+    store, out = open_store(tmp_path, "briefs", make_rows(40))
+    await dispatch([(store, out)], settings_for(sim, rpm=60), window=2.0)
+    assert_all_downloaded(store, out, 40)
+    assert sim.stats.rate_limited == 0
+    assert 0 < sim.stats.peak_window <= 60
+
+
+async def test_a_lower_real_limit_is_adapted_to(make_sim: MakeSim, tmp_path: Path) -> None:
+    # Configured for 4x what the server allows: 429s and Remaining: 0 pause everyone.
+    sim = await make_sim(rpm=30, window=1.0, latency_median=5.0)
+    store, out = open_store(tmp_path, "briefs", make_rows(25))
+    await dispatch([(store, out)], settings_for(sim, rpm=120), window=1.0)
+    assert_all_downloaded(store, out, 25)
+    assert set(paid_per_prompt(sim).values()) == {1}
+
+
+async def test_exactly_one_paid_submission_per_row_under_faults(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim(
+        server_error=Fault(rate=0.1),
+        body_error=Fault(rate=0.05),
+        html_body=Fault(rate=0.05),
+        refuse=Fault(rate=0.03),
+        storm=Fault(at={7}),
+        storm_duration=0.3,
+        refuse_duration=0.02,
+        truncated=Fault(rate=0.2),
+        task_transient=Fault(rate=0.15),
+        unknown_status=Fault(rate=0.1),
+    )
+    store, out = open_store(tmp_path, "briefs", make_rows(40))
+    await dispatch([(store, out)], settings_for(sim))
+    assert_all_downloaded(store, out, 40)
+    assert set(paid_per_prompt(sim).values()) == {1}
+    assert sim.stats.faults["truncated"] and sim.stats.faults["task_transient"]
+
+
+async def test_an_ambiguous_submit_becomes_unknown_and_is_not_resent(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim(ambiguous=Fault(at={3}))
+    store, out = open_store(tmp_path, "briefs", make_rows(6))
+    await dispatch([(store, out)], settings_for(sim))
+    statuses = [j.status for j in store.iter_jobs()]
+    assert statuses.count(JobStatus.UNKNOWN) == 1 and statuses.count(JobStatus.DOWNLOADED) == 5
+    unknown = next(store.iter_jobs([JobStatus.UNKNOWN]))
+    assert "--resubmit-unknown" in (unknown.error_message or "")
+    assert sim.stats.tasks_created == 6  # the vendor did create it; we did not send it twice
+    # the user accepts the risk: the row is sent again
+    assert store.requeue_unknown() == 1
+    await dispatch([(store, out)], settings_for(sim))
+    assert_all_downloaded(store, out, 6)
+
+
+async def test_permanent_failures_and_rejections_are_not_retried(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim(task_permanent=Fault(at={2}))
+    rows = make_rows(4)
+    bad = JobSpec(key="id:bad", row=6, prompt="x", mode="fun", ratio="4:3")  # server says 400
+    rows.append(Row(6, bad.key, {"id": "bad", "prompt": "x"}, bad, "x"))
+    store, out = open_store(tmp_path, "briefs", rows)
+    await dispatch([(store, out)], settings_for(sim))
+    by_key = {j.key: j for j in store.iter_jobs()}
+    assert by_key["id:bad"].status is JobStatus.REJECTED
+    failed = [j for j in by_key.values() if j.status is JobStatus.FAILED]
+    assert len(failed) == 1 and failed[0].error_kind == "permanent" and failed[0].attempts == 1
+    assert sim.stats.tasks_created == 4
+
+
+async def test_expired_links_are_refreshed_from_the_api(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = await make_sim(expired=Fault(at={1}))
+    store, out = open_store(tmp_path, "briefs", make_rows(3))
+    await dispatch([(store, out)], settings_for(sim))
+    assert_all_downloaded(store, out, 3)
+
+
+async def test_two_manifests_share_one_throttle(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = await make_sim(rpm=50, window=1.0, window_kind="sliding", latency_median=5.0)
+    a = open_store(tmp_path, "a", make_rows(15))
+    b = open_store(tmp_path, "b", make_rows(15, start=100))
+    await dispatch([a, b], settings_for(sim, rpm=50), window=1.0)
+    assert_all_downloaded(*a, 15)
+    assert_all_downloaded(*b, 15)
+    assert sim.stats.rate_limited == 0 and sim.stats.peak_window <= 50
+
+
+async def test_a_rerun_of_a_finished_state_sends_nothing(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = await make_sim()
+    store, out = open_store(tmp_path, "briefs", make_rows(10))
+    await dispatch([(store, out)], settings_for(sim))
+    before = sum(sim.stats.requests.values())
+    await dispatch([(store, out)], settings_for(sim))
+    assert sum(sim.stats.requests.values()) == before
+
+
+async def test_budget_stops_submitting_at_the_limit(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = await make_sim()
+    store, out = open_store(tmp_path, "briefs", make_rows(10))
+    dispatcher = await dispatch([(store, out)], settings_for(sim, max_credits=4 * 40 + 39))
+    assert dispatcher.stop_reason is StopReason.BUDGET
+    counts = store.counts()
+    assert counts[JobStatus.DOWNLOADED] == 4 and counts[JobStatus.PENDING] == 6
+    assert sim.stats.tasks_created == 4
+    # the next run continues where this one stopped
+    await dispatch([(store, out)], settings_for(sim, max_credits=6 * 40))
+    assert_all_downloaded(store, out, 10)
