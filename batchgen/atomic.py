@@ -1,0 +1,87 @@
+"""Atomic file replacement: a reader sees the old file or the new one, never half of either.
+
+The recipe is the classic one (pip's downloader, ``git``'s lock files): write a temporary
+file *in the same directory* (so the rename never crosses a file system), flush and fsync it,
+``os.replace`` it onto the target, then fsync the directory so the rename itself survives a
+power cut. On any failure the temporary file is removed and the old target is left as it was.
+
+``atomic_path`` hands out a path rather than an open file, because some writers (openpyxl's
+``Workbook.save``, ``zipfile``) insist on opening the file themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_bytes"]
+
+#: Temporary files look like ``.results.xlsx.3f9a1c2b.tmp``: hidden, and easy to spot.
+_TMP_SUFFIX = ".tmp"
+
+
+def _temp_sibling(path: Path) -> Path:
+    """Create an empty, exclusive temporary file next to ``path`` and return its path."""
+    while True:
+        candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+        try:
+            # 0o666 and the process umask give the file the mode a plain open() would, unlike
+            # tempfile.mkstemp's 0o600, which would make results unreadable to colleagues.
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+
+
+def _fsync_file(path: Path) -> None:
+    """Flush a written file's data to disk before it is renamed into place."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories; the rename still happened
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    Write the complete new content to the yielded path inside the ``with`` block. When the
+    block ends normally the file is fsynced and renamed onto ``path`` (replacing any old
+    file); when it raises, the temporary file is deleted and ``path`` is untouched.
+    The parent directory must exist.
+    """
+    target = Path(path)
+    tmp = _temp_sibling(target)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (see ``atomic_path``)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
