@@ -1,0 +1,211 @@
+"""``batchgen simulate``: options, the ``SimConfig`` they build, and the serving loop.
+
+``batchgen.cli`` owns the parser; it calls ``add_simulate_arguments`` on its ``simulate``
+sub-parser and then ``main_simulate(namespace)`` (or ``serve(config_from_args(ns), ...)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any, TextIO
+
+from batchgen.config import BASE_URL_ENV, DEMO_TOKEN, TIERS
+from batchgen.errors import UsageError
+from batchgen.simulator.config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
+from batchgen.simulator.server import Simulator
+
+__all__ = ["DEFAULT_PORT", "add_simulate_arguments", "config_from_args", "main_simulate", "serve"]
+
+DEFAULT_PORT = 8089
+_DEFAULTS = SimConfig()
+
+
+def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``batchgen simulate`` options to ``parser``."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="default: %(default)s")
+    parser.add_argument(
+        "--token",
+        action="append",
+        metavar="TOKEN",
+        help=f"accepted bearer token; repeat for several (default: {DEMO_TOKEN})",
+    )
+    _add_rate_arguments(parser)
+    _add_task_arguments(parser)
+    _add_fault_arguments(parser)
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+
+
+def _add_rate_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("rate limit")
+    group.add_argument("--tier", choices=sorted(TIERS), default="free", help="default: free")
+    group.add_argument("--rpm", type=int, help="requests per window per token (overrides --tier)")
+    group.add_argument("--window", type=float, default=_DEFAULTS.window, help="window seconds")
+    group.add_argument("--window-kind", choices=WINDOW_KINDS, default=_DEFAULTS.window_kind)
+
+
+def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tasks")
+    group.add_argument(
+        "--time-scale",
+        type=float,
+        default=_DEFAULTS.time_scale,
+        help="multiplies every task latency (default: %(default)s)",
+    )
+    group.add_argument(
+        "--latency-median",
+        type=float,
+        default=_DEFAULTS.latency_median,
+        help="median task latency in seconds, before --time-scale (default: %(default)s)",
+    )
+    group.add_argument(
+        "--latency-sigma",
+        type=float,
+        default=_DEFAULTS.latency_sigma,
+        help="spread of the log-normal latency (default: %(default)s)",
+    )
+    group.add_argument(
+        "--videos-per-task",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=list(_DEFAULTS.videos_per_task),
+    )
+    group.add_argument("--seed", type=int, help="seed the random draws (task ids stay random)")
+
+
+def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "faults", "each fault fires at random (--NAME-rate, 0..1) and/or at listed ordinals"
+    )
+    for name in FAULT_NAMES:
+        flag = name.replace("_", "-")
+        group.add_argument(f"--{flag}-rate", type=float, default=0.0, metavar="P")
+        group.add_argument(f"--{flag}-at", type=_ordinals, default=frozenset(), metavar="N,N")
+    for name, help_text in (
+        ("slow_delay", "seconds a slow response waits"),
+        ("storm_duration", "seconds a 429 storm lasts"),
+        ("refuse_duration", "seconds connections are refused"),
+        ("truncate_fraction", "share of a truncated download that is sent"),
+    ):
+        default = getattr(_DEFAULTS, name)
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=default,
+            help=f"{help_text} (default: {default})",
+        )
+    group.add_argument(
+        "--link-ttl", type=float, help="video links expire this long after completion"
+    )
+
+
+def _ordinals(text: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+
+
+def config_from_args(ns: argparse.Namespace) -> SimConfig:
+    """The ``SimConfig`` that parsed ``batchgen simulate`` options describe.
+
+    Raises ``UsageError`` for values the simulator cannot use.
+    """
+    try:
+        options: dict[str, Any] = {
+            name: Fault(rate=getattr(ns, f"{name}_rate"), at=getattr(ns, f"{name}_at"))
+            for name in FAULT_NAMES
+            if getattr(ns, f"{name}_rate") or getattr(ns, f"{name}_at")
+        }
+        return SimConfig(
+            tokens=frozenset(ns.token or [DEMO_TOKEN]),
+            rpm=ns.rpm if ns.rpm is not None else TIERS[ns.tier],
+            window=ns.window,
+            window_kind=ns.window_kind,
+            latency_median=ns.latency_median,
+            latency_sigma=ns.latency_sigma,
+            time_scale=ns.time_scale,
+            videos_per_task=(ns.videos_per_task[0], ns.videos_per_task[1]),
+            seed=ns.seed,
+            slow_delay=ns.slow_delay,
+            storm_duration=ns.storm_duration,
+            refuse_duration=ns.refuse_duration,
+            truncate_fraction=ns.truncate_fraction,
+            link_ttl=ns.link_ttl,
+            **options,
+        )
+    except ValueError as exc:
+        raise UsageError(f"simulate: {exc}") from exc
+
+
+async def serve(
+    config: SimConfig,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    access_log: bool = False,
+    out: TextIO | None = None,
+) -> None:
+    """Run a simulator on ``host:port``, print its URL, and serve until cancelled (Ctrl+C)
+    or sent SIGTERM."""
+    simulator = Simulator(config, access_log=access_log)
+    try:
+        url = await simulator.start(host, port)
+    except OSError as exc:
+        raise UsageError(f"simulate: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    try:
+        print(_banner(config, url), file=out or sys.stdout, flush=True)
+        await _until_terminated()
+    finally:
+        await simulator.stop()
+
+
+def _banner(config: SimConfig, url: str) -> str:
+    """What ``serve`` prints: the URL, the limits and, for the demo, the demo token only."""
+    lines = [
+        f"GrokImagine simulator listening on {url}",
+        f"  rate limit: {config.rpm} requests per {config.window:g} s per token"
+        f" ({config.window_kind} window); {len(config.tokens)} token(s) accepted",
+        f"  export {BASE_URL_ENV}={url}",
+    ]
+    if config.tokens == frozenset({DEMO_TOKEN}):
+        lines.append(f"  demo token: {DEMO_TOKEN}")
+    lines.append("Press Ctrl+C to stop.")
+    return "\n".join(lines)
+
+
+async def _until_terminated() -> None:
+    """Wait for SIGTERM (or for cancellation, which is how asyncio.run delivers Ctrl+C)."""
+    loop = asyncio.get_running_loop()
+    terminated = asyncio.Event()
+    # Not available off the main thread or on Windows; Ctrl+C still works there.
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGTERM, terminated.set)
+    try:
+        await terminated.wait()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def main_simulate(ns: argparse.Namespace) -> int:
+    """``batchgen simulate``: serve until Ctrl+C or SIGTERM; returns the exit code (0).
+
+    Raises ``UsageError`` for bad options or a port that cannot be bound.
+    """
+    config = config_from_args(ns)
+    if ns.access_log:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, ns.host, ns.port, access_log=ns.access_log))
+    return 0

@@ -1,0 +1,117 @@
+"""Per-token rate limiting: a fixed or a sliding window, plus 429 storms.
+
+Only admitted requests use up the budget: a request answered 429 does not push the
+window further out (the simulator still counts it in ``SimStats.max_window``).
+
+``X-RateLimit-Reset`` is the number of whole seconds (rounded up) until ``Remaining`` grows:
+for a fixed window, until the window ends; for a sliding one, until the oldest counted request
+leaves it; during a storm, until the storm ends. With nothing counted it is the window length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = ["FixedWindow", "RateWindow", "SlidingWindow", "TokenGate", "Verdict", "make_window"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The rate limiter's answer for one request, with the header values to send."""
+
+    allowed: bool
+    remaining: int
+    reset: float  # seconds until Remaining grows
+
+    def headers(self) -> dict[str, str]:
+        """``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (integer seconds, rounded up)."""
+        return rate_headers(self.remaining, self.reset)
+
+
+def rate_headers(remaining: int, reset: float) -> dict[str, str]:
+    """The two rate headers every API response carries."""
+    return {
+        "X-RateLimit-Remaining": str(max(remaining, 0)),
+        "X-RateLimit-Reset": str(max(math.ceil(reset), 0)),
+    }
+
+
+class FixedWindow:
+    """``limit`` requests per window; a window opens at the first request after the last one
+    ended, and all of its budget comes back at once when it ends."""
+
+    __slots__ = ("_count", "_start", "limit", "window")
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._start = -math.inf
+        self._count = 0
+
+    def admit(self, now: float) -> Verdict:
+        """Count one request at ``now`` if the budget allows."""
+        if now >= self._start + self.window:
+            self._start, self._count = now, 0
+        reset = self._start + self.window - now
+        if self._count >= self.limit:
+            return Verdict(False, 0, reset)
+        self._count += 1
+        return Verdict(True, self.limit - self._count, reset)
+
+
+class SlidingWindow:
+    """At most ``limit`` admitted requests in any ``window`` seconds (a log of timestamps)."""
+
+    __slots__ = ("_log", "limit", "window")
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._log: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        log, horizon = self._log, now - self.window
+        while log and log[0] <= horizon:
+            log.popleft()
+
+    def admit(self, now: float) -> Verdict:
+        """Count one request at ``now`` if fewer than ``limit`` were admitted in the window."""
+        self._expire(now)
+        log = self._log
+        if len(log) >= self.limit:
+            return Verdict(False, 0, log[0] + self.window - now)
+        log.append(now)
+        return Verdict(True, self.limit - len(log), log[0] + self.window - now)
+
+
+RateWindow = FixedWindow | SlidingWindow
+
+
+def make_window(kind: str, limit: int, window: float) -> RateWindow:
+    """A ``FixedWindow`` or a ``SlidingWindow``."""
+    if kind == "sliding":
+        return SlidingWindow(limit, window)
+    return FixedWindow(limit, window)
+
+
+class TokenGate:
+    """Everything rate-related for one token: its window and any 429 storm in progress."""
+
+    __slots__ = ("storm_until", "window")
+
+    def __init__(self, window: RateWindow) -> None:
+        self.window = window
+        self.storm_until = -math.inf
+
+    def admit(self, now: float) -> Verdict:
+        """Storms answer first; otherwise the window decides."""
+        if now < self.storm_until:
+            return Verdict(False, 0, self.storm_until - now)
+        return self.window.admit(now)
+
+    def start_storm(self, now: float, duration: float) -> Verdict:
+        """Begin a 429 storm at ``now``; returns the verdict for the request that started it."""
+        self.storm_until = max(self.storm_until, now + duration)
+        return Verdict(False, 0, self.storm_until - now)
