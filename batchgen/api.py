@@ -246,6 +246,7 @@ class ApiClient:
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
         self.rate_limited = 0
+        self.token_accepted = False  # True once any answer other than 401 came back
         self._unknown_statuses: set[str] = set()
 
     def __repr__(self) -> str:
@@ -336,6 +337,8 @@ class ApiClient:
             ) from exc
         if self._on_response is not None:
             self._on_response(reply.rate, reply.status)
+        if reply.status != 401 and _body_code(reply.body) != 401:
+            self.token_accepted = True
         self._raise_for_outcome(reply, method, path)
         return reply
 

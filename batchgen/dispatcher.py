@@ -22,6 +22,7 @@ import itertools
 import logging
 import random
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -139,6 +140,7 @@ class Dispatcher:
             maxsize=max(4, settings.download_concurrency * 4)
         )
         self._queued: set[tuple[int, str]] = set()
+        self._probe = asyncio.Lock()
         self._credits_base = 0
         self._started = 0.0
 
@@ -305,8 +307,8 @@ class Dispatcher:
 
     async def _submit_once(self, run: ManifestRun, job: Job) -> TransientApiError | None:
         store, key = run.store, job.key
-        async with self.throttle.slot():
-            if self._hard_stop:
+        async with self._api_slot() as may_send:
+            if not may_send:
                 return None
             store.transition(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
             try:
@@ -325,6 +327,20 @@ class Dispatcher:
         run.counters.submitted += 1
         self._push(_InFlight(run, key, task_id, self.throttle.now()), 0.0)
         return None
+
+    @contextlib.asynccontextmanager
+    async def _api_slot(self) -> AsyncIterator[bool]:
+        """A throttle slot; yields False when the run is stopping and nothing may be sent.
+
+        Until the vendor has accepted the token once, requests go one at a time, so a wrong
+        token costs exactly one refused request, not one per worker.
+        """
+        async with self.throttle.slot():
+            if self.api.token_accepted:
+                yield not self._hard_stop
+                return
+            async with self._probe:
+                yield not self._hard_stop
 
     def _submit_refused(self, run: ManifestRun, key: str, exc: ApiError) -> None:
         store = run.store
@@ -418,8 +434,8 @@ class Dispatcher:
 
     async def _poll(self, item: _InFlight) -> None:
         try:
-            async with self.throttle.slot():
-                if self._hard_stop:
+            async with self._api_slot() as may_send:
+                if not may_send:
                     return
                 status = await self.api.status(item.task_id)
         except AuthError as exc:
@@ -609,7 +625,9 @@ class Dispatcher:
         if not job.task_id:
             return False
         try:
-            async with self.throttle.slot():
+            async with self._api_slot() as may_send:
+                if not may_send:
+                    return False
                 status = await self.api.status(job.task_id)
         except ApiError:
             return False

@@ -1,0 +1,112 @@
+"""Progress for people: tqdm bars on a terminal, one heartbeat line a minute under cron."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from typing import TextIO
+
+from tqdm import tqdm
+
+from batchgen.api import ApiClient
+from batchgen.config import Settings
+from batchgen.dispatcher import Dispatcher
+from batchgen.models import JobStatus
+
+__all__ = ["Progress"]
+
+log = logging.getLogger(__name__)
+
+_TODO = (JobStatus.PENDING, JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.COMPLETED)
+
+
+class Progress:
+    """Reports the run's counters while ``async with`` is open."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        api: ApiClient,
+        settings: Settings,
+        *,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.api = api
+        self.settings = settings
+        self.stream = stream or sys.stderr
+        self.bars_enabled = (
+            settings.progress if settings.progress is not None else self.stream.isatty()
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._bars: list[tqdm] = []
+        self.total = 0
+
+    async def __aenter__(self) -> Progress:
+        self.total = sum(
+            run.store.counts(in_manifest_only=True).get(status, 0)
+            for run in self.dispatcher.runs
+            for status in _TODO
+        )
+        if self.bars_enabled:
+            self._bars = [
+                tqdm(total=self.total, desc=name, unit="row", file=self.stream, position=i)
+                for i, name in enumerate(("submitted", "completed", "downloaded"))
+            ]
+            self._task = asyncio.create_task(self._loop(0.5, self._draw))
+        else:
+            self._task = asyncio.create_task(self._loop(self.settings.heartbeat, self._heartbeat))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._bars:
+            self._draw()
+            for bar in self._bars:
+                bar.close()
+
+    async def _loop(self, every: float, action: object) -> None:
+        while True:
+            await asyncio.sleep(every)
+            action()  # type: ignore[operator]
+
+    def _totals(self) -> dict[str, int]:
+        runs = self.dispatcher.runs
+        fields = ("submitted", "completed", "downloaded", "failed", "credits")
+        return {f: sum(getattr(r.counters, f) for r in runs) for f in fields}
+
+    def _draw(self) -> None:
+        totals = self._totals()
+        for bar, name in zip(self._bars, ("submitted", "completed", "downloaded"), strict=True):
+            bar.n = totals[name]
+            bar.set_postfix(credits=totals["credits"], refresh=False)
+            bar.refresh()
+
+    def line(self) -> str:
+        """The heartbeat text: done / failed / in flight / requests / 429s / credits / ETA."""
+        t = self._totals()
+        in_flight = self.dispatcher.in_flight()
+        left = max(0, self.total - t["downloaded"] - t["failed"])
+        eta = self._eta(left, in_flight)
+        return (
+            f"progress: done {t['downloaded']}/{self.total}, failed {t['failed']}, "
+            f"in flight {in_flight}, requests {self.api.requests}, "
+            f"429s {self.api.rate_limited}, credits {t['credits']}, ETA {eta}"
+        )
+
+    def _eta(self, left: int, in_flight: int) -> str:
+        per_second = self.dispatcher.throttle.per_second
+        if left == 0 or per_second <= 0:
+            return "-"
+        seconds = (2 * max(0, left - in_flight) + in_flight) / per_second
+        minutes, secs = divmod(int(seconds), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+    def _heartbeat(self) -> None:
+        log.info("%s", self.line())

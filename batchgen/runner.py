@@ -1,0 +1,351 @@
+"""One ``batchgen run``: manifests in, videos and results out, an exit code for cron.
+
+The steps, per manifest: read and validate it, open its state (taking the run lock), fold the
+manifest into the state, recover what an earlier run left half-done, then one dispatcher works
+on every manifest at once behind one throttle; at the end each manifest's results sheet and
+gallery are rebuilt from its state alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from batchgen import __version__
+from batchgen.api import ApiClient, Token
+from batchgen.config import Settings
+from batchgen.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.errors import AuthError, BatchgenError, LockHeldError, ManifestError, UsageError
+from batchgen.gallery import write_gallery
+from batchgen.logs import attach_run_log, detach_run_log
+from batchgen.manifest import find_manifests, read_manifest
+from batchgen.models import USD_PER_CREDIT, JobStatus
+from batchgen.notify import send_notice
+from batchgen.progress import Progress
+from batchgen.results import summarise, write_results
+from batchgen.state import StateStore, state_path_for
+from batchgen.throttle import Throttle
+
+__all__ = ["ExitCode", "Prepared", "run_batch", "write_reports"]
+
+log = logging.getLogger("batchgen")
+
+
+class ExitCode:
+    """What ``batchgen run`` returns (documented in the README)."""
+
+    OK = 0
+    ATTENTION = 1
+    USAGE = 2
+    AUTH = 3
+    LOCKED = 4
+    STOPPED_EARLY = 5
+    SIGINT = 130
+    SIGTERM = 143
+
+
+@dataclass(eq=False)
+class Prepared:
+    """A manifest that is readable, locked and synced, ready to run."""
+
+    path: Path
+    out_dir: Path
+    store: StateStore
+    run_id: int
+    run: ManifestRun
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    dispatcher: Dispatcher
+    signum: int | None
+    requests: int
+    rate_limited: int
+
+
+@dataclass
+class _Batch:
+    prepared: list[Prepared] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)
+
+
+def _prepare(path: Path, settings: Settings, command: str) -> Prepared:
+    manifest = read_manifest(
+        path,
+        sheet=settings.sheet,
+        default_mode=settings.default_mode,
+        default_ratio=settings.default_ratio,
+    )
+    for problem in manifest.problems:
+        (log.warning if problem.severity == "warning" else log.error)("%s", problem)
+    store = StateStore.open(state_path_for(settings.out_dir, path), manifest=path)
+    try:
+        store.acquire_lock()
+        report = store.sync_manifest(manifest.columns, manifest.rows)
+        for warning in report.warnings:
+            log.warning("%s: %s", path.name, warning)
+        _recover(store, path, settings)
+        run_id = store.start_run(command=command, version=__version__)
+    except BaseException:
+        store.close()
+        raise
+    out_dir = store.path.parent
+    run = ManifestRun(name=path.name, store=store, out_dir=out_dir)
+    return Prepared(path=path, out_dir=out_dir, store=store, run_id=run_id, run=run)
+
+
+def _recover(store: StateStore, path: Path, settings: Settings) -> None:
+    name = path.name
+    if moved := store.recover_interrupted():
+        log.warning(
+            "%s: %d row(s) were being submitted when the last run stopped; their outcome is "
+            "unknown (re-run with --resubmit-unknown to send them again)",
+            name,
+            moved,
+        )
+    if settings.resubmit_unknown and (moved := store.requeue_unknown()):
+        log.warning(
+            "%s: sending %d row(s) of unknown outcome again (--resubmit-unknown)", name, moved
+        )
+    moved = store.requeue_failed(
+        include_permanent=settings.retry_failed, max_attempts=settings.retry.max_attempts
+    )
+    if moved:
+        log.info("%s: %d failed row(s) will be tried again", name, moved)
+    if moved := store.requeue_downloads():
+        log.info("%s: %d download(s) will be tried again", name, moved)
+
+
+def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
+    batch = _Batch()
+    for path in find_manifests(list(paths)):
+        try:
+            batch.prepared.append(_prepare(path, settings, command))
+        except LockHeldError as exc:
+            log.error("%s", exc)
+            batch.locked.append(path.name)
+        except (ManifestError, BatchgenError) as exc:
+            if isinstance(exc, UsageError):
+                raise
+            log.error("%s: skipped: %s", path.name, exc)
+            batch.unreadable.append(path.name)
+    return batch
+
+
+async def run_batch(
+    paths: Sequence[Path],
+    settings: Settings,
+    token: Token,
+    *,
+    command: str,
+    install_signals: bool = True,
+) -> int:
+    """Run every manifest under ``paths``; returns the process exit code."""
+    batch = _prepare_all(paths, settings, command)
+    if not batch.prepared:
+        return ExitCode.LOCKED if batch.locked else ExitCode.USAGE
+    handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
+    try:
+        outcome = await _dispatch(batch.prepared, settings, token, install_signals)
+        code = _finish(batch, outcome, settings)
+        if settings.notify_url:
+            await _notify(settings.notify_url, batch, code)
+        return code
+    finally:
+        for handler in handlers:
+            detach_run_log(handler)
+        for prepared in batch.prepared:
+            prepared.store.close()
+
+
+async def _dispatch(
+    prepared: list[Prepared], settings: Settings, token: Token, install_signals: bool
+) -> _Outcome:
+    throttle = Throttle(settings.rpm, margin=settings.safety_margin)
+    async with (
+        ApiClient(
+            settings.base_url, token, timeouts=settings.timeouts, on_response=throttle.observe
+        ) as api,
+        aiohttp.ClientSession() as cdn,
+    ):
+        dispatcher = Dispatcher(
+            [p.run for p in prepared], api=api, throttle=throttle, cdn=cdn, settings=settings
+        )
+        with _signals(dispatcher, settings, enabled=install_signals) as received:
+            progress = Progress(dispatcher, api, settings)
+            async with progress:
+                task = asyncio.ensure_future(dispatcher.run())
+                await _await_with_stop_timeout(task, dispatcher, settings)
+        signum = received[0] if received else None
+        return _Outcome(dispatcher, signum, api.requests, api.rate_limited)
+
+
+async def _await_with_stop_timeout(
+    task: asyncio.Future[None], dispatcher: Dispatcher, settings: Settings
+) -> None:
+    """Wait for the dispatcher; once a signal asked it to stop, wait only ``stop_timeout``."""
+    while not task.done():
+        done, _ = await asyncio.wait({task}, timeout=0.2)
+        if done or dispatcher.stop_reason is not StopReason.SIGNAL:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), settings.stop_timeout)
+        if not task.done():
+            log.warning(
+                "requests still in flight after %.0f s: abandoning them", settings.stop_timeout
+            )
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        break
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        if not isinstance(exc, AuthError):
+            raise exc  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def _signals(dispatcher: Dispatcher, settings: Settings, *, enabled: bool) -> Iterator[list[int]]:
+    received: list[int] = []
+    if not enabled:
+        yield received
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if received:  # the second signal: leave now; every transition is already committed
+            os._exit(128 + signum)
+        received.append(signum)
+        log.warning(
+            "%s received: no new submissions; finishing requests in flight "
+            "(send it again to quit at once)",
+            signal.Signals(signum).name,
+        )
+        dispatcher.request_stop(StopReason.SIGNAL)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        yield received
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
+    dispatcher = outcome.dispatcher
+    codes = []
+    for index, prepared in enumerate(batch.prepared):
+        code = _manifest_exit(prepared, dispatcher)
+        codes.append(code)
+        counters = prepared.run.counters
+        prepared.store.finish_run(
+            prepared.run_id,
+            outcome=_OUTCOMES.get(code, "needs attention"),
+            exit_code=code,
+            # the API counters are process-wide: the first manifest carries them
+            requests=outcome.requests if index == 0 else 0,
+            rate_limited=outcome.rate_limited if index == 0 else 0,
+            credits=counters.credits,
+        )
+        write_reports(prepared.store, prepared.out_dir, name=prepared.path.name, settings=settings)
+        log.info("%s", summary_line(prepared))
+    return _overall_exit(codes, batch, dispatcher, outcome.signum)
+
+
+_OUTCOMES = {
+    ExitCode.OK: "complete",
+    ExitCode.ATTENTION: "needs attention",
+    ExitCode.STOPPED_EARLY: "stopped early (budget or deadline)",
+    ExitCode.AUTH: "token refused",
+    ExitCode.SIGINT: "interrupted",
+    ExitCode.SIGTERM: "interrupted",
+}
+
+
+def _manifest_exit(prepared: Prepared, dispatcher: Dispatcher) -> int:
+    counts = prepared.store.counts(in_manifest_only=True)
+    if dispatcher.fatal is not None:
+        return ExitCode.AUTH
+    if dispatcher.stop_reason is StopReason.SIGNAL:
+        return ExitCode.SIGINT
+    unsettled = sum(
+        counts.get(s, 0)
+        for s in (JobStatus.PENDING, JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.COMPLETED)
+    )
+    if unsettled and dispatcher.stop_reason in (StopReason.BUDGET, StopReason.DEADLINE):
+        return ExitCode.STOPPED_EARLY
+    total = sum(counts.values())
+    return ExitCode.OK if counts.get(JobStatus.DOWNLOADED, 0) == total else ExitCode.ATTENTION
+
+
+def _overall_exit(
+    codes: list[int], batch: _Batch, dispatcher: Dispatcher, signum: int | None
+) -> int:
+    if dispatcher.fatal is not None:
+        return ExitCode.AUTH
+    if signum is not None:
+        return 128 + signum
+    if batch.locked:
+        return ExitCode.LOCKED
+    if ExitCode.STOPPED_EARLY in codes:
+        return ExitCode.STOPPED_EARLY
+    if batch.unreadable or ExitCode.ATTENTION in codes:
+        return ExitCode.ATTENTION
+    return ExitCode.OK
+
+
+_MEANINGS = {
+    ExitCode.OK: "every row downloaded",
+    ExitCode.ATTENTION: "some rows need attention",
+    ExitCode.AUTH: "the API refused the token",
+    ExitCode.LOCKED: "a manifest was locked by another run",
+    ExitCode.STOPPED_EARLY: "stopped early by the budget or the deadline; a re-run continues",
+    ExitCode.SIGINT: "interrupted",
+    ExitCode.SIGTERM: "interrupted",
+}
+
+
+async def _notify(url: str, batch: _Batch, code: int) -> None:
+    lines = [summary_line(p) for p in batch.prepared]
+    lines += [f"{name}: unreadable, skipped" for name in batch.unreadable]
+    lines += [f"{name}: locked by another run" for name in batch.locked]
+    text = f"batchgen finished (exit {code}: {_MEANINGS.get(code, 'see the log')})\n" + "\n".join(
+        lines
+    )
+    await send_notice(url, text, {"exit_code": code, "manifests": lines})
+
+
+def summary_line(prepared: Prepared) -> str:
+    """One line per manifest for the log: what is done, what needs a look."""
+    counts = prepared.store.counts(in_manifest_only=True)
+    c = prepared.run.counters
+    parts = [f"{status.value} {n}" for status, n in sorted(counts.items()) if n]
+    usd = c.credits * USD_PER_CREDIT
+    return (
+        f"{prepared.path.name}: {', '.join(parts) or 'no rows'}; this run: submitted "
+        f"{c.submitted}, downloaded {c.downloaded}, credits {c.credits} (~${usd:.2f}); "
+        f"results in {prepared.out_dir}"
+    )
+
+
+def write_reports(store: StateStore, out_dir: Path, *, name: str, settings: Settings) -> None:
+    """Rebuild results.xlsx, results.csv and index.html from the state alone."""
+    summary = summarise(store.iter_jobs(), store.runs(), manifest=name, version=__version__)
+    write_results(
+        out_dir,
+        columns=store.columns(),
+        jobs=store.iter_jobs(),
+        summary=summary,
+        csv_escape=settings.csv_escape,
+    )
+    write_gallery(out_dir, jobs=store.iter_jobs(), summary=summary)
