@@ -57,6 +57,10 @@ async def download(
     try:
         async with session.get(url, headers=headers, timeout=timeout) as response:
             expected = await _stream(response, part, offset, url)
+    except aiohttp.ClientPayloadError as exc:
+        raise DownloadError(
+            f"download of {url} was cut short ({exc}); it resumes on the next attempt"
+        ) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DownloadError(f"download of {url} failed: {exc or type(exc).__name__}") from exc
     except OSError as exc:

@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 
 def bucket_shape(limit: int, margin: float) -> tuple[int, float]:
     """(burst, rate per window) such that burst + rate <= limit * (1 - margin)."""
-    usable = max(1.0, limit * (1.0 - margin))
+    usable = limit * (1.0 - margin)
+    if usable < 2:
+        # A bucket of one: admissions are spaced a little more than a window apart.
+        return 1, 0.999
     burst = max(1, min(50, int(usable // 50)))
-    return burst, max(usable - burst, usable / 2)
+    return burst, usable - burst
 
 
 class Throttle:

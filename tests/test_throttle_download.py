@@ -1,0 +1,128 @@
+"""The throttle's arithmetic and pauses (injected clock), and downloads against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from batchgen.api import DEFAULT_RESET, RateInfo
+from batchgen.download import download, video_name
+from batchgen.errors import DownloadError
+from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.simulator.files import video_bytes
+from batchgen.throttle import Throttle, bucket_shape
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("limit", [1, 7, 100, 1000, 5000, 123_456])
+@pytest.mark.parametrize("margin", [0.0, 0.01, 0.05])
+def test_no_window_can_exceed_the_limit(limit: int, margin: float) -> None:
+    burst, rate = bucket_shape(limit, margin)
+    assert burst >= 1 and rate > 0
+    if burst == 1 and rate < 1:
+        return  # one admission, then the next only after more than a whole window
+    # In any window the bucket admits at most its burst plus one window's worth of leak.
+    assert burst + rate <= limit * (1 - margin) + 1e-9
+
+
+def test_a_plain_aiolimiter_would_let_twice_the_limit_through() -> None:
+    # Why the small bucket: AsyncLimiter(R, 60) starts empty, admits R at once, then R more.
+    burst, rate = bucket_shape(100, 0.0)
+    assert burst + rate <= 100 < 100 + 100
+
+
+def test_a_pause_extends_but_never_shortens() -> None:
+    clock = Clock()
+    throttle = Throttle(100, clock=clock)
+    throttle.pause_for(30)
+    assert throttle.resume_at == 130
+    throttle.pause_for(5)
+    assert throttle.resume_at == 130
+    clock.now = 120
+    throttle.pause_for(20)
+    assert throttle.resume_at == 140 and throttle.pauses == 1
+
+
+def test_server_feedback_sets_the_shared_deadline() -> None:
+    clock = Clock()
+    throttle = Throttle(100, clock=clock)
+    throttle.observe(RateInfo(remaining=5, reset_after=40), 200)
+    assert throttle.resume_at == 0  # budget left: no pause
+    throttle.observe(RateInfo(remaining=0, reset_after=12), 200)
+    assert throttle.resume_at == 112
+    throttle.observe(RateInfo(remaining=None, reset_after=None), 429)  # 429 with no hint
+    assert throttle.resume_at == 100 + DEFAULT_RESET
+    throttle.observe(RateInfo(remaining=0, reset_after=3, retry_after=90), 429)
+    assert throttle.resume_at == 190
+
+
+async def test_every_request_waits_for_a_pause() -> None:
+    throttle = Throttle(100_000, window=1.0)
+    loop = asyncio.get_running_loop()
+    throttle.pause_for(0.3)
+    start = loop.time()
+    entered: list[float] = []
+
+    async def request() -> None:
+        async with throttle.slot():
+            entered.append(loop.time() - start)
+
+    await asyncio.gather(*(request() for _ in range(5)))
+    assert min(entered) >= 0.29
+
+
+# ---------------------------------------------------------------- downloads
+def test_file_names_come_from_the_key_never_the_url() -> None:
+    assert video_name("id:spring/../../etc", 1) == "id_spring_.._.._etc_1.mp4"
+    assert video_name("h:0123abcd#2", 2) == "h_0123abcd_2_2.mp4"
+    assert "/" not in video_name("../../x", 1)
+
+
+async def _video_url(sim: Simulator) -> str:
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer demo-token"}) as s:
+        body = {"mode": "fun", "prompt": "p", "ratio": "1:1"}
+        async with s.post(f"{sim.url}/v1/generate", json=body) as r:
+            task_id = (await r.json())["data"]["task_id"]
+        while True:
+            async with s.get(f"{sim.url}/v1/status", params={"task_id": task_id}) as r:
+                data = (await r.json())["data"]
+            if data["status"] == "completed":
+                return str(data["response"][0])
+            await asyncio.sleep(0.01)
+
+
+async def test_a_cut_download_keeps_its_part_and_resumes_with_range(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(time_scale=0.001, seed=3, truncated=Fault(at={1}))) as sim:
+        url = await _video_url(sim)
+        dest = tmp_path / "v_1.mp4"
+        async with aiohttp.ClientSession() as cdn:
+            with pytest.raises(DownloadError, match="cut short"):
+                await download(cdn, url, dest)
+            part = tmp_path / "v_1.mp4.part"
+            assert not dest.exists() and 0 < part.stat().st_size < len(video_bytes())
+            done = await download(cdn, url, dest)
+    assert done.size == len(video_bytes())
+    assert dest.read_bytes() == video_bytes()  # the resumed bytes line up exactly
+    assert not part.exists()
+
+
+async def test_an_expired_link_is_reported_as_such(tmp_path: Path) -> None:
+    from batchgen.download import ExpiredLinkError
+
+    async with Simulator(SimConfig(time_scale=0.001, seed=3, expired=Fault(at={1}))) as sim:
+        url = await _video_url(sim)
+        async with aiohttp.ClientSession() as cdn:
+            with pytest.raises(ExpiredLinkError):
+                await download(cdn, url, tmp_path / "v.mp4")
+            await download(cdn, url, tmp_path / "v.mp4")
+    assert (tmp_path / "v.mp4").read_bytes() == video_bytes()
