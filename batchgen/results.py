@@ -519,9 +519,35 @@ def _write_results_sheet(
     widths[status] = max(widths[status], status_width)
     _prepare(ws, [*layout.user_widths, *widths])
     ws.append(_header_cells(ws, [*layout.columns, *layout.result_header]))
-    for job in jobs:
+    message_width = widths[RESULT_COLUMNS.index("error_message")]
+    for index, job in enumerate(jobs, start=2):
+        lines = _row_lines(layout, job, message_width)
+        if lines > 1:
+            # Excel and LibreOffice do not grow a row for wrapped text on their own when the
+            # file says nothing; an estimate keeps long prompts readable and unclipped.
+            ws.row_dimensions[index].height = min(_MAX_ROW_HEIGHT, _LINE_HEIGHT * lines)
         ws.append([*_user_cells(ws, layout, job), *_result_cells(ws, job, links)])
     _finish(ws, len(layout.columns) + len(RESULT_COLUMNS), len(jobs))
+
+
+_LINE_HEIGHT = 15.0
+_MAX_ROW_HEIGHT = 409.0  # Excel's limit, in points
+
+
+def _row_lines(layout: _Layout, job: Job, message_width: float) -> int:
+    """How many text lines the row's wrapped cells need at their column widths."""
+    lines = max(1, len(job.files), len(job.video_urls), _wrapped(job.error_message, message_width))
+    for name, wrap, width in zip(layout.columns, layout.user_wrap, layout.user_widths, strict=True):
+        if wrap:
+            lines = max(lines, _wrapped(job.user.get(name), width))
+    return lines
+
+
+def _wrapped(value: Any, width: float) -> int:
+    if not isinstance(value, str) or not value:
+        return 1
+    per_line = max(1, int(width) - 2)
+    return sum(max(1, -(-len(part) // per_line)) for part in value.split("\n"))
 
 
 def _message_cell(ws: WriteOnlyWorksheet, message: str | None) -> Any:

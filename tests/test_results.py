@@ -572,3 +572,12 @@ def test_a_crash_between_rows_keeps_the_previous_files(
     assert (tmp_path / "results.xlsx").read_bytes() == before
     assert load(tmp_path / "results.xlsx")["Results"].max_row == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.xlsx"]
+
+
+def test_rows_with_long_wrapped_text_get_a_height_to_show_it(tmp_path: Path) -> None:
+    long_prompt = "a slow pan across a foggy harbour at dawn, gulls overhead " * 6
+    jobs = [make_job(2), make_job(3, prompt=long_prompt)]
+    xlsx, _ = write(tmp_path, jobs)
+    sheet = load(xlsx).worksheets[0]
+    assert sheet.row_dimensions[3].height is not None and sheet.row_dimensions[3].height > 15 * 3
+    assert sheet.row_dimensions[2].height is None  # short rows keep the default
