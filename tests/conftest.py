@@ -18,6 +18,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -171,3 +172,43 @@ class SimClient:
 def sim_client(http: aiohttp.ClientSession) -> Callable[[Simulator], SimClient]:
     """``sim_client(sim)``: a ``SimClient`` for ``sim`` over the ``http`` session."""
     return lambda sim: SimClient(http, sim)
+
+
+# ---------------------------------------------------------------- token hygiene, suite-wide
+#: The API tokens the batchgen tests hand to the client. None of them may appear in anything
+#: the suite wrote (state files, logs, results sheets, galleries, videos) under pytest's
+#: temporary folder; the check runs once, after the last test.
+SECRET_TOKENS: tuple[str, ...] = (
+    "sk-test-5ecret-t0ken",
+    "sk-dispatch-test",
+    "sk-cli-test-s3cret-value",
+    "sk-wrong",
+    "wrong-token-value",
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any test token leaked into a file the suite wrote."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        base = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    leaks = [str(path) for path in _files(base) if _leaks(path)]
+    if leaks:
+        print("\nAPI token found in files written by the suite:\n  " + "\n  ".join(leaks))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _files(base: Path) -> list[Path]:
+    return [p for p in base.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
+def _leaks(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return any(token.encode() in data for token in SECRET_TOKENS)
