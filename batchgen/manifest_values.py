@@ -1,0 +1,204 @@
+"""Parse and check single cell values: mode, ratio, images, prompt, id; the request key.
+
+Every function here is pure; the ones called once per row are cheap or cached, because a
+100,000-row manifest calls each of them 100,000 times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from batchgen.errors import UsageError
+from batchgen.manifest_model import MAX_ID_CHARS, MAX_PROMPT_CHARS, MAX_URL_CHARS, as_text, show
+from batchgen.models import MODES, RATIOS
+
+__all__ = [
+    "MODES_TEXT",
+    "RATIOS_TEXT",
+    "id_problem",
+    "image_problem",
+    "normalise_default",
+    "parse_mode",
+    "parse_ratio",
+    "prompt_problem",
+    "request_key",
+    "split_images",
+]
+
+MODES_TEXT = "fun, normal or spicy"
+RATIOS_TEXT = "2:3, 3:2 or 1:1"
+# NUL and the C0/C1 controls except tab, line feed and carriage return, plus DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Images are separated by white space, semicolons, or a comma that starts another URL:
+# a comma inside a URL (a CDN's "w_100,h_80") is kept.
+_IMAGE_SPLIT = re.compile(r"[\s;]+|,(?=\s*[A-Za-z][A-Za-z0-9+.\-]*://)")
+_SPACES = re.compile(r"\s+")
+_TIME_TEXT = re.compile(r"^(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.0+)?)?(am|pm)?$")
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_DATE_TEXT = re.compile(
+    r"^(?:\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?(?:[ t]\d{1,2}:\d{2}(?::\d{2})?)?"
+    rf"|\d{{1,2}}[-/. ]?(?:{_MONTHS})[a-z]*(?:[-/. ]?\d{{2,4}})?"
+    rf"|(?:{_MONTHS})[a-z]*[-/. ]?\d{{1,2}}(?:[-/., ]+\d{{2,4}})?)$"
+)
+# Dates Excel and LibreOffice use as day zero: a "datetime" on one of them is a pure time.
+_DAY_ZERO = (dt.date(1899, 12, 30), dt.date(1899, 12, 31), dt.date(1904, 1, 1))
+
+
+# --- mode and ratio ----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096, typed=True)
+def parse_mode(value: Any) -> tuple[str | None, str | None]:
+    """(canonical mode, None) or (None, what is wrong). Empty gives (None, None)."""
+    text = _SPACES.sub("", as_text(value)).casefold()
+    if not text:
+        return None, None
+    if text in MODES:
+        return text, None
+    return None, f"{show(value)} is not a mode; use {MODES_TEXT}"
+
+
+@lru_cache(maxsize=4096, typed=True)
+def parse_ratio(value: Any) -> tuple[str | None, str | None]:
+    """(canonical ratio, None) or (None, what is wrong). Empty gives (None, None).
+
+    Undoes the spreadsheet's time coercion (``1:1`` typed into a General cell is stored as
+    the time 01:01:00) and refuses a ratio that became a date: that cannot be undone.
+    """
+    if isinstance(value, dt.datetime) and value.date() in _DAY_ZERO:
+        value = value.time()
+    if isinstance(value, dt.time):
+        return _ratio_from_time(value.hour, value.minute, value.second, value)
+    if isinstance(value, dt.timedelta):
+        minutes, seconds = divmod(int(value.total_seconds()), 60)
+        return _ratio_from_time(*divmod(minutes, 60), seconds, value)
+    if isinstance(value, dt.date):
+        return None, _date_message(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None, f"{show(value)} is not a ratio; type one of {RATIOS_TEXT} (as text)"
+    return _ratio_from_text(value)
+
+
+def _ratio_from_text(value: Any) -> tuple[str | None, str | None]:
+    text = _SPACES.sub("", as_text(value)).casefold()
+    if not text:
+        return None, None
+    match = _TIME_TEXT.match(text)
+    if match:
+        hours, minutes = int(match.group(1)), int(match.group(2))
+        if match.group(4) == "pm" and hours < 12:
+            hours += 12
+        elif match.group(4) == "am" and hours == 12:
+            hours = 0
+        return _ratio_from_time(hours, minutes, int(match.group(3) or 0), value)
+    if _DATE_TEXT.match(as_text(value).strip().casefold()):
+        return None, _date_message(value)
+    return None, f"{show(value)} is not a ratio; use {RATIOS_TEXT}"
+
+
+def _ratio_from_time(
+    hours: int, minutes: int, seconds: int, original: Any
+) -> tuple[str | None, str | None]:
+    ratio = f"{hours}:{minutes}"
+    if seconds == 0 and ratio in RATIOS:
+        return ratio, None
+    # A time cell shows what was typed ("16:9"); text is shown as written.
+    typed = seconds == 0 and not isinstance(original, str)
+    return None, f"{show(ratio if typed else original)} is not a ratio; use {RATIOS_TEXT}"
+
+
+def _date_message(value: Any) -> str:
+    return (
+        f"{show(value)} is a date: the spreadsheet turned the ratio into a date. Format the "
+        f"ratio column as Text and type {RATIOS_TEXT}"
+    )
+
+
+def normalise_default(kind: str, value: str | None) -> str | None:
+    """A ``--default-mode`` / ``--default-ratio`` value, canonical; UsageError when invalid."""
+    if value is None or not value.strip():
+        return None
+    parsed, _ = parse_mode(value) if kind == "mode" else parse_ratio(value)
+    if parsed is None:
+        accepted = MODES_TEXT if kind == "mode" else RATIOS_TEXT
+        raise UsageError(f"default {kind} {show(value)} is not valid; use {accepted}")
+    return parsed
+
+
+# --- images, prompt, id ------------------------------------------------------------------------
+
+
+def split_images(value: Any) -> list[str]:
+    """The URLs of one images cell (separated by line breaks, spaces, ``;`` or ``,``)."""
+    text = as_text(value)
+    if not text.strip():
+        return []
+    parts = (part.strip().rstrip(",") for part in _IMAGE_SPLIT.split(text))
+    return [part for part in parts if part]
+
+
+def image_problem(url: str) -> str | None:
+    """What is wrong with one image URL, or None."""
+    if len(url) > MAX_URL_CHARS:
+        return f"image URL {show(url)} is {len(url):,} characters long; the limit is 2,048"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return f"{show(url)} is not a valid URL; use a full address starting with https://"
+    if parts.scheme.lower() not in ("http", "https"):
+        if not parts.scheme:
+            return f"{show(url)} is not a full URL; use an address starting with https://"
+        return f"{show(url)} is not an http(s) URL; image URLs must start with https://"
+    if not host:
+        return f"{show(url)} has no host name; use a full address such as https://example.com/a.png"
+    if _CONTROL.search(url):
+        return f"{show(url)} contains control characters; remove them"
+    return None
+
+
+def prompt_problem(prompt: str) -> str | None:
+    """What is wrong with a (stripped) prompt, or None."""
+    if not prompt:
+        return "prompt is empty; every row needs a prompt (or delete the row)"
+    if len(prompt) > MAX_PROMPT_CHARS:
+        return f"prompt is {len(prompt):,} characters long; the limit is {MAX_PROMPT_CHARS:,}"
+    return _control_problem("prompt", prompt)
+
+
+def _control_problem(what: str, text: str) -> str | None:
+    match = _CONTROL.search(text)
+    if match is None:
+        return None
+    code = ord(match.group())
+    return (
+        f"{what} contains the control character U+{code:04X} at position {match.start() + 1}; "
+        "remove it (only tabs and line breaks are allowed)"
+    )
+
+
+def id_problem(row_id: str) -> str | None:
+    """What is wrong with a (stripped) id, or None."""
+    if len(row_id) > MAX_ID_CHARS:
+        return f"id is {len(row_id):,} characters long; the limit is {MAX_ID_CHARS}"
+    return _control_problem("id", row_id)
+
+
+def request_key(prompt: str, mode: str, ratio: str, images: Sequence[str]) -> str:
+    """``h:`` + 16 hex digits of SHA-256 over the normalised request.
+
+    The prompt is compared NFC-normalised with runs of white space folded to one space, so
+    re-saving the file or re-wrapping a line does not make a new job.
+    """
+    folded = " ".join(unicodedata.normalize("NFC", prompt).split())
+    blob = json.dumps([folded, mode, ratio, list(images)], ensure_ascii=False)
+    digest = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"h:{digest[:16]}"

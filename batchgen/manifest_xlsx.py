@@ -1,0 +1,407 @@
+"""Read an .xlsx/.xlsm manifest into a :class:`~batchgen.manifest_read.RawTable`.
+
+One streaming pass over the sheet's XML gives the values, and, because Excel stores them
+after the cells, the hyperlinks and merged ranges too: openpyxl's read-only mode keeps memory
+flat but drops both, its normal mode keeps both but builds a Python object per cell (several
+GB for 100,000 rows). So the workbook is opened read-only (shared strings, styles, sheet list)
+and the sheet is parsed with openpyxl's own worksheet parser, which collects ``<hyperlinks>``
+and ``<mergeCells>`` as it goes; cells are read sparsely, so a hostile sheet that declares or
+places a cell at XFD1048576 costs nothing.
+
+Relies on openpyxl 3.1 internals (``WorkSheetParser``, ``ReadOnlyWorksheet._get_source``);
+pyproject pins openpyxl below 4.
+"""
+
+from __future__ import annotations
+
+import bisect
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from batchgen.errors import ManifestError
+from batchgen.manifest_columns import (
+    HEADER_SEARCH_ROWS,
+    column_letter,
+    has_prompt_column,
+    map_columns,
+    missing_prompt_message,
+)
+from batchgen.manifest_model import MAX_COLUMNS, MAX_UNCOMPRESSED_BYTES, as_text, show
+from batchgen.manifest_read import (
+    OLE2_SIGNATURE,
+    ZIP_SIGNATURES,
+    CellIssue,
+    RawTable,
+    check_limits,
+)
+
+__all__ = ["read_xlsx"]
+
+EXCEL_MAX_ROWS = 1_048_576
+_ENCRYPTED_MARK = "EncryptionInfo".encode("utf-16-le")
+
+
+class _NoValue:
+    """Marks a formula cell saved without its result."""
+
+
+_NO_VALUE = _NoValue()
+
+
+class _CellError(str):
+    """An Excel error value such as ``#N/A`` (a str, so it is carried as such)."""
+
+
+def read_xlsx(path: Path, *, sheet: str | None = None) -> RawTable:
+    """Read the manifest sheet of an .xlsx workbook; every failure is a ManifestError."""
+    _check_container(path)
+    # openpyxl and the XML parser raise a zoo of types on damaged or hostile files (KeyError,
+    # ValueError, TypeError, zipfile and XML errors...): at this boundary every one of them
+    # means "this workbook cannot be read", so all are translated.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _read_workbook(path, sheet)
+        except ManifestError:
+            raise
+        except Exception as exc:
+            detail = show(str(exc) or type(exc).__name__, 120)
+            raise ManifestError(path, f"cannot be read as an Excel workbook ({detail})") from exc
+
+
+# --- guards before openpyxl sees the file ----------------------------------------------------
+
+
+def _check_container(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise ManifestError(path, f"cannot be read: {exc.strerror or exc}") from exc
+    if head.startswith(OLE2_SIGNATURE):
+        raise ManifestError(path, _ole2_message(path))
+    if not head.startswith(ZIP_SIGNATURES):
+        raise ManifestError(path, _not_zip_message(path))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ManifestError(path, "is damaged: it is not a readable .xlsx (zip) file") from exc
+    names = {m.filename for m in members}
+    if "[Content_Types].xml" not in names:
+        raise ManifestError(path, "is a zip file but not an Excel workbook")
+    total = sum(m.file_size for m in members)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        limit = MAX_UNCOMPRESSED_BYTES // (1024 * 1024)
+        raise ManifestError(
+            path,
+            f"expands to {total / 1024**2:,.0f} MB when unpacked (limit {limit:,} MB): "
+            "too large for a manifest, or a zip bomb",
+        )
+
+
+def _ole2_message(path: Path) -> str:
+    # Excel wraps a password-protected .xlsx in an OLE2 file holding an EncryptionInfo
+    # stream; an OLE2 file without one is an old .xls saved under a new name.
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(32 * 1024 * 1024)
+    except OSError:
+        data = b""
+    if _ENCRYPTED_MARK in data:
+        return (
+            "is password-protected: open it in Excel, remove the password "
+            "(File > Info > Protect Workbook) and save it without one"
+        )
+    return "is an old Excel 97-2003 workbook (.xls) under an .xlsx name: save it as .xlsx"
+
+
+def _not_zip_message(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(4096)
+        text = sample.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return "is not an Excel workbook (damaged, or another kind of file renamed to .xlsx)"
+    if "\x00" in text or not text.strip():
+        return "is not an Excel workbook (damaged, or another kind of file renamed to .xlsx)"
+    return "is a text file, not an Excel workbook: if it is CSV, rename it to .csv"
+
+
+# --- the workbook ----------------------------------------------------------------------------
+
+
+def _read_workbook(path: Path, sheet: str | None) -> RawTable:
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    try:
+        worksheet, header_row, header = _choose_sheet(path, workbook, sheet)
+        return _read_sheet(path, workbook, worksheet, header_row, header)
+    finally:
+        workbook.close()
+
+
+def _choose_sheet(path: Path, workbook: Any, wanted: str | None) -> tuple[Any, int, list[Any]]:
+    sheets = list(workbook.worksheets)
+    if not sheets:
+        raise ManifestError(path, "has no worksheets")
+    if wanted is not None:
+        chosen = _sheet_named(path, sheets, wanted)
+        found = _find_header(path, chosen)
+        if found is None:
+            raise ManifestError(
+                path, f"sheet {show(chosen.title)} {missing_prompt_message(_first_row(chosen))}"
+            )
+        return chosen, *found
+    for candidate in sheets:
+        found = _find_header(path, candidate)
+        if found is not None:
+            return candidate, *found
+    if len(sheets) == 1:
+        raise ManifestError(path, missing_prompt_message(_first_row(sheets[0])))
+    listed = ", ".join(show(s.title, 40) for s in sheets[:10])
+    raise ManifestError(
+        path,
+        f"has no sheet with a prompt column (sheets: {listed}); "
+        f"{missing_prompt_message(_first_row(sheets[0])).removeprefix('has ')}",
+    )
+
+
+def _sheet_named(path: Path, sheets: list[Any], wanted: str) -> Any:
+    for ws in sheets:
+        if ws.title == wanted:
+            return ws
+    for ws in sheets:
+        if ws.title.strip().casefold() == wanted.strip().casefold():
+            return ws
+    listed = ", ".join(show(s.title, 40) for s in sheets[:20])
+    raise ManifestError(path, f"has no sheet named {show(wanted)} (sheets: {listed})")
+
+
+def _first_row(worksheet: Any) -> list[Any]:
+    for _, values in _dense_rows(worksheet, None, limit=1):
+        return values
+    return []
+
+
+def _find_header(path: Path, worksheet: Any) -> tuple[int, list[Any]] | None:
+    _check_dimension(path, worksheet)
+    for number, values in _dense_rows(worksheet, None, limit=HEADER_SEARCH_ROWS):
+        if has_prompt_column(values):
+            return number, values
+    return None
+
+
+def _check_dimension(path: Path, worksheet: Any) -> None:
+    rows, cols = worksheet.max_row, worksheet.max_column
+    if (rows or 0) > EXCEL_MAX_ROWS or (cols or 0) > MAX_COLUMNS:
+        raise ManifestError(
+            path,
+            f"sheet {show(worksheet.title)} declares {rows:,} rows by {cols:,} columns, beyond "
+            "what Excel allows: the file is damaged or hostile",
+        )
+
+
+def _dense_rows(worksheet: Any, width: int | None, *, limit: int) -> Iterator[tuple[int, list]]:
+    """The first ``limit`` non-empty rows as (row number, values up to the last value)."""
+    seen = 0
+    parser = _parser(worksheet)
+    try:
+        for number, cells in parser.parse():
+            values = _values(cells, width or _row_width(cells))
+            if _is_empty(values):
+                continue
+            yield number, values
+            seen += 1
+            if seen >= limit:
+                return
+    finally:
+        parser.source.close()
+
+
+def _row_width(cells: list[dict[str, Any]]) -> int:
+    used = [c["column"] for c in cells if c["value"] is not None and c["column"] <= MAX_COLUMNS]
+    return max(used, default=0)
+
+
+def _values(cells: list[dict[str, Any]], width: int) -> list[Any]:
+    values: list[Any] = [None] * width
+    for cell in cells:
+        column = cell["column"]
+        if column <= width:
+            value = cell["value"]
+            values[column - 1] = None if value is _NO_VALUE else value
+    return values
+
+
+def _is_empty(values: list[Any]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+
+
+def _parser(worksheet: Any) -> Any:
+    from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+
+    class Parser(WorkSheetParser):
+        """openpyxl's parser, also marking formulas without a result and error values."""
+
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            if cell["value"] is None and element.find(FORMULA_TAG) is not None:
+                # Excel saves a formula whose result is empty text as t="str" with <v></v>.
+                # No <v>, or an empty one on a number cell, means the file was written by a
+                # program that does not calculate formulas (openpyxl, many exporters).
+                if element.find(VALUE_TAG) is None or element.get("t", "n") != "str":
+                    cell["value"] = _NO_VALUE
+            elif cell["data_type"] == "e":
+                cell["value"] = _CellError(cell["value"])
+            return cell
+
+    workbook = worksheet.parent
+    return Parser(
+        worksheet._get_source(),
+        worksheet._shared_strings,
+        data_only=True,
+        epoch=workbook.epoch,
+        date_formats=workbook._date_formats,
+        timedelta_formats=workbook._timedelta_formats,
+    )
+
+
+# --- the manifest sheet ----------------------------------------------------------------------
+
+
+def _read_sheet(
+    path: Path, workbook: Any, worksheet: Any, header_row: int, header: list[Any]
+) -> RawTable:
+    columns = map_columns(header)
+    if isinstance(columns, str):
+        raise ManifestError(path, f"sheet {show(worksheet.title)} {columns}")
+    table = RawTable(
+        header=[as_text(h) for h in header],
+        columns=columns,
+        header_row=header_row,
+        rows=[],
+        sheet=worksheet.title,
+    )
+    parser = _parser(worksheet)
+    beyond: list[str] = []
+    request = columns.request_columns()
+    try:
+        for number, cells in parser.parse():
+            if number > EXCEL_MAX_ROWS:
+                raise ManifestError(path, f"has a row numbered {number:,}, beyond Excel's limit")
+            if number > header_row:
+                _add_row(table, number, cells, beyond, request)
+                check_limits(path, len(table.rows), len(header))
+    finally:
+        parser.source.close()
+    if beyond:
+        table.notes.append(
+            f"{len(beyond):,} cells right of the last named column are ignored "
+            f"(the first is {beyond[0]}); give the column a header to keep it"
+        )
+    _apply_hyperlinks(table, workbook, worksheet, parser)
+    _apply_merges(table, parser)
+    return table
+
+
+def _add_row(
+    table: RawTable,
+    number: int,
+    cells: list[dict[str, Any]],
+    beyond: list[str],
+    request: set[int],
+) -> None:
+    width = len(table.header)
+    values: list[Any] = [None] * width
+    issues: list[CellIssue] = []
+    for cell in cells:
+        column, value = cell["column"], cell["value"]
+        if value is None:
+            continue
+        if column > width:
+            if not (isinstance(value, str) and not value.strip()):
+                beyond.append(f"{column_letter(column - 1)}{number}")
+            continue
+        if value is _NO_VALUE:
+            issues.append(CellIssue("no_value", column - 1))
+            value = None
+        elif isinstance(value, _CellError):
+            issues.append(CellIssue("cell_error", column - 1, str(value)))
+            value = str(value)
+        values[column - 1] = value
+    # A formula without a result in a request column keeps an otherwise empty row, so that
+    # the user hears about it; elsewhere (a pre-filled helper column) it does not.
+    if _is_empty(values) and not any(i.column in request for i in issues):
+        return
+    table.rows.append((number, values))
+    for issue in issues:
+        table.add_issue(number, issue)
+
+
+def _apply_hyperlinks(table: RawTable, workbook: Any, worksheet: Any, parser: Any) -> None:
+    links = getattr(parser.hyperlinks, "hyperlink", None) or []
+    if not links:
+        return
+    from openpyxl.utils.cell import range_boundaries
+
+    targets = _external_targets(workbook, worksheet)
+    width = len(table.header)
+    numbers = [number for number, _ in table.rows]
+    for link in links:
+        target = targets.get(link.id) if link.id else None
+        if not target or target.startswith("#") or not link.ref:
+            continue  # a link to a place inside the workbook: keep the shown text
+        if link.location:
+            target = f"{target}#{link.location}"
+        min_col, min_row, max_col, max_row = range_boundaries(link.ref)
+        for position in range(
+            bisect.bisect_left(numbers, min_row), bisect.bisect_right(numbers, max_row)
+        ):
+            values = table.rows[position][1]
+            for column in range(min_col, min(max_col, width) + 1):
+                values[column - 1] = _link_value(values[column - 1], target)
+
+
+def _link_value(shown: Any, target: str) -> Any:
+    # Excel links a cell holding several typed URLs to the first one only: keep the text
+    # then, or the other images would be lost.
+    if isinstance(shown, str) and target in shown and shown.strip() != target:
+        parts = shown.split()
+        if len(parts) > 1 and all(p.startswith(("http://", "https://")) for p in parts):
+            return shown
+    return target
+
+
+def _external_targets(workbook: Any, worksheet: Any) -> dict[str, str]:
+    from openpyxl.packaging.relationship import get_dependents, get_rels_path
+
+    rels_path = get_rels_path(worksheet._worksheet_path)
+    archive = workbook._archive
+    if rels_path not in archive.namelist():
+        return {}
+    rels = get_dependents(archive, rels_path)
+    return {r.Id: r.Target for r in rels if r.TargetMode == "External" and r.Target}
+
+
+def _apply_merges(table: RawTable, parser: Any) -> None:
+    merged = getattr(parser.merged_cells, "mergeCell", None) or []
+    if not merged:
+        return
+    from openpyxl.utils.cell import range_boundaries
+
+    width = len(table.header)
+    numbers = [number for number, _ in table.rows]
+    for cell_range in merged:
+        min_col, min_row, _, max_row = range_boundaries(cell_range.ref)
+        if min_col > width:
+            continue
+        first = bisect.bisect_left(numbers, max(min_row, table.header_row + 1))
+        for position in range(first, bisect.bisect_right(numbers, max_row)):
+            number = numbers[position]
+            if not any(i.kind == "merged" for i in table.issues.get(number, ())):
+                table.add_issue(number, CellIssue("merged", min_col - 1, cell_range.ref))

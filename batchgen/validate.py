@@ -1,0 +1,390 @@
+"""The library side of ``batchgen validate`` and ``batchgen template``.
+
+``validate`` reads manifests without touching the network: it lists every problem, then
+plans the run (rows to submit, credits, dollars, the minimum time at the tier's request
+limit, what a budget covers). ``template`` writes a starter .xlsx whose columns are Text,
+so ``1:1`` typed in Excel or LibreOffice stays ``1:1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchgen.errors import ManifestError, UsageError
+from batchgen.manifest import Manifest, find_manifests, read_manifest
+from batchgen.manifest_model import safe
+from batchgen.models import CREDITS_PER_TASK, MODES, RATIOS, USD_PER_CREDIT
+
+__all__ = [
+    "REQUESTS_PER_TASK",
+    "TEMPLATE_COLUMNS",
+    "Plan",
+    "ValidationResult",
+    "format_report",
+    "plan_manifest",
+    "validate_exit_code",
+    "validate_paths",
+    "write_template",
+]
+
+#: Each generation costs at least one submit and one status request.
+REQUESTS_PER_TASK = 2
+#: Problems listed per manifest in a report; the rest are counted.
+MAX_LISTED_PROBLEMS = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What running a manifest would do and cost, worked out without the network.
+
+    ``done`` counts valid rows already downloaded in the state; ``min_minutes`` is the
+    least time the run needs at ``rpm`` requests per minute (two requests per generation at
+    least); ``budget_covers`` is how many generations ``max_credits`` pays for (None: no
+    budget).
+    """
+
+    path: Path
+    rows: int
+    valid: int
+    invalid: int
+    done: int
+    to_submit: int
+    credits: int
+    usd: float
+    min_minutes: float
+    budget_covers: int | None
+    rpm: int
+    max_credits: int | None = None
+    warnings: int = 0
+
+
+def plan_manifest(
+    manifest: Manifest,
+    *,
+    done_keys: Collection[str] = (),
+    rpm: int,
+    max_credits: int | None = None,
+) -> Plan:
+    """Plan the run of ``manifest``, skipping rows whose key is in ``done_keys``."""
+    if rpm <= 0:
+        raise UsageError(f"the request limit must be a positive number, not {rpm}")
+    done_set = done_keys if isinstance(done_keys, set | frozenset) else set(done_keys)
+    valid = manifest.valid
+    done = sum(1 for spec in valid if spec.key in done_set)
+    to_submit = len(valid) - done
+    credits = to_submit * CREDITS_PER_TASK
+    covers = (
+        None if max_credits is None else min(to_submit, max(max_credits, 0) // CREDITS_PER_TASK)
+    )
+    return Plan(
+        path=manifest.path,
+        rows=len(manifest.rows),
+        valid=len(valid),
+        invalid=len(manifest.rows) - len(valid),
+        done=done,
+        to_submit=to_submit,
+        credits=credits,
+        usd=round(credits * USD_PER_CREDIT, 2),
+        min_minutes=REQUESTS_PER_TASK * to_submit / rpm,
+        budget_covers=covers,
+        rpm=rpm,
+        max_credits=max_credits,
+        warnings=len(manifest.warnings),
+    )
+
+
+def validate_exit_code(plans: Iterable[Plan], errors: Sequence[ManifestError]) -> int:
+    """2 when a file is unusable, else 1 when some row is invalid, else 0."""
+    if errors:
+        return 2
+    return 1 if any(plan.invalid for plan in plans) else 0
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def format_report(
+    manifests_and_plans: Sequence[tuple[Manifest, Plan]],
+    errors: Sequence[ManifestError],
+    *,
+    max_problems: int = MAX_LISTED_PROBLEMS,
+) -> str:
+    """A readable report: per manifest its problems as a table, then its plan; then the
+    files that could not be read; then totals when there are several manifests."""
+    blocks = [_manifest_block(m, p, max_problems) for m, p in manifests_and_plans]
+    if errors:
+        lines = ["Could not read:"] + [f"  {safe(str(e), 500)}" for e in errors]
+        blocks.append("\n".join(lines))
+    if len(manifests_and_plans) > 1:
+        blocks.append(_totals([p for _, p in manifests_and_plans]))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _manifest_block(manifest: Manifest, plan: Plan, max_problems: int) -> str:
+    title = safe(str(manifest.path), 300)
+    if manifest.sheet is not None:
+        title += f" (sheet '{safe(manifest.sheet)}')"
+    lines = [title]
+    if manifest.problems:
+        lines += _problem_table(manifest, max_problems)
+    else:
+        lines.append("  no problems found")
+    lines.append("")
+    lines += _plan_lines(plan)
+    return "\n".join(lines)
+
+
+def _problem_table(manifest: Manifest, max_problems: int) -> list[str]:
+    shown = manifest.problems[:max_problems]
+    cells = [
+        (
+            "" if p.row is None else str(p.row),
+            "" if p.column is None else safe(p.column, 24),
+            p.severity,
+            p.message,
+        )
+        for p in shown
+    ]
+    head = ("row", "column", "severity", "problem")
+    widths = [max(len(head[i]), *(len(c[i]) for c in cells)) for i in range(3)]
+    lines = [
+        _table_line(head, widths),
+        _table_line((*("-" * w for w in widths), "-------"), widths),
+    ]
+    lines += [_table_line(c, widths) for c in cells]
+    hidden = len(manifest.problems) - len(shown)
+    if hidden:
+        lines.append(f"  ... and {hidden:,} more problems not listed")
+    return lines
+
+
+def _table_line(cells: tuple[str, ...], widths: list[int]) -> str:
+    row, column, severity, message = cells
+    return (
+        f"  {row.rjust(widths[0])}  {column.ljust(widths[1])}  "
+        f"{severity.ljust(widths[2])}  {message}"
+    ).rstrip()
+
+
+def _plan_lines(plan: Plan) -> list[str]:
+    rows = f"{plan.rows:,}: {plan.valid:,} valid, {plan.invalid:,} invalid"
+    if plan.done:
+        rows += f", {plan.done:,} already done"
+    lines = [
+        f"  rows           {rows}",
+        f"  to submit      {plan.to_submit:,} generations",
+        f"  cost           {plan.credits:,} credits ({CREDITS_PER_TASK} each), "
+        f"about ${plan.usd:,.2f}",
+        f"  minimum time   {_duration(plan.min_minutes)} at {plan.rpm:,} requests/min "
+        f"({REQUESTS_PER_TASK} requests per generation at least)",
+    ]
+    if plan.budget_covers is not None:
+        lines.append(
+            f"  budget         {plan.max_credits or 0:,} credits cover "
+            f"{plan.budget_covers:,} of {plan.to_submit:,} generations"
+        )
+    return lines
+
+
+def _totals(plans: list[Plan]) -> str:
+    to_submit = sum(p.to_submit for p in plans)
+    credits = sum(p.credits for p in plans)
+    usd = sum(p.usd for p in plans)
+    minutes = sum(p.min_minutes for p in plans)
+    return (
+        f"Total: {len(plans)} manifests, {sum(p.valid for p in plans):,} valid and "
+        f"{sum(p.invalid for p in plans):,} invalid rows, {to_submit:,} generations to submit, "
+        f"{credits:,} credits, about ${usd:,.2f}, at least {_duration(minutes)} "
+        "(the request limit is shared by the whole account)"
+    )
+
+
+def _duration(minutes: float) -> str:
+    seconds = round(minutes * 60)
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, rest = divmod(seconds, 3600)
+    mins, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {mins} min"
+    return f"{mins} min {secs} s" if secs else f"{mins} min"
+
+
+# --- one call for the CLI ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationResult:
+    """Everything ``batchgen validate`` prints and returns."""
+
+    results: list[tuple[Manifest, Plan]] = field(default_factory=list)
+    errors: list[ManifestError] = field(default_factory=list)
+    report: str = ""
+    exit_code: int = 0
+
+
+def validate_paths(
+    paths: Sequence[Path],
+    *,
+    rpm: int,
+    sheet: str | None = None,
+    default_mode: str | None = None,
+    default_ratio: str | None = None,
+    max_credits: int | None = None,
+    done_keys: Callable[[Path], Collection[str]] | None = None,
+) -> ValidationResult:
+    """Read, validate and plan every manifest under ``paths``; build the report.
+
+    ``done_keys(path)`` returns the keys already downloaded for a manifest (from its state,
+    when there is one). A file that cannot be read is collected as an error, not raised.
+    """
+    results: list[tuple[Manifest, Plan]] = []
+    errors: list[ManifestError] = []
+    try:
+        files = find_manifests(paths)
+    except ManifestError as exc:
+        files, errors = [], [exc]
+    if not files and not errors:
+        errors.append(ManifestError(", ".join(map(str, paths)) or ".", "holds no manifest files"))
+    for path in files:
+        try:
+            manifest = read_manifest(
+                path, sheet=sheet, default_mode=default_mode, default_ratio=default_ratio
+            )
+        except ManifestError as exc:
+            errors.append(exc)
+            continue
+        done = done_keys(path) if done_keys is not None else ()
+        results.append(
+            (manifest, plan_manifest(manifest, done_keys=done, rpm=rpm, max_credits=max_credits))
+        )
+    plans = [plan for _, plan in results]
+    return ValidationResult(
+        results=results,
+        errors=errors,
+        report=format_report(results, errors),
+        exit_code=validate_exit_code(plans, errors),
+    )
+
+
+# --- the template ------------------------------------------------------------------------------
+
+TEMPLATE_COLUMNS = ("id", "prompt", "mode", "ratio", "images", "campaign")
+_TEMPLATE_WIDTHS = (14, 70, 10, 8, 45, 18)
+_EXAMPLE_ROW = (
+    "example-1",
+    "Slow dolly shot across a sunlit kitchen counter: lemonade pours into a tall glass, "
+    "condensation runs down the side, warm summer light",
+    "normal",
+    "2:3",
+    "",
+    "summer-launch",
+)
+_HELP = (
+    "How to fill the Manifest sheet",
+    "",
+    "One row per video. Only prompt is required; add any columns of your own (owner, notes...):",
+    "they are copied into the results next to each video.",
+    "id: optional, unique per row; lets batchgen recognise the row when you edit the sheet.",
+    "prompt: what the video shows, at most 4,000 characters.",
+    f"mode: {', '.join(MODES)} (or leave empty and run with --default-mode).",
+    f"ratio: {', '.join(RATIOS)} (or leave empty and run with --default-ratio).",
+    "images: optional image URLs to animate (https://...), several separated by line breaks.",
+    "The columns are formatted as Text so that 1:1 stays 1:1; keep them that way.",
+    "Check the sheet with: batchgen validate <this file>",
+)
+
+
+def write_template(path: Path) -> None:
+    """Write a starter manifest to ``path`` (.xlsx): Text columns, drop-downs for mode and
+    ratio, one example row, and a help sheet.
+
+    Refuses to overwrite an existing file (UsageError). The file appears complete or not
+    at all: it is written to a temporary file beside it and then linked into place.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise UsageError(f"{path}: a template must be an .xlsx file")
+    if path.exists():
+        raise UsageError(f"{path} already exists; choose another name or delete it first")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a folder")
+    _publish(path, _template_workbook())
+
+
+def _template_workbook() -> Any:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Manifest"
+    for index, width in enumerate(_TEMPLATE_WIDTHS):
+        letter = chr(ord("A") + index)
+        sheet.column_dimensions[letter].width = width
+        sheet.column_dimensions[letter].number_format = "@"  # Text: 1:1 stays 1:1
+    sheet.append(TEMPLATE_COLUMNS)
+    sheet.append(_EXAMPLE_ROW)
+    for row in sheet.iter_rows(min_row=1, max_row=2):
+        for cell in row:
+            cell.number_format = "@"
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for letter, values, label in (("C", MODES, "mode"), ("D", RATIOS, "ratio")):
+        choices = DataValidation(
+            type="list",
+            formula1='"' + ",".join(values) + '"',
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle=f"Not a {label}",
+            error=f"Choose one of: {', '.join(values)}",
+            promptTitle=label,
+            prompt=f"One of: {', '.join(values)}",
+        )
+        choices.add(f"{letter}2:{letter}1048576")
+        sheet.add_data_validation(choices)
+    help_sheet = workbook.create_sheet("Help")
+    help_sheet.column_dimensions["A"].width = 100
+    for line in _HELP:
+        help_sheet.append([line])
+    help_sheet["A1"].font = Font(bold=True)
+    return workbook
+
+
+def _publish(path: Path, workbook: Any) -> None:
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        workbook.save(temp)
+        with temp.open("rb") as written:
+            os.fsync(written.fileno())
+        _link_into_place(temp, path)
+    except OSError as exc:
+        raise UsageError(f"{path} could not be written: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+
+
+def _link_into_place(temp: Path, path: Path) -> None:
+    # A hard link fails if the name appeared meanwhile, so nothing is ever overwritten;
+    # where links are not supported, fall back to a rename after one more check.
+    try:
+        os.link(temp, path)
+    except FileExistsError as exc:
+        raise UsageError(f"{path} already exists; choose another name or delete it first") from exc
+    except OSError:
+        if path.exists():
+            raise UsageError(
+                f"{path} already exists; choose another name or delete it first"
+            ) from None
+        os.replace(temp, path)

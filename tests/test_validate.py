@@ -1,0 +1,146 @@
+"""The library side of ``batchgen validate`` and ``batchgen template``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from batchgen.errors import ManifestError, UsageError
+from batchgen.manifest import read_manifest
+from batchgen.validate import (
+    TEMPLATE_COLUMNS,
+    format_report,
+    plan_manifest,
+    validate_exit_code,
+    validate_paths,
+    write_template,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "manifests" / "example.csv"
+
+
+def csv_file(tmp_path: Path, body: str, name: str = "m.csv") -> Path:
+    """A manifest with the header prompt,mode,ratio and ``body``."""
+    path = tmp_path / name
+    path.write_text("prompt,mode,ratio\n" + body, encoding="utf-8")
+    return path
+
+
+def test_plan_counts_and_costs(tmp_path: Path) -> None:
+    manifest = read_manifest(
+        csv_file(tmp_path, "a,fun,1:1\nb,fun,1:1\nc,bad,1:1\nd,fun,2:3\ne,fun,3:2\n")
+    )
+    done = {manifest.valid[0].key, "id:not-in-this-file"}
+    plan = plan_manifest(manifest, done_keys=done, rpm=100, max_credits=100)
+    assert (plan.rows, plan.valid, plan.invalid, plan.done, plan.to_submit) == (5, 4, 1, 1, 3)
+    assert (plan.credits, plan.usd) == (120, 1.2)
+    assert plan.min_minutes == pytest.approx(0.06)
+    assert plan.budget_covers == 2
+    assert plan_manifest(manifest, rpm=5000).budget_covers is None
+    assert plan_manifest(manifest, rpm=5000, max_credits=10**6).budget_covers == 4
+    with pytest.raises(UsageError):
+        plan_manifest(manifest, rpm=0)
+
+
+def test_exit_codes(tmp_path: Path) -> None:
+    good = plan_manifest(read_manifest(csv_file(tmp_path, "a,fun,1:1\n", "g.csv")), rpm=100)
+    bad = plan_manifest(read_manifest(csv_file(tmp_path, "a,x,1:1\n", "b.csv")), rpm=100)
+    error = ManifestError("x.csv", "is empty")
+    assert validate_exit_code([good], []) == 0
+    assert validate_exit_code([good, bad], []) == 1
+    assert validate_exit_code([good], [error]) == 2
+    assert validate_exit_code([], [error]) == 2
+
+
+def test_report_lists_problems_then_the_plan(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,fun,1:1\nb,fun,4:3\na,fun,1:1\n")
+    manifest = read_manifest(path)
+    plan = plan_manifest(manifest, rpm=100, max_credits=40)
+    report = format_report([(manifest, plan)], [ManifestError(tmp_path / "x.csv", "is empty")])
+    lines = report.splitlines()
+    assert lines[0] == str(path)
+    assert lines[1].split() == ["row", "column", "severity", "problem"]
+    assert "3  ratio   error     '4:3' is not a ratio; use 2:3, 3:2 or 1:1" in report
+    assert "4          warning   same request as row 2" in report
+    assert "rows           3: 2 valid, 1 invalid" in report
+    assert "to submit      2 generations" in report
+    assert "cost           80 credits (40 each), about $0.80" in report
+    assert "minimum time   2 s at 100 requests/min" in report
+    assert "budget         40 credits cover 1 of 2 generations" in report
+    assert f"Could not read:\n  {tmp_path / 'x.csv'}: is empty" in report
+
+
+def test_report_caps_the_problem_list_and_totals_several_files(tmp_path: Path) -> None:
+    bad = read_manifest(csv_file(tmp_path, "a,x,1:1\n" * 80, "bad.csv"))
+    good = read_manifest(csv_file(tmp_path, "a,fun,1:1\n", "good.csv"))
+    pairs = [(m, plan_manifest(m, rpm=1000)) for m in (bad, good)]
+    report = format_report(pairs, [], max_problems=10)
+    # 80 errors; identical invalid rows are not also warned about as duplicates
+    assert "... and 70 more problems not listed" in report
+    assert "no problems found" in report
+    assert (
+        report.rstrip()
+        .splitlines()[-1]
+        .startswith("Total: 2 manifests, 1 valid and 80 invalid rows")
+    )
+
+
+def test_validate_paths_one_call(tmp_path: Path) -> None:
+    folder = tmp_path / "briefs"
+    folder.mkdir()
+    csv_file(folder, "a,fun,1:1\n", "a.csv")
+    (folder / "b.xlsx").write_bytes(b"\x00\x01garbage")
+    seen: list[Path] = []
+
+    def done_keys(path: Path) -> set[str]:
+        seen.append(path)
+        return set()
+
+    result = validate_paths([folder], rpm=100, done_keys=done_keys)
+    assert result.exit_code == 2
+    assert [m.path.name for m, _ in result.results] == ["a.csv"]
+    assert seen == [folder / "a.csv"]
+    assert "b.xlsx: is not an Excel workbook" in result.report
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert validate_paths([empty], rpm=100).exit_code == 2
+
+
+def test_shipped_example_is_valid() -> None:
+    manifest = read_manifest(EXAMPLE)
+    assert len(manifest.rows) >= 8 and not manifest.problems
+    assert {"campaign", "owner"} <= set(manifest.columns)
+    assert any(spec.images for spec in manifest.valid)
+    assert {s.mode for s in manifest.valid} >= {"fun", "normal"}
+    assert len({s.ratio for s in manifest.valid}) == 3
+    assert validate_paths([EXAMPLE], rpm=100).exit_code == 0
+
+
+def test_template_is_a_valid_manifest_with_text_columns_and_dropdowns(tmp_path: Path) -> None:
+    path = tmp_path / "new.xlsx"
+    write_template(path)
+    manifest = read_manifest(path)
+    assert manifest.columns == list(TEMPLATE_COLUMNS)
+    assert len(manifest.valid) == 1 and not manifest.problems
+    book = openpyxl.load_workbook(path)
+    sheet = book["Manifest"]
+    assert sheet["D2"].value == "2:3" and sheet["D2"].number_format == "@"
+    assert all(sheet.column_dimensions[c].number_format == "@" for c in "ABCDEF")
+    lists = {str(dv.sqref): dv.formula1 for dv in sheet.data_validations.dataValidation}
+    assert lists == {"C2:C1048576": '"fun,normal,spicy"', "D2:D1048576": '"2:3,3:2,1:1"'}
+    assert [p.name for p in tmp_path.iterdir()] == ["new.xlsx"]  # no temporary left behind
+
+
+def test_template_refuses_to_overwrite_and_checks_the_name(tmp_path: Path) -> None:
+    path = tmp_path / "mine.xlsx"
+    path.write_bytes(b"precious")
+    with pytest.raises(UsageError, match="already exists"):
+        write_template(path)
+    assert path.read_bytes() == b"precious"
+    with pytest.raises(UsageError, match=r"must be an \.xlsx"):
+        write_template(tmp_path / "t.csv")
+    with pytest.raises(UsageError, match="is not a folder"):
+        write_template(tmp_path / "missing" / "t.xlsx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.xlsx"]
