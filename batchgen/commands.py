@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from batchgen.config import Settings
-from batchgen.errors import ManifestError, StateError
-from batchgen.manifest import find_manifests, read_manifest
+from batchgen.errors import StateError
+from batchgen.manifest import find_manifests
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, JobStatus
 from batchgen.runner import write_reports
 from batchgen.state import STATE_FILE, StateStore, state_path_for
-from batchgen.validate import format_report, plan_manifest
+from batchgen.validate import validate_paths
 
 __all__ = ["existing_state", "rebuild_reports", "status_report", "validate_manifests"]
 
@@ -28,25 +28,16 @@ def existing_state(out_dir: Path, manifest: Path) -> Path | None:
 
 def validate_manifests(paths: Sequence[Path], settings: Settings) -> tuple[str, int]:
     """The ``validate`` report and its exit code: 0 all valid, 1 some invalid, 2 unusable."""
-    plans, errors = [], []
-    for path in find_manifests(list(paths)):
-        try:
-            manifest = read_manifest(
-                path,
-                sheet=settings.sheet,
-                default_mode=settings.default_mode,
-                default_ratio=settings.default_ratio,
-            )
-        except ManifestError as exc:
-            errors.append(exc)
-            continue
-        done = _done_keys(settings.out_dir, path)
-        plan = plan_manifest(
-            manifest, done_keys=done, rpm=settings.rpm, max_credits=settings.max_credits
-        )
-        plans.append((manifest, plan))
-    code = 2 if errors else (1 if any(plan.invalid for _, plan in plans) else 0)
-    return format_report(plans, errors), code
+    result = validate_paths(
+        list(paths),
+        rpm=settings.rpm,
+        sheet=settings.sheet,
+        default_mode=settings.default_mode,
+        default_ratio=settings.default_ratio,
+        max_credits=settings.max_credits,
+        done_keys=lambda path: _done_keys(settings.out_dir, path),
+    )
+    return result.report, result.exit_code
 
 
 def _done_keys(out_dir: Path, manifest: Path) -> set[str]:

@@ -581,6 +581,9 @@ class Dispatcher:
                     error_kind="download",
                     error_message=str(exc),
                 )
+                run.store.record_attempt(
+                    job.key, kind="download", outcome="failed", message=str(exc)
+                )
                 log.warning("%s: row %d: %s", run.name, job.row, exc)
                 return
             files.append(dest.relative_to(run.out_dir).as_posix())

@@ -352,9 +352,10 @@ async def test_config_file_values_apply_and_the_command_line_wins(
 async def test_the_token_is_refused_in_the_config_file(make_sim: MakeSim, tmp_path: Path) -> None:
     sim = await make_sim()
     write_manifest(tmp_path / "briefs.csv", 1)
-    (tmp_path / "batchgen.toml").write_text(f'token = "{TOKEN}"\n')
+    secret = "sk-pasted-into-the-config"  # the user's file holds it; batchgen must not echo it
+    (tmp_path / "batchgen.toml").write_text(f'token = "{secret}"\n')
     result = await Cli(tmp_path, sim).run("run", "briefs.csv")
-    assert result.code == 2 and "token" in result.stderr and TOKEN not in result.stderr
+    assert result.code == 2 and "token" in result.stderr and secret not in result.stderr
 
 
 async def test_the_completion_notice_reaches_a_webhook(make_sim: MakeSim, tmp_path: Path) -> None:
