@@ -9,6 +9,7 @@ import sys
 from typing import TextIO
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batchgen.api import ApiClient
 from batchgen.config import Settings
@@ -18,6 +19,11 @@ from batchgen.models import JobStatus
 __all__ = ["Progress"]
 
 log = logging.getLogger(__name__)
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.stdout)
+
 
 _TODO = (JobStatus.PENDING, JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.COMPLETED)
 
@@ -41,6 +47,7 @@ class Progress:
             settings.progress if settings.progress is not None else self.stream.isatty()
         )
         self._task: asyncio.Task[None] | None = None
+        self._logs = contextlib.ExitStack()
         self._bars: list[tqdm] = []
         self.total = 0
 
@@ -51,6 +58,7 @@ class Progress:
             for status in _TODO
         )
         if self.bars_enabled:
+            self._redirect_logs()
             self._bars = [
                 tqdm(total=self.total, desc=name, unit="row", file=self.stream, position=i)
                 for i, name in enumerate(("submitted", "completed", "downloaded"))
@@ -69,6 +77,16 @@ class Progress:
             self._draw()
             for bar in self._bars:
                 bar.close()
+        self._logs.close()
+
+    def _redirect_logs(self) -> None:
+        """Log lines go through tqdm.write while bars are drawn, so they do not tear them."""
+        logger = logging.getLogger("batchgen")
+        levels = [h.level for h in logger.handlers if _is_console(h)]
+        self._logs.enter_context(logging_redirect_tqdm(loggers=[logger]))
+        for handler in logger.handlers:
+            if type(handler).__name__ == "_TqdmLoggingHandler" and levels:
+                handler.setLevel(levels[0])  # keep -q / -v in force
 
     async def _loop(self, every: float, action: object) -> None:
         while True:
