@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
+from batchgen.atomic import fsync_dir
 from batchgen.errors import DownloadError
 
 __all__ = ["CHUNK", "Downloaded", "download", "video_name"]
@@ -116,13 +117,6 @@ def _finish(part: Path, dest: Path, expected: int, url: str) -> Downloaded:
         part.unlink()
         raise DownloadError(f"download of {url} was empty")
     os.replace(part, dest)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     return Downloaded(dest, size)
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

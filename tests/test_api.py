@@ -7,10 +7,12 @@ import email.utils
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import SimulatorFactory
 
 from batchgen.api import (
     ApiClient,
@@ -42,21 +44,13 @@ MakeSim = Callable[..., Awaitable[Simulator]]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[MakeSim]:
-    started: list[Simulator] = []
+def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
+    async def make(**options: Any) -> Simulator:
+        return await simulator_factory(
+            SimConfig(**({"tokens": frozenset({TOKEN}), "time_scale": 0.01, "seed": 1} | options))
+        )
 
-    async def make(**options: object) -> Simulator:
-        options.setdefault("tokens", frozenset({TOKEN}))
-        options.setdefault("time_scale", 0.01)
-        options.setdefault("seed", 1)
-        sim = Simulator(SimConfig(**options))  # type: ignore[arg-type]
-        await sim.start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        await sim.stop()
+    return make
 
 
 def client(sim: Simulator, token: str = TOKEN, **kwargs: object) -> ApiClient:

@@ -13,13 +13,14 @@ import os
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import SimulatorFactory
 
 from batchgen.models import JobStatus
 from batchgen.simulator import Fault, SimConfig, Simulator
@@ -30,26 +31,21 @@ TOKEN = "sk-cli-test-s3cret-value"
 VIDEO_SIZE = len(video_bytes())
 
 MakeSim = Callable[..., Awaitable[Simulator]]
+SIM_DEFAULTS: dict[str, Any] = {
+    "tokens": frozenset({TOKEN}),
+    "time_scale": 0.01,
+    "latency_median": 20.0,  # 0.2 s once scaled
+    "seed": 11,
+    "rpm": 100_000,
+}
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[MakeSim]:
-    started: list[Simulator] = []
-
+def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
     async def make(**options: Any) -> Simulator:
-        options.setdefault("tokens", frozenset({TOKEN}))
-        options.setdefault("time_scale", 0.01)
-        options.setdefault("latency_median", 20.0)  # 0.2 s once scaled
-        options.setdefault("seed", 11)
-        options.setdefault("rpm", 100_000)
-        sim = Simulator(SimConfig(**options))
-        await sim.start()
-        started.append(sim)
-        return sim
+        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
 
-    yield make
-    for sim in started:
-        await sim.stop()
+    return make
 
 
 def write_manifest(path: Path, n: int, *, extra: list[list[str]] | None = None) -> Path:

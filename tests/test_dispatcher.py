@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from conftest import SimulatorFactory
 
 from batchgen.api import ApiClient, Token
 from batchgen.config import RetryPolicy, Settings
@@ -45,26 +46,21 @@ def make_rows(n: int, *, start: int = 0) -> list[Row]:
 
 
 MakeSim = Callable[..., Awaitable[Simulator]]
+SIM_DEFAULTS: dict[str, Any] = {
+    "tokens": frozenset({TOKEN}),
+    "time_scale": 0.01,
+    "latency_median": 10.0,  # 0.1 s once scaled
+    "seed": 7,
+    "rpm": 100_000,
+}
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[MakeSim]:
-    started: list[Simulator] = []
-
+def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
     async def make(**options: Any) -> Simulator:
-        options.setdefault("tokens", frozenset({TOKEN}))
-        options.setdefault("time_scale", 0.01)
-        options.setdefault("latency_median", 10.0)  # 0.1 s once scaled
-        options.setdefault("seed", 7)
-        options.setdefault("rpm", 100_000)
-        sim = Simulator(SimConfig(**options))
-        await sim.start()
-        started.append(sim)
-        return sim
+        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
 
-    yield make
-    for sim in started:
-        await sim.stop()
+    return make
 
 
 def settings_for(sim: Simulator, **overrides: Any) -> Settings:
