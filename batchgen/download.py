@@ -119,4 +119,3 @@ def _finish(part: Path, dest: Path, expected: int, url: str) -> Downloaded:
     os.replace(part, dest)
     fsync_dir(dest.parent)
     return Downloaded(dest, size)
-

@@ -257,7 +257,15 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
             rate_limited=outcome.rate_limited if index == 0 else 0,
             credits=counters.credits,
         )
-        write_reports(prepared.store, prepared.out_dir, name=prepared.path.name, settings=settings)
+        if reports_current(prepared.store, prepared.out_dir):
+            log.info(
+                "%s: no row changed; results left as they were (batchgen report rewrites them)",
+                prepared.path.name,
+            )
+        else:
+            write_reports(
+                prepared.store, prepared.out_dir, name=prepared.path.name, settings=settings
+            )
         log.info("%s", summary_line(prepared))
     return _overall_exit(codes, batch, dispatcher, outcome.signum)
 
@@ -349,3 +357,19 @@ def write_reports(store: StateStore, out_dir: Path, *, name: str, settings: Sett
         csv_escape=settings.csv_escape,
     )
     write_gallery(out_dir, jobs=store.iter_jobs(), summary=summary)
+    store.set_meta(_REPORTS_META, store.fingerprint())
+
+
+_REPORTS_META = "reports_fingerprint"
+_REPORT_FILES = ("results.xlsx", "results.csv", "index.html")
+
+
+def reports_current(store: StateStore, out_dir: Path) -> bool:
+    """True when the reports on disk were written from exactly this state of the rows.
+
+    A no-op re-run of a 100,000-row manifest then costs seconds instead of the minute that
+    rewriting the sheets takes; the Summary sheet keeps the last run that changed something.
+    """
+    if not all((out_dir / name).exists() for name in _REPORT_FILES):
+        return False
+    return store.get_meta(_REPORTS_META) == store.fingerprint()

@@ -729,6 +729,12 @@ class StateStore:
         return result
 
     @_translating
+    def fingerprint(self) -> str:
+        """Changes whenever any row or the manifest's columns change (cheap: one scan)."""
+        count, latest = self._conn.execute("SELECT COUNT(*), MAX(updated_at) FROM jobs").fetchone()
+        return f"{count}|{latest}|{self.get_meta('columns')}"
+
+    @_translating
     def credits_consumed(self) -> int:
         """Credits spent on every task this state ever submitted, requeued ones included."""
         sql = "SELECT COALESCE(SUM(consumed_credits + earlier_credits), 0) FROM jobs"

@@ -426,3 +426,22 @@ async def test_results_sheet_matches_the_state(make_sim: MakeSim, tmp_path: Path
         job = jobs[row["key"]]
         assert row["status"].startswith(job.status.value) and row["task_id"] == job.task_id
         assert row["campaign"] == "spring"
+
+
+async def test_a_noop_rerun_sends_nothing_and_leaves_the_results_alone(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim()
+    write_manifest(tmp_path / "briefs.csv", 3)
+    cli = Cli(tmp_path, sim)
+    assert (await cli.run("run", "briefs.csv", "--rpm", "5000")).code == 0
+    out = tmp_path / "outputs" / "briefs"
+    stamp = (out / "results.xlsx").stat().st_mtime_ns
+    before = sum(sim.stats.requests.values())
+    again = await cli.run("run", "briefs.csv", "--rpm", "5000")
+    assert again.code == 0 and sum(sim.stats.requests.values()) == before
+    assert (out / "results.xlsx").stat().st_mtime_ns == stamp
+    assert "results left as they were" in again.stderr
+    (out / "index.html").unlink()  # a missing report is rebuilt even when nothing changed
+    assert (await cli.run("run", "briefs.csv", "--rpm", "5000")).code == 0
+    assert (out / "index.html").exists()
