@@ -145,6 +145,8 @@ class PollPlanner:
         seed: int | None = None,
         explore: float = 0.1,
         min_growth: float = 1.15,
+        probe_tasks: int = 10,
+        cold_factor: float = 12.0,
     ) -> None:
         self.model = model
         self.first_poll = first_poll
@@ -155,6 +157,9 @@ class PollPlanner:
         self._rng = random.Random(seed)
         self.explore = explore
         self.min_growth = min_growth
+        self.probe_tasks = probe_tasks
+        self.cold_factor = cold_factor
+        self._cold_tasks = 0
 
     def next_age(self, age: float, *, contended: bool, spare_gap: float | None = None) -> float:
         """When to poll a task next that is ``age`` seconds old and was last seen running.
@@ -163,7 +168,7 @@ class PollPlanner:
         task could be polled with the requests left over (None: no spare budget).
         """
         if self.model.count < self.warmup or self.model.mu is None:
-            return max(self.first_poll, age * 1.6, age + self.min_gap)
+            return self._cold(age, contended=contended)
         q = self.late_quantile if contended else self.prompt_quantile
         if contended and age == 0:
             # Spread first polls over a band of quantiles: polling every task at one age
@@ -176,3 +181,13 @@ class PollPlanner:
             target = min(target, age + spare_gap)
         # Never creep: a task older than the fit expects is re-polled on a geometric schedule.
         return max(target, age * self.min_growth, age + self.min_gap)
+
+    def _cold(self, age: float, *, contended: bool) -> float:
+        """Before the fit: a few tasks probe geometrically from ``first_poll``; while the
+        budget is contended the others wait ``cold_factor`` times longer, so learning does
+        not cost every early task half a dozen polls."""
+        if age == 0:
+            self._cold_tasks += 1
+            if contended and self._cold_tasks > self.probe_tasks:
+                return self.first_poll * self.cold_factor
+        return max(self.first_poll, age * 1.6, age + self.min_gap)

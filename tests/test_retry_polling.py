@@ -117,3 +117,10 @@ def test_seeding_from_earlier_runs_skips_the_probing() -> None:
     planner = PollPlanner(model, first_poll=1.0, explore=0.0, seed=4)
     first = planner.next_age(0.0, contended=True)
     assert 40.0 < first < 70.0
+
+
+def test_while_cold_and_contended_only_a_few_tasks_probe() -> None:
+    planner = PollPlanner(LatencyModel(), first_poll=5.0, probe_tasks=3)
+    firsts = [planner.next_age(0.0, contended=True) for _ in range(6)]
+    assert firsts == [5.0, 5.0, 5.0, 60.0, 60.0, 60.0]
+    assert planner.next_age(0.0, contended=False) == 5.0  # spare budget: probe freely
