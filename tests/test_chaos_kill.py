@@ -1,0 +1,117 @@
+"""Chaos (opt-in: ``pytest -m chaos``): faults everywhere, SIGKILL at ten random instants.
+
+500 rows; the simulator serves 5% 500s, 3% 429 storms, 2% refused connections, 5% transient
+and 2% permanent task failures, 5% truncated downloads and 1% ambiguous drops after the task
+was created. The runner is killed -9 at ten random instants and re-run each time, then run
+until it exits 0 or 1, the last run with ``--resubmit-unknown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SimulatorFactory
+from test_cli_run import TOKEN, Cli, paid_per_prompt, write_manifest
+
+from batchgen.models import JobStatus
+from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.simulator.files import video_bytes
+from batchgen.state import StateStore
+
+pytestmark = pytest.mark.chaos
+
+ROWS = 500
+FAULTS: dict[str, Any] = {
+    "server_error": Fault(rate=0.05),
+    "storm": Fault(rate=0.03),
+    "storm_duration": 0.2,
+    "refuse": Fault(rate=0.02),
+    "refuse_duration": 0.05,
+    "task_transient": Fault(rate=0.05),
+    "task_permanent": Fault(rate=0.02),
+    "truncated": Fault(rate=0.05),
+    "ambiguous": Fault(rate=0.01),
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_chaos_with_ten_kills(
+    simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
+) -> None:
+    sim: Simulator = await simulator_factory(
+        SimConfig(
+            tokens=frozenset({TOKEN}),
+            time_scale=0.01,
+            latency_median=30.0,
+            seed=seed,
+            rpm=100_000,
+            **FAULTS,
+        )
+    )
+    write_manifest(tmp_path / "briefs.csv", ROWS)
+    cli = Cli(tmp_path, sim)
+    rng = random.Random(seed)
+    for _ in range(10):
+        proc = await cli.start("run", "briefs.csv", "--rpm", "6000", "--max-attempts", "8")
+        await asyncio.sleep(rng.uniform(0.2, 3.0))  # the kill instant is what is random
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+    code = None
+    for _ in range(5):
+        result = await cli.run(
+            "run", "briefs.csv", "--rpm", "100000", "--max-attempts", "8", limit=300
+        )
+        code = result.code
+        if code in (0, 1):
+            break
+    assert code in (0, 1)
+    final = await cli.run(
+        "run",
+        "briefs.csv",
+        "--rpm",
+        "100000",
+        "--max-attempts",
+        "8",
+        "--resubmit-unknown",
+        limit=300,
+    )
+    assert final.code in (0, 1), final.stderr
+    _check(tmp_path, sim)
+
+
+def _check(tmp_path: Path, sim: Simulator) -> None:
+    out = tmp_path / "outputs" / "briefs"
+    with StateStore.open(out / "state.sqlite") as store:
+        assert store.integrity_ok()
+        jobs = {job.key: job for job in store.iter_jobs()}
+        ambiguous = {
+            a["key"] for a in store.attempts() if a["outcome"] in ("interrupted", "ambiguous")
+        }
+    by_prompt = {job.prompt: job for job in jobs.values()}
+    for job in jobs.values():
+        if job.status is JobStatus.DOWNLOADED:
+            for rel, size in zip(job.files, job.file_sizes, strict=True):
+                assert (out / rel).stat().st_size == size == len(video_bytes())
+        else:  # permanently failed, with a message
+            assert job.status in (JobStatus.FAILED, JobStatus.REJECTED), (job.key, job.status)
+            assert job.error_kind == "permanent" and job.error_message
+    for prompt, paid in paid_per_prompt(sim).items():
+        # a duplicate charge only ever follows an ambiguous event reported as unknown first
+        assert paid == 1 or by_prompt[prompt].key in ambiguous, prompt
+    with (out / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = {row["key"]: row for row in csv.DictReader(handle)}
+    assert rows.keys() == jobs.keys()
+    for key, job in jobs.items():
+        assert rows[key]["status"] == job.status.value
+        assert rows[key]["task_id"] == (job.task_id or "")
+    assert not list(out.rglob("*.part"))
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
