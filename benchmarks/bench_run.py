@@ -1,0 +1,525 @@
+"""Benchmark ``batchgen run`` against the simulator: speed against the limit, overhead, scale.
+
+Usage::
+
+    python benchmarks/bench_run.py            # the table of issue 7 (about 4 minutes, 2 cores)
+    python benchmarks/bench_run.py --quick    # the same scenarios on fewer rows (about 1.5 min)
+    python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (several minutes)
+
+Every scenario starts ``batchgen simulate`` in its own process and runs the runner as another
+process, so the runner's CPU time and peak RSS are its own (``os.wait4`` on that one child).
+
+Time compression. A tier's limit is R requests per 60 s and task latencies are log-normal
+(median 60 s, sigma 0.5). To make an hour of traffic take a minute, everything that is a
+duration is divided by k: the simulator enforces R requests per ``60/k`` s (a sliding window,
+the strictest kind) and draws latencies of median ``60/k`` s; the client is given the same
+limit R over a ``60/k`` s window, and a first poll after ``5/k`` s. The compressed run is then
+the real one, k times faster: every ratio in the table is unaffected, and "largest 60-second
+window" is the simulator's peak count over any ``60/k`` s of wall time.
+
+The command line has no option for the client's window (``batchgen.runner`` builds
+``Throttle(settings.rpm)`` with its 60 s default), so the runner child is started through
+this file (``bench_run.py _runner WINDOW run ...``), which swaps in a ``Throttle`` with that
+window and then calls ``batchgen.cli.main``: the rest is the real ``batchgen run``.
+Giving ``--rpm R*k`` over 60 s instead would not be the same run: with a 60 s window the
+client's burst allowance is k times too large in compressed units (see the report).
+
+Baselines go through the same ``Throttle`` (same limit, window and margin) and the same
+``ApiClient``, inside this process: a fixed 5-second poller (every task submitted at once, each
+polled every 5 s until done) and the sequential loop (submit, poll every 5 s until done, next).
+They keep no state and download nothing; only their API requests are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import functools
+import json
+import math
+import os
+import platform
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any, TextIO
+
+TIERS = {"free": 100, "pro": 1000, "enterprise": 5000}
+MEDIAN = 60.0  # seconds, before compression
+SIGMA = 0.5
+MARGIN = 0.05  # the client's safety margin (batchgen.config.Settings.safety_margin)
+FIRST_POLL = 5.0  # seconds, before compression (the CLI's default --first-poll)
+BASELINE_POLL = 5.0  # seconds, before compression
+MAX_RATE = 420.0  # wall requests per second the compression may ask of a 2-core machine
+INSTANT = ("--latency-median", "0.001", "--latency-sigma", "0", "--rpm", "1000000000")
+
+
+# --------------------------------------------------------------------------- pure helpers
+def lower_bound(n: int, per_second: float, latencies: Sequence[float]) -> float:
+    """LB = max(2N/R, N/R + min L, max L): seconds a run of ``n`` tasks needs at least, with
+    R = ``per_second`` requests per second and the tasks' drawn ``latencies`` (seconds)."""
+    if n <= 0 or not latencies:
+        return 0.0
+    return max(2 * n / per_second, n / per_second + min(latencies), max(latencies))
+
+
+def expected_max_latency(n: int, median: float = MEDIAN, sigma: float = SIGMA) -> float:
+    """Roughly the largest of ``n`` log-normal latencies (the 1 - 1/(2n) quantile)."""
+    z = NormalDist().inv_cdf(1 - 1 / (2 * max(n, 1)))
+    return median * math.exp(sigma * z)
+
+
+def choose_k(
+    n: int,
+    rpm: int,
+    *,
+    target: float,
+    max_rate: float = MAX_RATE,
+    min_window: float = 1.0,
+) -> int:
+    """The compression factor: the run's expected LB in about ``target`` wall seconds, but at
+    most ``max_rate`` requests per wall second (so the machine is not the bottleneck) and a
+    rate window of at least ``min_window`` wall seconds."""
+    expected = max(2 * n * 60 / rpm, expected_max_latency(n))
+    k = min(expected / target, max_rate * 60 / rpm, 60 / min_window)
+    return max(1, int(k))
+
+
+def sequential_k(n: int, *, target: float) -> int:
+    """The compression factor for the sequential baseline: about n latencies end to end."""
+    return max(1, int(n * MEDIAN * 1.2 / target))
+
+
+def largest_window(times: Sequence[float], window: float) -> int:
+    """The most of the sorted ``times`` inside any half-open interval of length ``window``."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def manifest_rows(n: int, tag: str) -> Iterator[list[str]]:
+    """``n`` valid rows with distinct prompts (the simulator counts tasks per prompt)."""
+    ratios, modes = ("2:3", "3:2", "1:1"), ("fun", "normal", "spicy")
+    for i in range(n):
+        prompt = f"Slow dolly-in on product {i} of {tag}, soft light, shallow depth of field"
+        yield [f"r{i:06d}", prompt, modes[i % 3], ratios[i % 3]]
+
+
+def write_manifest(path: Path, n: int, tag: str) -> Path:
+    """A CSV manifest of ``n`` rows."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "prompt", "mode", "ratio"])
+        writer.writerows(manifest_rows(n, tag))
+    return path
+
+
+# --------------------------------------------------------------------------- processes
+class SimProcess:
+    """``batchgen simulate --port 0`` in a child process; ``url`` once it listens."""
+
+    def __init__(self, args: Sequence[str], token: str, log: Path) -> None:
+        self.args = [*args, "--token", token]
+        self.log = log
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SimProcess:
+        argv = [sys.executable, "-m", "batchgen", "simulate", "--port", "0", *self.args]
+        with self.log.open("w") as err:
+            self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].strip()
+                return self
+        raise RuntimeError(f"the simulator did not start; see {self.log}")
+
+    def stats(self, *, tasks: bool = True) -> dict[str, Any]:
+        """``GET /_sim/stats``."""
+        query = "" if tasks else "?tasks=0"
+        with urllib.request.urlopen(f"{self.url}/_sim/stats{query}", timeout=60) as reply:
+            data: dict[str, Any] = json.load(reply)
+        return data
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._proc is None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+@dataclass(frozen=True)
+class ChildUsage:
+    """What one finished runner process cost."""
+
+    exit_code: int
+    wall: float
+    user: float  # CPU seconds
+    system: float
+    max_rss_mb: float
+
+    @property
+    def cpu(self) -> float:
+        """User plus system CPU seconds."""
+        return self.user + self.system
+
+
+def run_child(argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: TextIO) -> ChildUsage:
+    """Run ``argv`` to its end; its own CPU and peak RSS come from ``os.wait4``."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=log)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ChildUsage(
+        exit_code=proc.returncode,
+        wall=time.monotonic() - started,
+        user=usage.ru_utime,
+        system=usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,
+    )
+
+
+def runner_argv(window: float, args: Sequence[str]) -> list[str]:
+    """``batchgen <args>``, with the client's throttle window set to ``window`` seconds."""
+    return [sys.executable, str(Path(__file__).resolve()), "_runner", repr(window), *args]
+
+
+def _runner_main(argv: Sequence[str]) -> int:
+    """The runner child: patch the throttle window (see the module docstring), then the CLI."""
+    import batchgen.runner
+    from batchgen.cli import main
+    from batchgen.throttle import Throttle
+
+    window = float(argv[0])
+    if window != 60.0:
+        batchgen.runner.Throttle = functools.partial(Throttle, window=window)  # type: ignore[misc]
+    return main(list(argv[1:]))
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class Row:
+    """One line of the table."""
+
+    name: str
+    n: int
+    k: int
+    rpm: int  # the limit the simulator enforces
+    makespan: float = math.nan  # wall seconds
+    lb: float = math.nan  # wall seconds
+    requests: int = 0
+    completed: int = 0
+    rate_limited: int = 0
+    peak: int = 0
+    cpu: float = math.nan
+    wall: float = math.nan
+    rss: float = math.nan
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        """The table cells ("-" where a figure does not apply)."""
+        timed = self.lb > 0 and not math.isnan(self.makespan)
+        per_task = self.requests / self.completed if self.completed else math.nan
+        return [
+            self.name,
+            f"{self.completed}/{self.n}",
+            str(self.k) if timed else "-",
+            f"{self.makespan * self.k / 60:.1f}" if timed else "-",
+            f"{self.lb * self.k / 60:.1f}" if timed else "-",
+            f"{self.makespan / self.lb:.3f}" if timed else "-",
+            f"{per_task:.2f}",
+            str(self.rate_limited),
+            f"{self.peak / self.rpm:.2f}" if self.rpm else "-",
+            "-" if math.isnan(self.cpu) else f"{self.cpu:.2f}",
+            "-" if math.isnan(self.cpu) else f"{100 * self.cpu / self.wall:.0f}%",
+            self.note,
+        ]
+
+
+HEADER = [
+    "scenario",
+    "done/N",
+    "k",
+    "makespan min",
+    "LB min",
+    "makespan/LB",
+    "req/task",
+    "429s",
+    "window/R",
+    "runner CPU s",
+    "CPU/wall",
+    "note",
+]
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """A Markdown table."""
+    lines = [HEADER, ["---"] * len(HEADER), *(r.cells() for r in rows)]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def sim_figures(row: Row, stats: dict[str, Any], *, per_second: float) -> None:
+    """Fill requests, 429s, peak window and LB of ``row`` from the simulator's stats."""
+    requests = stats["requests"]
+    row.requests = int(requests.get("generate", 0)) + int(requests.get("status", 0))
+    row.rate_limited = int(stats["rate_limited"])
+    row.peak = int(stats["peak_window"])
+    latencies = [t["latency"] for t in stats.get("tasks", {}).values()]
+    row.lb = lower_bound(len(latencies), per_second, latencies)
+
+
+def state_figures(row: Row, state: Path) -> None:
+    """Fill completed and makespan (first task id back -> last completion seen) from a state."""
+    with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        first, last = db.execute("SELECT min(submitted_at), max(completed_at) FROM jobs").fetchone()
+        done = db.execute("SELECT count(*) FROM jobs WHERE status = 'downloaded'").fetchone()[0]
+    row.completed = int(done)
+    if first and last:
+        span = dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)
+        row.makespan = span.total_seconds()
+
+
+# --------------------------------------------------------------------------- scenarios
+@dataclass
+class Bench:
+    """Shared settings of one benchmark invocation."""
+
+    work: Path
+    seed: int = 7
+    token: str = field(default_factory=lambda: "bench-" + secrets.token_hex(12))
+    rows: list[Row] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """The runner's environment: the token from the variable, as a user would set it."""
+        return os.environ | {"GROKIMAGINE_API_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+
+    def folder(self, name: str) -> Path:
+        """A fresh working folder for one scenario."""
+        path = self.work / name.replace(" ", "_").replace("/", "_")
+        path.mkdir(parents=True)
+        return path
+
+    def log(self, text: str) -> None:
+        """Progress on stderr (the table goes to stdout)."""
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def compressed_sim_args(rpm: int, k: int, seed: int) -> list[str]:
+    """The simulator of a tier compressed by ``k``."""
+    return [
+        *("--rpm", str(rpm), "--window", repr(60 / k), "--window-kind", "sliding"),
+        *("--latency-median", repr(MEDIAN / k), "--latency-sigma", repr(SIGMA)),
+        *("--seed", str(seed)),
+    ]
+
+
+def run_tier(bench: Bench, name: str, n: int, *, client_rpm: int, server_rpm: int, k: int) -> Row:
+    """``batchgen run`` on ``n`` rows; the client configured for ``client_rpm``."""
+    row = Row(name=name, n=n, k=k, rpm=server_rpm)
+    folder = bench.folder(name)
+    manifest = write_manifest(folder / "bench.csv", n, name)
+    sim_args = compressed_sim_args(server_rpm, k, bench.seed)
+    bench.log(f"{name}: N={n}, k={k}, client {client_rpm}/60s, simulator {server_rpm}/60s")
+    with SimProcess(sim_args, bench.token, folder / "sim.log") as sim:
+        args = [
+            *("run", manifest.name, "--out", "out", "--base-url", sim.url, "-q"),
+            *("--rpm", str(client_rpm), "--first-poll", repr(FIRST_POLL / k), "--no-progress"),
+        ]
+        with (folder / "runner.log").open("w") as log:
+            usage = run_child(runner_argv(60 / k, args), env=bench.env(), cwd=folder, log=log)
+        stats = sim.stats()
+    (folder / "sim-stats.json").write_text(json.dumps(stats), encoding="utf-8")
+    sim_figures(row, stats, per_second=server_rpm * k / 60)
+    state_figures(row, folder / "out" / "bench" / "state.sqlite")
+    row.cpu, row.wall, row.rss = usage.cpu, usage.wall, usage.max_rss_mb
+    if usage.exit_code != 0:
+        row.note = f"exit {usage.exit_code}"
+    return row
+
+
+async def _baseline(url: str, token: str, n: int, *, rpm: int, k: int, sequential: bool) -> float:
+    """Submit ``n`` tasks and poll each every 5 s (compressed) until done; the makespan."""
+    from batchgen.api import ApiClient, Token
+    from batchgen.errors import TransientApiError
+    from batchgen.models import JobSpec, TaskState
+    from batchgen.throttle import Throttle
+
+    throttle = Throttle(rpm, window=60 / k, margin=MARGIN)
+    loop = asyncio.get_running_loop()
+    first: list[float] = []
+
+    async def call(request: Any) -> Any:
+        while True:
+            async with throttle.slot():
+                with contextlib.suppress(TransientApiError):  # 429s pause the throttle
+                    return await request()
+
+    async def one(api: ApiClient, i: int) -> float:
+        prompt = f"Baseline task {i}, soft light, shallow depth of field"
+        spec = JobSpec(key=f"b{i}", row=i + 2, prompt=prompt, mode="normal", ratio="1:1")
+        task_id = await call(lambda: api.submit(spec))
+        first.append(loop.time())
+        while True:
+            await asyncio.sleep(BASELINE_POLL / k)
+            status = await call(lambda: api.status(task_id))
+            if status.state is not TaskState.WAITING:
+                return loop.time()
+
+    async with ApiClient(url, Token(token), on_response=throttle.observe) as api:
+        if sequential:
+            ends = [await one(api, i) for i in range(n)]
+        else:
+            ends = await asyncio.gather(*(one(api, i) for i in range(n)))
+    return max(ends) - min(first)
+
+
+def run_baseline(bench: Bench, name: str, n: int, *, rpm: int, k: int, sequential: bool) -> Row:
+    """A baseline through the same throttle, against its own simulator."""
+    row = Row(name=name, n=n, k=k, rpm=rpm)
+    folder = bench.folder(name)
+    bench.log(f"{name}: N={n}, k={k}, {rpm}/60s")
+    with SimProcess(
+        compressed_sim_args(rpm, k, bench.seed), bench.token, folder / "sim.log"
+    ) as sim:
+        row.makespan = asyncio.run(
+            _baseline(sim.url, bench.token, n, rpm=rpm, k=k, sequential=sequential)
+        )
+        stats = sim.stats()
+    sim_figures(row, stats, per_second=rpm * k / 60)
+    row.completed = sum(1 for t in stats["tasks"].values() if t["final_status"] == "completed")
+    row.note = "no state, no downloads"
+    return row
+
+
+def run_instant(bench: Bench, n: int, name: str) -> tuple[Row, Row]:
+    """Runner CPU and RSS on ``n`` rows against an instant simulator with no practical limit,
+    then a no-op re-run of the finished manifest (which must send nothing)."""
+    folder = bench.folder(name)
+    manifest = write_manifest(folder / "bench.csv", n, name)
+    bench.log(f"{name}: N={n}, instant simulator, no limit")
+    rows = (Row(f"{name}: instant, no limit", n, 1, 0), Row(f"{name}: no-op re-run", n, 1, 0))
+    with SimProcess(INSTANT, bench.token, folder / "sim.log") as sim:
+        args = [
+            *("run", manifest.name, "--out", "out", "--base-url", sim.url, "-q"),
+            *("--rpm", "1000000000", "--first-poll", "0.01", "--no-progress"),
+        ]
+        for row in rows:
+            before = sim.stats(tasks=False)["requests"]
+            with (folder / "runner.log").open("a") as log:
+                usage = run_child(runner_argv(60.0, args), env=bench.env(), cwd=folder, log=log)
+            after = sim.stats(tasks=False)["requests"]
+            row.requests = sum(after.get(e, 0) - before.get(e, 0) for e in ("generate", "status"))
+            row.cpu, row.wall, row.rss = usage.cpu, usage.wall, usage.max_rss_mb
+            state_figures(row, folder / "out" / "bench" / "state.sqlite")
+            row.note = f"wall {usage.wall:.1f} s, peak RSS {usage.max_rss_mb:.0f} MB"
+            if usage.exit_code != 0:
+                row.note += f", exit {usage.exit_code}"
+    return rows
+
+
+# --------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and targets of one invocation."""
+
+    n: int = 1000  # rows per tier
+    target: float = 25.0  # wall seconds of expected LB per scenario
+    adapt_n: int = 300
+    fixed_n: int = 300
+    sequential_n: int = 10
+    overhead_n: int = 1000
+    scale_n: int = 100_000
+
+
+PLANS = {
+    "full": Plan(),
+    "quick": Plan(n=300, target=12.0, adapt_n=150, fixed_n=100, sequential_n=4),
+}
+#: Where the server's limit is binding (adaptation), its X-RateLimit-Reset header counts whole
+#: seconds: keep the compressed window at least this long so that rounding stays small.
+ADAPT_MIN_WINDOW = 6.0
+
+
+def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
+    """Every scenario, in table order."""
+    rows = []
+    for tier, rpm in TIERS.items():
+        k = choose_k(plan.n, rpm, target=plan.target)
+        rows.append(run_tier(bench, tier, plan.n, client_rpm=rpm, server_rpm=rpm, k=k))
+    free, pro = TIERS["free"], TIERS["pro"]
+    k = choose_k(plan.adapt_n, free, target=plan.target, min_window=ADAPT_MIN_WINDOW)
+    name = "adapt: client pro, server free"
+    rows.append(run_tier(bench, name, plan.adapt_n, client_rpm=pro, server_rpm=free, k=k))
+    for tier in ("free", "pro"):
+        rpm = TIERS[tier]
+        k = choose_k(plan.fixed_n, rpm, target=plan.target)
+        name = f"baseline: fixed 5 s poll, {tier}"
+        rows.append(run_baseline(bench, name, plan.fixed_n, rpm=rpm, k=k, sequential=False))
+    k = sequential_k(plan.sequential_n, target=plan.target)
+    name = "baseline: sequential, free"
+    rows.append(run_baseline(bench, name, plan.sequential_n, rpm=free, k=k, sequential=True))
+    rows.extend(run_instant(bench, plan.overhead_n, "overhead"))
+    if scale:
+        rows.extend(run_instant(bench, plan.scale_n, "scale"))
+    return rows
+
+
+def machine() -> str:
+    """Date, cores and CPU model, for the table's caption."""
+    model = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), model
+        )
+    return (
+        f"{dt.date.today().isoformat()}, {os.cpu_count()} cores ({model}), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse options, run the scenarios, print the table."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["_runner"]:
+        return _runner_main(args[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rows (about 1.5 minutes)")
+    parser.add_argument("--scale", action="store_true", help="add the 100,000-row run")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--seed", type=int, default=7, help="the simulator's seed")
+    ns = parser.parse_args(args)
+    plan = PLANS["quick" if ns.quick else "full"]
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        work = ns.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        bench = Bench(work=work.resolve(), seed=ns.seed)
+        rows = run_all(bench, plan, scale=ns.scale)
+    print(f"batchgen run benchmark: {machine()}; total {time.monotonic() - started:.0f} s\n")
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
