@@ -24,7 +24,7 @@ from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
 from batchgen.state import StateStore
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
 ROWS = 500
 FAULTS: dict[str, Any] = {
