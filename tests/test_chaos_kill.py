@@ -72,18 +72,22 @@ async def test_chaos_with_ten_kills(
         if code in (0, 1):
             break
     assert code in (0, 1)
-    final = await cli.run(
-        "run",
-        "briefs.csv",
-        "--rpm",
-        "100000",
-        "--max-attempts",
-        "8",
-        "--resubmit-unknown",
-        limit=300,
-    )
-    assert final.code in (0, 1), final.stderr
+    # The last runs send the unknown rows again; a resent POST can be dropped again (1%),
+    # which leaves the row unknown once more: repeat while any remain, a bounded few times.
+    for _ in range(5):
+        final = await cli.run(
+            "run", "briefs.csv", "--rpm", "100000", "--max-attempts", "8", "--resubmit-unknown",
+            limit=300,
+        )  # fmt: skip
+        assert final.code in (0, 1), final.stderr
+        if "unknown" not in _statuses(tmp_path):
+            break
     _check(tmp_path, sim)
+
+
+def _statuses(tmp_path: Path) -> set[str]:
+    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+        return {status.value for status, n in store.counts().items() if n}
 
 
 def _check(tmp_path: Path, sim: Simulator) -> None:
