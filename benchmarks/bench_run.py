@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_run.py            # the table of issue 7 (about 4 minutes, 2 cores)
-    python benchmarks/bench_run.py --quick    # the same scenarios on fewer rows (about 1.5 min)
+    python benchmarks/bench_run.py            # the table of issue 7 (about 4.5 minutes, 2 cores)
+    python benchmarks/bench_run.py --quick    # the same scenarios on fewer rows (about 2.5 min)
     python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (several minutes)
 
 Every scenario starts ``batchgen simulate`` in its own process and runs the runner as another
@@ -48,6 +48,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -62,7 +63,8 @@ SIGMA = 0.5
 MARGIN = 0.05  # the client's safety margin (batchgen.config.Settings.safety_margin)
 FIRST_POLL = 5.0  # seconds, before compression (the CLI's default --first-poll)
 BASELINE_POLL = 5.0  # seconds, before compression
-MAX_RATE = 420.0  # wall requests per second the compression may ask of a 2-core machine
+MAX_RATE = 500.0  # wall requests per second the compression may ask of a 2-core machine
+MAX_SUBMITS = 150.0  # wall submits per second the runner sustains here (see submit_capacity)
 INSTANT = ("--latency-median", "0.001", "--latency-sigma", "0", "--rpm", "1000000000")
 
 
@@ -81,19 +83,38 @@ def expected_max_latency(n: int, median: float = MEDIAN, sigma: float = SIGMA) -
     return median * math.exp(sigma * z)
 
 
+def submit_capacity(rpm: int) -> float:
+    """Submits per wall second the runner sustains on the 2-core machine (measured): about 35
+    per submit worker (``Dispatcher._submit_workers``: 2 at free, 7 at pro, 27 at enterprise),
+    at most about 150 in all (each submit commits three fsync'd SQLite writes on the loop)."""
+    workers = max(2, min(32, rpm // 200 + 2))
+    return min(35.0 * workers, MAX_SUBMITS)
+
+
 def choose_k(
     n: int,
     rpm: int,
     *,
     target: float,
+    max_wall: float = 50.0,
     max_rate: float = MAX_RATE,
     min_window: float = 1.0,
+    runner: bool = True,
 ) -> int:
-    """The compression factor: the run's expected LB in about ``target`` wall seconds, but at
-    most ``max_rate`` requests per wall second (so the machine is not the bottleneck) and a
-    rate window of at least ``min_window`` wall seconds."""
+    """The compression factor for ``n`` tasks at ``rpm``.
+
+    About ``target`` wall seconds of expected LB, but no faster than the runner can submit
+    (so that its submit phase is bound by the throttle, not by the machine) unless that would
+    make the LB longer than ``max_wall``; never more than ``max_rate`` requests per wall
+    second, and a rate window of at least ``min_window`` wall seconds. The baselines
+    (``runner=False``) keep no state, so the runner's submit capacity does not apply.
+    """
     expected = max(2 * n * 60 / rpm, expected_max_latency(n))
-    k = min(expected / target, max_rate * 60 / rpm, 60 / min_window)
+    k = expected / target
+    if runner:
+        k = min(k, submit_capacity(rpm) * 60 / rpm)
+    k = max(k, expected / max_wall)
+    k = min(k, max_rate * 60 / rpm, 60 / min_window)
     return max(1, int(k))
 
 
@@ -179,18 +200,43 @@ class ChildUsage:
     user: float  # CPU seconds
     system: float
     max_rss_mb: float
+    rss: tuple[tuple[float, float], ...] = ()  # (Unix time, MB) sampled while it ran
 
     @property
     def cpu(self) -> float:
         """User plus system CPU seconds."""
         return self.user + self.system
 
+    def peak_until(self, when: float) -> float:
+        """The largest RSS sample taken before Unix time ``when`` (MB)."""
+        return max((mb for t, mb in self.rss if t <= when), default=math.nan)
+
+
+def _sample_rss(pid: int, into: list[tuple[float, float]], done: threading.Event) -> None:
+    status = Path(f"/proc/{pid}/status")
+    while not done.wait(0.2):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            return
+        kb = next((int(ln.split()[1]) for ln in lines if ln.startswith("VmRSS:")), None)
+        if kb is None:  # a zombie: the process has ended
+            return
+        into.append((time.time(), kb / 1024))
+
 
 def run_child(argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: TextIO) -> ChildUsage:
-    """Run ``argv`` to its end; its own CPU and peak RSS come from ``os.wait4``."""
+    """Run ``argv`` to its end; its own CPU and peak RSS come from ``os.wait4``, and its RSS
+    is sampled every 0.2 s (to tell when the peak happened)."""
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=log)
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample_rss, args=(proc.pid, samples, done), daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return ChildUsage(
         exit_code=proc.returncode,
@@ -198,6 +244,7 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: TextI
         user=usage.ru_utime,
         system=usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,
+        rss=tuple(samples),
     )
 
 
@@ -236,7 +283,12 @@ class Row:
     cpu: float = math.nan
     wall: float = math.nan
     rss: float = math.nan
+    submit_span: float = math.nan  # wall seconds from the first submit to the last
     note: str = ""
+
+    def submit_ratio(self) -> float:
+        """The submit phase over the least the throttle allows for it (N / 0.95 R)."""
+        return self.submit_span / (self.n / (0.95 * self.rpm * self.k / 60)) if self.rpm else 0
 
     def cells(self) -> list[str]:
         """The table cells ("-" where a figure does not apply)."""
@@ -252,6 +304,7 @@ class Row:
             f"{per_task:.2f}",
             str(self.rate_limited),
             f"{self.peak / self.rpm:.2f}" if self.rpm else "-",
+            f"{self.submit_ratio():.2f}" if timed and not math.isnan(self.submit_span) else "-",
             "-" if math.isnan(self.cpu) else f"{self.cpu:.2f}",
             "-" if math.isnan(self.cpu) else f"{100 * self.cpu / self.wall:.0f}%",
             self.note,
@@ -268,6 +321,7 @@ HEADER = [
     "req/task",
     "429s",
     "window/R",
+    "submit phase",
     "runner CPU s",
     "CPU/wall",
     "note",
@@ -291,14 +345,18 @@ def sim_figures(row: Row, stats: dict[str, Any], *, per_second: float) -> None:
 
 
 def state_figures(row: Row, state: Path) -> None:
-    """Fill completed and makespan (first task id back -> last completion seen) from a state."""
+    """Fill completed, makespan (first task id back -> last completion seen) and the span of
+    the submit phase from a state."""
     with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
-        first, last = db.execute("SELECT min(submitted_at), max(completed_at) FROM jobs").fetchone()
+        first, last_submit, last = db.execute(
+            "SELECT min(submitted_at), max(submitted_at), max(completed_at) FROM jobs"
+        ).fetchone()
         done = db.execute("SELECT count(*) FROM jobs WHERE status = 'downloaded'").fetchone()[0]
     row.completed = int(done)
     if first and last:
-        span = dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)
-        row.makespan = span.total_seconds()
+        start = dt.datetime.fromisoformat(first)
+        row.makespan = (dt.datetime.fromisoformat(last) - start).total_seconds()
+        row.submit_span = (dt.datetime.fromisoformat(last_submit) - start).total_seconds()
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -359,8 +417,11 @@ def run_tier(bench: Bench, name: str, n: int, *, client_rpm: int, server_rpm: in
     return row
 
 
-async def _baseline(url: str, token: str, n: int, *, rpm: int, k: int, sequential: bool) -> float:
-    """Submit ``n`` tasks and poll each every 5 s (compressed) until done; the makespan."""
+async def _baseline(
+    url: str, token: str, n: int, *, rpm: int, k: int, sequential: bool
+) -> tuple[float, float]:
+    """Submit ``n`` tasks and poll each every 5 s (compressed) until done; the makespan and
+    the span of the submits (wall seconds, from the first task id back)."""
     from batchgen.api import ApiClient, Token
     from batchgen.errors import TransientApiError
     from batchgen.models import JobSpec, TaskState
@@ -392,7 +453,7 @@ async def _baseline(url: str, token: str, n: int, *, rpm: int, k: int, sequentia
             ends = [await one(api, i) for i in range(n)]
         else:
             ends = await asyncio.gather(*(one(api, i) for i in range(n)))
-    return max(ends) - min(first)
+    return max(ends) - min(first), max(first) - min(first)
 
 
 def run_baseline(bench: Bench, name: str, n: int, *, rpm: int, k: int, sequential: bool) -> Row:
@@ -403,7 +464,7 @@ def run_baseline(bench: Bench, name: str, n: int, *, rpm: int, k: int, sequentia
     with SimProcess(
         compressed_sim_args(rpm, k, bench.seed), bench.token, folder / "sim.log"
     ) as sim:
-        row.makespan = asyncio.run(
+        row.makespan, row.submit_span = asyncio.run(
             _baseline(sim.url, bench.token, n, rpm=rpm, k=k, sequential=sequential)
         )
         stats = sim.stats()
@@ -432,11 +493,30 @@ def run_instant(bench: Bench, n: int, name: str) -> tuple[Row, Row]:
             after = sim.stats(tasks=False)["requests"]
             row.requests = sum(after.get(e, 0) - before.get(e, 0) for e in ("generate", "status"))
             row.cpu, row.wall, row.rss = usage.cpu, usage.wall, usage.max_rss_mb
-            state_figures(row, folder / "out" / "bench" / "state.sqlite")
-            row.note = f"wall {usage.wall:.1f} s, peak RSS {usage.max_rss_mb:.0f} MB"
-            if usage.exit_code != 0:
-                row.note += f", exit {usage.exit_code}"
+            state = folder / "out" / "bench" / "state.sqlite"
+            state_figures(row, state)
+            row.note = instant_note(usage, last_update(state) if row.requests else None)
     return rows
+
+
+def last_update(state: Path) -> float:
+    """Unix time of the state's last row change (the end of the dispatch)."""
+    with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        (last,) = db.execute("SELECT max(updated_at) FROM jobs").fetchone()
+    return dt.datetime.fromisoformat(last).timestamp()
+
+
+def instant_note(usage: ChildUsage, dispatch_end: float | None) -> str:
+    """Wall time, CPU split and peak RSS (and the peak before the results were written)."""
+    note = (
+        f"wall {usage.wall:.1f} s (user {usage.user:.1f} + sys {usage.system:.1f} s CPU), "
+        f"peak RSS {usage.max_rss_mb:.0f} MB"
+    )
+    if dispatch_end is not None:
+        note += f" ({usage.peak_until(dispatch_end):.0f} MB until the last row was done)"
+    if usage.exit_code != 0:
+        note += f", exit {usage.exit_code}"
+    return note
 
 
 # --------------------------------------------------------------------------- the plan
@@ -445,9 +525,10 @@ class Plan:
     """Sizes and targets of one invocation."""
 
     n: int = 1000  # rows per tier
-    target: float = 25.0  # wall seconds of expected LB per scenario
+    target: float = 20.0  # wall seconds of expected LB per scenario
+    max_wall: float = 50.0  # ... at most, where the runner's submit capacity binds
     adapt_n: int = 300
-    fixed_n: int = 300
+    fixed_n: int = 200
     sequential_n: int = 10
     overhead_n: int = 1000
     scale_n: int = 100_000
@@ -455,7 +536,7 @@ class Plan:
 
 PLANS = {
     "full": Plan(),
-    "quick": Plan(n=300, target=12.0, adapt_n=150, fixed_n=100, sequential_n=4),
+    "quick": Plan(n=300, target=10.0, max_wall=25.0, adapt_n=100, fixed_n=100, sequential_n=4),
 }
 #: Where the server's limit is binding (adaptation), its X-RateLimit-Reset header counts whole
 #: seconds: keep the compressed window at least this long so that rounding stays small.
@@ -466,18 +547,20 @@ def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
     """Every scenario, in table order."""
     rows = []
     for tier, rpm in TIERS.items():
-        k = choose_k(plan.n, rpm, target=plan.target)
+        k = choose_k(plan.n, rpm, target=plan.target, max_wall=plan.max_wall)
         rows.append(run_tier(bench, tier, plan.n, client_rpm=rpm, server_rpm=rpm, k=k))
     free, pro = TIERS["free"], TIERS["pro"]
-    k = choose_k(plan.adapt_n, free, target=plan.target, min_window=ADAPT_MIN_WINDOW)
+    k = choose_k(
+        plan.adapt_n, free, target=plan.target, max_wall=plan.max_wall, min_window=ADAPT_MIN_WINDOW
+    )
     name = "adapt: client pro, server free"
     rows.append(run_tier(bench, name, plan.adapt_n, client_rpm=pro, server_rpm=free, k=k))
     for tier in ("free", "pro"):
         rpm = TIERS[tier]
-        k = choose_k(plan.fixed_n, rpm, target=plan.target)
+        k = choose_k(plan.fixed_n, rpm, target=plan.target, runner=False)
         name = f"baseline: fixed 5 s poll, {tier}"
         rows.append(run_baseline(bench, name, plan.fixed_n, rpm=rpm, k=k, sequential=False))
-    k = sequential_k(plan.sequential_n, target=plan.target)
+    k = sequential_k(plan.sequential_n, target=plan.target / 2)
     name = "baseline: sequential, free"
     rows.append(run_baseline(bench, name, plan.sequential_n, rpm=free, k=k, sequential=True))
     rows.extend(run_instant(bench, plan.overhead_n, "overhead"))
@@ -505,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["_runner"]:
         return _runner_main(args[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rows (about 1.5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer rows (about 2.5 minutes)")
     parser.add_argument("--scale", action="store_true", help="add the 100,000-row run")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--seed", type=int, default=7, help="the simulator's seed")
