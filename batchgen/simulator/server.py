@@ -97,7 +97,7 @@ class Simulator:
         access_log: bool = False,
     ) -> None:
         self.config = config
-        self.stats = SimStats()
+        self.stats = SimStats(tick=config.window / 60)
         self.url = ""
         self._clock = clock
         self._access_log = access_log
@@ -254,6 +254,7 @@ class Simulator:
         if account is None:
             return self._unauthorized(request)
         now = self.now()
+        self.stats.arrival(endpoint, now)
         self.stats.max_window[account.label] = account.peak.add(now)
         verdict = account.gate.admit(now)
         if not verdict.allowed:

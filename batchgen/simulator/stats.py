@@ -105,6 +105,18 @@ class SimStats:
     dropped_before: int = 0  # connections reset before the request was acted on
     refused_windows: int = 0  # outages during which new connections were refused
     faults: Counter[str] = field(default_factory=Counter)  # fault name -> times it fired
+    #: Arrivals per endpoint per tick: a tick is a 60th of the rate window (one second of a
+    #: 60 s window; compressed with it), counted from ``started``, the first API request.
+    timeline: dict[str, Counter[int]] = field(default_factory=dict)
+    tick: float = 1.0
+    started: float | None = None
+
+    def arrival(self, endpoint: str, now: float) -> None:
+        """Count one API request in the timeline."""
+        if self.started is None:
+            self.started = now
+        ticks = self.timeline.setdefault(endpoint, Counter())
+        ticks[int((now - self.started) / self.tick)] += 1
 
     def max_window_for(self, token: str) -> int:
         """Peak requests of ``token`` in any rate window (0 when it sent none)."""
@@ -140,4 +152,10 @@ class SimStats:
         }
         if with_tasks:
             data["tasks"] = {task_id: asdict(rec) for task_id, rec in self.tasks.items()}
+            data["tick"] = self.tick
+            data["started"] = self.started
+            data["timeline"] = {
+                endpoint: {str(tick): n for tick, n in sorted(ticks.items())}
+                for endpoint, ticks in self.timeline.items()
+            }
         return data
