@@ -119,6 +119,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds before a task's first status poll, until latencies are learned",
     )
+    p.add_argument(
+        "--max-poll-lag",
+        type=parse_duration,
+        default=600.0,
+        help="how long a due status poll may wait while submissions use the budget (default 10m)",
+    )
+    p.add_argument(
+        "--rate-window",
+        type=parse_duration,
+        default=60.0,
+        help="seconds the vendor counts the rpm limit over (default 60; the benchmark shrinks it)",
+    )
     bars = p.add_mutually_exclusive_group()
     bars.add_argument("--progress", dest="progress", action="store_true", default=None)
     bars.add_argument("--no-progress", dest="progress", action="store_false")
@@ -265,6 +277,8 @@ def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None)
         "progress",
         "heartbeat",
         "first_poll",
+        "max_poll_lag",
+        "rate_window",
     ):
         if hasattr(args, name):
             values[name] = getattr(args, name)

@@ -75,3 +75,5 @@ class Settings:
     heartbeat: float = 60.0  # seconds between progress lines when there are no bars
     stop_timeout: float = 10.0  # seconds requests in flight get to finish after a signal
     first_poll: float = 5.0  # seconds before the first poll, until latencies are learned
+    max_poll_lag: float = 600.0  # seconds a due poll may yield to submissions
+    rate_window: float = 60.0  # seconds the vendor counts the rpm limit over

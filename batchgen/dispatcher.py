@@ -43,7 +43,7 @@ from batchgen.errors import (
 from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, TaskState, TaskStatus
 from batchgen.polling import LatencyModel, PollPlanner
 from batchgen.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
-from batchgen.state import StateStore
+from batchgen.state import Attempt, StateStore
 from batchgen.throttle import Throttle
 
 __all__ = ["Counters", "Dispatcher", "ManifestRun", "StopReason"]
@@ -52,6 +52,13 @@ log = logging.getLogger(__name__)
 
 _PAGE = 256
 _IN_FLIGHT = (JobStatus.SUBMITTED, JobStatus.RUNNING)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 class StopReason(StrEnum):
@@ -97,6 +104,7 @@ class _InFlight:
     key: str
     task_id: str
     submitted: float  # loop time
+    due: float = 0.0  # loop time of the next poll
     last_running_age: float = 0.0
     errors: int = 0
     warned: bool = False
@@ -315,27 +323,35 @@ class Dispatcher:
                 task_id = await self.api.submit(job.spec())
             except TransientApiError as exc:  # nothing was created: safe to send again
                 store.transition(
-                    key, JobStatus.PENDING, error_kind=TRANSIENT, error_message=str(exc)
+                    key,
+                    JobStatus.PENDING,
+                    error_kind=TRANSIENT,
+                    error_message=str(exc),
+                    attempt=Attempt("submit", "transient", str(exc)),
                 )
-                store.record_attempt(key, kind="submit", outcome="transient", message=str(exc))
                 return exc
             except (PermanentApiError, AmbiguousSubmitError, AuthError) as exc:
                 self._submit_refused(run, key, exc)
                 return None
-        store.transition(key, JobStatus.SUBMITTED, task_id=task_id)
-        store.record_attempt(key, kind="submit", outcome="ok", task_id=task_id)
+        store.transition(
+            key,
+            JobStatus.SUBMITTED,
+            task_id=task_id,
+            attempt=Attempt("submit", "ok", None, task_id),
+        )
         run.counters.submitted += 1
         self._push(_InFlight(run, key, task_id, self.throttle.now()), 0.0)
         return None
 
     @contextlib.asynccontextmanager
-    async def _api_slot(self) -> AsyncIterator[bool]:
+    async def _api_slot(self, deadline: float | None = None) -> AsyncIterator[bool]:
         """A throttle slot; yields False when the run is stopping and nothing may be sent.
 
-        Until the vendor has accepted the token once, requests go one at a time, so a wrong
-        token costs exactly one refused request, not one per worker.
+        ``deadline`` orders the waiting requests (see ``Throttle.slot``). Until the vendor has
+        accepted the token once, requests go one at a time, so a wrong token costs exactly one
+        refused request, not one per worker.
         """
-        async with self.throttle.slot():
+        async with self.throttle.slot(deadline=deadline):
             if self.api.token_accepted:
                 yield not self._hard_stop
                 return
@@ -345,21 +361,31 @@ class Dispatcher:
     def _submit_refused(self, run: ManifestRun, key: str, exc: ApiError) -> None:
         store = run.store
         if isinstance(exc, AuthError):
-            store.transition(key, JobStatus.PENDING)
-            store.record_attempt(key, kind="submit", outcome="unauthorized", message=str(exc))
+            attempt = Attempt("submit", "unauthorized", str(exc))
+            store.transition(key, JobStatus.PENDING, attempt=attempt)
             self._fatal(exc)
         elif isinstance(exc, AmbiguousSubmitError):
             message = (
                 f"{exc}. Not sent again automatically: check the vendor's dashboard, "
                 "then re-run with --resubmit-unknown to generate it again"
             )
-            store.transition(key, JobStatus.UNKNOWN, error_kind="ambiguous", error_message=message)
-            store.record_attempt(key, kind="submit", outcome="ambiguous", message=str(exc))
+            store.transition(
+                key,
+                JobStatus.UNKNOWN,
+                error_kind="ambiguous",
+                error_message=message,
+                attempt=Attempt("submit", "ambiguous", str(exc)),
+            )
             run.counters.unknown += 1
             log.warning("%s: row key %s: outcome of the submit is unknown: %s", run.name, key, exc)
         else:
-            store.transition(key, JobStatus.REJECTED, error_kind=PERMANENT, error_message=str(exc))
-            store.record_attempt(key, kind="submit", outcome="rejected", message=str(exc))
+            store.transition(
+                key,
+                JobStatus.REJECTED,
+                error_kind=PERMANENT,
+                error_message=str(exc),
+                attempt=Attempt("submit", "rejected", str(exc)),
+            )
             run.counters.rejected += 1
 
     def _give_up_submit(
@@ -388,7 +414,11 @@ class Dispatcher:
         spare = self._spare_gap()
         contended = self._contended()
         next_age = self.planner.next_age(age, contended=contended, spare_gap=spare)
-        heapq.heappush(self._heap, (item.submitted + next_age, next(self._seq), item))
+        self._schedule(item, item.submitted + next_age)
+
+    def _schedule(self, item: _InFlight, due: float) -> None:
+        item.due = due
+        heapq.heappush(self._heap, (due, next(self._seq), item))
         self._wake.set()
 
     def _contended(self) -> bool:
@@ -433,8 +463,10 @@ class Dispatcher:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _poll(self, item: _InFlight) -> None:
+        # A poll yields to submissions until it is max_poll_lag overdue: while rows wait to be
+        # sent, the budget goes to them, and a finished task loses nothing by waiting a little.
         try:
-            async with self._api_slot() as may_send:
+            async with self._api_slot(item.due + self.settings.max_poll_lag) as may_send:
                 if not may_send:
                     return
                 status = await self.api.status(item.task_id)
@@ -461,7 +493,7 @@ class Dispatcher:
             )
             return
         delay = backoff_delay(item.errors, self.settings.retry, rng=self.rng)
-        heapq.heappush(self._heap, (self.throttle.now() + delay, next(self._seq), item))
+        self._schedule(item, self.throttle.now() + delay)
 
     def _still_running(self, item: _InFlight, status: TaskStatus, age: float) -> None:
         if not item.marked_running and status.status.lower() in ("processing", "running"):
@@ -580,9 +612,7 @@ class Dispatcher:
                     JobStatus.DOWNLOAD_FAILED,
                     error_kind="download",
                     error_message=str(exc),
-                )
-                run.store.record_attempt(
-                    job.key, kind="download", outcome="failed", message=str(exc)
+                    attempt=Attempt("download", "failed", str(exc)),
                 )
                 log.warning("%s: row %d: %s", run.name, job.row, exc)
                 return
@@ -603,8 +633,10 @@ class Dispatcher:
     ) -> int:
         if dest.exists():  # finished by an earlier run: only whole files get their name
             return dest.stat().st_size
-        policy, refreshed = self.settings.retry, False
-        for attempt in itertools.count(1):
+        policy, refreshed, failures = self.settings.retry, False, 0
+        part = dest.with_name(dest.name + ".part")
+        while True:
+            had = _size(part)
             try:
                 done = await download(
                     self.cdn,
@@ -618,10 +650,12 @@ class Dispatcher:
                     raise
                 refreshed = True
             except DownloadError:
-                if attempt >= policy.max_attempts or self._hard_stop:
+                # A cut that still added bytes is progress, not a failure: the file is
+                # finite, so a connection that keeps dropping still ends the download.
+                failures = failures if _size(part) > had else failures + 1
+                if failures >= policy.max_attempts or self._hard_stop:
                     raise
-                await asyncio.sleep(backoff_delay(attempt, policy, rng=self.rng))
-        raise AssertionError("unreachable")
+                await asyncio.sleep(backoff_delay(max(failures, 1), policy, rng=self.rng))
 
     async def _refresh_urls(self, run: ManifestRun, job: Job, urls: list[str]) -> bool:
         """Ask the API again for the task: its answer may carry fresh links."""

@@ -67,14 +67,24 @@ class LatencyModel:
         if self.mu is None or self._since_fit >= max(self._refit_every, self.count // 5):
             self.fit()
 
-    def fit(self, running: Iterable[float] = (), iterations: int = 30) -> None:
-        """Refit (mu, sigma) of ln L; ``running`` are the ages of tasks still unfinished."""
+    def fit(
+        self, running: Iterable[float] = (), iterations: int = 30, tolerance: float = 1e-3
+    ) -> None:
+        """Refit (mu, sigma) of ln L; ``running`` are the ages of tasks still unfinished.
+
+        EM from the previous fit, until neither parameter moves by ``tolerance`` (a tenth of a
+        percent of a latency) or after ``iterations`` steps.
+        """
         observations = list(self._done) + [_Observation(age, math.inf) for age in running]
         if not self._done:
             return
         mu, sigma = (self.mu, self.sigma) if self.mu is not None else _initial_guess(self._done)
         for _ in range(iterations):
-            mu, sigma = _em_step(observations, mu, sigma)
+            new_mu, new_sigma = _em_step(observations, mu, sigma)
+            moved = max(abs(new_mu - mu), abs(new_sigma - sigma))
+            mu, sigma = new_mu, new_sigma
+            if moved < tolerance:
+                break
         self.mu, self.sigma = mu, max(sigma, 0.05)
         self._since_fit = 0
 

@@ -170,7 +170,7 @@ async def run_batch(
 async def _dispatch(
     prepared: list[Prepared], settings: Settings, token: Token, install_signals: bool
 ) -> _Outcome:
-    throttle = Throttle(settings.rpm, margin=settings.safety_margin)
+    throttle = Throttle(settings.rpm, window=settings.rate_window, margin=settings.safety_margin)
     async with (
         ApiClient(
             settings.base_url, token, timeouts=settings.timeouts, on_response=throttle.observe

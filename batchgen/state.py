@@ -3,7 +3,11 @@
 Everything the dispatcher learns is committed here before it acts on it, so a process killed
 at any instant resumes from the file alone. The rules that make that true:
 
-- WAL journal with ``synchronous=FULL``: a commit that returned survives a power cut.
+- WAL journal. Every commit survives the process being killed. Commits that money depends
+  on (a submit's intent, its task id, and everything outside the dispatch) use
+  ``synchronous=FULL`` and also survive a power cut; the rest (:data:`REDOABLE`: a poll's or
+  a download's outcome) use ``NORMAL``, which skips the fsync: a power cut can only lose them
+  to the next FULL commit, and losing one costs a repeated poll or download, never credits.
 - One writer (the dispatcher, on the event loop). Every transition is one guarded
   ``UPDATE ... WHERE key=? AND status IN (...)`` in autocommit mode, so it is its own committed
   transaction and costs one fsync. Zero rows changed raises :class:`TransitionError`.
@@ -14,8 +18,9 @@ at any instant resumes from the file alone. The rules that make that true:
 - A run holds an ``flock`` on ``state.lock`` beside the database; the kernel drops it when the
   process dies, even by SIGKILL, so a lock is never stale.
 - ``sqlite3`` exceptions never leave this module: they become :class:`StateError`.
-- Each ``record_attempt`` is its own small committed transaction: history survives a kill and
-  keeps its order relative to the transitions around it.
+- A row's history (the ``attempts`` table) is written in the same transaction as the
+  transition it explains (``transition(..., attempt=...)``): one commit, and never one
+  without the other.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
 from batchgen.models import Job, JobSpec, JobStatus, RunInfo
@@ -39,8 +44,10 @@ from batchgen.models import Job, JobSpec, JobStatus, RunInfo
 __all__ = [
     "ALLOWED",
     "MIGRATIONS",
+    "REDOABLE",
     "REQUEUE",
     "STATE_FILE",
+    "Attempt",
     "RowLike",
     "StateStore",
     "SyncReport",
@@ -66,6 +73,10 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
     S.INVALID: frozenset(),  # only sync_manifest decides validity
 }
+#: Targets whose commit may skip the fsync: if a power cut loses one, the row falls back to
+#: the step before and the next run repeats a poll or a download (free), never a submit.
+REDOABLE = frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.DOWNLOADED, S.DOWNLOAD_FAILED})
+
 #: Edges taken only by the bulk requeue helpers (``--retry-failed``, ``--resubmit-unknown``):
 #: they may pay again, so :meth:`StateStore.transition` refuses them.
 REQUEUE: dict[JobStatus, frozenset[JobStatus]] = {
@@ -99,6 +110,20 @@ MIGRATIONS: tuple[str, ...] = (
         credits INTEGER NOT NULL DEFAULT 0)
     """,
 )
+
+_ATTEMPT_SQL = (
+    "INSERT INTO attempts (key, at, kind, outcome, message, task_id) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+class Attempt(NamedTuple):
+    """One entry of a row's history (``StateStore.transition(..., attempt=...)``)."""
+
+    kind: str  # submit | poll | download
+    outcome: str
+    message: str | None = None
+    task_id: str | None = None
+
 
 _INTERRUPTED = (
     "the previous run stopped while this row's request was being sent; the vendor may have "
@@ -550,13 +575,19 @@ class StateStore:
         to: JobStatus,
         *,
         expect: Collection[JobStatus] | None = None,
+        attempt: Attempt | None = None,
         **fields: Any,
     ) -> None:
         """Move one row to ``to`` and set ``fields``, committed; TransitionError if refused.
 
+        ``attempt`` is appended to the row's history in the same transaction (one commit).
+
         ``expect`` narrows the allowed sources (it may not widen them). Automatic: to
-        SUBMITTING adds one to ``attempts``; to SUBMITTED sets ``submitted_at`` to now; to
-        COMPLETED/FAILED/REJECTED sets ``completed_at`` to now unless it is already set.
+        SUBMITTING adds one to ``attempts`` and back to PENDING (the POST created nothing)
+        takes it away again, so ``attempts`` counts the submits that created, or may have
+        created, a task: the ones a retry limit should count. To SUBMITTED sets
+        ``submitted_at`` to now; to COMPLETED/FAILED/REJECTED sets ``completed_at`` to now
+        unless it is already set.
         Nothing is cleared unless the caller passes the field (e.g. ``error_kind=None``).
         """
         to = JobStatus(to)
@@ -571,6 +602,8 @@ class StateStore:
         params: list[Any] = list(values.values())
         if to is S.SUBMITTING:
             sets.append("attempts = attempts + 1")
+        if to is S.PENDING:
+            sets.append("attempts = max(attempts - 1, 0)")
         if to is S.SUBMITTED and "submitted_at" not in fields:
             sets.append("submitted_at = ?")
             params.append(now)
@@ -579,8 +612,28 @@ class StateStore:
             params.append(now)
         sql = f"UPDATE jobs SET {', '.join(sets)} WHERE key = ? AND status IN "
         sql += f"({_qmarks(len(sources))})"
-        if self._conn.execute(sql, [*params, key, *sources]).rowcount == 0:
+        with self._durability(full=to not in REDOABLE):
+            if attempt is None:
+                changed = self._conn.execute(sql, [*params, key, *sources]).rowcount
+            else:
+                with self._transaction() as c:
+                    changed = c.execute(sql, [*params, key, *sources]).rowcount
+                    if changed:
+                        c.execute(_ATTEMPT_SQL, (key, now, *attempt))
+        if changed == 0:
             raise TransitionError(self._refusal(key, to, sources))
+
+    @contextmanager
+    def _durability(self, *, full: bool) -> Iterator[None]:
+        """Commit without an fsync inside (``full=False``); FULL is restored after."""
+        if full:
+            yield
+            return
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self._conn.execute("PRAGMA synchronous = FULL")
 
     @staticmethod
     def _sources(to: JobStatus, expect: Collection[JobStatus] | None) -> list[str]:
@@ -599,23 +652,6 @@ class StateStore:
             return f"cannot move row {key!r} to {to}: there is no such row in {self.path}"
         allowed = ", ".join(sources) or "nothing (only a manifest sync sets it)"
         return f"cannot move row {key!r} to {to}: it is {found[0]}; {to} may follow {allowed}"
-
-    @_translating
-    def record_attempt(
-        self,
-        key: str,
-        *,
-        kind: str,
-        outcome: str,
-        message: str | None = None,
-        task_id: str | None = None,
-    ) -> None:
-        """Append one attempt (kind submit|poll|download) to the row's history, committed."""
-        self._conn.execute(
-            "INSERT INTO attempts (key, at, kind, outcome, message, task_id) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (key, self._now(), kind, outcome, message, task_id),
-        )
 
     # ---------------------------------------------------------------- start-of-run recovery
     @_translating

@@ -9,11 +9,19 @@ seconds sees at most ``burst + rate``, which is kept at ``limit * (1 - margin)``
 A 429, or a response saying ``X-RateLimit-Remaining: 0``, moves one shared ``resume_at``
 deadline forward (never back) and every request waits for it, so no request slips through
 during a pause the server asked for.
+
+Who goes next is decided here, not by aiolimiter: requests queue by a *deadline* (a time on the
+throttle's clock; by default the moment they arrived, so first come first served) and only the
+earliest one waits in the limiter. The dispatcher gives a poll the deadline "when it is due
+plus the lag allowed", so while submissions keep the budget busy they go first and a poll
+waits, up to that lag, for a moment nothing else needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -57,6 +65,9 @@ class Throttle:
         self.pauses = 0
         self.waiting = 0  # requests queued at the gate right now
         self.in_flight = 0
+        self._queue: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._tickets = itertools.count()
+        self._turn_taken = False
 
     def now(self) -> float:
         """The clock pauses are measured on (the event loop's, unless one was injected)."""
@@ -68,11 +79,19 @@ class Throttle:
         return self.rate / self.window
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait for permission to send one request; hold it while the request is out."""
+    async def slot(self, *, deadline: float | None = None) -> AsyncIterator[None]:
+        """Wait for permission to send one request; hold it while the request is out.
+
+        Waiting requests are let through earliest ``deadline`` first (default: now).
+        """
         self.waiting += 1
         try:
-            await self._acquire()
+            await self._take_turn(self.now() if deadline is None else deadline)
+            try:
+                await self._acquire()
+            finally:
+                self._turn_taken = False
+                self._pass_turn()
         finally:
             self.waiting -= 1
         self.in_flight += 1
@@ -80,6 +99,26 @@ class Throttle:
             yield
         finally:
             self.in_flight -= 1
+
+    async def _take_turn(self, deadline: float) -> None:
+        """Queue by ``deadline`` until it is this request's turn at the limiter."""
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (deadline, next(self._tickets), turn))
+        self._pass_turn()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed the turn as it was cancelled
+                self._turn_taken = False
+                self._pass_turn()
+            raise
+
+    def _pass_turn(self) -> None:
+        while not self._turn_taken and self._queue:
+            turn = heapq.heappop(self._queue)[2]
+            if not turn.done():  # a cancelled waiter is skipped
+                turn.set_result(None)
+                self._turn_taken = True
 
     async def _acquire(self) -> None:
         while True:

@@ -13,16 +13,13 @@ Time compression. A tier's limit is R requests per 60 s and task latencies are l
 (median 60 s, sigma 0.5). To make an hour of traffic take a minute, everything that is a
 duration is divided by k: the simulator enforces R requests per ``60/k`` s (a sliding window,
 the strictest kind) and draws latencies of median ``60/k`` s; the client is given the same
-limit R over a ``60/k`` s window, and a first poll after ``5/k`` s. The compressed run is then
-the real one, k times faster: every ratio in the table is unaffected, and "largest 60-second
-window" is the simulator's peak count over any ``60/k`` s of wall time.
+limit R over a ``60/k`` s window (``--rate-window``), a first poll after ``5/k`` s and a poll
+lag of ``600/k`` s. The compressed run is then the real one, k times faster: every ratio in the
+table is unaffected, and "largest 60-second window" is the simulator's peak count over any
+``60/k`` s of wall time. (Giving ``--rpm R*k`` over 60 s instead would not be the same run:
+the client's burst allowance would be k times too large in compressed units.)
 
-The command line has no option for the client's window (``batchgen.runner`` builds
-``Throttle(settings.rpm)`` with its 60 s default), so the runner child is started through
-this file (``bench_run.py _runner WINDOW run ...``), which swaps in a ``Throttle`` with that
-window and then calls ``batchgen.cli.main``: the rest is the real ``batchgen run``.
-Giving ``--rpm R*k`` over 60 s instead would not be the same run: with a 60 s window the
-client's burst allowance is k times too large in compressed units (see the report).
+The runner is the real ``batchgen run`` in its own process (``python -m batchgen``).
 
 Baselines go through the same ``Throttle`` (same limit, window and margin) and the same
 ``ApiClient``, inside this process: a fixed 5-second poller (every task submitted at once, each
@@ -37,7 +34,6 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
-import functools
 import json
 import math
 import os
@@ -62,6 +58,7 @@ MEDIAN = 60.0  # seconds, before compression
 SIGMA = 0.5
 MARGIN = 0.05  # the client's safety margin (batchgen.config.Settings.safety_margin)
 FIRST_POLL = 5.0  # seconds, before compression (the CLI's default --first-poll)
+POLL_LAG = 600.0  # seconds, before compression (the CLI's default --max-poll-lag)
 BASELINE_POLL = 5.0  # seconds, before compression
 MAX_RATE = 500.0  # wall requests per second the compression may ask of a 2-core machine
 MAX_SUBMITS = 150.0  # wall submits per second the runner sustains here (see submit_capacity)
@@ -248,21 +245,11 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: TextI
     )
 
 
-def runner_argv(window: float, args: Sequence[str]) -> list[str]:
-    """``batchgen <args>``, with the client's throttle window set to ``window`` seconds."""
-    return [sys.executable, str(Path(__file__).resolve()), "_runner", repr(window), *args]
-
-
-def _runner_main(argv: Sequence[str]) -> int:
-    """The runner child: patch the throttle window (see the module docstring), then the CLI."""
-    import batchgen.runner
-    from batchgen.cli import main
-    from batchgen.throttle import Throttle
-
-    window = float(argv[0])
-    if window != 60.0:
-        batchgen.runner.Throttle = functools.partial(Throttle, window=window)  # type: ignore[misc]
-    return main(list(argv[1:]))
+def runner_argv(k: int, args: Sequence[str]) -> list[str]:
+    """``batchgen <args>`` with every duration of the client compressed by ``k``."""
+    compressed = {"--rate-window": 60.0, "--first-poll": FIRST_POLL, "--max-poll-lag": POLL_LAG}
+    durations = [f"{option}={seconds / k:.6f}" for option, seconds in compressed.items()]
+    return [sys.executable, "-m", "batchgen", *args, *durations]
 
 
 # --------------------------------------------------------------------------- results
@@ -403,10 +390,10 @@ def run_tier(bench: Bench, name: str, n: int, *, client_rpm: int, server_rpm: in
     with SimProcess(sim_args, bench.token, folder / "sim.log") as sim:
         args = [
             *("run", manifest.name, "--out", "out", "--base-url", sim.url, "-q"),
-            *("--rpm", str(client_rpm), "--first-poll", repr(FIRST_POLL / k), "--no-progress"),
+            *("--rpm", str(client_rpm), "--no-progress"),
         ]
         with (folder / "runner.log").open("w") as log:
-            usage = run_child(runner_argv(60 / k, args), env=bench.env(), cwd=folder, log=log)
+            usage = run_child(runner_argv(k, args), env=bench.env(), cwd=folder, log=log)
         stats = sim.stats()
     (folder / "sim-stats.json").write_text(json.dumps(stats), encoding="utf-8")
     sim_figures(row, stats, per_second=server_rpm * k / 60)
@@ -489,7 +476,9 @@ def run_instant(bench: Bench, n: int, name: str) -> tuple[Row, Row]:
         for row in rows:
             before = sim.stats(tasks=False)["requests"]
             with (folder / "runner.log").open("a") as log:
-                usage = run_child(runner_argv(60.0, args), env=bench.env(), cwd=folder, log=log)
+                usage = run_child(
+                    [sys.executable, "-m", "batchgen", *args], env=bench.env(), cwd=folder, log=log
+                )
             after = sim.stats(tasks=False)["requests"]
             row.requests = sum(after.get(e, 0) - before.get(e, 0) for e in ("generate", "status"))
             row.cpu, row.wall, row.rss = usage.cpu, usage.wall, usage.max_rss_mb
@@ -585,8 +574,6 @@ def machine() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse options, run the scenarios, print the table."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["_runner"]:
-        return _runner_main(args[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rows (about 2.5 minutes)")
     parser.add_argument("--scale", action="store_true", help="add the 100,000-row run")

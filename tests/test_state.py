@@ -16,7 +16,15 @@ import pytest
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
 from batchgen.models import JobSpec, JobStatus
-from batchgen.state import ALLOWED, MIGRATIONS, REQUEUE, StateStore, state_path_for
+from batchgen.state import (
+    ALLOWED,
+    MIGRATIONS,
+    REDOABLE,
+    REQUEUE,
+    Attempt,
+    StateStore,
+    state_path_for,
+)
 
 S = JobStatus
 T0 = dt.datetime(2025, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -185,9 +193,11 @@ def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_sqlite_errors_become_state_errors(store: StateStore) -> None:
-    with pytest.raises(StateError) as info:
-        store.record_attempt("no-such-row", kind="poll", outcome="ok")  # foreign key
-    assert isinstance(info.value.__cause__, sqlite3.IntegrityError)
+    key = put(store, S.SUBMITTING)
+    with pytest.raises(StateError) as info:  # sqlite cannot store an object: the whole
+        store.transition(key, S.PENDING, attempt=Attempt("submit", object()))  # type: ignore[arg-type]
+    assert isinstance(info.value.__cause__, sqlite3.Error)
+    assert store.get(key).status is S.SUBMITTING  # ... transaction rolled back
     store.close()
     with pytest.raises(StateError):
         store.get("k2")
@@ -268,7 +278,8 @@ def test_attempts_timestamps_and_fields(store: StateStore, clock: Clock) -> None
     clock.advance(10)
     store.transition(key, S.SUBMITTING)
     job = store.get(key)
-    assert job.attempts == 2 and job.error_kind == "transient" and job.updated_at == clock.now
+    # the 503 created nothing: only submits that created (or may have) a task count
+    assert job.attempts == 1 and job.error_kind == "transient" and job.updated_at == clock.now
     store.transition(key, S.SUBMITTED, task_id="t-1", error_kind=None, error_message=None)
     job = store.get(key)
     assert (job.task_id, job.submitted_at, job.error_kind) == ("t-1", clock.now, None)
@@ -297,15 +308,38 @@ def test_explicit_timestamps_win(store: StateStore) -> None:
     assert job.submitted_at is not None and job.submitted_at.utcoffset() == dt.timedelta(0)
 
 
-def test_record_attempt_history(store: StateStore, clock: Clock) -> None:
+def test_attempts_are_recorded_with_their_transition(store: StateStore, clock: Clock) -> None:
     key = put(store, S.SUBMITTING)
-    store.record_attempt(key, kind="submit", outcome="transient", message="HTTP 503")
+    store.transition(key, S.PENDING, attempt=Attempt("submit", "transient", "HTTP 503"))
     clock.advance(1)
-    store.record_attempt(key, kind="submit", outcome="ok", task_id="t-9")
+    store.transition(key, S.SUBMITTING)
+    store.transition(key, S.SUBMITTED, task_id="t-9", attempt=Attempt("submit", "ok", None, "t-9"))
     history = store.attempts(key)
     assert [(a["outcome"], a["task_id"]) for a in history] == [("transient", None), ("ok", "t-9")]
     assert history[1]["at"] == clock.now and history[0]["message"] == "HTTP 503"
     assert store.attempts() == history and store.attempts("other") == []
+
+
+def test_only_redoable_steps_skip_the_fsync(store: StateStore) -> None:
+    key = put(store, S.PENDING)
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    for step in PATHS[S.DOWNLOADED]:  # submitting, submitted, completed, downloaded
+        store.transition(key, step)
+    updates = [i for i, sql in enumerate(statements) if sql.startswith("UPDATE jobs")]
+    relaxed = [statements[i - 1] == "PRAGMA synchronous = NORMAL" for i in updates]
+    assert relaxed == [False, False, True, True]  # a submit's intent and task id stay FULL
+    assert statements[-1] == "PRAGMA synchronous = FULL"  # and FULL is the default again
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert store.get(key).status is S.DOWNLOADED
+    assert REDOABLE.isdisjoint({S.SUBMITTING, S.SUBMITTED, S.PENDING, S.UNKNOWN})
+
+
+def test_a_refused_transition_records_no_attempt(store: StateStore) -> None:
+    key = put(store, S.DOWNLOADED)
+    with pytest.raises(TransitionError):
+        store.transition(key, S.SUBMITTED, attempt=Attempt("submit", "ok", None, "t-1"))
+    assert store.attempts(key) == []
 
 
 # ------------------------------------------------------------------------- manifest sync
@@ -359,12 +393,24 @@ def test_unsent_rows_follow_the_manifest(store: StateStore) -> None:
     assert store.get("k2").error_message == "ratio missing"
 
 
+def test_a_submit_that_gave_up_on_server_errors_is_retried_by_the_next_run(
+    store: StateStore,
+) -> None:
+    key = put(store, S.PENDING)
+    for _ in range(3):  # three 503s: no task was created, nothing was paid
+        store.transition(key, S.SUBMITTING)
+        store.transition(key, S.PENDING, error_kind="transient", error_message="503")
+    store.transition(key, S.FAILED, expect=(S.PENDING,), error_kind="transient")
+    assert store.requeue_failed(include_permanent=False, max_attempts=3) == 1
+    assert store.get(key).status is S.PENDING
+
+
 def test_pending_rows_keep_their_retry_error_across_syncs(store: StateStore) -> None:
     key = put(store, S.SUBMITTING)
     store.transition(key, S.PENDING, error_kind="transient", error_message="503")
     store.sync_manifest(["prompt"], [row(2, prompt="a dog")])
     job = store.get(key)
-    assert (job.prompt, job.error_kind, job.attempts) == ("a dog", "transient", 1)
+    assert (job.prompt, job.error_kind, job.attempts) == ("a dog", "transient", 0)
 
 
 def test_a_sent_row_keeps_its_request_and_warns(store: StateStore) -> None:

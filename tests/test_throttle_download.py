@@ -81,6 +81,45 @@ async def test_every_request_waits_for_a_pause() -> None:
     assert min(entered) >= 0.29
 
 
+async def _drained(throttle: Throttle) -> Throttle:
+    async with throttle.slot():  # the bucket is now full: the next request has to wait
+        return throttle
+
+
+async def test_waiting_requests_go_earliest_deadline_first() -> None:
+    throttle = await _drained(Throttle(2, window=0.02, margin=0.0))  # one request per 20 ms
+    order: list[float] = []
+
+    async def request(deadline: float) -> None:
+        async with throttle.slot(deadline=deadline):
+            order.append(deadline)
+
+    await asyncio.gather(*(request(d) for d in (9.0, 1.0, 3.0, 2.0)))
+    # The first to arrive found the limiter free and waits in it (no one is pre-empted);
+    # the rest queue behind it and go by deadline, not by arrival.
+    assert order == [9.0, 1.0, 2.0, 3.0]
+
+
+async def test_a_cancelled_waiter_never_blocks_the_queue() -> None:
+    throttle = await _drained(Throttle(2, window=0.02, margin=0.0))
+    order: list[str] = []
+
+    async def request(name: str, deadline: float) -> None:
+        async with throttle.slot(deadline=deadline):
+            order.append(name)
+
+    at_limiter = asyncio.create_task(request("at the limiter", 1.0))
+    queued = asyncio.create_task(request("queued", 2.0))
+    last = asyncio.create_task(request("last", 3.0))
+    await asyncio.sleep(0)  # one turn of the loop: all three are now waiting
+    assert throttle.waiting == 3
+    at_limiter.cancel()
+    queued.cancel()
+    await asyncio.wait_for(last, 5)
+    assert order == ["last"] and throttle.waiting == 0
+    assert at_limiter.cancelled() and queued.cancelled()
+
+
 # ---------------------------------------------------------------- downloads
 def test_file_names_come_from_the_key_never_the_url() -> None:
     assert video_name("id:spring/../../etc", 1) == "id_spring_.._.._etc_1.mp4"
