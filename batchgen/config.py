@@ -53,7 +53,7 @@ class Settings:
 
     base_url: str = DEFAULT_BASE_URL
     rpm: int = TIERS["free"]
-    safety_margin: float = 0.05  # fraction of the limit left unused
+    safety_margin: float = 0.03  # fraction of the limit left unused
     out_dir: Path = Path("outputs")
     sheet: str | None = None
     default_mode: str | None = None

@@ -135,6 +135,7 @@ class Dispatcher:
         self.stop_reason: StopReason | None = None
         self.fatal: AuthError | None = None
         self._stop_submitting = False
+        self._past_deadline = False
         self._hard_stop = False
         self._submits_done = False
         self._heap: list[tuple[float, int, _InFlight]] = []
@@ -187,7 +188,7 @@ class Dispatcher:
 
     def _submit_workers(self) -> int:
         # Enough POSTs in flight to keep the throttle busy at high tiers, few at low ones.
-        return max(2, min(32, self.throttle.limit // 200 + 2))
+        return max(4, min(32, self.throttle.limit // 200 + 2))
 
     async def _supervise(self, workers: dict[str, list[asyncio.Task[None]]]) -> None:
         await asyncio.gather(*workers["submit"])
@@ -218,6 +219,7 @@ class Dispatcher:
     async def _deadline(self, runtime: float, grace: float) -> None:
         await asyncio.sleep(runtime)
         log.warning("the --max-runtime deadline has passed: no new submissions")
+        self._past_deadline = True
         self.request_stop(StopReason.DEADLINE)
         await asyncio.sleep(grace)
         log.warning("the grace period is over: leaving the remaining tasks for the next run")
@@ -316,8 +318,8 @@ class Dispatcher:
     async def _submit_once(self, run: ManifestRun, job: Job) -> TransientApiError | None:
         store, key = run.store, job.key
         async with self._api_slot() as may_send:
-            if not may_send:
-                return None
+            if not may_send or self._past_deadline:  # the deadline came while this submit
+                return None  # queued: the row stays pending (the budget counted it already)
             store.transition(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
             try:
                 task_id = await self.api.submit(job.spec())

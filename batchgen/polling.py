@@ -11,8 +11,8 @@ their expected values under the current fit), so it is not fooled by polling lat
 ``PollPlanner`` then picks each task's next poll age:
 * while the request budget is the bottleneck (rows still waiting to be submitted), poll late, at
   the 90th percentile of the remaining latency, so that most tasks cost exactly one poll;
-* otherwise poll at the median, and re-poll as often as the spare budget allows, so that the
-  last tasks of a run are noticed promptly.
+* otherwise poll at the median, and re-poll as often as the spare budget allows (but every 3%
+  of the task's age at the most), so that the last tasks of a run are noticed promptly.
 Before enough tasks have finished it probes geometrically from ``first_poll``.
 """
 
@@ -155,6 +155,7 @@ class PollPlanner:
         seed: int | None = None,
         explore: float = 0.1,
         min_growth: float = 1.15,
+        prompt_growth: float = 1.03,
         probe_tasks: int = 10,
         cold_factor: float = 12.0,
     ) -> None:
@@ -167,6 +168,7 @@ class PollPlanner:
         self._rng = random.Random(seed)
         self.explore = explore
         self.min_growth = min_growth
+        self.prompt_growth = prompt_growth
         self.probe_tasks = probe_tasks
         self.cold_factor = cold_factor
         self._cold_tasks = 0
@@ -189,8 +191,11 @@ class PollPlanner:
         target = self.model.quantile(q, above=age) or age * 1.3
         if not contended and spare_gap is not None and age > 0:
             target = min(target, age + spare_gap)
-        # Never creep: a task older than the fit expects is re-polled on a geometric schedule.
-        return max(target, age * self.min_growth, age + self.min_gap)
+        # Never creep: a task older than the fit expects is re-polled on a geometric schedule,
+        # coarse while the budget is contended, fine (a few percent late at most) when not:
+        # the last tasks of a run set its end, and they are the ones still being polled.
+        growth = self.min_growth if contended else self.prompt_growth
+        return max(target, age * growth, age + self.min_gap)
 
     def _cold(self, age: float, *, contended: bool) -> float:
         """Before the fit: a few tasks probe geometrically from ``first_poll``; while the

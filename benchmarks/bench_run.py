@@ -53,10 +53,12 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any, TextIO
 
+from batchgen.config import Settings
+
 TIERS = {"free": 100, "pro": 1000, "enterprise": 5000}
 MEDIAN = 60.0  # seconds, before compression
 SIGMA = 0.5
-MARGIN = 0.05  # the client's safety margin (batchgen.config.Settings.safety_margin)
+MARGIN = Settings().safety_margin  # the client's (the baselines use it too)
 FIRST_POLL = 5.0  # seconds, before compression (the CLI's default --first-poll)
 POLL_LAG = 600.0  # seconds, before compression (the CLI's default --max-poll-lag)
 BASELINE_POLL = 5.0  # seconds, before compression
@@ -274,8 +276,9 @@ class Row:
     note: str = ""
 
     def submit_ratio(self) -> float:
-        """The submit phase over the least the throttle allows for it (N / 0.95 R)."""
-        return self.submit_span / (self.n / (0.95 * self.rpm * self.k / 60)) if self.rpm else 0
+        """The submit phase over the least the throttle allows for it (N / (1 - margin) R)."""
+        allowed = (1 - MARGIN) * self.rpm * self.k / 60
+        return self.submit_span / (self.n / allowed) if self.rpm else 0
 
     def cells(self) -> list[str]:
         """The table cells ("-" where a figure does not apply)."""

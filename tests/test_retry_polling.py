@@ -109,6 +109,16 @@ def test_polls_of_an_old_task_never_creep() -> None:
     planner = PollPlanner(model, first_poll=1.0)
     age = 100.0  # far beyond anything seen
     assert planner.next_age(age, contended=True) >= age * 1.15
+    assert planner.next_age(age, contended=False, spare_gap=0.01) >= age * 1.03
+
+
+def test_with_spare_budget_a_straggler_is_polled_within_a_few_percent_of_its_age() -> None:
+    model = LatencyModel()
+    model.seed([60.0] * 50)
+    planner = PollPlanner(model, first_poll=1.0)
+    age = 300.0  # a straggler: the last tasks of a run set its end
+    assert planner.next_age(age, contended=False, spare_gap=0.5) == pytest.approx(age * 1.03)
+    assert planner.next_age(age, contended=True) >= age * 1.15  # the budget is scarce
 
 
 def test_seeding_from_earlier_runs_skips_the_probing() -> None:
