@@ -6,6 +6,11 @@ Shape (all in one event loop, all API requests through one ``Throttle``)::
          ▲ paged from each manifest's        ordered by next poll time         (D download
            state, round-robin                                                   workers)
 
+Submits and polls meet at the throttle, which lets the earliest deadline through first: a
+submit's deadline is the moment it queues, a poll's is the moment it is due plus
+``max_poll_lag``. So while rows wait to be sent they get the budget, and a poll goes once
+nothing more urgent waits (or once it has waited the whole lag).
+
 Nothing is created per row up front: pending rows are read from the state a page at a time,
 the heap holds only tasks in flight (capped), and the download queue is bounded. Every change
 of a row goes through ``StateStore.transition`` and is committed before the next step, so a
@@ -59,6 +64,25 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _settle_submit(
+    store: StateStore,
+    key: str,
+    to: JobStatus,
+    kind: str,
+    outcome: str,
+    exc: ApiError,
+    message: str | None = None,
+) -> None:
+    """A submit that did not return a task id: the row's new status and its history entry."""
+    store.transition(
+        key,
+        to,
+        error_kind=kind,
+        error_message=message or str(exc),
+        attempt=Attempt("submit", outcome, str(exc)),
+    )
 
 
 class StopReason(StrEnum):
@@ -256,7 +280,7 @@ class Dispatcher:
 
     async def _next_row(self) -> tuple[ManifestRun, Job] | None:
         async with self._next_lock:
-            while len(self._heap) + self._polls_active >= self.settings.max_in_flight:
+            while self.in_flight() + self._submitting >= self.settings.max_in_flight:
                 if self._stop_submitting:
                     return None
                 await self._wait_wake(1.0)
@@ -324,13 +348,7 @@ class Dispatcher:
             try:
                 task_id = await self.api.submit(job.spec())
             except TransientApiError as exc:  # nothing was created: safe to send again
-                store.transition(
-                    key,
-                    JobStatus.PENDING,
-                    error_kind=TRANSIENT,
-                    error_message=str(exc),
-                    attempt=Attempt("submit", "transient", str(exc)),
-                )
+                _settle_submit(store, key, JobStatus.PENDING, TRANSIENT, "transient", exc)
                 return exc
             except (PermanentApiError, AmbiguousSubmitError, AuthError) as exc:
                 self._submit_refused(run, key, exc)
@@ -371,23 +389,11 @@ class Dispatcher:
                 f"{exc}. Not sent again automatically: check the vendor's dashboard, "
                 "then re-run with --resubmit-unknown to generate it again"
             )
-            store.transition(
-                key,
-                JobStatus.UNKNOWN,
-                error_kind="ambiguous",
-                error_message=message,
-                attempt=Attempt("submit", "ambiguous", str(exc)),
-            )
+            _settle_submit(store, key, JobStatus.UNKNOWN, "ambiguous", "ambiguous", exc, message)
             run.counters.unknown += 1
             log.warning("%s: row key %s: outcome of the submit is unknown: %s", run.name, key, exc)
         else:
-            store.transition(
-                key,
-                JobStatus.REJECTED,
-                error_kind=PERMANENT,
-                error_message=str(exc),
-                attempt=Attempt("submit", "rejected", str(exc)),
-            )
+            _settle_submit(store, key, JobStatus.REJECTED, PERMANENT, "rejected", exc)
             run.counters.rejected += 1
 
     def _give_up_submit(

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_run.py            # the table of issue 7 (about 4.5 minutes, 2 cores)
     python benchmarks/bench_run.py --quick    # the same scenarios on fewer rows (about 2.5 min)
-    python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (several minutes)
+    python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (7 more minutes)
 
 Every scenario starts ``batchgen simulate`` in its own process and runs the runner as another
 process, so the runner's CPU time and peak RSS are its own (``os.wait4`` on that one child).
@@ -84,9 +84,9 @@ def expected_max_latency(n: int, median: float = MEDIAN, sigma: float = SIGMA) -
 
 def submit_capacity(rpm: int) -> float:
     """Submits per wall second the runner sustains on the 2-core machine (measured): about 35
-    per submit worker (``Dispatcher._submit_workers``: 2 at free, 7 at pro, 27 at enterprise),
-    at most about 150 in all (each submit commits three fsync'd SQLite writes on the loop)."""
-    workers = max(2, min(32, rpm // 200 + 2))
+    per submit worker (``Dispatcher._submit_workers``: 4 at free, 7 at pro, 27 at enterprise),
+    at most about 150 in all (each submit commits two fsync'd SQLite writes on the loop)."""
+    workers = max(4, min(32, rpm // 200 + 2))
     return min(35.0 * workers, MAX_SUBMITS)
 
 
@@ -464,13 +464,15 @@ def run_baseline(bench: Bench, name: str, n: int, *, rpm: int, k: int, sequentia
     return row
 
 
-def run_instant(bench: Bench, n: int, name: str) -> tuple[Row, Row]:
+def run_instant(bench: Bench, n: int, name: str, *, noop: bool = True) -> tuple[Row, ...]:
     """Runner CPU and RSS on ``n`` rows against an instant simulator with no practical limit,
-    then a no-op re-run of the finished manifest (which must send nothing)."""
+    then (``noop``) a no-op re-run of the finished manifest (which must send nothing)."""
     folder = bench.folder(name)
     manifest = write_manifest(folder / "bench.csv", n, name)
     bench.log(f"{name}: N={n}, instant simulator, no limit")
-    rows = (Row(f"{name}: instant, no limit", n, 1, 0), Row(f"{name}: no-op re-run", n, 1, 0))
+    rows: tuple[Row, ...] = (Row(f"{name}: instant, no limit", n, 1, 0),)
+    if noop:
+        rows += (Row(f"{name}: no-op re-run", n, 1, 0),)
     with SimProcess(INSTANT, bench.token, folder / "sim.log") as sim:
         args = [
             *("run", manifest.name, "--out", "out", "--base-url", sim.url, "-q"),
@@ -489,6 +491,17 @@ def run_instant(bench: Bench, n: int, name: str) -> tuple[Row, Row]:
             state_figures(row, state)
             row.note = instant_note(usage, last_update(state) if row.requests else None)
     return rows
+
+
+def marginal_cpu(small: Row, big: Row) -> Row:
+    """CPU per further 1,000 tasks: the slope between two instant runs (start-up, imports and
+    the fixed part of writing the results drop out)."""
+    per_thousand = (big.cpu - small.cpu) / ((big.n - small.n) / 1000)
+    row = Row(f"overhead: each further 1,000 tasks ({small.n:,} -> {big.n:,})", 1000, 1, 0)
+    row.completed, row.requests = 1000, round(1000 * big.requests / max(big.completed, 1))
+    row.cpu, row.wall = per_thousand, (big.wall - small.wall) / ((big.n - small.n) / 1000)
+    row.note = f"{big.n:,} tasks: {big.note}"
+    return row
 
 
 def last_update(state: Path) -> float:
@@ -556,6 +569,8 @@ def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
     name = "baseline: sequential, free"
     rows.append(run_baseline(bench, name, plan.sequential_n, rpm=free, k=k, sequential=True))
     rows.extend(run_instant(bench, plan.overhead_n, "overhead"))
+    bigger = run_instant(bench, 4 * plan.overhead_n, "overhead 4x", noop=False)[0]
+    rows.append(marginal_cpu(rows[-2], bigger))
     if scale:
         rows.extend(run_instant(bench, plan.scale_n, "scale"))
     return rows

@@ -75,3 +75,18 @@ def test_manifest_rows_have_distinct_prompts(bench: ModuleType, tmp_path: Path) 
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "id,prompt,mode,ratio"
     assert len({line.split(",")[1] for line in lines[1:]}) == 5
+
+
+def test_marginal_cpu_is_the_slope_between_two_sizes(bench: ModuleType) -> None:
+    small = bench.Row(name="a", n=1000, k=1, rpm=0, cpu=3.0, wall=4.0)
+    big = bench.Row(name="b", n=4000, k=1, rpm=0, cpu=9.0, wall=13.0)
+    big.requests, big.completed = 8000, 4000
+    row = bench.marginal_cpu(small, big)
+    assert (row.cpu, row.wall, row.requests) == (2.0, 3.0, 2000)  # start-up drops out
+
+
+def test_the_runner_gets_every_duration_compressed(bench: ModuleType) -> None:
+    argv = bench.runner_argv(10, ["run", "m.csv"])
+    assert argv[1:5] == ["-m", "batchgen", "run", "m.csv"]
+    assert "--rate-window=6.000000" in argv and "--first-poll=0.500000" in argv
+    assert "--max-poll-lag=60.000000" in argv

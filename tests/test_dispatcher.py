@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -164,6 +165,38 @@ async def test_while_the_budget_binds_submits_go_before_polls_up_to_the_lag(
         assert sim.stats.requests["status"] == 40
     else:  # a poll due now goes as soon as it is due, between submits
         assert ticks["status"][0] < ticks["generate"][-1]
+
+
+async def test_memory_stays_flat_in_n_no_task_per_row(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = await make_sim(latency_median=2.0)  # 20 ms tasks
+    peaks: dict[int, tuple[int, int]] = {}
+    for n in (40, 400):
+        store, out = open_store(tmp_path, f"m{n}", make_rows(n))
+        settings = settings_for(sim, max_in_flight=25)
+        throttle = Throttle(settings.rpm, window=60.0, margin=settings.safety_margin)
+        async with (
+            ApiClient(sim.url, Token(TOKEN), on_response=throttle.observe) as api,
+            aiohttp.ClientSession() as cdn,
+        ):
+            run = ManifestRun(name=f"m{n}", store=store, out_dir=out)
+            dispatcher = Dispatcher([run], api=api, throttle=throttle, cdn=cdn, settings=settings)
+            work = asyncio.ensure_future(dispatcher.run())
+            tasks = in_flight = 0
+            while not work.done():  # sample every turn of the event loop
+                tasks = max(tasks, sum(map(_of_the_dispatcher, asyncio.all_tasks())))
+                in_flight = max(in_flight, dispatcher.in_flight())
+                await asyncio.sleep(0)
+            await work
+        assert_all_downloaded(store, out, n)
+        peaks[n] = (tasks, in_flight)
+    (small_tasks, _), (big_tasks, big_in_flight) = peaks[40], peaks[400]
+    assert big_in_flight <= 25  # max_in_flight holds
+    assert big_tasks == small_tasks < 100  # its workers, not one task per row
+
+
+def _of_the_dispatcher(task: asyncio.Task[Any]) -> bool:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", "").startswith("Dispatcher.")
 
 
 async def test_a_lower_real_limit_is_adapted_to(make_sim: MakeSim, tmp_path: Path) -> None:
