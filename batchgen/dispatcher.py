@@ -2,9 +2,9 @@
 
 Shape (all in one event loop, all API requests through one ``Throttle``)::
 
-    pending rows ──(S submit workers)──▶ in-flight heap ──(P poll workers)──▶ download queue
-         ▲ paged from each manifest's        ordered by next poll time         (D download
-           state, round-robin                                                   workers)
+    pending rows ──(S submit workers)──▶ in-flight heap ──(P poll workers)──▶ DownloadStage
+         ▲ paged from each manifest's        ordered by next poll time         (a bounded
+           state, round-robin                                                   queue, D workers)
 
 Submits and polls meet at the throttle, which lets the earliest deadline through first: a
 submit's deadline is the moment it queues, a poll's is the moment it is due plus
@@ -36,12 +36,11 @@ import aiohttp
 
 from batchgen.api import ApiClient
 from batchgen.config import Settings
-from batchgen.download import ExpiredLinkError, download, video_name
+from batchgen.download import DownloadStage
 from batchgen.errors import (
     AmbiguousSubmitError,
     ApiError,
     AuthError,
-    DownloadError,
     PermanentApiError,
     TransientApiError,
 )
@@ -57,13 +56,6 @@ log = logging.getLogger(__name__)
 
 _PAGE = 256
 _IN_FLIGHT = (JobStatus.SUBMITTED, JobStatus.RUNNING)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def _settle_submit(
@@ -169,10 +161,13 @@ class Dispatcher:
         self._submitting = 0  # POSTs whose credits are committed but not yet in flight
         self._next_lock = asyncio.Lock()
         self._round_robin = itertools.cycle(runs) if runs else iter(())
-        self._downloads: asyncio.Queue[tuple[ManifestRun, Job] | None] = asyncio.Queue(
-            maxsize=max(4, settings.download_concurrency * 4)
+        self.downloads = DownloadStage(
+            cdn,
+            settings,
+            rng=self.rng,
+            fresh_status=self._fresh_status,
+            stopping=lambda: self._hard_stop,
         )
-        self._queued: set[tuple[int, str]] = set()
         self._probe = asyncio.Lock()
         self._credits_base = 0
         self._started = 0.0
@@ -205,9 +200,9 @@ class Dispatcher:
             "submit": [spawn(self._submit_worker()) for _ in range(self._submit_workers())],
             "poll": [spawn(self._poll_worker()) for _ in range(16)],
             "download": [
-                spawn(self._download_worker()) for _ in range(self.settings.download_concurrency)
+                spawn(self.downloads.worker()) for _ in range(self.settings.download_concurrency)
             ],
-            "feed": [spawn(self._feed_completed())],
+            "feed": [spawn(self.downloads.feed(self.runs))],
         }
 
     def _submit_workers(self) -> int:
@@ -219,8 +214,7 @@ class Dispatcher:
         self._submits_done = True
         self._wake.set()
         await asyncio.gather(*workers["poll"], *workers["feed"])
-        for _ in workers["download"]:
-            await self._downloads.put(None)
+        await self.downloads.close(len(workers["download"]))
         await asyncio.gather(*workers["download"])
 
     def request_stop(self, reason: StopReason) -> None:
@@ -533,7 +527,7 @@ class Dispatcher:
         )
         run.counters.completed += 1
         run.counters.credits += status.consumed_credits
-        await self._queue_download(run, run.store.get(item.key))
+        await self.downloads.put(run, run.store.get(item.key))
 
     def _task_failed(self, item: _InFlight, status: TaskStatus) -> None:
         run, message = item.run, status.error_message or f"the task ended as {status.status!r}"
@@ -582,102 +576,10 @@ class Dispatcher:
                 item.marked_running = job.status is JobStatus.RUNNING
                 self._push(item, max(0.0, age))
 
-    # ------------------------------------------------------------------ downloading
-    async def _feed_completed(self) -> None:
-        for run in self.runs:
-            for job in run.store.iter_jobs((JobStatus.COMPLETED,)):
-                if self._hard_stop:
-                    return
-                await self._queue_download(run, job)
-
-    async def _queue_download(self, run: ManifestRun, job: Job) -> None:
-        # A row can reach the queue twice (the start-up feed pages through the state while
-        # polls complete rows): the set keeps one download per row.
-        if (id(run), job.key) not in self._queued:
-            self._queued.add((id(run), job.key))
-            await self._downloads.put((run, job))
-
-    async def _download_worker(self) -> None:
-        while (item := await self._downloads.get()) is not None:
-            run, job = item
-            try:
-                if not self._hard_stop:
-                    await self._download_job(run, job)
-            finally:
-                self._queued.discard((id(run), job.key))
-
-    async def _download_job(self, run: ManifestRun, job: Job) -> None:
-        folder = run.out_dir / "videos"
-        folder.mkdir(parents=True, exist_ok=True)
-        urls, files, sizes = list(job.video_urls), [], []
-        for index in range(1, len(urls) + 1):
-            dest = folder / video_name(job.key, index)
-            try:
-                size = await self._fetch(run, job, urls, index, dest)
-            except DownloadError as exc:
-                run.store.transition(
-                    job.key,
-                    JobStatus.DOWNLOAD_FAILED,
-                    error_kind="download",
-                    error_message=str(exc),
-                    attempt=Attempt("download", "failed", str(exc)),
-                )
-                log.warning("%s: row %d: %s", run.name, job.row, exc)
-                return
-            files.append(dest.relative_to(run.out_dir).as_posix())
-            sizes.append(size)
-        run.store.transition(
-            job.key,
-            JobStatus.DOWNLOADED,
-            files=tuple(files),
-            file_sizes=tuple(sizes),
-            error_kind=None,
-            error_message=None,
-        )
-        run.counters.downloaded += 1
-
-    async def _fetch(
-        self, run: ManifestRun, job: Job, urls: list[str], index: int, dest: Path
-    ) -> int:
-        if dest.exists():  # finished by an earlier run: only whole files get their name
-            return dest.stat().st_size
-        policy, refreshed, failures = self.settings.retry, False, 0
-        part = dest.with_name(dest.name + ".part")
-        while True:
-            had = _size(part)
-            try:
-                done = await download(
-                    self.cdn,
-                    urls[index - 1],
-                    dest,
-                    read_timeout=self.settings.timeouts.download_read,
-                )
-                return done.size
-            except ExpiredLinkError:
-                if refreshed or not await self._refresh_urls(run, job, urls):
-                    raise
-                refreshed = True
-            except DownloadError:
-                # A cut that still added bytes is progress, not a failure: the file is
-                # finite, so a connection that keeps dropping still ends the download.
-                failures = failures if _size(part) > had else failures + 1
-                if failures >= policy.max_attempts or self._hard_stop:
-                    raise
-                await asyncio.sleep(backoff_delay(max(failures, 1), policy, rng=self.rng))
-
-    async def _refresh_urls(self, run: ManifestRun, job: Job, urls: list[str]) -> bool:
-        """Ask the API again for the task: its answer may carry fresh links."""
-        if not job.task_id:
-            return False
+    async def _fresh_status(self, task_id: str) -> TaskStatus | None:
+        """The task's status for a download whose links expired (None: not now)."""
         try:
             async with self._api_slot() as may_send:
-                if not may_send:
-                    return False
-                status = await self.api.status(job.task_id)
+                return await self.api.status(task_id) if may_send else None
         except ApiError:
-            return False
-        if status.state is not TaskState.COMPLETED or len(status.urls) != len(urls):
-            return False
-        urls[:] = status.urls
-        run.store.transition(job.key, JobStatus.COMPLETED, video_urls=status.urls)
-        return True
+            return None

@@ -36,10 +36,34 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
-from batchgen.models import Job, JobSpec, JobStatus, RunInfo
+from batchgen.models import Job, JobStatus, RunInfo
+from batchgen.state_rows import (
+    FIELDS,
+    RowLike,
+    dicts,
+    incoming,
+    iso,
+    job_from,
+    parse_ts,
+    qmarks,
+)
+from batchgen.state_schema import (
+    ALLOWED,
+    ATTEMPT_SQL,
+    CHANGED,
+    FRESH,
+    INTERRUPTED,
+    JOB_COLUMNS,
+    MIGRATIONS,
+    NOW_INVALID,
+    REDOABLE,
+    REQUEUE,
+    SYNC_SQL,
+    Attempt,
+)
 
 __all__ = [
     "ALLOWED",
@@ -58,114 +82,9 @@ S = JobStatus
 STATE_FILE = "state.sqlite"
 BUSY_TIMEOUT = 10.0  # seconds; another process opening this state may briefly write (migrate)
 
-#: The status machine: target status -> the statuses a row may be in to move there.
-ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
-    S.PENDING: frozenset({S.SUBMITTING}),  # transient submit error: nothing was created
-    S.SUBMITTING: frozenset({S.PENDING}),
-    S.SUBMITTED: frozenset({S.SUBMITTING}),
-    S.RUNNING: frozenset({S.SUBMITTED, S.RUNNING}),
-    S.COMPLETED: frozenset({S.SUBMITTED, S.RUNNING, S.DOWNLOAD_FAILED, S.COMPLETED}),
-    S.DOWNLOADED: frozenset({S.COMPLETED}),
-    # the task failed; or its submit gave up after transient errors (nothing was created)
-    S.FAILED: frozenset({S.SUBMITTED, S.RUNNING, S.SUBMITTING, S.PENDING}),
-    S.REJECTED: frozenset({S.SUBMITTING}),
-    S.UNKNOWN: frozenset({S.SUBMITTING}),
-    S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
-    S.INVALID: frozenset(),  # only sync_manifest decides validity
-}
-#: Targets whose commit may skip the fsync: if a power cut loses one, the row falls back to
-#: the step before and the next run repeats a poll or a download (free), never a submit.
-REDOABLE = frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.DOWNLOADED, S.DOWNLOAD_FAILED})
-
-#: Edges taken only by the bulk requeue helpers (``--retry-failed``, ``--resubmit-unknown``):
-#: they may pay again, so :meth:`StateStore.transition` refuses them.
-REQUEUE: dict[JobStatus, frozenset[JobStatus]] = {
-    S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN}),
-}
-
-#: Numbered schema migrations; statements are separated by ";" (never inside a literal).
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE jobs (
-        key TEXT PRIMARY KEY, row_num INTEGER NOT NULL,
-        prompt TEXT NOT NULL, mode TEXT NOT NULL, ratio TEXT NOT NULL,
-        images TEXT NOT NULL DEFAULT '[]', user_values TEXT NOT NULL DEFAULT '{}',
-        status TEXT NOT NULL, in_manifest INTEGER NOT NULL DEFAULT 1, task_id TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0, consumed_credits INTEGER NOT NULL DEFAULT 0,
-        earlier_credits INTEGER NOT NULL DEFAULT 0, error_kind TEXT, error_message TEXT,
-        video_urls TEXT NOT NULL DEFAULT '[]', files TEXT NOT NULL DEFAULT '[]',
-        file_sizes TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL,
-        submitted_at TEXT, completed_at TEXT, updated_at TEXT NOT NULL);
-    CREATE INDEX jobs_status_row ON jobs (status, row_num, key);
-    CREATE INDEX jobs_manifest_row ON jobs (in_manifest, row_num, key);
-    CREATE TABLE attempts (
-        id INTEGER PRIMARY KEY, key TEXT NOT NULL REFERENCES jobs (key), at TEXT NOT NULL,
-        kind TEXT NOT NULL, outcome TEXT NOT NULL, message TEXT, task_id TEXT);
-    CREATE INDEX attempts_key ON attempts (key, id);
-    CREATE TABLE runs (
-        run_id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT,
-        command TEXT NOT NULL, version TEXT NOT NULL, outcome TEXT, exit_code INTEGER,
-        requests INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
-        credits INTEGER NOT NULL DEFAULT 0)
-    """,
-)
-
-_ATTEMPT_SQL = (
-    "INSERT INTO attempts (key, at, kind, outcome, message, task_id) VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
-class Attempt(NamedTuple):
-    """One entry of a row's history (``StateStore.transition(..., attempt=...)``)."""
-
-    kind: str  # submit | poll | download
-    outcome: str
-    message: str | None = None
-    task_id: str | None = None
-
-
-_INTERRUPTED = (
-    "the previous run stopped while this row's request was being sent; the vendor may have "
-    "created (and charged) a task. Re-run with --resubmit-unknown to send it again."
-)
-_CHANGED = (
-    "row {row} (id {key}) changed its request after it was submitted; the earlier task stands. "
-    "Give the row a new id to generate it again."
-)
-_NOW_INVALID = "row {row} (id {key}) is now invalid ({why}); the earlier task stands."
 _FIRST = (-(2**63), "")  # keyset cursor before every row
-_COLUMNS = (
-    "key, row_num, prompt, mode, ratio, images, user_values, status, in_manifest, task_id, "
-    "attempts, consumed_credits, error_kind, error_message, video_urls, files, file_sizes, "
-    "created_at, submitted_at, completed_at, updated_at"
-)
-# A requeued row starts a fresh task: its spend moves to earlier_credits so totals stay true.
-_FRESH = (
-    "status = 'pending', task_id = NULL, error_kind = NULL, error_message = NULL, "
-    "video_urls = '[]', submitted_at = NULL, completed_at = NULL, "
-    "earlier_credits = earlier_credits + consumed_credits, consumed_credits = 0, updated_at = ?"
-)
-
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class RowLike(Protocol):
-    """What :meth:`StateStore.sync_manifest` needs of a manifest row (``ManifestRow``)."""
-
-    @property
-    def row(self) -> int: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def user(self) -> dict[str, Any]: ...
-    @property
-    def spec(self) -> JobSpec | None: ...
-    @property
-    def prompt(self) -> str: ...
-    @property
-    def problems(self) -> tuple[Any, ...]: ...
 
 
 @dataclass(slots=True)
@@ -176,121 +95,6 @@ class SyncReport:
     updated: int = 0
     deleted: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-def _iso(value: dt.datetime) -> str:
-    """ISO-8601 UTC with fixed-width microseconds, so text order is time order."""
-    if value.tzinfo is None:  # naive datetimes are taken to be UTC already
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _ts(value: dt.datetime | None) -> str | None:
-    return None if value is None else _iso(value)
-
-
-def _parse_ts(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text)
-
-
-def _encode_value(value: Any) -> Any:
-    """json ``default``: tag the cell types JSON lacks so they come back as themselves."""
-    if isinstance(value, dt.datetime):  # before date: a datetime is a date
-        return {"$dt": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"$date": value.isoformat()}
-    if isinstance(value, dt.time):
-        return {"$time": value.isoformat()}
-    if isinstance(value, dt.timedelta):
-        return {"$td": [value.days, value.seconds, value.microseconds]}
-    if callable(getattr(value, "item", None)):  # numpy scalars from pandas
-        return value.item()
-    return str(value)
-
-
-_DECODERS: dict[str, Callable[[Any], Any]] = {
-    "$dt": dt.datetime.fromisoformat,
-    "$date": dt.date.fromisoformat,
-    "$time": dt.time.fromisoformat,
-    "$td": lambda parts: dt.timedelta(*parts),
-}
-
-
-def _decode_object(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1:  # user values are scalars, so a one-key object is always a tag
-        ((tag, value),) = obj.items()
-        if tag in _DECODERS:
-            return _DECODERS[tag](value)
-    return obj
-
-
-# Built once: json.dumps/loads with options would build a new coder per call (2x slower).
-_ENCODER = json.JSONEncoder(default=_encode_value, ensure_ascii=False, separators=(",", ":"))
-_USER_DECODER = json.JSONDecoder(object_hook=_decode_object)
-_dump_user = _ENCODER.encode
-_load_user = _USER_DECODER.decode
-
-
-def _dump_list(values: Iterable[Any]) -> str:
-    return _ENCODER.encode(list(values)) if values else "[]"
-
-
-def _load_tuple(text: str) -> tuple[Any, ...]:
-    return tuple(json.loads(text)) if text != "[]" else ()
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-#: The fields ``transition`` may set, and how each is stored.
-_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "task_id": _same,
-    "consumed_credits": int,
-    "error_kind": _same,
-    "error_message": _same,
-    "video_urls": _dump_list,
-    "files": _dump_list,
-    "file_sizes": _dump_list,
-    "submitted_at": _ts,
-    "completed_at": _ts,
-}
-
-
-def _job(r: tuple[Any, ...]) -> Job:
-    """A Job from a ``SELECT {_COLUMNS}`` tuple (plain tuples: sqlite3.Row is 2x slower)."""
-    return Job(
-        key=r[0],
-        row=r[1],
-        prompt=r[2],
-        mode=r[3],
-        ratio=r[4],
-        images=_load_tuple(r[5]),
-        user=_load_user(r[6]),
-        status=JobStatus(r[7]),
-        in_manifest=bool(r[8]),
-        task_id=r[9],
-        attempts=r[10],
-        consumed_credits=r[11],
-        error_kind=r[12],
-        error_message=r[13],
-        video_urls=_load_tuple(r[14]),
-        files=_load_tuple(r[15]),
-        file_sizes=_load_tuple(r[16]),
-        created_at=_parse_ts(r[17]),
-        submitted_at=_parse_ts(r[18]),
-        completed_at=_parse_ts(r[19]),
-        updated_at=_parse_ts(r[20]),
-    )
-
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor]
-
-
-def _qmarks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 def _describe(path: Path, exc: sqlite3.Error) -> str:
@@ -320,71 +124,6 @@ def _translating(
             raise StateError(_describe(self.path, exc)) from exc
 
     return wrapper
-
-
-def _problem_text(problems: tuple[Any, ...]) -> str:
-    """The row's error problems joined; warnings (``severity``/``level`` "warning") left out."""
-    errors = [
-        str(p)
-        for p in problems
-        if str(getattr(p, "severity", getattr(p, "level", "error"))).lower()
-        not in {"warning", "warn", "info"}
-    ]
-    return "; ".join(errors or map(str, problems)) or "the row is invalid"
-
-
-def _incoming(rows: Iterable[RowLike]) -> Iterator[tuple[Any, ...]]:
-    """Manifest rows as ``incoming`` tuples; a repeated key is refused, not silently merged."""
-    seen: set[str] = set()
-    for r in rows:
-        if r.key in seen:
-            raise StateError(f"row {r.row}: the id {r.key!r} appears more than once")
-        seen.add(r.key)
-        user = _dump_user(r.user)
-        if r.spec is None:
-            why = _problem_text(r.problems)
-            yield (r.key, r.row, r.prompt, "", "", "[]", user, "invalid", "invalid", why)
-        else:
-            s = r.spec
-            images = _dump_list(s.images)
-            yield (r.key, r.row, s.prompt, s.mode, s.ratio, images, user, "pending", None, None)
-
-
-_SYNC_SQL = {
-    "temp": """CREATE TEMP TABLE IF NOT EXISTS incoming (key TEXT PRIMARY KEY, row_num INTEGER,
-        prompt TEXT, mode TEXT, ratio TEXT, images TEXT, user_values TEXT, status TEXT,
-        error_kind TEXT, error_message TEXT)""",
-    "warnings": """SELECT i.row_num, i.key, i.status, i.error_message FROM incoming i
-        JOIN jobs j ON j.key = i.key WHERE j.status NOT IN ('pending', 'invalid')
-        AND (i.prompt, i.mode, i.ratio, i.images) IS NOT (j.prompt, j.mode, j.ratio, j.images)
-        ORDER BY i.row_num, i.key""",
-    # Not yet sent: the manifest is the truth, request and validity included.
-    "refresh": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
-        in_manifest = 1, prompt = i.prompt, mode = i.mode, ratio = i.ratio, images = i.images,
-        status = i.status,
-        error_kind = CASE WHEN i.status = 'invalid' THEN i.error_kind
-            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_kind END,
-        error_message = CASE WHEN i.status = 'invalid' THEN i.error_message
-            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_message END,
-        updated_at = ?
-        FROM incoming i WHERE jobs.key = i.key AND jobs.status IN ('pending', 'invalid')
-        AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, jobs.prompt, jobs.mode,
-              jobs.ratio, jobs.images, jobs.status)
-             IS NOT (i.row_num, i.user_values, 1, i.prompt, i.mode, i.ratio, i.images, i.status)
-             OR (i.status = 'invalid' AND jobs.error_message IS NOT i.error_message))""",
-    # Already sent: the task stands, only the row's place and the user's columns follow.
-    "relabel": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
-        in_manifest = 1, updated_at = ?
-        FROM incoming i WHERE jobs.key = i.key AND jobs.status NOT IN ('pending', 'invalid')
-        AND (jobs.row_num, jobs.user_values, jobs.in_manifest) IS NOT (i.row_num, i.user_values, 1)
-        """,
-    "gone": """UPDATE jobs SET in_manifest = 0, updated_at = ? WHERE in_manifest = 1
-        AND key NOT IN (SELECT key FROM incoming)""",
-    "insert": """INSERT INTO jobs (key, row_num, prompt, mode, ratio, images, user_values,
-        status, error_kind, error_message, created_at, updated_at)
-        SELECT key, row_num, prompt, mode, ratio, images, user_values, status, error_kind,
-        error_message, ?1, ?1 FROM incoming WHERE key NOT IN (SELECT key FROM jobs)""",
-}
 
 
 class StateStore:
@@ -482,7 +221,7 @@ class StateStore:
         self.close()
 
     def _now(self) -> str:
-        return _iso(self._clock())
+        return iso(self._clock())
 
     # ---------------------------------------------------------------- run lock
     @property
@@ -546,15 +285,15 @@ class StateStore:
     def sync_manifest(self, columns: list[str], rows: Iterable[RowLike]) -> SyncReport:
         """Bring the state in line with the manifest, in one transaction (see module docs)."""
         now, report = self._now(), SyncReport()
-        self._conn.execute(_SYNC_SQL["temp"])
+        self._conn.execute(SYNC_SQL["temp"])
         with self._transaction() as c:
             c.execute("DELETE FROM incoming")
-            c.executemany("INSERT INTO incoming VALUES (?,?,?,?,?,?,?,?,?,?)", _incoming(rows))
-            report.warnings = [self._sync_warning(*r) for r in c.execute(_SYNC_SQL["warnings"])]
-            report.updated = c.execute(_SYNC_SQL["refresh"], (now,)).rowcount
-            report.updated += c.execute(_SYNC_SQL["relabel"], (now,)).rowcount
-            c.execute(_SYNC_SQL["gone"], (now,))
-            report.new = c.execute(_SYNC_SQL["insert"], (now,)).rowcount
+            c.executemany("INSERT INTO incoming VALUES (?,?,?,?,?,?,?,?,?,?)", incoming(rows))
+            report.warnings = [self._sync_warning(*r) for r in c.execute(SYNC_SQL["warnings"])]
+            report.updated = c.execute(SYNC_SQL["refresh"], (now,)).rowcount
+            report.updated += c.execute(SYNC_SQL["relabel"], (now,)).rowcount
+            c.execute(SYNC_SQL["gone"], (now,))
+            report.new = c.execute(SYNC_SQL["insert"], (now,)).rowcount
             sql = "SELECT count(*) FROM jobs WHERE in_manifest = 0"
             report.deleted = c.execute(sql).fetchone()[0]
             self.set_meta("columns", json.dumps(columns, ensure_ascii=False))
@@ -564,8 +303,8 @@ class StateStore:
     @staticmethod
     def _sync_warning(row: int, key: str, status: str, why: str | None) -> str:
         if status == S.INVALID:
-            return _NOW_INVALID.format(row=row, key=key, why=why)
-        return _CHANGED.format(row=row, key=key)
+            return NOW_INVALID.format(row=row, key=key, why=why)
+        return CHANGED.format(row=row, key=key)
 
     # ---------------------------------------------------------------- transitions
     @_translating
@@ -592,12 +331,12 @@ class StateStore:
         """
         to = JobStatus(to)
         sources = self._sources(to, expect)
-        unknown = sorted(fields.keys() - _FIELDS.keys())
+        unknown = sorted(fields.keys() - FIELDS.keys())
         if unknown:
             raise TypeError(f"transition() got unknown fields: {', '.join(unknown)}")
         now = self._now()
         values = {"status": to.value, "updated_at": now}
-        values |= {name: _FIELDS[name](value) for name, value in fields.items()}
+        values |= {name: FIELDS[name](value) for name, value in fields.items()}
         sets = [f"{name} = ?" for name in values]
         params: list[Any] = list(values.values())
         if to is S.SUBMITTING:
@@ -611,7 +350,7 @@ class StateStore:
             sets.append("completed_at = COALESCE(completed_at, ?)")  # a re-download keeps it
             params.append(now)
         sql = f"UPDATE jobs SET {', '.join(sets)} WHERE key = ? AND status IN "
-        sql += f"({_qmarks(len(sources))})"
+        sql += f"({qmarks(len(sources))})"
         with self._durability(full=to not in REDOABLE):
             if attempt is None:
                 changed = self._conn.execute(sql, [*params, key, *sources]).rowcount
@@ -619,7 +358,7 @@ class StateStore:
                 with self._transaction() as c:
                     changed = c.execute(sql, [*params, key, *sources]).rowcount
                     if changed:
-                        c.execute(_ATTEMPT_SQL, (key, now, *attempt))
+                        c.execute(ATTEMPT_SQL, (key, now, *attempt))
         if changed == 0:
             raise TransitionError(self._refusal(key, to, sources))
 
@@ -663,12 +402,12 @@ class StateStore:
             c.execute(
                 "INSERT INTO attempts (key, at, kind, outcome, message, task_id) SELECT key, ?, "
                 "'submit', 'interrupted', ?, NULL FROM jobs WHERE status = 'submitting'",
-                (now, _INTERRUPTED),
+                (now, INTERRUPTED),
             )
             moved = c.execute(
                 "UPDATE jobs SET status = 'unknown', error_kind = 'ambiguous', "
                 "error_message = ?, updated_at = ? WHERE status = 'submitting'",
-                (_INTERRUPTED, now),
+                (INTERRUPTED, now),
             ).rowcount
         return int(moved)
 
@@ -698,7 +437,7 @@ class StateStore:
     def _requeue(self, source: JobStatus, where: str, *args: Any, fresh: str = "") -> int:
         """Bulk REQUEUE edge; rows deleted from the manifest are left alone (they would cost)."""
         assert source in REQUEUE[S.PENDING]
-        sql = f"UPDATE jobs SET {_FRESH}{fresh} WHERE status = ? AND in_manifest = 1 {where}"
+        sql = f"UPDATE jobs SET {FRESH}{fresh} WHERE status = ? AND in_manifest = 1 {where}"
         return int(self._conn.execute(sql, (self._now(), source.value, *args)).rowcount)
 
     @_translating
@@ -712,11 +451,11 @@ class StateStore:
     @_translating
     def get(self, key: str) -> Job:
         """The row with this key; StateError if there is none."""
-        sql = f"SELECT {_COLUMNS} FROM jobs WHERE key = ?"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE key = ?"
         found = self._conn.execute(sql, (key,)).fetchone()
         if found is None:
             raise StateError(f"{self.path}: no row with key {key!r}")
-        return _job(found)
+        return job_from(found)
 
     def iter_jobs(
         self,
@@ -730,17 +469,17 @@ class StateStore:
         if statuses is not None:
             params = sorted({JobStatus(s).value for s in statuses})
             # unary + keeps the planner on the (in_manifest, row) index that the pages follow
-            where = f"AND +status IN ({_qmarks(len(params))})"
+            where = f"AND +status IN ({qmarks(len(params))})"
         for flag in (1,) if in_manifest_only else (1, 0):
             cursor = _FIRST
             while page := self._page(where, [flag, *params, *cursor, batch]):
-                yield from map(_job, page)
+                yield from map(job_from, page)
                 cursor = (page[-1][1], page[-1][0])
 
     @_translating
     def _page(self, where: str, params: list[Any]) -> list[tuple[Any, ...]]:
         sql = (
-            f"SELECT {_COLUMNS} FROM jobs WHERE in_manifest = ? {where} "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE in_manifest = ? {where} "
             "AND (row_num, key) > (?, ?) ORDER BY row_num, key LIMIT ?"
         )
         return self._conn.execute(sql, params).fetchall()
@@ -750,10 +489,10 @@ class StateStore:
         """Up to ``limit`` in-manifest PENDING rows with row > ``after_row``, by row."""
         # +in_manifest: walk the (status, row) index; on a resumed run most rows are done
         sql = (
-            f"SELECT {_COLUMNS} FROM jobs WHERE status = 'pending' AND +in_manifest = 1 "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'pending' AND +in_manifest = 1 "
             "AND row_num > ? ORDER BY row_num, key LIMIT ?"
         )
-        return [_job(r) for r in self._conn.execute(sql, (after_row, limit))]
+        return [job_from(r) for r in self._conn.execute(sql, (after_row, limit))]
 
     @_translating
     def counts(self, *, in_manifest_only: bool = False) -> dict[JobStatus, int]:
@@ -802,7 +541,7 @@ class StateStore:
         rows = self._conn.execute(
             sql + (" WHERE key = ?" if one else "") + " ORDER BY id", (key,) if one else ()
         )
-        return [a | {"at": _parse_ts(a["at"])} for a in _dicts(rows)]
+        return [a | {"at": parse_ts(a["at"])} for a in dicts(rows)]
 
     # ---------------------------------------------------------------- runs
     @_translating
@@ -836,9 +575,9 @@ class StateStore:
     @_translating
     def runs(self) -> list[RunInfo]:
         """Every run, oldest first."""
-        rows = _dicts(self._conn.execute("SELECT * FROM runs ORDER BY run_id"))
+        rows = dicts(self._conn.execute("SELECT * FROM runs ORDER BY run_id"))
         return [
-            RunInfo(**r | {n: _parse_ts(r[n]) for n in ("started_at", "ended_at")}) for r in rows
+            RunInfo(**r | {n: parse_ts(r[n]) for n in ("started_at", "ended_at")}) for r in rows
         ]
 
     def last_run(self) -> RunInfo | None:

@@ -1,0 +1,151 @@
+"""The state's schema and status machine: what a row may become, and the SQL behind it.
+
+:mod:`batchgen.state` is the only user; it re-exports the public names.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from batchgen.models import JobStatus
+
+__all__ = [
+    "ALLOWED",
+    "ATTEMPT_SQL",
+    "CHANGED",
+    "FRESH",
+    "INTERRUPTED",
+    "JOB_COLUMNS",
+    "MIGRATIONS",
+    "NOW_INVALID",
+    "REDOABLE",
+    "REQUEUE",
+    "SYNC_SQL",
+    "Attempt",
+]
+
+S = JobStatus
+
+#: The status machine: target status -> the statuses a row may be in to move there.
+ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    S.PENDING: frozenset({S.SUBMITTING}),  # transient submit error: nothing was created
+    S.SUBMITTING: frozenset({S.PENDING}),
+    S.SUBMITTED: frozenset({S.SUBMITTING}),
+    S.RUNNING: frozenset({S.SUBMITTED, S.RUNNING}),
+    S.COMPLETED: frozenset({S.SUBMITTED, S.RUNNING, S.DOWNLOAD_FAILED, S.COMPLETED}),
+    S.DOWNLOADED: frozenset({S.COMPLETED}),
+    # the task failed; or its submit gave up after transient errors (nothing was created)
+    S.FAILED: frozenset({S.SUBMITTED, S.RUNNING, S.SUBMITTING, S.PENDING}),
+    S.REJECTED: frozenset({S.SUBMITTING}),
+    S.UNKNOWN: frozenset({S.SUBMITTING}),
+    S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
+    S.INVALID: frozenset(),  # only sync_manifest decides validity
+}
+#: Targets whose commit may skip the fsync: if a power cut loses one, the row falls back to
+#: the step before and the next run repeats a poll or a download (free), never a submit.
+REDOABLE = frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.DOWNLOADED, S.DOWNLOAD_FAILED})
+
+#: Edges taken only by the bulk requeue helpers (``--retry-failed``, ``--resubmit-unknown``):
+#: they may pay again, so :meth:`StateStore.transition` refuses them.
+REQUEUE: dict[JobStatus, frozenset[JobStatus]] = {
+    S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN}),
+}
+
+#: Numbered schema migrations; statements are separated by ";" (never inside a literal).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE jobs (
+        key TEXT PRIMARY KEY, row_num INTEGER NOT NULL,
+        prompt TEXT NOT NULL, mode TEXT NOT NULL, ratio TEXT NOT NULL,
+        images TEXT NOT NULL DEFAULT '[]', user_values TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL, in_manifest INTEGER NOT NULL DEFAULT 1, task_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0, consumed_credits INTEGER NOT NULL DEFAULT 0,
+        earlier_credits INTEGER NOT NULL DEFAULT 0, error_kind TEXT, error_message TEXT,
+        video_urls TEXT NOT NULL DEFAULT '[]', files TEXT NOT NULL DEFAULT '[]',
+        file_sizes TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL,
+        submitted_at TEXT, completed_at TEXT, updated_at TEXT NOT NULL);
+    CREATE INDEX jobs_status_row ON jobs (status, row_num, key);
+    CREATE INDEX jobs_manifest_row ON jobs (in_manifest, row_num, key);
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY, key TEXT NOT NULL REFERENCES jobs (key), at TEXT NOT NULL,
+        kind TEXT NOT NULL, outcome TEXT NOT NULL, message TEXT, task_id TEXT);
+    CREATE INDEX attempts_key ON attempts (key, id);
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT,
+        command TEXT NOT NULL, version TEXT NOT NULL, outcome TEXT, exit_code INTEGER,
+        requests INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
+        credits INTEGER NOT NULL DEFAULT 0)
+    """,
+)
+
+ATTEMPT_SQL = (
+    "INSERT INTO attempts (key, at, kind, outcome, message, task_id) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+class Attempt(NamedTuple):
+    """One entry of a row's history (``StateStore.transition(..., attempt=...)``)."""
+
+    kind: str  # submit | poll | download
+    outcome: str
+    message: str | None = None
+    task_id: str | None = None
+
+
+INTERRUPTED = (
+    "the previous run stopped while this row's request was being sent; the vendor may have "
+    "created (and charged) a task. Re-run with --resubmit-unknown to send it again."
+)
+CHANGED = (
+    "row {row} (id {key}) changed its request after it was submitted; the earlier task stands. "
+    "Give the row a new id to generate it again."
+)
+NOW_INVALID = "row {row} (id {key}) is now invalid ({why}); the earlier task stands."
+JOB_COLUMNS = (
+    "key, row_num, prompt, mode, ratio, images, user_values, status, in_manifest, task_id, "
+    "attempts, consumed_credits, error_kind, error_message, video_urls, files, file_sizes, "
+    "created_at, submitted_at, completed_at, updated_at"
+)
+# A requeued row starts a fresh task: its spend moves to earlier_credits so totals stay true.
+FRESH = (
+    "status = 'pending', task_id = NULL, error_kind = NULL, error_message = NULL, "
+    "video_urls = '[]', submitted_at = NULL, completed_at = NULL, "
+    "earlier_credits = earlier_credits + consumed_credits, consumed_credits = 0, updated_at = ?"
+)
+
+SYNC_SQL = {
+    "temp": """CREATE TEMP TABLE IF NOT EXISTS incoming (key TEXT PRIMARY KEY, row_num INTEGER,
+        prompt TEXT, mode TEXT, ratio TEXT, images TEXT, user_values TEXT, status TEXT,
+        error_kind TEXT, error_message TEXT)""",
+    "warnings": """SELECT i.row_num, i.key, i.status, i.error_message FROM incoming i
+        JOIN jobs j ON j.key = i.key WHERE j.status NOT IN ('pending', 'invalid')
+        AND (i.prompt, i.mode, i.ratio, i.images) IS NOT (j.prompt, j.mode, j.ratio, j.images)
+        ORDER BY i.row_num, i.key""",
+    # Not yet sent: the manifest is the truth, request and validity included.
+    "refresh": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
+        in_manifest = 1, prompt = i.prompt, mode = i.mode, ratio = i.ratio, images = i.images,
+        status = i.status,
+        error_kind = CASE WHEN i.status = 'invalid' THEN i.error_kind
+            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_kind END,
+        error_message = CASE WHEN i.status = 'invalid' THEN i.error_message
+            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_message END,
+        updated_at = ?
+        FROM incoming i WHERE jobs.key = i.key AND jobs.status IN ('pending', 'invalid')
+        AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, jobs.prompt, jobs.mode,
+              jobs.ratio, jobs.images, jobs.status)
+             IS NOT (i.row_num, i.user_values, 1, i.prompt, i.mode, i.ratio, i.images, i.status)
+             OR (i.status = 'invalid' AND jobs.error_message IS NOT i.error_message))""",
+    # Already sent: the task stands, only the row's place and the user's columns follow.
+    "relabel": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
+        in_manifest = 1, updated_at = ?
+        FROM incoming i WHERE jobs.key = i.key AND jobs.status NOT IN ('pending', 'invalid')
+        AND (jobs.row_num, jobs.user_values, jobs.in_manifest) IS NOT (i.row_num, i.user_values, 1)
+        """,
+    "gone": """UPDATE jobs SET in_manifest = 0, updated_at = ? WHERE in_manifest = 1
+        AND key NOT IN (SELECT key FROM incoming)""",
+    "insert": """INSERT INTO jobs (key, row_num, prompt, mode, ratio, images, user_values,
+        status, error_kind, error_message, created_at, updated_at)
+        SELECT key, row_num, prompt, mode, ratio, images, user_values, status, error_kind,
+        error_message, ?1, ?1 FROM incoming WHERE key NOT IN (SELECT key FROM jobs)""",
+}
