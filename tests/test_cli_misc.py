@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batchgen.cli import main, parse_duration
+from batchgen.cli import build_parser, main, parse_duration, settings_from_args
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +37,16 @@ def test_python_dash_m_and_the_version() -> None:
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_the_polling_and_window_options_reach_the_settings() -> None:
+    args = build_parser().parse_args(
+        ["run", "x.csv", "--max-poll-lag", "5m", "--rate-window", "1.5", "--first-poll", "2"]
+    )
+    settings = settings_from_args(args)
+    assert (settings.max_poll_lag, settings.rate_window, settings.first_poll) == (300, 1.5, 2)
+    defaults = settings_from_args(build_parser().parse_args(["run", "x.csv"]))
+    assert (defaults.max_poll_lag, defaults.rate_window) == (600, 60)
 
 
 def test_a_bad_option_is_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
