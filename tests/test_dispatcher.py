@@ -154,10 +154,10 @@ async def test_the_throttle_keeps_every_window_under_the_limit(
 async def test_while_the_budget_binds_submits_go_before_polls_up_to_the_lag(
     make_sim: MakeSim, tmp_path: Path, lag: float
 ) -> None:
-    # 60 requests per second; 40 rows whose tasks take 50 ms: the budget is the bottleneck.
-    sim = await make_sim(rpm=60, window=1.0, latency_median=5.0)
+    # 20 requests per second; 40 rows whose tasks take 50 ms: the budget is the bottleneck.
+    sim = await make_sim(rpm=20, window=1.0, latency_median=5.0)
     store, out = open_store(tmp_path, "briefs", make_rows(40))
-    await dispatch([(store, out)], settings_for(sim, rpm=60, max_poll_lag=lag), window=1.0)
+    await dispatch([(store, out)], settings_for(sim, rpm=20, max_poll_lag=lag), window=1.0)
     assert_all_downloaded(store, out, 40)
     ticks = {endpoint: sorted(counts) for endpoint, counts in sim.stats.timeline.items()}
     if lag:  # every submit first; then each task needs exactly one poll

@@ -13,7 +13,8 @@ from batchgen.download import download, video_name
 from batchgen.errors import DownloadError
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
-from batchgen.throttle import Throttle, bucket_shape
+from batchgen.simulator.stats import max_in_window
+from batchgen.throttle import Throttle, usable_limit
 
 
 class Clock:
@@ -26,19 +27,41 @@ class Clock:
 
 @pytest.mark.parametrize("limit", [1, 7, 100, 1000, 5000, 123_456])
 @pytest.mark.parametrize("margin", [0.0, 0.01, 0.05])
-def test_no_window_can_exceed_the_limit(limit: int, margin: float) -> None:
-    burst, rate = bucket_shape(limit, margin)
-    assert burst >= 1 and rate > 0
-    if burst == 1 and rate < 1:
-        return  # one admission, then the next only after more than a whole window
-    # In any window the bucket admits at most its burst plus one window's worth of leak.
-    assert burst + rate <= limit * (1 - margin) + 1e-9
+def test_the_usable_limit_keeps_the_margin(limit: int, margin: float) -> None:
+    usable = usable_limit(limit, margin)
+    assert 1 <= usable <= max(1, limit * (1 - margin))
 
 
-def test_a_plain_aiolimiter_would_let_twice_the_limit_through() -> None:
-    # Why the small bucket: AsyncLimiter(R, 60) starts empty, admits R at once, then R more.
-    burst, rate = bucket_shape(100, 0.0)
-    assert burst + rate <= 100 < 100 + 100
+async def test_a_whole_window_may_go_at_once() -> None:
+    # No time passes on the throttle's clock: all 20 of the window's requests still get in
+    # together. (A leaky bucket small enough never to pass the limit lets one in, then the
+    # next a little later, and this would time out.)
+    throttle = Throttle(20, window=60.0, margin=0.0, clock=Clock())
+    all_in = asyncio.Event()
+
+    async def request() -> None:
+        async with throttle.slot():
+            if throttle.in_flight == 20:
+                all_in.set()
+            await all_in.wait()
+
+    await asyncio.wait_for(asyncio.gather(*(request() for _ in range(20))), 5)
+
+
+async def test_no_window_ever_holds_more_than_the_limit() -> None:
+    window, limit = 0.2, 20
+    throttle = Throttle(limit, window=window, margin=0.0)
+    loop = asyncio.get_running_loop()
+    entered: list[float] = []
+
+    async def request() -> None:
+        async with throttle.slot():
+            entered.append(loop.time())
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(*(request() for _ in range(3 * limit))), 10)
+    assert len(entered) == 3 * limit
+    assert max_in_window(entered, window) <= limit  # the throttle's own clock
 
 
 def test_a_pause_extends_but_never_shortens() -> None:
@@ -87,7 +110,7 @@ async def _drained(throttle: Throttle) -> Throttle:
 
 
 async def test_waiting_requests_go_earliest_deadline_first() -> None:
-    throttle = await _drained(Throttle(2, window=0.02, margin=0.0))  # one request per 20 ms
+    throttle = await _drained(Throttle(1, window=0.02, margin=0.0))  # one request per 20 ms
     order: list[float] = []
 
     async def request(deadline: float) -> None:
@@ -95,13 +118,13 @@ async def test_waiting_requests_go_earliest_deadline_first() -> None:
             order.append(deadline)
 
     await asyncio.gather(*(request(d) for d in (9.0, 1.0, 3.0, 2.0)))
-    # The first to arrive found the limiter free and waits in it (no one is pre-empted);
+    # The first to arrive found the gate free and waits for the window (no one is pre-empted);
     # the rest queue behind it and go by deadline, not by arrival.
     assert order == [9.0, 1.0, 2.0, 3.0]
 
 
 async def test_a_cancelled_waiter_never_blocks_the_queue() -> None:
-    throttle = await _drained(Throttle(2, window=0.02, margin=0.0))
+    throttle = await _drained(Throttle(1, window=0.02, margin=0.0))
     order: list[str] = []
 
     async def request(name: str, deadline: float) -> None:
