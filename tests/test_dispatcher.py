@@ -154,15 +154,16 @@ async def test_the_throttle_keeps_every_window_under_the_limit(
 async def test_while_the_budget_binds_submits_go_before_polls_up_to_the_lag(
     make_sim: MakeSim, tmp_path: Path, lag: float
 ) -> None:
-    # 20 requests per second; 40 rows whose tasks take 50 ms: the budget is the bottleneck.
-    sim = await make_sim(rpm=20, window=1.0, latency_median=5.0)
-    store, out = open_store(tmp_path, "briefs", make_rows(40))
-    await dispatch([(store, out)], settings_for(sim, rpm=20, max_poll_lag=lag), window=1.0)
-    assert_all_downloaded(store, out, 40)
+    # 3 requests per 0.25 s window (4 less the margin), fewer than the 4 submit workers, so a
+    # submit always waits when room appears; 20 rows whose tasks take 50 ms.
+    sim = await make_sim(rpm=4, window=0.25, latency_median=5.0)
+    store, out = open_store(tmp_path, "briefs", make_rows(20))
+    await dispatch([(store, out)], settings_for(sim, rpm=4, max_poll_lag=lag), window=0.25)
+    assert_all_downloaded(store, out, 20)
     ticks = {endpoint: sorted(counts) for endpoint, counts in sim.stats.timeline.items()}
     if lag:  # every submit first; then each task needs exactly one poll
         assert ticks["generate"][-1] <= ticks["status"][0]
-        assert sim.stats.requests["status"] == 40
+        assert sim.stats.requests["status"] == 20
     else:  # a poll due now goes as soon as it is due, between submits
         assert ticks["status"][0] < ticks["generate"][-1]
 
