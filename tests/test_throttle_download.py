@@ -118,9 +118,9 @@ async def test_waiting_requests_go_earliest_deadline_first() -> None:
             order.append(deadline)
 
     await asyncio.gather(*(request(d) for d in (9.0, 1.0, 3.0, 2.0)))
-    # The window is full as they arrive; each time it has room the earliest deadline goes,
-    # whoever arrived first (a poll waiting for room never holds back a submit that is due).
-    assert order == [1.0, 2.0, 3.0, 9.0]
+    # The first to arrive found the gate free and waits for the window (no one is pre-empted);
+    # the rest queue behind it and go by deadline, not by arrival.
+    assert order == [9.0, 1.0, 2.0, 3.0]
 
 
 async def test_a_cancelled_waiter_never_blocks_the_queue() -> None:
@@ -131,16 +131,16 @@ async def test_a_cancelled_waiter_never_blocks_the_queue() -> None:
         async with throttle.slot(deadline=deadline):
             order.append(name)
 
-    first = asyncio.create_task(request("first", 1.0))
+    at_limiter = asyncio.create_task(request("at the limiter", 1.0))
     queued = asyncio.create_task(request("queued", 2.0))
     last = asyncio.create_task(request("last", 3.0))
     await asyncio.sleep(0)  # one turn of the loop: all three are now waiting
     assert throttle.waiting == 3
-    first.cancel()
+    at_limiter.cancel()
     queued.cancel()
     await asyncio.wait_for(last, 5)
     assert order == ["last"] and throttle.waiting == 0
-    assert first.cancelled() and queued.cancelled()
+    assert at_limiter.cancelled() and queued.cancelled()
 
 
 # ---------------------------------------------------------------- downloads
