@@ -61,6 +61,13 @@ class ExpiredLinkError(DownloadError):
     """The CDN no longer serves this URL (403/404/410): ask the API for fresh links."""
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 async def download(
     session: aiohttp.ClientSession,
     url: str,
@@ -70,7 +77,7 @@ async def download(
 ) -> Downloaded:
     """Fetch ``url`` into ``dest`` (resuming ``dest.part``); returns the verified size."""
     part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
+    offset = _size(part)
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=read_timeout)
     try:
@@ -137,13 +144,6 @@ def _finish(part: Path, dest: Path, expected: int, url: str) -> Downloaded:
     os.replace(part, dest)
     fsync_dir(dest.parent)
     return Downloaded(dest, size)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 class DownloadStage:
