@@ -320,8 +320,8 @@ def _command_line(argv: Sequence[str]) -> str:
 
 # ---------------------------------------------------------------- commands
 def _cmd_run(args: argparse.Namespace) -> int:
-    from batchgen.api import check_transport, load_token, resolve_base_url
-    from batchgen.runner import run_batch
+    from batchgen.app.run import run_batch
+    from batchgen.providers.grokimagine import check_transport, load_token, resolve_base_url
 
     base_url = resolve_base_url(args.base_url)
     check_transport(base_url)
@@ -332,7 +332,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from batchgen.demo import run_demo
+    from batchgen.app.demo import run_demo
 
     manifests = args.manifests or [EXAMPLE_MANIFEST]
     settings = settings_from_args(args)
@@ -340,7 +340,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from batchgen.commands import validate_manifests
+    from batchgen.app.commands import validate_manifests
 
     settings = settings_from_args(args)
     text, code = validate_manifests(args.manifests, settings)
@@ -349,7 +349,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_template(args: argparse.Namespace) -> int:
-    from batchgen.validate import write_template
+    from batchgen.app.validate import write_template
 
     write_template(args.path)
     print(f"wrote {args.path}: fill in one row per video, then run: batchgen validate {args.path}")
@@ -357,7 +357,7 @@ def _cmd_template(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from batchgen.commands import rebuild_reports
+    from batchgen.app.commands import rebuild_reports
 
     settings = settings_from_args(args)
     for line in rebuild_reports(args.manifests, settings):
@@ -366,7 +366,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from batchgen.commands import status_report
+    from batchgen.app.commands import status_report
 
     text, code = status_report(args.manifests, Settings(out_dir=args.out))
     print(text)

@@ -39,7 +39,7 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """How transient failures are retried. See ``batchgen.throttle.backoff``."""
+    """How transient failures are retried. See ``batchgen.engine.throttle.backoff``."""
 
     max_attempts: int = 5  # per row and per kind of step (submit, poll, download)
     base_delay: float = 1.0

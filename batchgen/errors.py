@@ -145,3 +145,16 @@ class AmbiguousSubmitError(ApiError):
 
 class DownloadError(BatchgenError):
     """A video download failed or was cut short; the URL stays in the state for a retry."""
+
+
+class ExitCode:
+    """Every exit code batchgen returns, in one place (the README's table documents them)."""
+
+    OK = 0
+    ATTENTION = 1
+    USAGE = 2
+    AUTH = 3
+    LOCKED = 4
+    STOPPED_EARLY = 5
+    SIGINT = 130
+    SIGTERM = 143

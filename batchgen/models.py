@@ -33,7 +33,7 @@ class JobSpec:
     """One valid manifest row, normalised: exactly what will be sent to ``POST /v1/generate``.
 
     ``row`` is the row number as the user sees it in the spreadsheet (the header is row 1).
-    ``key`` is the row's stable identity across runs (see ``batchgen.manifest``).
+    ``key`` is the row's stable identity across runs (see ``batchgen.manifest.load``).
     """
 
     key: str
@@ -52,7 +52,7 @@ class JobSpec:
 
 
 class JobStatus(StrEnum):
-    """Where a row stands. Only ``batchgen.state`` moves a row from one status to another."""
+    """Where a row stands. Only ``batchgen.state.store`` moves a row from one status to another."""
 
     PENDING = "pending"  # known, nothing sent yet
     SUBMITTING = "submitting"  # intent committed; the POST may be in flight

@@ -79,8 +79,8 @@ def write_xlsx(path: Path, rows: list[list[str]]) -> None:
 
 def measure(path: Path) -> dict[str, float | int]:
     """Read, validate and plan ``path`` in this process; time and peak RSS."""
-    from batchgen.manifest import read_manifest
-    from batchgen.validate import plan_manifest
+    from batchgen.app.validate import plan_manifest
+    from batchgen.manifest.load import read_manifest
 
     started = time.perf_counter()
     manifest = read_manifest(path)

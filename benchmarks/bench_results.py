@@ -63,8 +63,8 @@ def make_job(i: int, start: dt.datetime) -> Job:
 
 def child(rows: int) -> None:
     """Build the rows, write the files, print timings as JSON."""
-    from batchgen.gallery import write_gallery
-    from batchgen.results import summarise, write_results
+    from batchgen.output.gallery import write_gallery
+    from batchgen.output.results import summarise, write_results
 
     start = dt.datetime(2025, 1, 1, 9, 0, 0)
     jobs = [make_job(i, start) for i in range(rows)]

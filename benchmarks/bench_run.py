@@ -412,10 +412,10 @@ async def _baseline(
 ) -> tuple[float, float]:
     """Submit ``n`` tasks and poll each every 5 s (compressed) until done; the makespan and
     the span of the submits (wall seconds, from the first task id back)."""
-    from batchgen.api import ApiClient, Token
+    from batchgen.engine.throttle import Throttle
     from batchgen.errors import TransientApiError
     from batchgen.models import JobSpec, TaskState
-    from batchgen.throttle import Throttle
+    from batchgen.providers.grokimagine import ApiClient, Token
 
     throttle = Throttle(rpm, window=60 / k, margin=MARGIN)
     loop = asyncio.get_running_loop()

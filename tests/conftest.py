@@ -42,6 +42,16 @@ FAST_SIM_CONFIG = SimConfig(
 )
 
 
+@pytest.fixture(autouse=True)
+def _user_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own per-user state directory (``BATCHGEN_HOME``), never ``~``."""
+    home = tmp_path_factory.mktemp("batchgen-home")
+    monkeypatch.setenv("BATCHGEN_HOME", str(home))
+    return home
+
+
 class SimulatorFactory(Protocol):
     """The type of the ``simulator_factory`` fixture."""
 

@@ -14,15 +14,6 @@ from typing import Any
 import pytest
 from conftest import SimulatorFactory
 
-from batchgen.api import (
-    ApiClient,
-    RateInfo,
-    Token,
-    check_transport,
-    load_token,
-    parse_rate_headers,
-    parse_reset,
-)
 from batchgen.config import Timeouts
 from batchgen.errors import (
     AmbiguousSubmitError,
@@ -35,6 +26,15 @@ from batchgen.errors import (
     UsageError,
 )
 from batchgen.models import JobSpec, TaskState
+from batchgen.providers.grokimagine import (
+    ApiClient,
+    RateInfo,
+    Token,
+    check_transport,
+    load_token,
+    parse_rate_headers,
+    parse_reset,
+)
 from batchgen.simulator import Fault, SimConfig, Simulator
 
 TOKEN = "sk-test-5ecret-t0ken"

@@ -22,7 +22,7 @@ from test_cli_run import TOKEN, Cli, paid_per_prompt, write_manifest
 from batchgen.models import JobStatus
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
-from batchgen.state import StateStore
+from batchgen.state.store import StateStore
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 

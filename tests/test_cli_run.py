@@ -25,7 +25,7 @@ from conftest import SimulatorFactory
 from batchgen.models import JobStatus
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
-from batchgen.state import StateStore
+from batchgen.state.store import StateStore
 
 TOKEN = "sk-cli-test-s3cret-value"
 VIDEO_SIZE = len(video_bytes())

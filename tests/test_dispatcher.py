@@ -13,14 +13,14 @@ import aiohttp
 import pytest
 from conftest import SimulatorFactory
 
-from batchgen.api import ApiClient, Token
 from batchgen.config import RetryPolicy, Settings
-from batchgen.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.engine.throttle import Throttle
 from batchgen.models import JobSpec, JobStatus
+from batchgen.providers.grokimagine import ApiClient, Token
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
-from batchgen.state import StateStore
-from batchgen.throttle import Throttle
+from batchgen.state.store import StateStore
 
 TOKEN = "sk-dispatch-test"
 VIDEO_SIZE = len(video_bytes())

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 import batchgen
-from batchgen import gallery
-from batchgen.gallery import write_gallery
 from batchgen.models import Job, JobStatus, RunInfo
-from batchgen.results import summarise
+from batchgen.output import gallery
+from batchgen.output.gallery import write_gallery
+from batchgen.output.results import summarise
 
 XSS = "<script>alert(1)</script>"
 T0 = dt.datetime(2025, 3, 1, 9, 30, tzinfo=dt.UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.manifest import read_manifest
+from batchgen.manifest.load import read_manifest
 
 ROWS = [
     ["id", "Prompt", "Mode", "Ratio", "Images", "campaign"],

@@ -20,10 +20,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batchgen import manifest_read
+from batchgen.app.validate import validate_paths
 from batchgen.errors import ManifestError
-from batchgen.manifest import read_manifest
-from batchgen.validate import validate_paths
+from batchgen.manifest import table as manifest_table
+from batchgen.manifest.load import read_manifest
 
 GOOD_CSV = "prompt,mode,ratio\ncat,fun,1:1\n"
 
@@ -368,7 +368,7 @@ def _huge_ranges(path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _small_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     # The row limit is exercised with a small value instead of 200,001 real rows.
-    monkeypatch.setattr(manifest_read, "MAX_DATA_ROWS", 25)
+    monkeypatch.setattr(manifest_table, "MAX_DATA_ROWS", 25)
 
 
 @pytest.mark.parametrize("name", list(CASES))

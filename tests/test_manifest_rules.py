@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.manifest import (
+from batchgen.manifest.load import (
     MAX_PROMPT_CHARS,
     Manifest,
     Problem,

@@ -14,7 +14,7 @@ import pytest
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import read_manifest
+from batchgen.manifest.load import read_manifest
 
 HEADER = ["id", "prompt", "mode", "ratio", "images", "owner"]
 

@@ -14,9 +14,9 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from batchgen import results
 from batchgen.models import Job, JobStatus, RunInfo
-from batchgen.results import (
+from batchgen.output import results
+from batchgen.output.results import (
     DELETED_MARK,
     MAX_CELL_CHARS,
     RESULT_COLUMNS,

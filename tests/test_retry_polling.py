@@ -8,8 +8,8 @@ import random
 import pytest
 
 from batchgen.config import RetryPolicy
-from batchgen.polling import LatencyModel, PollPlanner
-from batchgen.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
+from batchgen.engine.polling import LatencyModel, PollPlanner
+from batchgen.engine.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:

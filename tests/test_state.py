@@ -16,7 +16,7 @@ import pytest
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
 from batchgen.models import JobSpec, JobStatus
-from batchgen.state import (
+from batchgen.state.store import (
     ALLOWED,
     MIGRATIONS,
     REDOABLE,
@@ -54,7 +54,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class Row:
-    """A stand-in for ``batchgen.manifest.ManifestRow``."""
+    """A stand-in for ``batchgen.manifest.load.ManifestRow``."""
 
     row: int
     key: str
@@ -157,7 +157,7 @@ def test_a_later_migration_upgrades_an_existing_file(
     path = tmp_path / "state.sqlite"
     with StateStore.open(path) as s:
         s.sync_manifest(["prompt"], [row(2)])
-    monkeypatch.setattr("batchgen.state.MIGRATIONS", (*MIGRATIONS, "CREATE TABLE extra (x)"))
+    monkeypatch.setattr("batchgen.state.store.MIGRATIONS", (*MIGRATIONS, "CREATE TABLE extra (x)"))
     with StateStore.open(path) as s:
         assert s._conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
         assert s._conn.execute("SELECT count(*) FROM extra").fetchone()[0] == 0
@@ -611,7 +611,7 @@ def test_runs(store: StateStore, clock: Clock) -> None:
 HOLDER = """
 import sys
 from pathlib import Path
-from batchgen.state import StateStore
+from batchgen.state.store import StateStore
 store = StateStore.open(Path(sys.argv[1]))
 store.acquire_lock()
 print("locked", flush=True)

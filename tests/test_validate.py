@@ -7,9 +7,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batchgen.errors import ManifestError, UsageError
-from batchgen.manifest import read_manifest
-from batchgen.validate import (
+from batchgen.app.validate import (
     TEMPLATE_COLUMNS,
     format_report,
     plan_manifest,
@@ -17,6 +15,8 @@ from batchgen.validate import (
     validate_paths,
     write_template,
 )
+from batchgen.errors import ManifestError, UsageError
+from batchgen.manifest.load import read_manifest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "manifests" / "example.csv"
 

@@ -7,13 +7,13 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
+from batchgen.app.validate import validate_paths
 from batchgen.config import Settings
 from batchgen.errors import StateError
-from batchgen.manifest import find_manifests
+from batchgen.manifest.load import find_manifests
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, JobStatus
-from batchgen.runner import write_reports
-from batchgen.state import STATE_FILE, StateStore, state_path_for
-from batchgen.validate import validate_paths
+from batchgen.output.reports import write_reports
+from batchgen.state.store import STATE_FILE, StateStore, state_path_for
 
 __all__ = ["existing_state", "rebuild_reports", "status_report", "validate_manifests"]
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchgen.manifest_columns import ColumnMap, column_letter
-from batchgen.manifest_model import (
+from batchgen.manifest.columns import ColumnMap, column_letter
+from batchgen.manifest.model import (
     Manifest,
     ManifestRow,
     Problem,
@@ -20,8 +20,8 @@ from batchgen.manifest_model import (
     safe,
     show,
 )
-from batchgen.manifest_read import CellIssue, RawTable
-from batchgen.manifest_values import (
+from batchgen.manifest.table import CellIssue, RawTable
+from batchgen.manifest.values import (
     MODES_TEXT,
     RATIOS_TEXT,
     id_problem,

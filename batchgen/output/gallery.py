@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from batchgen.atomic import atomic_path
 from batchgen.models import NEEDS_ATTENTION, Job, JobStatus
-from batchgen.results import STATUS_TONE, Summary, utc_naive
+from batchgen.output.results import STATUS_TONE, Summary, utc_naive
 
 __all__ = ["EAGER_VIDEOS", "GALLERY_NAME", "write_gallery"]
 

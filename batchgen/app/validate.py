@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.errors import ManifestError, UsageError
-from batchgen.manifest import Manifest, find_manifests, read_manifest
-from batchgen.manifest_model import safe
+from batchgen.manifest.load import Manifest, find_manifests, read_manifest
+from batchgen.manifest.model import safe
 from batchgen.models import CREDITS_PER_TASK, MODES, RATIOS, USD_PER_CREDIT
 
 __all__ = [

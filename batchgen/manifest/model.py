@@ -1,6 +1,6 @@
 """The records a manifest is read into, the reader's limits, and safe display of cell values.
 
-Public names are re-exported by :mod:`batchgen.manifest`; import them from there.
+Public names are re-exported by :mod:`batchgen.manifest.load`; import them from there.
 """
 
 from __future__ import annotations

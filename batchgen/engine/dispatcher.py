@@ -26,17 +26,18 @@ import heapq
 import itertools
 import logging
 import random
-from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 import aiohttp
 
-from batchgen.api import ApiClient
 from batchgen.config import Settings
-from batchgen.download import DownloadStage
+from batchgen.engine.download import DownloadStage
+from batchgen.engine.manifest_run import Counters, ManifestRun
+from batchgen.engine.polling import LatencyModel, PollPlanner
+from batchgen.engine.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
+from batchgen.engine.throttle import Throttle
 from batchgen.errors import (
     AmbiguousSubmitError,
     ApiError,
@@ -45,10 +46,8 @@ from batchgen.errors import (
     TransientApiError,
 )
 from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, TaskState, TaskStatus
-from batchgen.polling import LatencyModel, PollPlanner
-from batchgen.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
-from batchgen.state import Attempt, StateStore
-from batchgen.throttle import Throttle
+from batchgen.providers.grokimagine import ApiClient
+from batchgen.state.store import Attempt, StateStore
 
 __all__ = ["Counters", "Dispatcher", "ManifestRun", "StopReason"]
 
@@ -84,34 +83,6 @@ class StopReason(StrEnum):
     DEADLINE = "deadline"
     SIGNAL = "signal"
     AUTH = "auth"
-
-
-@dataclass
-class Counters:
-    """What happened in this run, for progress lines and the summary."""
-
-    submitted: int = 0
-    completed: int = 0
-    downloaded: int = 0
-    failed: int = 0
-    rejected: int = 0
-    unknown: int = 0
-    credits: int = 0
-    retried: int = 0
-
-
-@dataclass(eq=False)
-class ManifestRun:
-    """One manifest taking part in the run."""
-
-    name: str
-    store: StateStore
-    out_dir: Path
-    counters: Counters = field(default_factory=Counters)
-    cursor: int = 0  # highest row number already handed to a submitter
-    buffer: deque[Job] = field(default_factory=deque)
-    retry: deque[tuple[float, Job]] = field(default_factory=deque)  # (not before, job)
-    exhausted: bool = False
 
 
 @dataclass(eq=False)

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from batchgen.api import DEFAULT_RESET, RateInfo
+from batchgen.providers.grokimagine import DEFAULT_RESET, RateInfo
 
 __all__ = ["Throttle", "usable_limit"]
 

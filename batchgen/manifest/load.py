@@ -84,8 +84,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from batchgen.errors import ManifestError
-from batchgen.manifest_columns import ALIASES
-from batchgen.manifest_model import (
+from batchgen.manifest.columns import ALIASES
+from batchgen.manifest.model import (
     MAX_CELLS,
     MAX_COLUMNS,
     MAX_DATA_ROWS,
@@ -98,9 +98,9 @@ from batchgen.manifest_model import (
     ManifestRow,
     Problem,
 )
-from batchgen.manifest_read import read_table
-from batchgen.manifest_validate import build_manifest
-from batchgen.manifest_values import request_key
+from batchgen.manifest.read import read_table
+from batchgen.manifest.validate import build_manifest
+from batchgen.manifest.values import request_key
 
 __all__ = [
     "ALIASES",

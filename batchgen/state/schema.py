@@ -1,6 +1,6 @@
 """The state's schema and status machine: what a row may become, and the SQL behind it.
 
-:mod:`batchgen.state` is the only user; it re-exports the public names.
+:mod:`batchgen.state.store` is the only user; it re-exports the public names.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchgen.api import Token
+from batchgen.app.run import run_batch
 from batchgen.config import DEMO_TOKEN, Settings
-from batchgen.runner import run_batch
+from batchgen.providers.grokimagine import Token
 from batchgen.simulator import SimConfig, Simulator
 
 __all__ = ["DEMO_SIMULATOR", "run_demo"]

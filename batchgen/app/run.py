@@ -20,36 +20,29 @@ from pathlib import Path
 import aiohttp
 
 from batchgen import __version__
-from batchgen.api import ApiClient, Token
 from batchgen.config import Settings
-from batchgen.dispatcher import Dispatcher, ManifestRun, StopReason
-from batchgen.errors import AuthError, BatchgenError, LockHeldError, ManifestError, UsageError
-from batchgen.gallery import write_gallery
+from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.engine.progress import Progress
+from batchgen.engine.throttle import Throttle
+from batchgen.errors import (
+    AuthError,
+    BatchgenError,
+    ExitCode,
+    LockHeldError,
+    ManifestError,
+    UsageError,
+)
 from batchgen.logs import attach_run_log, detach_run_log
-from batchgen.manifest import find_manifests, read_manifest
+from batchgen.manifest.load import find_manifests, read_manifest
 from batchgen.models import USD_PER_CREDIT, JobStatus
-from batchgen.notify import send_notice
-from batchgen.progress import Progress
-from batchgen.results import summarise, write_results
-from batchgen.state import StateStore, state_path_for
-from batchgen.throttle import Throttle
+from batchgen.output.notify import send_notice
+from batchgen.output.reports import reports_current, write_reports
+from batchgen.providers.grokimagine import ApiClient, Token
+from batchgen.state.store import StateStore, state_path_for
 
-__all__ = ["ExitCode", "Prepared", "run_batch", "write_reports"]
+__all__ = ["Prepared", "run_batch"]
 
 log = logging.getLogger("batchgen")
-
-
-class ExitCode:
-    """What ``batchgen run`` returns (documented in the README)."""
-
-    OK = 0
-    ATTENTION = 1
-    USAGE = 2
-    AUTH = 3
-    LOCKED = 4
-    STOPPED_EARLY = 5
-    SIGINT = 130
-    SIGTERM = 143
 
 
 @dataclass(eq=False)
@@ -344,32 +337,3 @@ def summary_line(prepared: Prepared) -> str:
         f"{c.submitted}, downloaded {c.downloaded}, credits {c.credits} (~${usd:.2f}); "
         f"results in {prepared.out_dir}"
     )
-
-
-def write_reports(store: StateStore, out_dir: Path, *, name: str, settings: Settings) -> None:
-    """Rebuild results.xlsx, results.csv and index.html from the state alone."""
-    summary = summarise(store.iter_jobs(), store.runs(), manifest=name, version=__version__)
-    write_results(
-        out_dir,
-        columns=store.columns(),
-        jobs=store.iter_jobs(),
-        summary=summary,
-        csv_escape=settings.csv_escape,
-    )
-    write_gallery(out_dir, jobs=store.iter_jobs(), summary=summary)
-    store.set_meta(_REPORTS_META, store.fingerprint())
-
-
-_REPORTS_META = "reports_fingerprint"
-_REPORT_FILES = ("results.xlsx", "results.csv", "index.html")
-
-
-def reports_current(store: StateStore, out_dir: Path) -> bool:
-    """True when the reports on disk were written from exactly this state of the rows.
-
-    A no-op re-run of a 100,000-row manifest then costs seconds instead of the minute that
-    rewriting the sheets takes; the Summary sheet keeps the last run that changed something.
-    """
-    if not all((out_dir / name).exists() for name in _REPORT_FILES):
-        return False
-    return store.get_meta(_REPORTS_META) == store.fingerprint()

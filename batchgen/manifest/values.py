@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from batchgen.errors import UsageError
-from batchgen.manifest_model import MAX_ID_CHARS, MAX_PROMPT_CHARS, MAX_URL_CHARS, as_text, show
+from batchgen.manifest.model import MAX_ID_CHARS, MAX_PROMPT_CHARS, MAX_URL_CHARS, as_text, show
 from batchgen.models import MODES, RATIOS
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Rows between Python and SQLite: timestamps, JSON cells, ``Job`` tuples, manifest rows.
 
-:mod:`batchgen.state` is the only user.
+:mod:`batchgen.state.store` is the only user.
 """
 
 from __future__ import annotations

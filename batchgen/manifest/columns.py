@@ -1,6 +1,6 @@
 """Which header is which: accepted column names, matched forgivingly, and the header row.
 
-The accepted names are listed in :mod:`batchgen.manifest`'s docstring; keep the two in step.
+The accepted names are listed in :mod:`batchgen.manifest.load`'s docstring; keep the two in step.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from batchgen.manifest_model import as_text, show
+from batchgen.manifest.model import as_text, show
 
 __all__ = [
     "ALIASES",

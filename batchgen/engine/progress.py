@@ -11,10 +11,10 @@ from typing import TextIO
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from batchgen.api import ApiClient
 from batchgen.config import Settings
-from batchgen.dispatcher import Dispatcher
+from batchgen.engine.dispatcher import Dispatcher
 from batchgen.models import JobStatus
+from batchgen.providers.grokimagine import ApiClient
 
 __all__ = ["Progress"]
 

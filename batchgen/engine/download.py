@@ -20,19 +20,16 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 
 from batchgen.atomic import fsync_dir
 from batchgen.config import Settings
+from batchgen.engine.manifest_run import ManifestRun
+from batchgen.engine.retry import backoff_delay
 from batchgen.errors import DownloadError
 from batchgen.models import Job, JobStatus, TaskState, TaskStatus
-from batchgen.retry import backoff_delay
-from batchgen.state import Attempt
-
-if TYPE_CHECKING:
-    from batchgen.dispatcher import ManifestRun
+from batchgen.state.store import Attempt
 
 __all__ = ["CHUNK", "DownloadStage", "Downloaded", "download", "video_name"]
 

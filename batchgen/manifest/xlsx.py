@@ -1,4 +1,4 @@
-"""Read an .xlsx/.xlsm manifest into a :class:`~batchgen.manifest_read.RawTable`.
+"""Read an .xlsx/.xlsm manifest into a :class:`~batchgen.manifest.read.RawTable`.
 
 One streaming pass over the sheet's XML gives the values, and, because Excel stores them
 after the cells, the hyperlinks and merged ranges too: openpyxl's read-only mode keeps memory
@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.errors import ManifestError
-from batchgen.manifest_columns import (
+from batchgen.manifest.columns import (
     HEADER_SEARCH_ROWS,
     column_letter,
     has_prompt_column,
     map_columns,
     missing_prompt_message,
 )
-from batchgen.manifest_model import MAX_COLUMNS, MAX_UNCOMPRESSED_BYTES, as_text, show
-from batchgen.manifest_read import (
+from batchgen.manifest.model import MAX_COLUMNS, MAX_UNCOMPRESSED_BYTES, as_text, show
+from batchgen.manifest.table import (
     OLE2_SIGNATURE,
     ZIP_SIGNATURES,
     CellIssue,

@@ -40,7 +40,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
 from batchgen.models import Job, JobStatus, RunInfo
-from batchgen.state_rows import (
+from batchgen.state.rows import (
     FIELDS,
     RowLike,
     dicts,
@@ -50,7 +50,7 @@ from batchgen.state_rows import (
     parse_ts,
     qmarks,
 )
-from batchgen.state_schema import (
+from batchgen.state.schema import (
     ALLOWED,
     ATTEMPT_SQL,
     CHANGED,
@@ -382,7 +382,7 @@ class StateStore:
         wanted = {JobStatus(s) for s in expect}
         if not wanted <= allowed:
             bad = ", ".join(sorted(wanted - allowed))
-            raise ValueError(f"{to} may not follow {bad}; see batchgen.state.ALLOWED")
+            raise ValueError(f"{to} may not follow {bad}; see batchgen.state.store.ALLOWED")
         return sorted(wanted)
 
     def _refusal(self, key: str, to: JobStatus, sources: list[str]) -> str:

@@ -1,6 +1,6 @@
 """Turn a manifest file into a raw table: header, numbered rows of cell values, cell issues.
 
-Nothing here judges the values (that is :mod:`batchgen.manifest_validate`); this module only
+Nothing here judges the values (that is :mod:`batchgen.manifest.validate`); this module only
 finds the header, keeps the row numbers the user sees, and turns every way a file can be
 unreadable into one :class:`~batchgen.errors.ManifestError` sentence.
 
@@ -17,60 +17,27 @@ import contextlib
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from batchgen.errors import ManifestError
-from batchgen.manifest_columns import (
+from batchgen.manifest.columns import (
     HEADER_SEARCH_ROWS,
-    ColumnMap,
     has_prompt_column,
     map_columns,
     missing_prompt_message,
 )
-from batchgen.manifest_model import MAX_CELLS, MAX_DATA_ROWS, MAX_FILE_BYTES
+from batchgen.manifest.model import MAX_FILE_BYTES
+from batchgen.manifest.table import (
+    OLE2_SIGNATURE,
+    ZIP_SIGNATURES,
+    CellIssue,
+    RawTable,
+    check_limits,
+)
 
-__all__ = ["CellIssue", "RawTable", "check_limits", "read_table"]
+__all__ = ["read_table"]
 
-OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
-
-
-@dataclass(frozen=True, slots=True)
-class CellIssue:
-    """Something the reader saw in a row that validation must turn into a problem.
-
-    ``kind`` is ``merged`` (``detail`` is the range), ``no_value`` (a formula without a saved
-    result), ``cell_error`` (``#N/A`` and kin) or ``extra_cells`` (``detail`` lists them).
-    ``column`` is a 0-based position in the header, or None for the whole row.
-    """
-
-    kind: str
-    column: int | None
-    detail: str = ""
-
-
-@dataclass(slots=True)
-class RawTable:
-    """A manifest as read: the header row and the data rows, unjudged.
-
-    ``rows`` holds ``(row number, values)`` with exactly ``len(header)`` values each; fully
-    empty rows are already left out (their numbers are skipped, as Excel shows them).
-    """
-
-    header: list[Any]
-    columns: ColumnMap
-    header_row: int
-    rows: list[tuple[int, list[Any]]]
-    sheet: str | None = None
-    notes: list[str] = field(default_factory=list)  # file-wide warnings
-    issues: dict[int, list[CellIssue]] = field(default_factory=dict)
-
-    def add_issue(self, row: int, issue: CellIssue) -> None:
-        """Record ``issue`` against data row ``row``."""
-        self.issues.setdefault(row, []).append(issue)
 
 
 def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
@@ -82,7 +49,7 @@ def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
     _check_file(path, suffix)
     if suffix in (".xlsx", ".xlsm"):
         # Imported here so CSV-only use never pays for openpyxl's import.
-        from batchgen.manifest_xlsx import read_xlsx
+        from batchgen.manifest.xlsx import read_xlsx
 
         table = read_xlsx(path, sheet=sheet)
     else:
@@ -118,21 +85,6 @@ def _check_file(path: Path, suffix: str) -> None:
     if info.st_size > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
         raise ManifestError(path, f"is larger than {limit} MB: split it into several manifests")
-
-
-def check_limits(path: Path, rows: int, width: int) -> None:
-    """Stop reading once a table outgrows what batchgen handles in memory."""
-    if rows > MAX_DATA_ROWS:
-        raise ManifestError(
-            path,
-            f"has more than {MAX_DATA_ROWS:,} data rows: split it into several manifests",
-        )
-    if rows * width > MAX_CELLS:
-        raise ManifestError(
-            path,
-            f"is too large: {width:,} columns by {rows:,}+ rows is more than "
-            f"{MAX_CELLS:,} cells; delete unused columns or split the file",
-        )
 
 
 def read_bytes(path: Path) -> bytes:

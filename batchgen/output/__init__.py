@@ -1,0 +1,3 @@
+"""Outputs, all projections of the state store: the results sheets (XLSX/CSV), the summary,
+the HTML gallery, and the run-end notification.
+"""
