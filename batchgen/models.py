@@ -157,3 +157,5 @@ class RunInfo:
     requests: int = 0
     rate_limited: int = 0  # 429s met
     credits: int = 0  # credits consumed during this run
+    submitted: int = 0  # tasks created during this run
+    downloaded: int = 0  # rows whose videos this run downloaded

@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from batchgen import __version__
+from batchgen.app.commands import prompt_column
 from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.progress import Progress
@@ -36,7 +37,7 @@ from batchgen.logs import attach_run_log, detach_run_log
 from batchgen.manifest.load import find_manifests, read_manifest
 from batchgen.models import USD_PER_CREDIT, JobStatus
 from batchgen.output.notify import send_notice
-from batchgen.output.reports import reports_current, write_reports
+from batchgen.output.reports import record_run_counts, reports_current, write_reports
 from batchgen.providers.grokimagine import ApiClient, Token
 from batchgen.state.store import StateStore, state_path_for
 
@@ -238,9 +239,15 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
     dispatcher = outcome.dispatcher
     codes = []
     for index, prepared in enumerate(batch.prepared):
-        code = _manifest_exit(prepared, dispatcher)
+        code = _manifest_exit(prepared, dispatcher, outcome.signum)
         codes.append(code)
         counters = prepared.run.counters
+        record_run_counts(
+            prepared.store,
+            prepared.run_id,
+            submitted=counters.submitted,
+            downloaded=counters.downloaded,
+        )
         prepared.store.finish_run(
             prepared.run_id,
             outcome=_OUTCOMES.get(code, "needs attention"),
@@ -257,7 +264,11 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
             )
         else:
             write_reports(
-                prepared.store, prepared.out_dir, name=prepared.path.name, settings=settings
+                prepared.store,
+                prepared.out_dir,
+                name=prepared.path.name,
+                settings=settings,
+                prompt_column=prompt_column(prepared.store.columns()),
             )
         log.info("%s", summary_line(prepared))
     return _overall_exit(codes, batch, dispatcher, outcome.signum)
@@ -273,12 +284,13 @@ _OUTCOMES = {
 }
 
 
-def _manifest_exit(prepared: Prepared, dispatcher: Dispatcher) -> int:
+def _manifest_exit(prepared: Prepared, dispatcher: Dispatcher, signum: int | None) -> int:
     counts = prepared.store.counts(in_manifest_only=True)
     if dispatcher.fatal is not None:
         return ExitCode.AUTH
     if dispatcher.stop_reason is StopReason.SIGNAL:
-        return ExitCode.SIGINT
+        # 128 + the signal, as a shell reports it: SIGTERM (cron, systemd) is 143, not 130
+        return 128 + signum if signum is not None else ExitCode.SIGINT
     unsettled = sum(
         counts.get(s, 0)
         for s in (JobStatus.PENDING, JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.COMPLETED)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchgen.config import TIERS
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.load import Manifest, find_manifests, read_manifest
 from batchgen.manifest.model import safe
+from batchgen.manifest.values import SAMPLE_ID
 from batchgen.models import CREDITS_PER_TASK, MODES, RATIOS, USD_PER_CREDIT
 
 __all__ = [
@@ -37,6 +39,13 @@ __all__ = [
 REQUESTS_PER_TASK = 2
 #: Problems listed per manifest in a report; the rest are counted.
 MAX_LISTED_PROBLEMS = 50
+#: How long a generation is assumed to take when no earlier run of the manifest measured it.
+ASSUMED_LATENCY_S = 60.0
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 generation``, ``2 generations``, ``1,000 rows``."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +55,9 @@ class Plan:
     ``done`` counts valid rows already downloaded in the state; ``min_minutes`` is the
     least time the run needs at ``rpm`` requests per minute (two requests per generation at
     least); ``budget_covers`` is how many generations ``max_credits`` pays for (None: no
-    budget).
+    budget). ``latency_s`` is how long one generation takes (learned from
+    ``latency_samples`` earlier ones, or ``ASSUMED_LATENCY_S`` when 0); ``notes`` are
+    warnings about the manifest against its state (e.g. a prompt edited after generation).
     """
 
     path: Path
@@ -62,6 +73,17 @@ class Plan:
     rpm: int
     max_credits: int | None = None
     warnings: int = 0
+    latency_s: float = ASSUMED_LATENCY_S
+    latency_samples: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def estimated_minutes(self) -> float:
+        """The likely duration: the request limit's floor, or one batch of submits plus one
+        generation, whichever is longer (the README's lower bound, minutes)."""
+        if not self.to_submit:
+            return 0.0
+        return max(self.min_minutes, self.to_submit / self.rpm + self.latency_s / 60)
 
 
 def plan_manifest(
@@ -70,8 +92,14 @@ def plan_manifest(
     done_keys: Collection[str] = (),
     rpm: int,
     max_credits: int | None = None,
+    latencies: Sequence[float] = (),
+    notes: Sequence[str] = (),
 ) -> Plan:
-    """Plan the run of ``manifest``, skipping rows whose key is in ``done_keys``."""
+    """Plan the run of ``manifest``, skipping rows whose key is in ``done_keys``.
+
+    ``latencies`` are earlier generations' durations in seconds (their median becomes the
+    plan's ``latency_s``); ``notes`` are carried into the report as warnings.
+    """
     if rpm <= 0:
         raise UsageError(f"the request limit must be a positive number, not {rpm}")
     done_set = done_keys if isinstance(done_keys, set | frozenset) else set(done_keys)
@@ -95,8 +123,17 @@ def plan_manifest(
         budget_covers=covers,
         rpm=rpm,
         max_credits=max_credits,
-        warnings=len(manifest.warnings),
+        warnings=len(manifest.warnings) + len(notes),
+        latency_s=_median(latencies) if latencies else ASSUMED_LATENCY_S,
+        latency_samples=len(latencies),
+        notes=tuple(notes),
     )
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def validate_exit_code(plans: Iterable[Plan], errors: Sequence[ManifestError]) -> int:
@@ -135,6 +172,7 @@ def _manifest_block(manifest: Manifest, plan: Plan, max_problems: int) -> str:
         lines += _problem_table(manifest, max_problems)
     else:
         lines.append("  no problems found")
+    lines += [f"  warning: {note}" for note in plan.notes]
     lines.append("")
     lines += _plan_lines(plan)
     return "\n".join(lines)
@@ -160,7 +198,7 @@ def _problem_table(manifest: Manifest, max_problems: int) -> list[str]:
     lines += [_table_line(c, widths) for c in cells]
     hidden = len(manifest.problems) - len(shown)
     if hidden:
-        lines.append(f"  ... and {hidden:,} more problems not listed")
+        lines.append(f"  ... and {plural(hidden, 'more problem')} not listed")
     return lines
 
 
@@ -178,11 +216,10 @@ def _plan_lines(plan: Plan) -> list[str]:
         rows += f", {plan.done:,} already done"
     lines = [
         f"  rows           {rows}",
-        f"  to submit      {plan.to_submit:,} generations",
-        f"  cost           {plan.credits:,} credits ({CREDITS_PER_TASK} each), "
+        f"  to submit      {plural(plan.to_submit, 'generation')}",
+        f"  cost           {plural(plan.credits, 'credit')} ({CREDITS_PER_TASK} each), "
         f"about ${plan.usd:,.2f}",
-        f"  minimum time   {_duration(plan.min_minutes)} at {plan.rpm:,} requests/min "
-        f"({REQUESTS_PER_TASK} requests per generation at least)",
+        f"  duration       {_time_line(plan)}",
     ]
     if plan.budget_covers is not None:
         lines.append(
@@ -192,15 +229,35 @@ def _plan_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def _tier(rpm: int) -> str:
+    names = [name for name, limit in TIERS.items() if limit == rpm]
+    return f"the {names[0]} tier ({rpm:,} requests/min)" if names else f"{rpm:,} requests/min"
+
+
+def _time_line(plan: Plan) -> str:
+    """``about 25 min at the free tier (100 requests/min) if generations take ~1 min each``."""
+    if not plan.to_submit:
+        return "nothing to generate"
+    taken = f"~{_duration(plan.latency_s / 60)} each"
+    if plan.latency_samples:
+        taken += f", as {plural(plan.latency_samples, 'earlier generation')} took"
+    return (
+        f"about {_duration(plan.estimated_minutes)} at {_tier(plan.rpm)} "
+        f"if generations take {taken} (at least {_duration(plan.min_minutes)}: "
+        f"{REQUESTS_PER_TASK} requests per generation)"
+    )
+
+
 def _totals(plans: list[Plan]) -> str:
     to_submit = sum(p.to_submit for p in plans)
     credits = sum(p.credits for p in plans)
     usd = sum(p.usd for p in plans)
     minutes = sum(p.min_minutes for p in plans)
     return (
-        f"Total: {len(plans)} manifests, {sum(p.valid for p in plans):,} valid and "
-        f"{sum(p.invalid for p in plans):,} invalid rows, {to_submit:,} generations to submit, "
-        f"{credits:,} credits, about ${usd:,.2f}, at least {_duration(minutes)} "
+        f"Total: {plural(len(plans), 'manifest')}, {sum(p.valid for p in plans):,} valid and "
+        f"{sum(p.invalid for p in plans):,} invalid rows, "
+        f"{plural(to_submit, 'generation')} to submit, "
+        f"{plural(credits, 'credit')}, about ${usd:,.2f}, at least {_duration(minutes)} "
         "(the request limit is shared by the whole account)"
     )
 
@@ -238,11 +295,15 @@ def validate_paths(
     default_ratio: str | None = None,
     max_credits: int | None = None,
     done_keys: Callable[[Path], Collection[str]] | None = None,
+    latencies: Callable[[Path], Sequence[float]] | None = None,
+    notes: Callable[[Path, Manifest], Sequence[str]] | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
     ``done_keys(path)`` returns the keys already downloaded for a manifest (from its state,
-    when there is one). A file that cannot be read is collected as an error, not raised.
+    when there is one), ``latencies(path)`` its earlier generations' durations in seconds,
+    ``notes(path, manifest)`` warnings about the manifest against its state. A file that
+    cannot be read is collected as an error, not raised.
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -261,9 +322,15 @@ def validate_paths(
             errors.append(exc)
             continue
         done = done_keys(path) if done_keys is not None else ()
-        results.append(
-            (manifest, plan_manifest(manifest, done_keys=done, rpm=rpm, max_credits=max_credits))
+        plan = plan_manifest(
+            manifest,
+            done_keys=done,
+            rpm=rpm,
+            max_credits=max_credits,
+            latencies=latencies(path) if latencies is not None else (),
+            notes=notes(path, manifest) if notes is not None else (),
         )
+        results.append((manifest, plan))
     plans = [plan for _, plan in results]
     return ValidationResult(
         results=results,
@@ -278,7 +345,7 @@ def validate_paths(
 TEMPLATE_COLUMNS = ("id", "prompt", "mode", "ratio", "images", "campaign")
 _TEMPLATE_WIDTHS = (14, 70, 10, 8, 45, 18)
 _EXAMPLE_ROW = (
-    "example-1",
+    SAMPLE_ID,
     "Slow dolly shot across a sunlit kitchen counter: lemonade pours into a tall glass, "
     "condensation runs down the side, warm summer light",
     "normal",
@@ -292,6 +359,7 @@ _HELP = (
     "One row per video. Only prompt is required; add any columns of your own (owner, notes...):",
     "they are copied into the results next to each video.",
     "id: optional, unique per row; lets batchgen recognise the row when you edit the sheet.",
+    f"The sample row (id {SAMPLE_ID}) is never sent: replace it with your own rows.",
     "prompt: what the video shows, at most 4,000 characters.",
     f"mode: {', '.join(MODES)} (or leave empty and run with --default-mode).",
     f"ratio: {', '.join(RATIOS)} (or leave empty and run with --default-ratio).",
@@ -360,9 +428,13 @@ def _template_workbook() -> Any:
 
 
 def _publish(path: Path, workbook: Any) -> None:
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temp = Path(temp_name)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # 0o666 less the umask: the mode any new file of the user gets (mkstemp's 0o600
+        # would leave the template unreadable to the colleagues it is meant for).
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise UsageError(f"{path} could not be written: {exc.strerror or exc}") from exc
     try:
         workbook.save(temp)
         with temp.open("rb") as written:

@@ -68,6 +68,8 @@ _OTHER_FORMATS = {
 
 
 def _check_file(path: Path, suffix: str) -> None:
+    if not path.exists() and not path.is_symlink():
+        raise ManifestError(path, "does not exist (no file or folder of that name)")
     if suffix in _OTHER_FORMATS:
         raise ManifestError(path, _OTHER_FORMATS[suffix])
     if suffix not in (".csv", ".tsv", ".xlsx", ".xlsm"):

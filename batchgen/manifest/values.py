@@ -23,6 +23,7 @@ from batchgen.models import MODES, RATIOS
 __all__ = [
     "MODES_TEXT",
     "RATIOS_TEXT",
+    "SAMPLE_ID",
     "id_problem",
     "image_problem",
     "normalise_default",
@@ -185,8 +186,17 @@ def _control_problem(what: str, text: str) -> str | None:
     )
 
 
+#: The id of ``batchgen template``'s sample row: a row with it is never sent.
+SAMPLE_ID = "sample-never-sent"
+
+
 def id_problem(row_id: str) -> str | None:
     """What is wrong with a (stripped) id, or None."""
+    if row_id.casefold() == SAMPLE_ID:
+        return (
+            f"the id {SAMPLE_ID} marks the template's sample row, which is never sent; "
+            "replace the row with your own (or give it your own id)"
+        )
     if len(row_id) > MAX_ID_CHARS:
         return f"id is {len(row_id):,} characters long; the limit is {MAX_ID_CHARS}"
     return _control_problem("id", row_id)

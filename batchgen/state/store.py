@@ -302,6 +302,7 @@ class StateStore:
 
     @staticmethod
     def _sync_warning(row: int, key: str, status: str, why: str | None) -> str:
+        key = key.removeprefix("id:")  # "row 2 (id spring-01)", as the user typed the id
         if status == S.INVALID:
             return NOW_INVALID.format(row=row, key=key, why=why)
         return CHANGED.format(row=row, key=key)

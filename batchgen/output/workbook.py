@@ -1,0 +1,440 @@
+"""``results.xlsx`` for people: sheets ``Results``, ``Summary``, ``Failed`` and ``Runs``.
+
+Written with XlsxWriter in constant-memory mode (rows stream to disk as they are written):
+100,000 rows take about a quarter of openpyxl's write-only time (``benchmarks/
+bench_results.py`` measures both on the same cells). Decisions worth knowing:
+
+* **Headers for people**: ``Row``, ``Key``, ``Status``, ``Task ID``, ``Attempts``,
+  ``Credits``, ``Cost (USD)``, ``Added (UTC)``, ``Submitted (UTC)``, ``Completed (UTC)``,
+  ``Error type``, ``Error``, ``Prompt used``, then ``Video 1``, ``Video 2``… The CSV keeps
+  the machine names (``batchgen.output.results.RESULT_COLUMNS``).
+* **One video per cell, one link per cell**: the downloaded file (a link relative to the
+  sheet, so the folder can be moved), else the vendor URL. Excel allows 65,530 links per
+  sheet: files are linked first, then URLs; past that cells stay text and Summary says so.
+* **Literal text**: every string is written as a string, never a formula or an error code;
+  characters XML forbids are dropped, cells over Excel's 32,767 UTF-16 units end with
+  ``TRUNCATION_MARKER``, line breaks become LF.
+* **Times** are real Excel dates in UTC to the second; the headers say ``(UTC)`` once.
+* **Row heights** are estimated from the wrapped cells (Excel does not grow a row for
+  wrapped text on its own when the file gives a height-less row), capped at Excel's 409 pt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+from batchgen.atomic import atomic_path
+from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, RunInfo
+from batchgen.output.results import (
+    STATUS_TONE,
+    Summary,
+    clean_text,
+    job_usd,
+    prompt_used,
+    status_text,
+    unique_names,
+    utc_naive,
+    what_to_do,
+)
+
+__all__ = [
+    "FAILED_HEADER",
+    "MAX_CELL_CHARS",
+    "MAX_HYPERLINKS",
+    "RESULT_HEADER",
+    "RUNS_HEADER",
+    "TRUNCATION_MARKER",
+    "write_workbook",
+]
+
+#: The Results sheet's own columns after the user's, then ``Video 1``… as many as needed.
+RESULT_HEADER: tuple[str, ...] = (
+    "Row",
+    "Key",
+    "Status",
+    "Task ID",
+    "Attempts",
+    "Credits",
+    "Cost (USD)",
+    "Added (UTC)",
+    "Submitted (UTC)",
+    "Completed (UTC)",
+    "Error type",
+    "Error",
+    "Prompt used",
+)
+FAILED_HEADER: tuple[str, ...] = ("Row", "Key", "Status", "Error", "What to do")
+RUNS_HEADER: tuple[str, ...] = (
+    "Run",
+    "Started (UTC)",
+    "Ended (UTC)",
+    "Duration",
+    "Exit code",
+    "Outcome",
+    "Submitted",
+    "Downloaded",
+    "Credits charged",
+    "Cost (USD)",
+    "Requests",
+    "429s",
+    "Command line",
+)
+MAX_CELL_CHARS = 32_767  # Excel's limit, counted in UTF-16 code units
+TRUNCATION_MARKER = "…[truncated]"
+MAX_HYPERLINKS = 65_530  # Excel's per-sheet limit (the figure XlsxWriter enforces too)
+MAX_LINK_CHARS = 2_079  # Excel's longest hyperlink target
+_RESULT_WIDTHS = (6, 18, 14, 24, 9, 9, 11, 20, 20, 20, 12, 50, 50)
+_FAILED_WIDTHS = (6, 18, 16, 60, 60)
+_VIDEO_WIDTH = 34
+_MIN_WIDTH, _MAX_WIDTH = 8, 60
+_LINE_HEIGHT, _MAX_ROW_HEIGHT = 15.0, 409.0
+_PALETTE = {  # tone -> (fill, font colour): Excel's own Good / Bad / Neutral tones
+    "done": ("#C6EFCE", "#006100"),
+    "failed": ("#FFC7CE", "#9C0006"),
+    "waiting": ("#FFEB9C", "#9C5700"),
+    "attention": ("#FCD5B4", "#974706"),
+}
+_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_numbers": False,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+}
+
+
+def write_workbook(
+    path: Path,
+    *,
+    columns: Sequence[str],
+    jobs: Sequence[Job],
+    summary: Summary,
+    prompt_column: str | None = None,
+) -> None:
+    """Write the four sheets to ``path`` atomically (``jobs`` already in sheet order)."""
+    with atomic_path(path) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), _OPTIONS)
+        try:
+            sheets = _Sheets(wb, columns, jobs, prompt_column)
+            sheets.results(wb.add_worksheet("Results"))
+            sheets.summary(wb.add_worksheet("Summary"), summary)
+            sheets.failed(wb.add_worksheet("Failed"))
+            sheets.runs(wb.add_worksheet("Runs"), summary.runs)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                wb.close()  # removes its temporary row files; atomic_path drops the output
+            raise
+        wb.close()
+
+
+def fit_cell(text: str) -> str:
+    """Literal text as a cell holds it: XML-clean, LF line breaks, at most Excel's limit."""
+    text = clean_text(text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) <= MAX_CELL_CHARS // 2:  # cannot be over the limit even if all astral
+        return text
+    encoded = text.encode("utf-16-le")
+    if len(encoded) // 2 <= MAX_CELL_CHARS:
+        return text
+    keep = (MAX_CELL_CHARS - len(TRUNCATION_MARKER)) * 2
+    # "ignore" drops half a surrogate pair cut at the boundary rather than corrupting it.
+    return encoded[:keep].decode("utf-16-le", errors="ignore") + TRUNCATION_MARKER
+
+
+def _file_target(path: str) -> str | None:
+    path = path.replace("\\", "/")
+    head = path.split("/", 1)[0]
+    if not path or path.startswith("/") or ":" in head:
+        return None  # only links relative to the results file survive moving the folder
+    target = quote(path, safe="/")
+    return "external:" + target if len(target) <= MAX_LINK_CHARS else None
+
+
+def _url_target(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    # Percent-encode what a URI may not contain (spaces, quotes, non-ASCII); keep the rest.
+    target = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+    return target if len(target) <= MAX_LINK_CHARS else None
+
+
+def _text_width(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return max((len(line) for line in value.splitlines()), default=0) + 2
+    return len(str(value)) + 2
+
+
+def _wrapped(value: Any, width: float) -> int:
+    if not isinstance(value, str) or not value:
+        return 1
+    per_line = max(1, int(width) - 2)
+    return sum(max(1, -(-len(part) // per_line)) for part in value.split("\n"))
+
+
+class _Sheets:
+    """The formats, column layout and link budget shared by the sheets of one workbook."""
+
+    def __init__(
+        self,
+        wb: xlsxwriter.Workbook,
+        columns: Sequence[str],
+        jobs: Sequence[Job],
+        prompt_column: str | None,
+    ) -> None:
+        self.columns, self.jobs, self.prompt_column = tuple(columns), jobs, prompt_column
+        top = {"valign": "top"}
+        self.header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "valign": "top"})
+        self.top = wb.add_format(top)
+        self.wrap = wb.add_format({**top, "text_wrap": True})
+        self.link = wb.add_format({**top, "font_color": "#0563C1", "underline": 1})
+        self.when = wb.add_format({**top, "num_format": "yyyy-mm-dd hh:mm:ss"})
+        self.day = wb.add_format({**top, "num_format": "yyyy-mm-dd"})
+        self.clock = wb.add_format({**top, "num_format": "hh:mm:ss"})
+        self.span = wb.add_format({**top, "num_format": "[h]:mm:ss"})
+        self.usd = wb.add_format({**top, "num_format": "$#,##0.00"})
+        self.tones = {
+            tone: wb.add_format({**top, "bg_color": fill, "font_color": font})
+            for tone, (fill, font) in _PALETTE.items()
+        }
+        self.videos = max((max(len(j.files), len(j.video_urls)) for j in jobs), default=0)
+        files = sum(len(job.files) for job in jobs)
+        urls = sum(len(job.video_urls) for job in jobs if not job.files)
+        self.file_budget = min(files, MAX_HYPERLINKS)
+        self.url_budget = MAX_HYPERLINKS - self.file_budget
+        self.links_capped = files + urls > MAX_HYPERLINKS
+        self._size_user_columns()
+
+    def _size_user_columns(self) -> None:
+        """Size each user column on its longest line, over all rows (cheap next to writing)."""
+        widths, wraps = [], []
+        for name in self.columns:
+            longest = max((_text_width(job.user.get(name)) for job in self.jobs), default=0)
+            widths.append(float(min(max(longest, len(str(name)) + 3, _MIN_WIDTH), _MAX_WIDTH)))
+            wraps.append(longest > _MAX_WIDTH)
+        self.user_widths, self.user_wrap = widths, wraps
+
+    # --- cells ------------------------------------------------------------------------------
+
+    def text(self, ws: Worksheet, row: int, col: int, text: str, fmt: Format | None) -> None:
+        """Literal text: never a formula, never an error code."""
+        ws.write_string(row, col, fit_cell(text), fmt or self.top)
+
+    def value(self, ws: Worksheet, row: int, col: int, value: Any, wrap: bool = False) -> None:
+        """A user or server value, keeping numbers, booleans and dates typed."""
+        if value is None:
+            return
+        if isinstance(value, str):
+            ws.write_string(row, col, fit_cell(value), self.wrap if wrap else self.top)
+        elif isinstance(value, bool):
+            ws.write_boolean(row, col, value, self.top)
+        elif isinstance(value, dt.datetime):
+            ws.write_datetime(row, col, utc_naive(value), self.when)
+        elif isinstance(value, dt.date):
+            ws.write_datetime(row, col, value, self.day)
+        elif isinstance(value, dt.time):
+            ws.write_datetime(row, col, value.replace(tzinfo=None), self.clock)
+        elif isinstance(value, dt.timedelta):
+            ws.write_datetime(row, col, value, self.span)
+        elif isinstance(value, int | float):
+            if math.isfinite(value):  # NaN would corrupt the file
+                ws.write_number(row, col, value, self.top)
+        else:
+            ws.write_string(row, col, fit_cell(str(value)), self.top)
+
+    def moment(self, ws: Worksheet, row: int, col: int, value: dt.datetime | None) -> None:
+        """One of our times: UTC, to the second."""
+        if value is not None:
+            naive = utc_naive(value)
+            assert naive is not None
+            ws.write_datetime(row, col, naive.replace(microsecond=0), self.when)
+
+    def video(self, ws: Worksheet, row: int, col: int, job: Job, index: int) -> None:
+        """``Video n``: the downloaded file, else the vendor URL; linked while links last."""
+        if job.files:
+            if index >= len(job.files):
+                return
+            text, target = job.files[index], None
+            if self.file_budget > 0 and (target := _file_target(text)):
+                self.file_budget -= 1
+        else:
+            if index >= len(job.video_urls):
+                return
+            text, target = job.video_urls[index], None
+            if self.url_budget > 0 and (target := _url_target(text)):
+                self.url_budget -= 1
+        if target is None:
+            self.text(ws, row, col, text, None)
+        else:
+            ws.write_url(row, col, target, self.link, fit_cell(text)[:MAX_LINK_CHARS])
+
+    def user_cells(self, ws: Worksheet, row: int, first: int, job: Job) -> None:
+        """The user's columns of ``job``, from column ``first``."""
+        for offset, (name, wrap) in enumerate(zip(self.columns, self.user_wrap, strict=True)):
+            self.value(ws, row, first + offset, job.user.get(name), wrap)
+
+    def heading(self, ws: Worksheet, names: Sequence[str], widths: Sequence[float]) -> None:
+        """Column widths, the bold header row and frozen panes (before any other row)."""
+        for col, width in enumerate(widths):
+            ws.set_column(col, col, width)
+        ws.freeze_panes(1, 0)
+        for col, name in enumerate(names):
+            self.text(ws, 0, col, name, self.header)
+        ws.autofilter(0, 0, max(len(self.jobs), 1), max(len(names) - 1, 0))
+
+    def fit_height(self, ws: Worksheet, row: int, cells: Sequence[tuple[Any, float]]) -> None:
+        """Give the row the height its wrapped cells need (Excel would clip them)."""
+        lines = max((_wrapped(value, width) for value, width in cells), default=1)
+        if lines > 1:
+            ws.set_row(row, min(_MAX_ROW_HEIGHT, _LINE_HEIGHT * lines))
+
+    def wrapped_user(self, job: Job) -> list[tuple[Any, float]]:
+        """The user cells that wrap, with their widths (for ``fit_height``)."""
+        return [
+            (job.user.get(name), width)
+            for name, wrap, width in zip(
+                self.columns, self.user_wrap, self.user_widths, strict=True
+            )
+            if wrap
+        ]
+
+    # --- sheets -----------------------------------------------------------------------------
+
+    def results(self, ws: Worksheet) -> None:
+        """One row per job: the user's columns, ours, then one column per video."""
+        n = len(self.columns)
+        ours = [*RESULT_HEADER, *(f"Video {i}" for i in range(1, max(self.videos, 1) + 1))]
+        widths = [*_RESULT_WIDTHS, *(_VIDEO_WIDTH,) * max(self.videos, 1)]
+        widths[2] = max([widths[2], *(len(status_text(j)) + 3 for j in self.jobs)])
+        self.heading(
+            ws,
+            [*self.columns, *unique_names(self.columns, ours)],
+            [
+                *self.user_widths,
+                *widths,
+            ],
+        )
+        for row, job in enumerate(self.jobs, start=1):
+            used = prompt_used(job, self.prompt_column)
+            self.fit_height(ws, row, [*self.wrapped_user(job), (job.error_message, 50), (used, 50)])
+            self.user_cells(ws, row, 0, job)
+            self._result_cells(ws, row, n, job, used)
+
+    def _result_cells(self, ws: Worksheet, row: int, n: int, job: Job, used: str | None) -> None:
+        ws.write_number(row, n, job.row, self.top)
+        self.text(ws, row, n + 1, job.key, None)
+        self.status(ws, row, n + 2, job)
+        self.value(ws, row, n + 3, job.task_id)
+        ws.write_number(row, n + 4, job.attempts, self.top)
+        ws.write_number(row, n + 5, job.consumed_credits, self.top)
+        ws.write_number(row, n + 6, job_usd(job), self.usd)
+        self.moment(ws, row, n + 7, job.created_at)
+        self.moment(ws, row, n + 8, job.submitted_at)
+        self.moment(ws, row, n + 9, job.completed_at)
+        self.value(ws, row, n + 10, job.error_kind)
+        self.value(ws, row, n + 11, job.error_message, wrap=True)
+        self.value(ws, row, n + 12, used, wrap=True)
+        for index in range(self.videos):
+            self.video(ws, row, n + 13 + index, job, index)
+
+    def status(self, ws: Worksheet, row: int, col: int, job: Job) -> None:
+        """The status, coloured by how it reads at a glance."""
+        tone = STATUS_TONE.get(str(job.status))
+        self.text(ws, row, col, status_text(job), self.tones.get(tone or ""))
+
+    def failed(self, ws: Worksheet) -> None:
+        """Rows to fix: where they are, why, what to do, then their cells to paste back."""
+        todo = [job for job in self.jobs if job.in_manifest and job.status in NEEDS_ATTENTION]
+        names = [*FAILED_HEADER, *self.columns]
+        self.heading(ws, names, [*_FAILED_WIDTHS, *self.user_widths])
+        n = len(FAILED_HEADER)
+        for row, job in enumerate(todo, start=1):
+            advice = what_to_do(job)
+            error = ": ".join(filter(None, (job.error_kind, job.error_message)))
+            self.fit_height(ws, row, [(error, 60), (advice, 60), *self.wrapped_user(job)])
+            ws.write_number(row, 0, job.row, self.top)
+            self.text(ws, row, 1, job.key, None)
+            self.status(ws, row, 2, job)
+            self.value(ws, row, 3, error or None, wrap=True)
+            self.value(ws, row, 4, advice, wrap=True)
+            self.user_cells(ws, row, n, job)
+        ws.autofilter(0, 0, max(len(todo), 1), len(names) - 1)
+
+    def summary(self, ws: Worksheet, summary: Summary) -> None:
+        """Business figures first, engineering figures after."""
+        ws.set_column(0, 0, 40)
+        ws.set_column(1, 1, 70)
+        for col, name in enumerate(("Figure", "Value")):
+            self.text(ws, 0, col, name, self.header)
+        for row, (label, value) in enumerate(self._summary_rows(summary), start=1):
+            self.text(ws, row, 0, label, None)
+            if label.startswith("Cost"):
+                ws.write_number(row, 1, value, self.usd)
+            elif isinstance(value, float) and label.startswith("Last run duration"):
+                ws.write_datetime(row, 1, dt.timedelta(seconds=round(value)), self.span)
+            elif isinstance(value, dt.datetime):
+                self.moment(ws, row, 1, value)
+            else:
+                self.value(ws, row, 1, value)
+
+    def _summary_rows(self, summary: Summary) -> list[tuple[str, Any]]:
+        rows: list[tuple[str, Any]] = [
+            ("Manifest", summary.manifest),
+            ("Rows in the manifest", summary.rows),
+            ("Videos downloaded", summary.videos),
+            ("Rows done", summary.counts.get("downloaded", 0)),
+            ("Rows failed", summary.failed),
+            ("Rows needing attention (sheet Failed)", summary.needs_attention),
+            ("Credits charged", summary.credits),
+            ("Cost (USD)", summary.usd),
+            *((f"  {status}", n) for status, n in summary.counts.items()),
+            ("Deleted from the manifest (listed last)", summary.deleted),
+            ("Requests made", summary.requests),
+            ("429 responses met", summary.rate_limited),
+            ("Last run started (UTC)", summary.started_at),
+            ("Last run ended (UTC)", summary.ended_at),
+            ("Last run duration", summary.duration_s),
+            ("Command line", summary.command),
+            ("batchgen version", summary.version),
+            ("Times", "All dates and times in these sheets are UTC."),
+        ]
+        if self.links_capped:
+            note = f"Only the first {MAX_HYPERLINKS:,} links are clickable (Excel's limit)."
+            rows.append(("Links", note))
+        return rows
+
+    def runs(self, ws: Worksheet, runs: Sequence[RunInfo]) -> None:
+        """One line per run, oldest first."""
+        widths = (6, 20, 20, 10, 9, 30, 10, 11, 15, 11, 10, 8, 80)
+        for col, width in enumerate(widths):
+            ws.set_column(col, col, width)
+        ws.freeze_panes(1, 0)
+        for col, name in enumerate(RUNS_HEADER):
+            self.text(ws, 0, col, name, self.header)
+        for row, run in enumerate(runs, start=1):
+            ws.write_number(row, 0, run.run_id, self.top)
+            self.moment(ws, row, 1, run.started_at)
+            self.moment(ws, row, 2, run.ended_at)
+            if run.ended_at is not None:
+                span = dt.timedelta(seconds=round((run.ended_at - run.started_at).total_seconds()))
+                ws.write_datetime(row, 3, span, self.span)
+            self.value(ws, row, 4, run.exit_code)
+            self.value(ws, row, 5, run.outcome or "did not finish (killed or still running)")
+            for col, number in enumerate((run.submitted, run.downloaded, run.credits), start=6):
+                ws.write_number(row, col, number, self.top)
+            ws.write_number(row, 9, round(run.credits * USD_PER_CREDIT, 2), self.usd)
+            ws.write_number(row, 10, run.requests, self.top)
+            ws.write_number(row, 11, run.rate_limited, self.top)
+            self.text(ws, row, 12, run.command, None)
