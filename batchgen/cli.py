@@ -20,11 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from batchgen import __version__
-from batchgen.config import TIERS, RetryPolicy, Settings
-from batchgen.errors import BatchgenError, UsageError
+from batchgen.config import (
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    TIERS,
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    RetryPolicy,
+    Settings,
+)
+from batchgen.errors import BatchgenError, ExitCode, UsageError
 from batchgen.logs import configure_logging, mask_secret
 
-__all__ = ["build_parser", "main", "parse_duration", "settings_from_args"]
+__all__ = ["EXIT_MEANINGS", "build_parser", "main", "parse_duration", "settings_from_args"]
 
 log = logging.getLogger("batchgen")
 
@@ -54,133 +62,249 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--out", type=Path, default=Path("outputs"), help="output folder (default: outputs)"
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's table as written and adds ``(default: X)`` to every option whose
+    help does not already say its default (flags and options without one excepted)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, True, argparse.SUPPRESS, 0, [])
+        if shown and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+#: What each exit code means, for the epilog (``errors.ExitCode`` holds the numbers).
+EXIT_MEANINGS: dict[int, str] = {
+    ExitCode.OK: "every row downloaded",
+    ExitCode.ATTENTION: "some rows failed, are invalid or unknown: read the Failed sheet",
+    ExitCode.USAGE: "usage, configuration or unreadable manifest; nothing was sent",
+    ExitCode.AUTH: f"the API refused the token: fix {TOKEN_ENV}",
+    ExitCode.LOCKED: "another batchgen run holds this manifest",
+    ExitCode.STOPPED_EARLY: "stopped by the budget or the deadline; a re-run continues",
+    ExitCode.SIGINT: "interrupted by Ctrl-C (SIGINT); a re-run continues",
+    ExitCode.SIGTERM: "stopped by SIGTERM; a re-run continues",
+}
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_MEANINGS.items())
+    return (
+        "API token (never in a file given by --config):\n"
+        f"  {TOKEN_ENV}        the token itself\n"
+        f"  {TOKEN_FILE_ENV}   a file holding it, readable by you alone (or --token-file)\n"
+        f"  {BASE_URL_ENV}         the API's address (or --base-url)\n\n"
+        f"exit codes:\n{codes}\n\n"
+        "Every option can also be set in ./batchgen.toml (see the README)."
     )
-    p.add_argument("-q", "--quiet", action="count", default=0, help="only warnings and errors")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="debug detail")
-    p.add_argument("--config", type=Path, help=f"configuration file (default: ./{CONFIG_FILE})")
 
 
-def _add_manifest_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sheet", help="XLSX sheet to read (default: the first with a prompt column)")
-    p.add_argument("--default-mode", help="mode for rows that leave it empty (fun, normal, spicy)")
-    p.add_argument("--default-ratio", help="ratio for rows that leave it empty (2:3, 3:2, 1:1)")
+def _add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
+    g = group or p
+    g.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    g.add_argument("-q", "--quiet", action="count", default=0, help="only warnings and errors")
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug lines: why a request waits, why a row is skipped (never the token)",
+    )
+    g.add_argument("--config", type=Path, help=f"configuration file (default: ./{CONFIG_FILE})")
 
 
-def _add_limit_options(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--tier", choices=sorted(TIERS), default="free", help="account tier")
-    group.add_argument("--rpm", type=_positive_int, help="custom requests-per-minute limit")
-    p.add_argument("--max-credits", type=_positive_int, help="stop submitting at this many credits")
-    p.add_argument("--max-usd", type=float, help="stop submitting at this estimated spend")
-    p.add_argument(
+def _add_manifest_options(g: Any) -> None:
+    g.add_argument("--sheet", help="XLSX sheet to read (default: the first with a prompt column)")
+    g.add_argument("--default-mode", help="mode for rows that leave it empty (fun, normal, spicy)")
+    g.add_argument("--default-ratio", help="ratio for rows that leave it empty (2:3, 3:2, 1:1)")
+
+
+def _add_tier_options(g: Any) -> None:
+    tier = g.add_mutually_exclusive_group()
+    tier.add_argument(
+        "--tier", choices=sorted(TIERS), default="free", help="the account's tier: its rpm limit"
+    )
+    tier.add_argument("--rpm", type=_positive_int, help="a custom requests-per-minute limit")
+
+
+def _add_budget_options(g: Any) -> None:
+    g.add_argument("--max-credits", type=_positive_int, help="stop submitting at this many credits")
+    g.add_argument("--max-usd", type=float, help="stop submitting at this estimated spend, USD")
+    g.add_argument(
         "--budget-scope",
         choices=("run", "total"),
         default="run",
-        help="count the budget per run (default) or with earlier runs' spend",
+        help="count the budget per run, or with earlier runs' spend",
     )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    _add_manifest_options(p)
-    _add_limit_options(p)
-    p.add_argument("--base-url", help="API URL (default: $GROKIMAGINE_BASE_URL or the vendor's)")
-    p.add_argument("--token-file", type=Path, help="read the API token from this file (mode 600)")
-    p.add_argument("--retry-failed", action="store_true", help="also retry permanent failures")
-    p.add_argument(
+    essentials = p.add_argument_group("essentials")
+    _add_common(p, essentials)
+    _add_tier_options(essentials)
+    _add_manifest_options(essentials)
+    essentials.add_argument(
+        "--retry-failed", action="store_true", help="also send rows that failed for good again"
+    )
+    essentials.add_argument(
         "--resubmit-unknown",
         action="store_true",
         help="send again rows whose submit outcome was lost (may pay twice)",
     )
-    p.add_argument("--max-runtime", type=parse_duration, help="stop submitting after e.g. 6h")
-    p.add_argument(
-        "--grace", type=parse_duration, default=600.0, help="polling time after the deadline"
+    essentials.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the manifests and show the plan, as validate does; send nothing",
     )
-    p.add_argument("--max-attempts", type=_positive_int, default=5, help="tries per transient step")
-    p.add_argument("--download-concurrency", type=_positive_int, default=4)
-    p.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
-    p.add_argument(
+    bars = essentials.add_mutually_exclusive_group()
+    bars.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="progress bars (default: only on a terminal)",
+    )
+    bars.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
+
+    budget = p.add_argument_group("budget and deadline")
+    _add_budget_options(budget)
+    budget.add_argument(
+        "--max-runtime", type=parse_duration, help="stop submitting after e.g. 6h or 90m"
+    )
+    budget.add_argument(
+        "--grace",
+        type=parse_duration,
+        default=600.0,
+        help="seconds of polling and downloading allowed after --max-runtime",
+    )
+
+    api = p.add_argument_group("API and token")
+    api.add_argument(
+        "--base-url", help=f"API address (default: ${BASE_URL_ENV} or {DEFAULT_BASE_URL})"
+    )
+    api.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"read the API token from this file, readable by you alone (default: "
+        f"${TOKEN_FILE_ENV}, else ${TOKEN_ENV})",
+    )
+    api.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
+
+    tuning = p.add_argument_group("tuning")
+    tuning.add_argument(
+        "--max-attempts", type=_positive_int, default=5, help="tries per transient step"
+    )
+    tuning.add_argument(
+        "--download-concurrency", type=_positive_int, default=4, help="videos fetched at once"
+    )
+    tuning.add_argument(
         "--no-csv-escape",
         dest="csv_escape",
         action="store_false",
         help="do not prefix CSV cells starting with = + - @ with a quote",
     )
-    p.add_argument(
+    tuning.add_argument(
         "--heartbeat",
         type=parse_duration,
         default=60.0,
-        help="seconds between progress lines when there are no bars (default 60)",
+        help="seconds between progress lines when there are no bars",
     )
-    p.add_argument(
+    tuning.add_argument(
         "--first-poll",
         type=parse_duration,
         default=5.0,
         help="seconds before a task's first status poll, until latencies are learned",
     )
-    p.add_argument(
+    tuning.add_argument(
         "--max-poll-lag",
         type=parse_duration,
         default=600.0,
-        help="how long a due status poll may wait while submissions use the budget (default 10m)",
+        help="seconds a due status poll may wait while submissions use the budget",
     )
-    p.add_argument(
+    tuning.add_argument(
         "--rate-window",
         type=parse_duration,
         default=60.0,
-        help="seconds the vendor counts the rpm limit over (default 60; the benchmark shrinks it)",
+        help="seconds the vendor counts the rpm limit over (the benchmark shrinks it)",
     )
-    bars = p.add_mutually_exclusive_group()
-    bars.add_argument("--progress", dest="progress", action="store_true", default=None)
-    bars.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON document (keys in the README)"
+    )
+
+
+def _command(
+    commands: Any, name: str, summary: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description or summary[0].upper() + summary[1:] + ".",
+        epilog=_epilog(),
+        formatter_class=_HelpFormatter,
+    )
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(
-        prog="batchgen", description="Generate videos in bulk from a spreadsheet, resumably."
+        prog="batchgen",
+        description="Generate videos in bulk from a spreadsheet, resumably. "
+        "Start with: batchgen template my.xlsx, then batchgen validate my.xlsx.",
+        epilog=_epilog(),
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"batchgen {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="generate every row of the manifests")
-    run.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
-    _add_common(run)
+    run = _command(commands, "run", "generate every row of the manifests (resumes)")
+    run.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     _add_run_options(run)
     run.set_defaults(handler=_cmd_run)
 
-    demo = commands.add_parser("demo", help="run the example manifest against the simulator")
+    demo = _command(commands, "demo", "run the example manifest against the simulator")
     demo.add_argument("manifests", nargs="*", type=Path, metavar="MANIFEST")
-    _add_common(demo)
     _add_run_options(demo)
     demo.set_defaults(handler=_cmd_demo)
 
-    validate = commands.add_parser(
-        "validate", help="check manifests and show the plan (no network)"
+    validate = _command(
+        commands, "validate", "check manifests and show the plan (no network, no token)"
     )
-    validate.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
+    validate.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     _add_common(validate)
     _add_manifest_options(validate)
-    _add_limit_options(validate)
+    _add_tier_options(validate)
+    _add_budget_options(validate)
+    _json_option(validate)
     validate.set_defaults(handler=_cmd_validate)
 
-    template = commands.add_parser("template", help="write a starter manifest (.xlsx)")
-    template.add_argument("path", type=Path)
+    template = _command(commands, "template", "write a starter manifest (.xlsx)")
+    template.add_argument("path", type=Path, metavar="PATH.xlsx")
     template.set_defaults(handler=_cmd_template, quiet=0, verbose=0, config=None)
 
-    report = commands.add_parser("report", help="rebuild results and gallery from the state")
-    report.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
+    report = _command(commands, "report", "rebuild results and gallery from the state")
+    report.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     _add_common(report)
-    report.add_argument("--no-csv-escape", dest="csv_escape", action="store_false")
+    report.add_argument(
+        "--no-csv-escape",
+        dest="csv_escape",
+        action="store_false",
+        help="do not prefix CSV cells starting with = + - @ with a quote",
+    )
     report.set_defaults(handler=_cmd_report)
 
-    status = commands.add_parser("status", help="what the state says, without any network")
-    status.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
+    status = _command(commands, "status", "what the state says, without any network")
+    status.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     _add_common(status)
+    _json_option(status)
     status.set_defaults(handler=_cmd_status)
 
-    simulate = commands.add_parser("simulate", help="serve the local GrokImagine simulator")
+    simulate = _command(commands, "simulate", "serve the local GrokImagine simulator")
     from batchgen.simulator import add_simulate_arguments
 
     add_simulate_arguments(simulate)
@@ -320,6 +444,8 @@ def _command_line(argv: Sequence[str]) -> str:
 
 # ---------------------------------------------------------------- commands
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _cmd_validate(args)
     from batchgen.app.run import run_batch
     from batchgen.providers.grokimagine import check_transport, load_token, resolve_base_url
 
@@ -335,6 +461,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from batchgen.app.demo import run_demo
 
     manifests = args.manifests or [EXAMPLE_MANIFEST]
+    if args.dry_run:
+        args.manifests = manifests
+        return _cmd_validate(args)
     settings = settings_from_args(args)
     return asyncio.run(run_demo(manifests, settings, command=args.command_line))
 
@@ -343,7 +472,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from batchgen.app.commands import validate_manifests
 
     settings = settings_from_args(args)
-    text, code = validate_manifests(args.manifests, settings)
+    as_json = getattr(args, "json", False)
+    text, code = validate_manifests(args.manifests, settings, as_json=as_json)
     print(text)
     return code
 
@@ -368,7 +498,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from batchgen.app.commands import status_report
 
-    text, code = status_report(args.manifests, Settings(out_dir=args.out))
+    text, code = status_report(args.manifests, Settings(out_dir=args.out), as_json=args.json)
     print(text)
     return code
 
@@ -386,6 +516,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parse_args(argv)
+        if args.command is None:  # "batchgen" alone: the help, not an error
+            build_parser().print_help()
+            return ExitCode.OK
         args.command_line = _command_line(argv)
         configure_logging(min(args.verbose, 1) - min(args.quiet, 1))
         return int(args.handler(args))

@@ -87,6 +87,13 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared:
         report = store.sync_manifest(manifest.columns, manifest.rows)
         for warning in report.warnings:
             log.warning("%s: %s", path.name, warning)
+        done = store.counts(in_manifest_only=True).get(JobStatus.DOWNLOADED, 0)
+        log.debug(
+            "%s: %d new row(s), %d row(s) already downloaded: skipped, no request",
+            path.name,
+            report.new,
+            done,
+        )
         _recover(store, path, settings)
         run_id = store.start_run(command=command, version=__version__)
     except BaseException:

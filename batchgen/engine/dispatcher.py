@@ -302,7 +302,17 @@ class Dispatcher:
             if attempt >= policy.max_attempts or self._stop_submitting:
                 self._give_up_submit(run, job, outcome, attempt)
                 return
-            await asyncio.sleep(backoff_delay(attempt, policy, rng=self.rng))
+            delay = backoff_delay(attempt, policy, rng=self.rng)
+            log.debug(
+                "%s: row %d: submit %d of %d met %s; trying again in %.1f s",
+                run.name,
+                job.row,
+                attempt,
+                policy.max_attempts,
+                outcome,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
     async def _submit_once(self, run: ManifestRun, job: Job) -> TransientApiError | None:
         store, key = run.store, job.key
@@ -387,6 +397,17 @@ class Dispatcher:
         spare = self._spare_gap()
         contended = self._contended()
         next_age = self.planner.next_age(age, contended=contended, spare_gap=spare)
+        log.debug(
+            "%s: task %s (row key %s) at %.1f s: next status poll at %.1f s, %s",
+            item.run.name,
+            item.task_id,
+            item.key,
+            age,
+            next_age,
+            "submissions come first while the request budget is busy"
+            if contended
+            else "from the learned latencies (spare budget)",
+        )
         self._schedule(item, item.submitted + next_age)
 
     def _schedule(self, item: _InFlight, due: float) -> None:
@@ -466,6 +487,13 @@ class Dispatcher:
             )
             return
         delay = backoff_delay(item.errors, self.settings.retry, rng=self.rng)
+        log.debug(
+            "%s: status of task %s failed (%s); asking again in %.1f s",
+            item.run.name,
+            item.task_id,
+            exc,
+            delay,
+        )
         self._schedule(item, self.throttle.now() + delay)
 
     def _still_running(self, item: _InFlight, status: TaskStatus, age: float) -> None:

@@ -141,6 +141,13 @@ class Throttle:
                 return
             # Full: room comes when the oldest answer leaves the window, or a request ends.
             expiry = self._answered[0] + self.window - now if self._answered else None
+            log.debug(
+                "request limit in use (%d of %d in the last %.0f s): waiting up to %s for room",
+                self._used(now),
+                self.usable,
+                self.window,
+                "the next answer" if expiry is None else f"{expiry:.1f} s",
+            )
             self._freed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._freed.wait(), expiry)
@@ -154,7 +161,8 @@ class Throttle:
 
     async def _wait_for_resume(self) -> None:
         # A loop, not an Event: the deadline may move further while we sleep.
-        while (delay := self.resume_at - self.now()) > 0:  # noqa: ASYNC110
+        while (delay := self.resume_at - self.now()) > 0:
+            log.debug("holding a request %.1f s: the API asked for a pause", delay)
             await asyncio.sleep(delay)
 
     def pause_for(self, seconds: float) -> None:
