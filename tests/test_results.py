@@ -10,20 +10,26 @@ from typing import Any
 
 import openpyxl
 import pytest
+import xlsxwriter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from batchgen.models import Job, JobStatus, RunInfo
-from batchgen.output import results
+from batchgen.output import results, workbook
 from batchgen.output.results import (
     DELETED_MARK,
-    MAX_CELL_CHARS,
     RESULT_COLUMNS,
-    TRUNCATION_MARKER,
     Summary,
     summarise,
     write_results,
+)
+from batchgen.output.workbook import (
+    FAILED_HEADER,
+    MAX_CELL_CHARS,
+    RESULT_HEADER,
+    RUNS_HEADER,
+    TRUNCATION_MARKER,
 )
 
 UTC = dt.UTC
@@ -147,26 +153,32 @@ def column(ws: Worksheet, name: str) -> list[Any]:
 
 # --- layout ---------------------------------------------------------------------------------
 
+HUMAN = [*RESULT_HEADER, "Video 1", "Video 2"]
+
 
 def test_writes_both_files_and_returns_their_paths(tmp_path: Path) -> None:
     xlsx, csv_path = write(tmp_path / "new" / "folder")
     assert xlsx == tmp_path / "new" / "folder" / "results.xlsx"
     assert csv_path == tmp_path / "new" / "folder" / "results.csv"
-    assert load(xlsx).sheetnames == ["Results", "Summary", "Failed"]
+    assert load(xlsx).sheetnames == ["Results", "Summary", "Failed", "Runs"]
 
 
-def test_every_column_present_and_in_order(tmp_path: Path) -> None:
+def test_people_get_human_headers_and_scripts_keep_machine_names(tmp_path: Path) -> None:
     xlsx, csv_path = write(tmp_path)
-    expected = [*COLUMNS, *RESULT_COLUMNS]
-    assert rows_of(load(xlsx)["Results"])[0] == expected
-    assert read_csv(csv_path)[0] == expected
+    header = rows_of(load(xlsx)["Results"])[0]
+    assert header == [*COLUMNS, *HUMAN]
+    for name in ("Status", "Task ID", "Cost (USD)", "Error", "Video 1", "Video 2"):
+        assert name in header
+    assert not any("_" in name for name in header[len(COLUMNS) :])  # no snake_case
+    assert read_csv(csv_path)[0] == [*COLUMNS, *RESULT_COLUMNS]
+    assert "cost_usd" in RESULT_COLUMNS and "prompt_used" in RESULT_COLUMNS
 
 
 def test_one_row_per_job_in_manifest_order_deleted_last_and_marked(tmp_path: Path) -> None:
     xlsx, csv_path = write(tmp_path)
     ws = load(xlsx)["Results"]
-    assert column(ws, "row") == [2, 3, 5, 6, 7, 4]
-    statuses = column(ws, "status")
+    assert column(ws, "Row") == [2, 3, 5, 6, 7, 4]
+    statuses = column(ws, "Status")
     assert statuses[-1] == f"downloaded{DELETED_MARK}"
     assert statuses[:-1] == ["downloaded", "failed", "pending", "unknown", "running"]
     assert [line[len(COLUMNS) + 2] for line in read_csv(csv_path)[1:]] == statuses
@@ -189,31 +201,46 @@ def test_user_columns_keep_their_order_and_types(tmp_path: Path) -> None:
     assert line["note"] == ""
 
 
-def test_result_values_and_dates_as_naive_utc(tmp_path: Path) -> None:
-    aware_paris = dt.datetime(2025, 3, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+def test_times_are_utc_to_the_second_and_the_zone_is_said(tmp_path: Path) -> None:
+    aware_paris = dt.datetime(
+        2025, 3, 1, 10, 30, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1))
+    )
     jobs = [make_job(2, created_at=aware_paris, attempts=3, user=_user("p", shoot=aware_paris))]
     xlsx, csv_path = write(tmp_path, jobs)
     ws = load(xlsx)["Results"]
-    values = dict(zip(RESULT_COLUMNS, rows_of(ws)[1][len(COLUMNS) :], strict=True))
-    assert values["key"] == "h_0002" and values["task_id"] == "task-2"
-    assert values["attempts"] == 3 and values["consumed_credits"] == 40
-    assert values["created_at"] == dt.datetime(2025, 3, 1, 9, 30)  # 10:30+01:00 is 09:30 UTC
-    assert ws.cell(row=2, column=len(COLUMNS) + 7).is_date
-    assert values["completed_at"] == dt.datetime(2025, 3, 1, 9, 32)
+    values = dict(zip(HUMAN, rows_of(ws)[1][len(COLUMNS) :], strict=False))
+    assert values["Key"] == "h_0002" and values["Task ID"] == "task-2"
+    assert values["Attempts"] == 3 and values["Credits"] == 40
+    assert values["Added (UTC)"] == dt.datetime(2025, 3, 1, 9, 30)  # no microseconds
+    assert values["Completed (UTC)"] == dt.datetime(2025, 3, 1, 9, 32)
+    assert ws.cell(row=2, column=len(COLUMNS) + HUMAN.index("Added (UTC)") + 1).is_date
     csv_values = dict(zip(RESULT_COLUMNS, read_csv(csv_path)[1][len(COLUMNS) :], strict=True))
-    assert csv_values["created_at"] == "2025-03-01 09:30:00"
-    assert csv_values["submitted_at"] == "2025-03-01 09:30:05"
-    assert ws.cell(row=2, column=COLUMNS.index("shoot") + 1).value == dt.datetime(2025, 3, 1, 9, 30)
-    assert read_csv(csv_path)[1][COLUMNS.index("shoot")] == "2025-03-01 09:30:00"
+    assert csv_values["created_at"] == "2025-03-01T09:30:00Z"
+    assert csv_values["submitted_at"] == "2025-03-01T09:30:05Z"
+    assert ws.cell(row=2, column=COLUMNS.index("shoot") + 1).value.replace(
+        microsecond=0
+    ) == dt.datetime(2025, 3, 1, 9, 30)
+
+
+def test_cost_per_row_in_usd(tmp_path: Path) -> None:
+    xlsx, csv_path = write(tmp_path)
+    ws = load(xlsx)["Results"]
+    costs = column(ws, "Cost (USD)")
+    assert costs == [0.4, 0, 0, 0, 0, 0.4]
+    cell = ws.cell(row=2, column=len(COLUMNS) + HUMAN.index("Cost (USD)") + 1)
+    assert "0.00" in cell.number_format and "$" in cell.number_format
+    lines = read_csv(csv_path)
+    index = lines[0].index("cost_usd")
+    assert [line[index] for line in lines[1:]] == ["0.40", "0.00", "0.00", "0.00", "0.00", "0.40"]
 
 
 def test_sheet_furniture(tmp_path: Path) -> None:
     jobs = [make_job(2, prompt="a very long prompt " * 20)]
     ws = load(write(tmp_path, jobs)[0])["Results"]
     assert ws.freeze_panes == "A2"
-    last = openpyxl.utils.get_column_letter(len(COLUMNS) + len(RESULT_COLUMNS))
+    last = openpyxl.utils.get_column_letter(len(COLUMNS) + len(RESULT_HEADER) + 1)
     assert ws.auto_filter.ref == f"A1:{last}2"
-    assert ws.column_dimensions["A"].width == 60  # long prompts: capped, wrapped
+    assert ws.column_dimensions["A"].width == pytest.approx(60, abs=1)  # capped, wrapped
     assert ws["A2"].alignment.wrap_text
     assert 8 <= ws.column_dimensions["B"].width < 20
     assert ws["A1"].font.bold
@@ -233,71 +260,93 @@ def test_sheet_furniture(tmp_path: Path) -> None:
 )
 def test_status_cells_are_coloured(tmp_path: Path, status: JobStatus, colour: str) -> None:
     ws = load(write(tmp_path, [make_job(2, status)])[0])["Results"]
-    cell = ws.cell(row=2, column=len(COLUMNS) + RESULT_COLUMNS.index("status") + 1)
+    cell = ws.cell(row=2, column=len(COLUMNS) + RESULT_HEADER.index("Status") + 1)
     assert cell.value == status.value
     assert cell.fill.fgColor.rgb.endswith(colour)
 
 
-def test_files_and_urls_are_relative_hyperlinks_listing_every_entry(tmp_path: Path) -> None:
+def _link(cell: Any) -> str | None:
+    """A hyperlink's target with Excel's backslashes read back as slashes."""
+    return None if cell.hyperlink is None else cell.hyperlink.target.replace("\\", "/")
+
+
+def test_one_video_per_cell_each_its_own_link(tmp_path: Path) -> None:
     ws = load(write(tmp_path)[0])["Results"]
-    files = ws.cell(row=2, column=len(COLUMNS) + RESULT_COLUMNS.index("files") + 1)
-    urls = ws.cell(row=2, column=len(COLUMNS) + RESULT_COLUMNS.index("video_urls") + 1)
-    assert files.value == "videos/a_1.mp4\nvideos/a 2#.mp4"
-    assert files.hyperlink.target == "videos/a_1.mp4"
-    assert urls.value.splitlines() == [
-        "https://cdn.example.com/v/a_1.mp4",
-        "https://cdn.example.com/v/a_2.mp4",
-    ]
-    assert urls.hyperlink.target == "https://cdn.example.com/v/a_1.mp4"
-    assert files.data_type == urls.data_type == "s"
+    first = len(COLUMNS) + len(RESULT_HEADER) + 1
+    video1, video2 = ws.cell(row=2, column=first), ws.cell(row=2, column=first + 1)
+    assert video1.value == "videos/a_1.mp4" and _link(video1) == "videos/a_1.mp4"
+    assert video2.value == "videos/a 2#.mp4" and _link(video2) == "videos/a%202%23.mp4"
+    assert "\n" not in video1.value and video1.data_type == video2.data_type == "s"
 
 
-def test_link_targets_are_encoded_and_only_safe_ones_linked(tmp_path: Path) -> None:
+def test_three_videos_make_three_linked_columns(tmp_path: Path) -> None:
+    files = tuple(f"videos/x_{n}.mp4" for n in (1, 2, 3))
+    ws = load(write(tmp_path, [make_job(2, files=files), make_job(3)])[0])["Results"]
+    assert rows_of(ws)[0][-3:] == ["Video 1", "Video 2", "Video 3"]
+    first = len(COLUMNS) + len(RESULT_HEADER) + 1
+    assert [_link(ws.cell(row=2, column=first + i)) for i in range(3)] == list(files)
+    assert ws.cell(row=3, column=first + 1).value is None  # a one-video row leaves the rest
+
+
+def test_rows_not_downloaded_link_the_vendor_url(tmp_path: Path) -> None:
     jobs = [
-        make_job(2, files=("videos/a 2#.mp4",), video_urls=("javascript:alert(1)",)),
-        make_job(3, files=("/etc/passwd",), video_urls=("https://x.example/a b.mp4",)),
+        make_job(2, JobStatus.DOWNLOAD_FAILED, video_urls=("javascript:alert(1)",)),
+        make_job(3, JobStatus.DOWNLOAD_FAILED, video_urls=("https://x.example/a b.mp4",)),
+        make_job(4, files=("/etc/passwd",)),
     ]
     ws = load(write(tmp_path, jobs)[0])["Results"]
-    files_col = len(COLUMNS) + RESULT_COLUMNS.index("files") + 1
-    urls_col = len(COLUMNS) + RESULT_COLUMNS.index("video_urls") + 1
-    assert ws.cell(row=2, column=files_col).hyperlink.target == "videos/a%202%23.mp4"
-    assert ws.cell(row=2, column=urls_col).hyperlink is None
-    assert ws.cell(row=2, column=urls_col).value == "javascript:alert(1)"
-    assert ws.cell(row=3, column=files_col).hyperlink is None
-    assert ws.cell(row=3, column=urls_col).hyperlink.target == "https://x.example/a%20b.mp4"
+    col = len(COLUMNS) + len(RESULT_HEADER) + 1
+    assert ws.cell(row=2, column=col).hyperlink is None
+    assert ws.cell(row=2, column=col).value == "javascript:alert(1)"
+    assert _link(ws.cell(row=3, column=col)) == "https://x.example/a%20b.mp4"
+    assert ws.cell(row=4, column=col).hyperlink is None  # absolute paths are not linked
 
 
 def test_links_past_excels_limit_stay_text_files_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(results, "MAX_HYPERLINKS", 3)
-    jobs = [make_job(row) for row in range(2, 6)]  # 4 files + 4 URLs: 8 links wanted
+    monkeypatch.setattr(workbook, "MAX_HYPERLINKS", 3)
+    jobs = [make_job(row) for row in range(2, 6)]
+    jobs += [make_job(6, JobStatus.DOWNLOAD_FAILED, video_urls=("https://x.example/v.mp4",))]
     wb = load(write(tmp_path, jobs)[0])
     ws = wb["Results"]
-    files = [ws.cell(row=r, column=len(COLUMNS) + 13).hyperlink for r in range(2, 6)]
-    urls = [ws.cell(row=r, column=len(COLUMNS) + 12).hyperlink for r in range(2, 6)]
-    assert [link is not None for link in files] == [True, True, True, False]
-    assert urls == [None] * 4
-    assert column(ws, "files")[3] == "videos/h_0005_1.mp4"  # still listed as text
+    col = len(COLUMNS) + len(RESULT_HEADER) + 1
+    links = [ws.cell(row=r, column=col).hyperlink for r in range(2, 7)]
+    assert [link is not None for link in links] == [True, True, True, False, False]
+    assert column(ws, "Video 1")[3] == "videos/h_0005_1.mp4"  # still listed as text
     summary = dict(rows_of(wb["Summary"])[1:])
     assert "Excel's limit" in summary["Links"]
 
 
 def test_a_user_column_named_like_ours_keeps_its_name(tmp_path: Path) -> None:
-    jobs = [make_job(2, user={"prompt": "p", "status": "approved by Ann"})]
-    xlsx, csv_path = write(tmp_path, jobs, columns=("prompt", "status"))
+    jobs = [make_job(2, user={"prompt": "p", "Status": "approved by Ann", "status": "x"})]
+    xlsx, csv_path = write(tmp_path, jobs, columns=("prompt", "Status", "status"))
     header = rows_of(load(xlsx)["Results"])[0]
-    assert header[:3] == ["prompt", "status", "row"]
-    assert "batchgen_status" in header and header.count("status") == 1
-    assert read_csv(csv_path)[0] == header
-    failed = rows_of(load(xlsx)["Failed"])[0]
-    assert failed == ["prompt", "status", "batchgen_status", "error_kind", "error_message"]
+    assert header[:4] == ["prompt", "Status", "status", "Row"]
+    assert "batchgen_Status" in header and header.count("Status") == 1
+    assert "batchgen_status" in read_csv(csv_path)[0]
 
 
 def test_no_jobs_writes_headers_only(tmp_path: Path) -> None:
     xlsx, csv_path = write(tmp_path, [])
     assert len(rows_of(load(xlsx)["Results"])) == 1
     assert len(read_csv(csv_path)) == 1
+
+
+# --- prompt used ----------------------------------------------------------------------------
+
+
+def test_an_edited_prompt_shows_the_prompt_the_video_was_made_from(tmp_path: Path) -> None:
+    edited = make_job(2, user=_user("a lighthouse at dawn, new take"))  # job.prompt: take 2
+    same = make_job(3, user=_user("a   lighthouse at dusk,\ntake 3"))  # only white space
+    waiting = make_job(4, JobStatus.PENDING, user=_user("new text not sent yet"))
+    jobs = [edited, same, waiting]
+    xlsx, csv_path = write(tmp_path, jobs, prompt_column="prompt")
+    ws = load(xlsx)["Results"]
+    assert column(ws, "Prompt used") == ["a lighthouse at dusk, take 2", None, None]
+    lines = read_csv(csv_path)
+    index = lines[0].index("prompt_used")
+    assert [line[index] for line in lines[1:]] == ["a lighthouse at dusk, take 2", "", ""]
 
 
 # --- safety ---------------------------------------------------------------------------------
@@ -321,13 +370,15 @@ def test_formula_looking_text_stays_literal_in_every_sheet(tmp_path: Path) -> No
     expected = [text.replace("\r", "\n") for text in FORMULA_LOOKING]
     for name in ("Results", "Failed"):
         ws = wb[name]
-        for col in ("prompt", "note", "error_message"):
+        for col in ("prompt", "note"):
             assert column(ws, col) == expected, (name, col)
         for row in ws.iter_rows():
             for cell in row:
                 if isinstance(cell.value, str):
                     assert cell.data_type == "s", (name, cell.coordinate, cell.value)
-    assert column(wb["Results"], "task_id") == expected
+    assert column(wb["Results"], "Error") == expected
+    assert column(wb["Results"], "Task ID") == expected
+    assert column(wb["Failed"], "Error") == [f"permanent: {text}" for text in expected]
 
 
 def test_summary_command_line_is_literal(tmp_path: Path) -> None:
@@ -336,10 +387,11 @@ def test_summary_command_line_is_literal(tmp_path: Path) -> None:
         jobs, [RunInfo(run_id=1, started_at=T0, command=EVIL)], manifest="=x", version="1"
     )
     xlsx, _ = write_results(tmp_path, columns=COLUMNS, jobs=jobs, summary=summary)
-    ws = load(xlsx)["Summary"]
-    cells = {row[0].value: row[1] for row in ws.iter_rows(min_row=2)}
+    wb = load(xlsx)
+    cells = {row[0].value: row[1] for row in wb["Summary"].iter_rows(min_row=2)}
     assert cells["Command line"].value == EVIL and cells["Command line"].data_type == "s"
     assert cells["Manifest"].value == "=x" and cells["Manifest"].data_type == "s"
+    assert column(wb["Runs"], "Command line") == [EVIL]
 
 
 def test_csv_escapes_formula_triggers_by_default(tmp_path: Path) -> None:
@@ -385,8 +437,8 @@ def test_illegal_characters_are_stripped(tmp_path: Path) -> None:
     expected = "before after\ufffd"
     wb = load(xlsx)
     assert column(wb["Results"], "prompt") == [expected]
-    assert column(wb["Results"], "error_message") == [expected]
-    assert column(wb["Failed"], "error_message") == [expected]
+    assert column(wb["Results"], "Error") == [expected]
+    assert column(wb["Failed"], "Error") == [expected]
     assert not ILLEGAL_CHARACTERS_RE.search(expected)
     assert read_csv(csv_path)[1][0] == expected
 
@@ -404,7 +456,7 @@ def test_cells_over_excels_limit_are_truncated_with_a_marker(tmp_path: Path) -> 
     assert len(prompts[0]) == MAX_CELL_CHARS and prompts[0].endswith(TRUNCATION_MARKER)
     assert len(prompts[1].encode("utf-16-le")) // 2 <= MAX_CELL_CHARS
     assert prompts[1].endswith("😀" + TRUNCATION_MARKER)
-    assert column(ws, "error_message")[0].endswith(TRUNCATION_MARKER)
+    assert column(ws, "Error")[0].endswith(TRUNCATION_MARKER)
     assert read_csv(csv_path)[1][0] == huge  # the CSV has no cell limit
 
 
@@ -434,44 +486,112 @@ def test_summarise_without_runs() -> None:
     assert summary.started_at is None and summary.duration_s is None and summary.command == ""
 
 
-def test_summary_sheet(tmp_path: Path) -> None:
+def test_summary_sheet_puts_business_figures_first(tmp_path: Path) -> None:
     ws = load(write(tmp_path)[0])["Summary"]
-    figures = dict(rows_of(ws)[1:])
-    assert figures["Manifest"] == "m.xlsx"
-    assert figures["Rows in the manifest"] == 5
+    rows = rows_of(ws)[1:]
+    labels = [label for label, _ in rows]
+    figures = dict(rows)
+    assert labels[:8] == [
+        "Manifest",
+        "Rows in the manifest",
+        "Videos downloaded",
+        "Rows done",
+        "Rows failed",
+        "Rows needing attention (sheet Failed)",
+        "Credits charged",
+        "Cost (USD)",
+    ]
+    assert figures["Rows in the manifest"] == 5 and figures["Videos downloaded"] == 2
     assert figures["  downloaded"] == 1 and figures["  failed"] == 1
-    assert figures["Needs attention"] == 2
+    assert figures["Rows failed"] == 1 and figures["Rows needing attention (sheet Failed)"] == 2
     assert figures["Deleted from the manifest (listed last)"] == 1
-    assert figures["Credits consumed"] == 120
-    assert figures["Estimated cost (USD)"] == 1.2
-    assert figures["Requests made"] == 15
-    assert figures["429 responses met"] == 3
+    assert figures["Credits charged"] == 120 and figures["Cost (USD)"] == 1.2
+    cost = next(r for r in ws.iter_rows(min_row=2) if r[0].value == "Cost (USD)")[1]
+    assert cost.number_format == "$#,##0.00"
+    assert figures["Requests made"] == 15 and figures["429 responses met"] == 3
     assert figures["Last run started (UTC)"] == dt.datetime(2025, 3, 1, 10, 30)
     assert figures["Last run ended (UTC)"] == dt.datetime(2025, 3, 1, 10, 31, 30)
-    assert figures["Last run duration (s)"] == 90
+    span = next(r for r in ws.iter_rows(min_row=2) if r[0].value == "Last run duration")[1]
+    assert span.number_format == "[h]:mm:ss" and span.value == dt.timedelta(seconds=90)
     assert figures["Command line"] == "batchgen run m.xlsx"
     assert figures["batchgen version"] == "9.9.9"
     assert "UTC" in figures["Times"]
 
 
-def test_failed_sheet_lists_rows_needing_attention(tmp_path: Path) -> None:
+def test_failed_sheet_says_which_row_to_fix_and_what_to_do(tmp_path: Path) -> None:
     jobs = [
         *sample_jobs(),
         make_job(8, JobStatus.FAILED, in_manifest=False, error_kind="permanent"),
         make_job(9, JobStatus.DOWNLOAD_FAILED, error_kind="download", error_message="timeout"),
+        make_job(10, JobStatus.FAILED, error_kind="transient", error_message="try later"),
     ]
     ws = load(write(tmp_path, jobs)[0])["Failed"]
     rows = rows_of(ws)
-    assert rows[0] == [*COLUMNS, "status", "error_kind", "error_message"]
-    reasons = [row[len(COLUMNS) :] for row in rows[1:]]
-    assert reasons == [
-        ["failed", "permanent", "@SUM(A1) refused: =cmd|' /C calc'!A0"],
-        ["unknown", "ambiguous", "#N/A"],
-        ["download_failed", "download", "timeout"],
+    assert rows[0] == [*FAILED_HEADER, *COLUMNS]
+    assert rows[0][:5] == ["Row", "Key", "Status", "Error", "What to do"]
+    where = [row[:4] for row in rows[1:]]
+    assert where == [
+        [3, "h_0003", "failed", "permanent: @SUM(A1) refused: =cmd|' /C calc'!A0"],
+        [6, "h_0006", "unknown", "ambiguous: #N/A"],
+        [9, "h_0009", "download_failed", "download: timeout"],
+        [10, "h_000a", "failed", "transient: try later"],
     ]
-    assert [row[0] for row in rows[1:]] == [EVIL, "-2", "a lighthouse at dusk, take 9"]
-    assert rows[1][COLUMNS.index("count")] == 3  # typed, ready to paste back
+    advice = [row[4] for row in rows[1:]]
+    assert "--retry-failed" in advice[0] and "--resubmit-unknown" in advice[1]
+    assert "Run again" in advice[2] and "run again" in advice[3]
+    assert all(text and "\n" not in text for text in advice)  # one line each
+    assert [row[5] for row in rows[1:]] == [
+        EVIL,
+        "-2",
+        *["a lighthouse at dusk, take 9"],
+        "a lighthouse at dusk, take 10",
+    ]
+    assert rows[1][5 + COLUMNS.index("count")] == 3  # typed, ready to paste back
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref is not None
+
+
+def test_failed_rows_with_long_errors_get_the_height_they_need(tmp_path: Path) -> None:
+    long_error = "the vendor refused the request because " * 8  # ~5 lines at width 60
+    jobs = [
+        make_job(2, JobStatus.FAILED, error_kind="permanent", error_message=long_error),
+        make_job(3, JobStatus.FAILED, error_kind="permanent", error_message="short"),
+    ]
+    ws = load(write(tmp_path, jobs)[0])["Failed"]
+    assert ws.row_dimensions[2].height is not None and ws.row_dimensions[2].height >= 15 * 5
+    assert ws.row_dimensions[3].height is None  # a one-line row keeps the default
+    assert ws["D2"].alignment.wrap_text
+
+
+def test_runs_sheet_has_one_line_per_run(tmp_path: Path) -> None:
+    jobs = [make_job(2)]
+    runs = [
+        RunInfo(
+            run_id=1,
+            started_at=T0,
+            ended_at=T0 + dt.timedelta(minutes=5, microseconds=5),
+            command="batchgen run m.xlsx",
+            exit_code=143,
+            outcome="interrupted",
+            requests=10,
+            rate_limited=1,
+            credits=80,
+            submitted=2,
+            downloaded=1,
+        ),
+        RunInfo(run_id=2, started_at=T0 + dt.timedelta(hours=1), command="batchgen run m.xlsx"),
+    ]
+    summary = summarise(jobs, runs, manifest="m.xlsx", version="1")
+    wb = load(write_results(tmp_path, columns=COLUMNS, jobs=jobs, summary=summary)[0])
+    rows = rows_of(wb["Runs"])
+    assert rows[0] == list(RUNS_HEADER)
+    first = dict(zip(RUNS_HEADER, rows[1], strict=True))
+    assert first["Started (UTC)"] == dt.datetime(2025, 3, 1, 9, 30)
+    assert first["Ended (UTC)"] == dt.datetime(2025, 3, 1, 9, 35)
+    assert first["Exit code"] == 143 and first["Outcome"] == "interrupted"
+    assert (first["Submitted"], first["Downloaded"]) == (2, 1)
+    assert first["Credits charged"] == 80 and first["Cost (USD)"] == 0.8
+    second = dict(zip(RUNS_HEADER, rows[2], strict=True))
+    assert second["Ended (UTC)"] is None and "did not finish" in second["Outcome"]
 
 
 # --- determinism and atomicity --------------------------------------------------------------
@@ -501,15 +621,23 @@ def _as_csv(value: Any) -> str:
     return str(value)
 
 
-def test_xlsx_and_csv_agree_cell_for_cell(tmp_path: Path) -> None:
+def test_xlsx_and_csv_agree_on_the_users_columns(tmp_path: Path) -> None:
     jobs = [*sample_jobs(), make_job(8, JobStatus.DOWNLOAD_FAILED, error_kind="download")]
     xlsx, csv_path = write(tmp_path, jobs, csv_escape=False)
     xlsx_rows = rows_of(load(xlsx)["Results"])
     csv_rows = read_csv(csv_path)
     day = COLUMNS.index("day")
+    n = len(COLUMNS)
     for x_row, c_row in zip(xlsx_rows[1:], csv_rows[1:], strict=True):
         x_row[day] = x_row[day].date().isoformat()  # openpyxl reads a date back as a datetime
-        assert [_as_csv(x) for x in x_row] == c_row
+        assert [_as_csv(x) for x in x_row[:n]] == c_row[:n]
+        x = dict(zip(HUMAN, x_row[n:], strict=False))
+        c = dict(zip(RESULT_COLUMNS, c_row[n:], strict=True))
+        assert (str(x["Row"]), x["Key"], x["Status"]) == (c["row"], c["key"], c["status"])
+        assert _as_csv(x["Error"]) == c["error_message"]
+        assert [v for v in (x["Video 1"], x["Video 2"]) if v] == [
+            line for line in (c["files"] or c["video_urls"]).splitlines()
+        ]
 
 
 def test_a_crash_mid_write_keeps_the_previous_files(
@@ -518,11 +646,11 @@ def test_a_crash_mid_write_keeps_the_previous_files(
     xlsx, csv_path = write(tmp_path)
     before = (xlsx.read_bytes(), csv_path.read_bytes())
 
-    def crash(self: Workbook, filename: str) -> None:
-        Path(filename).write_bytes(b"PK\x03\x04 half a zip")
+    def crash(self: Any) -> None:
+        Path(self.filename).write_bytes(b"PK\x03\x04 half a zip")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Workbook, "save", crash)
+    monkeypatch.setattr(xlsxwriter.Workbook, "_store_workbook", crash)
     with pytest.raises(OSError, match="disk full"):
         write(tmp_path, [make_job(2, prompt="new")])
     assert (xlsx.read_bytes(), csv_path.read_bytes()) == before
@@ -556,17 +684,17 @@ def test_a_crash_between_rows_keeps_the_previous_files(
 ) -> None:
     write(tmp_path)
     before = (tmp_path / "results.xlsx").read_bytes()
-    real = results._status_cell
+    real = workbook._Sheets.status
     calls = 0
 
-    def flaky(ws: Any, job: Job) -> Any:
+    def flaky(self: Any, ws: Any, row: int, col: int, job: Job) -> Any:
         nonlocal calls
         calls += 1
         if calls > 3:
             raise MemoryError("killed mid-sheet")
-        return real(ws, job)
+        return real(self, ws, row, col, job)
 
-    monkeypatch.setattr(results, "_status_cell", flaky)
+    monkeypatch.setattr(workbook._Sheets, "status", flaky)
     with pytest.raises(MemoryError):
         write(tmp_path)
     assert (tmp_path / "results.xlsx").read_bytes() == before

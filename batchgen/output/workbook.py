@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import xlsxwriter
+import xlsxwriter.exceptions
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
@@ -94,7 +95,7 @@ TRUNCATION_MARKER = "…[truncated]"
 MAX_HYPERLINKS = 65_530  # Excel's per-sheet limit (the figure XlsxWriter enforces too)
 MAX_LINK_CHARS = 2_079  # Excel's longest hyperlink target
 _RESULT_WIDTHS = (6, 18, 14, 24, 9, 9, 11, 20, 20, 20, 12, 50, 50)
-_FAILED_WIDTHS = (6, 18, 16, 60, 60)
+_FAILED_WIDTHS = (6, 18, 16, 60, 95)
 _VIDEO_WIDTH = 34
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
 _LINE_HEIGHT, _MAX_ROW_HEIGHT = 15.0, 409.0
@@ -133,7 +134,11 @@ def write_workbook(
             with contextlib.suppress(Exception):
                 wb.close()  # removes its temporary row files; atomic_path drops the output
             raise
-        wb.close()
+        try:
+            wb.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:  # disk full, permissions...
+            cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+            raise (cause or OSError(str(exc))) from exc
 
 
 def fit_cell(text: str) -> str:
@@ -363,7 +368,7 @@ class _Sheets:
         for row, job in enumerate(todo, start=1):
             advice = what_to_do(job)
             error = ": ".join(filter(None, (job.error_kind, job.error_message)))
-            self.fit_height(ws, row, [(error, 60), (advice, 60), *self.wrapped_user(job)])
+            self.fit_height(ws, row, [(error, 60), (advice, 95), *self.wrapped_user(job)])
             ws.write_number(row, 0, job.row, self.top)
             self.text(ws, row, 1, job.key, None)
             self.status(ws, row, 2, job)
