@@ -1,27 +1,23 @@
-"""The library side of ``batchgen validate`` and ``batchgen template``.
+"""The library side of ``batchgen validate`` (``write_template`` is re-exported from
+``batchgen.app.template``).
 
 ``validate`` reads manifests without touching the network: it lists every problem, then
-plans the run (rows to submit, credits, dollars, the minimum time at the tier's request
-limit, what a budget covers). ``template`` writes a starter .xlsx whose columns are Text,
-so ``1:1`` typed in Excel or LibreOffice stays ``1:1``.
+plans the run (rows to submit, credits, dollars, an honest duration at the tier's request
+limit and the generations' latency, what a budget covers).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from batchgen.app.template import TEMPLATE_COLUMNS, write_template
 from batchgen.config import TIERS
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.load import Manifest, find_manifests, read_manifest
 from batchgen.manifest.model import safe
-from batchgen.manifest.values import SAMPLE_ID
-from batchgen.models import CREDITS_PER_TASK, MODES, RATIOS, USD_PER_CREDIT
+from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT
 
 __all__ = [
     "REQUESTS_PER_TASK",
@@ -338,125 +334,3 @@ def validate_paths(
         report=format_report(results, errors),
         exit_code=validate_exit_code(plans, errors),
     )
-
-
-# --- the template ------------------------------------------------------------------------------
-
-TEMPLATE_COLUMNS = ("id", "prompt", "mode", "ratio", "images", "campaign")
-_TEMPLATE_WIDTHS = (14, 70, 10, 8, 45, 18)
-_EXAMPLE_ROW = (
-    SAMPLE_ID,
-    "Slow dolly shot across a sunlit kitchen counter: lemonade pours into a tall glass, "
-    "condensation runs down the side, warm summer light",
-    "normal",
-    "2:3",
-    "",
-    "summer-launch",
-)
-_HELP = (
-    "How to fill the Manifest sheet",
-    "",
-    "One row per video. Only prompt is required; add any columns of your own (owner, notes...):",
-    "they are copied into the results next to each video.",
-    "id: optional, unique per row; lets batchgen recognise the row when you edit the sheet.",
-    f"The sample row (id {SAMPLE_ID}) is never sent: replace it with your own rows.",
-    "prompt: what the video shows, at most 4,000 characters.",
-    f"mode: {', '.join(MODES)} (or leave empty and run with --default-mode).",
-    f"ratio: {', '.join(RATIOS)} (or leave empty and run with --default-ratio).",
-    "images: optional image URLs to animate (https://...), several separated by line breaks.",
-    "The columns are formatted as Text so that 1:1 stays 1:1; keep them that way.",
-    "Check the sheet with: batchgen validate <this file>",
-)
-
-
-def write_template(path: Path) -> None:
-    """Write a starter manifest to ``path`` (.xlsx): Text columns, drop-downs for mode and
-    ratio, one example row, and a help sheet.
-
-    Refuses to overwrite an existing file (UsageError). The file appears complete or not
-    at all: it is written to a temporary file beside it and then linked into place.
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".xlsx":
-        raise UsageError(f"{path}: a template must be an .xlsx file")
-    if path.exists():
-        raise UsageError(f"{path} already exists; choose another name or delete it first")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a folder")
-    _publish(path, _template_workbook())
-
-
-def _template_workbook() -> Any:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.worksheet.datavalidation import DataValidation
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Manifest"
-    for index, width in enumerate(_TEMPLATE_WIDTHS):
-        letter = chr(ord("A") + index)
-        sheet.column_dimensions[letter].width = width
-        sheet.column_dimensions[letter].number_format = "@"  # Text: 1:1 stays 1:1
-    sheet.append(TEMPLATE_COLUMNS)
-    sheet.append(_EXAMPLE_ROW)
-    for row in sheet.iter_rows(min_row=1, max_row=2):
-        for cell in row:
-            cell.number_format = "@"
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.freeze_panes = "A2"
-    for letter, values, label in (("C", MODES, "mode"), ("D", RATIOS, "ratio")):
-        choices = DataValidation(
-            type="list",
-            formula1='"' + ",".join(values) + '"',
-            allow_blank=True,
-            showErrorMessage=True,
-            errorTitle=f"Not a {label}",
-            error=f"Choose one of: {', '.join(values)}",
-            promptTitle=label,
-            prompt=f"One of: {', '.join(values)}",
-        )
-        choices.add(f"{letter}2:{letter}1048576")
-        sheet.add_data_validation(choices)
-    help_sheet = workbook.create_sheet("Help")
-    help_sheet.column_dimensions["A"].width = 100
-    for line in _HELP:
-        help_sheet.append([line])
-    help_sheet["A1"].font = Font(bold=True)
-    return workbook
-
-
-def _publish(path: Path, workbook: Any) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # 0o666 less the umask: the mode any new file of the user gets (mkstemp's 0o600
-        # would leave the template unreadable to the colleagues it is meant for).
-        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as exc:
-        raise UsageError(f"{path} could not be written: {exc.strerror or exc}") from exc
-    try:
-        workbook.save(temp)
-        with temp.open("rb") as written:
-            os.fsync(written.fileno())
-        _link_into_place(temp, path)
-    except OSError as exc:
-        raise UsageError(f"{path} could not be written: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-
-
-def _link_into_place(temp: Path, path: Path) -> None:
-    # A hard link fails if the name appeared meanwhile, so nothing is ever overwritten;
-    # where links are not supported, fall back to a rename after one more check.
-    try:
-        os.link(temp, path)
-    except FileExistsError as exc:
-        raise UsageError(f"{path} already exists; choose another name or delete it first") from exc
-    except OSError:
-        if path.exists():
-            raise UsageError(
-                f"{path} already exists; choose another name or delete it first"
-            ) from None
-        os.replace(temp, path)

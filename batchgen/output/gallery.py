@@ -34,9 +34,10 @@ from urllib.parse import quote, urlsplit
 
 from batchgen.atomic import atomic_path
 from batchgen.models import NEEDS_ATTENTION, Job, JobStatus
+from batchgen.output.cells import STATUS_TONE, prompt_used, utc_naive
 from batchgen.output.gallery_assets import CSS, JS
 from batchgen.output.posters import poster_for
-from batchgen.output.results import STATUS_TONE, Summary, prompt_used, utc_naive
+from batchgen.output.summary import Summary
 
 __all__ = ["EAGER_VIDEOS", "GALLERY_NAME", "write_gallery"]
 

@@ -27,7 +27,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import xlsxwriter
 import xlsxwriter.exceptions
@@ -36,17 +35,24 @@ from xlsxwriter.worksheet import Worksheet
 
 from batchgen.atomic import atomic_path
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, RunInfo
-from batchgen.output.results import (
+from batchgen.output.cells import (
+    MAX_CELL_CHARS,
+    MAX_LINK_CHARS,
     STATUS_TONE,
-    Summary,
-    clean_text,
+    TRUNCATION_MARKER,
+    file_target,
+    fit_cell,
     job_usd,
     prompt_used,
     status_text,
+    text_width,
     unique_names,
+    url_target,
     utc_naive,
     what_to_do,
+    wrapped,
 )
+from batchgen.output.summary import Summary
 
 __all__ = [
     "FAILED_HEADER",
@@ -90,10 +96,7 @@ RUNS_HEADER: tuple[str, ...] = (
     "429s",
     "Command line",
 )
-MAX_CELL_CHARS = 32_767  # Excel's limit, counted in UTF-16 code units
-TRUNCATION_MARKER = "…[truncated]"
 MAX_HYPERLINKS = 65_530  # Excel's per-sheet limit (the figure XlsxWriter enforces too)
-MAX_LINK_CHARS = 2_079  # Excel's longest hyperlink target
 _RESULT_WIDTHS = (6, 18, 14, 24, 9, 9, 11, 20, 20, 20, 12, 50, 50)
 _FAILED_WIDTHS = (6, 18, 16, 60, 95)
 _VIDEO_WIDTH = 34
@@ -141,54 +144,6 @@ def write_workbook(
             raise (cause or OSError(str(exc))) from exc
 
 
-def fit_cell(text: str) -> str:
-    """Literal text as a cell holds it: XML-clean, LF line breaks, at most Excel's limit."""
-    text = clean_text(text)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if len(text) <= MAX_CELL_CHARS // 2:  # cannot be over the limit even if all astral
-        return text
-    encoded = text.encode("utf-16-le")
-    if len(encoded) // 2 <= MAX_CELL_CHARS:
-        return text
-    keep = (MAX_CELL_CHARS - len(TRUNCATION_MARKER)) * 2
-    # "ignore" drops half a surrogate pair cut at the boundary rather than corrupting it.
-    return encoded[:keep].decode("utf-16-le", errors="ignore") + TRUNCATION_MARKER
-
-
-def _file_target(path: str) -> str | None:
-    path = path.replace("\\", "/")
-    head = path.split("/", 1)[0]
-    if not path or path.startswith("/") or ":" in head:
-        return None  # only links relative to the results file survive moving the folder
-    target = quote(path, safe="/")
-    return "external:" + target if len(target) <= MAX_LINK_CHARS else None
-
-
-def _url_target(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    # Percent-encode what a URI may not contain (spaces, quotes, non-ASCII); keep the rest.
-    target = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
-    return target if len(target) <= MAX_LINK_CHARS else None
-
-
-def _text_width(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return max((len(line) for line in value.splitlines()), default=0) + 2
-    return len(str(value)) + 2
-
-
-def _wrapped(value: Any, width: float) -> int:
-    if not isinstance(value, str) or not value:
-        return 1
-    per_line = max(1, int(width) - 2)
-    return sum(max(1, -(-len(part) // per_line)) for part in value.split("\n"))
-
-
 class _Sheets:
     """The formats, column layout and link budget shared by the sheets of one workbook."""
 
@@ -226,7 +181,7 @@ class _Sheets:
         """Size each user column on its longest line, over all rows (cheap next to writing)."""
         widths, wraps = [], []
         for name in self.columns:
-            longest = max((_text_width(job.user.get(name)) for job in self.jobs), default=0)
+            longest = max((text_width(job.user.get(name)) for job in self.jobs), default=0)
             widths.append(float(min(max(longest, len(str(name)) + 3, _MIN_WIDTH), _MAX_WIDTH)))
             wraps.append(longest > _MAX_WIDTH)
         self.user_widths, self.user_wrap = widths, wraps
@@ -272,13 +227,13 @@ class _Sheets:
             if index >= len(job.files):
                 return
             text, target = job.files[index], None
-            if self.file_budget > 0 and (target := _file_target(text)):
+            if self.file_budget > 0 and (target := file_target(text)):
                 self.file_budget -= 1
         else:
             if index >= len(job.video_urls):
                 return
             text, target = job.video_urls[index], None
-            if self.url_budget > 0 and (target := _url_target(text)):
+            if self.url_budget > 0 and (target := url_target(text)):
                 self.url_budget -= 1
         if target is None:
             self.text(ws, row, col, text, None)
@@ -301,7 +256,7 @@ class _Sheets:
 
     def fit_height(self, ws: Worksheet, row: int, cells: Sequence[tuple[Any, float]]) -> None:
         """Give the row the height its wrapped cells need (Excel would clip them)."""
-        lines = max((_wrapped(value, width) for value, width in cells), default=1)
+        lines = max((wrapped(value, width) for value, width in cells), default=1)
         if lines > 1:
             ws.set_row(row, min(_MAX_ROW_HEIGHT, _LINE_HEIGHT * lines))
 

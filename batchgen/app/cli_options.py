@@ -1,0 +1,254 @@
+"""The command line's options and help text, grouped as people look for them: essentials,
+budget and deadline, API and token, tuning. Every option says its default; the epilog names
+the token variables and every exit code (``batchgen.errors.ExitCode``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from batchgen.config import (
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    TIERS,
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+)
+from batchgen.errors import ExitCode
+
+__all__ = [
+    "CONFIG_FILE",
+    "EXIT_MEANINGS",
+    "HelpFormatter",
+    "add_budget_options",
+    "add_command",
+    "add_common",
+    "add_manifest_options",
+    "add_run_options",
+    "add_tier_options",
+    "epilog",
+    "json_option",
+    "parse_duration",
+]
+
+CONFIG_FILE = "batchgen.toml"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.IGNORECASE)
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``6h``, ``90m``, ``1h30m``, ``45s`` or plain seconds."""
+    cleaned = str(text).strip().replace(" ", "")
+    matches = list(_DURATION.finditer(cleaned))
+    if not matches or "".join(m.group(0) for m in matches) != cleaned:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 6h, 90m or 1h30m")
+    return sum(float(m.group(1)) * _UNITS[m.group(2).lower()] for m in matches)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above zero")
+    return value
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's table as written and adds ``(default: X)`` to every option whose
+    help does not already say its default (flags and options without one excepted)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, True, argparse.SUPPRESS, 0, [])
+        if shown and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+#: What each exit code means, for the epilog (``errors.ExitCode`` holds the numbers).
+EXIT_MEANINGS: dict[int, str] = {
+    ExitCode.OK: "every row downloaded",
+    ExitCode.ATTENTION: "some rows failed, are invalid or unknown: read the Failed sheet",
+    ExitCode.USAGE: "usage, configuration or unreadable manifest; nothing was sent",
+    ExitCode.AUTH: f"the API refused the token: fix {TOKEN_ENV}",
+    ExitCode.LOCKED: "another batchgen run holds this manifest",
+    ExitCode.STOPPED_EARLY: "stopped by the budget or the deadline; a re-run continues",
+    ExitCode.SIGINT: "interrupted by Ctrl-C (SIGINT); a re-run continues",
+    ExitCode.SIGTERM: "stopped by SIGTERM; a re-run continues",
+}
+
+
+def epilog() -> str:
+    """The token variables and the exit-code table, for every command's help."""
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_MEANINGS.items())
+    return (
+        "API token (never in a file given by --config):\n"
+        f"  {TOKEN_ENV}        the token itself\n"
+        f"  {TOKEN_FILE_ENV}   a file holding it, readable by you alone (or --token-file)\n"
+        f"  {BASE_URL_ENV}         the API's address (or --base-url)\n\n"
+        f"exit codes:\n{codes}\n\n"
+        "Every option can also be set in ./batchgen.toml (see the README)."
+    )
+
+
+def add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
+    """--out, -q, -v and --config, on ``p`` (or in ``group``)."""
+    g = group or p
+    g.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    g.add_argument("-q", "--quiet", action="count", default=0, help="only warnings and errors")
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug lines: why a request waits, why a row is skipped (never the token)",
+    )
+    g.add_argument("--config", type=Path, help=f"configuration file (default: ./{CONFIG_FILE})")
+
+
+def add_manifest_options(g: Any) -> None:
+    """--sheet, --default-mode and --default-ratio."""
+    g.add_argument("--sheet", help="XLSX sheet to read (default: the first with a prompt column)")
+    g.add_argument("--default-mode", help="mode for rows that leave it empty (fun, normal, spicy)")
+    g.add_argument("--default-ratio", help="ratio for rows that leave it empty (2:3, 3:2, 1:1)")
+
+
+def add_tier_options(g: Any) -> None:
+    """--tier or --rpm: the account's request limit."""
+    tier = g.add_mutually_exclusive_group()
+    tier.add_argument(
+        "--tier", choices=sorted(TIERS), default="free", help="the account's tier: its rpm limit"
+    )
+    tier.add_argument("--rpm", type=_positive_int, help="a custom requests-per-minute limit")
+
+
+def add_budget_options(g: Any) -> None:
+    """--max-credits, --max-usd and --budget-scope."""
+    g.add_argument("--max-credits", type=_positive_int, help="stop submitting at this many credits")
+    g.add_argument("--max-usd", type=float, help="stop submitting at this estimated spend, USD")
+    g.add_argument(
+        "--budget-scope",
+        choices=("run", "total"),
+        default="run",
+        help="count the budget per run, or with earlier runs' spend",
+    )
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Every option of ``run`` and ``demo``, in four groups."""
+    essentials = p.add_argument_group("essentials")
+    add_common(p, essentials)
+    add_tier_options(essentials)
+    add_manifest_options(essentials)
+    essentials.add_argument(
+        "--retry-failed", action="store_true", help="also send rows that failed for good again"
+    )
+    essentials.add_argument(
+        "--resubmit-unknown",
+        action="store_true",
+        help="send again rows whose submit outcome was lost (may pay twice)",
+    )
+    essentials.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the manifests and show the plan, as validate does; send nothing",
+    )
+    bars = essentials.add_mutually_exclusive_group()
+    bars.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="progress bars (default: only on a terminal)",
+    )
+    bars.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
+
+    budget = p.add_argument_group("budget and deadline")
+    add_budget_options(budget)
+    budget.add_argument(
+        "--max-runtime", type=parse_duration, help="stop submitting after e.g. 6h or 90m"
+    )
+    budget.add_argument(
+        "--grace",
+        type=parse_duration,
+        default=600.0,
+        help="seconds of polling and downloading allowed after --max-runtime",
+    )
+
+    api = p.add_argument_group("API and token")
+    api.add_argument(
+        "--base-url", help=f"API address (default: ${BASE_URL_ENV} or {DEFAULT_BASE_URL})"
+    )
+    api.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"read the API token from this file, readable by you alone (default: "
+        f"${TOKEN_FILE_ENV}, else ${TOKEN_ENV})",
+    )
+    api.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
+
+    tuning = p.add_argument_group("tuning")
+    tuning.add_argument(
+        "--max-attempts", type=_positive_int, default=5, help="tries per transient step"
+    )
+    tuning.add_argument(
+        "--download-concurrency", type=_positive_int, default=4, help="videos fetched at once"
+    )
+    tuning.add_argument(
+        "--no-csv-escape",
+        dest="csv_escape",
+        action="store_false",
+        help="do not prefix CSV cells starting with = + - @ with a quote",
+    )
+    tuning.add_argument(
+        "--heartbeat",
+        type=parse_duration,
+        default=60.0,
+        help="seconds between progress lines when there are no bars",
+    )
+    tuning.add_argument(
+        "--first-poll",
+        type=parse_duration,
+        default=5.0,
+        help="seconds before a task's first status poll, until latencies are learned",
+    )
+    tuning.add_argument(
+        "--max-poll-lag",
+        type=parse_duration,
+        default=600.0,
+        help="seconds a due status poll may wait while submissions use the budget",
+    )
+    tuning.add_argument(
+        "--rate-window",
+        type=parse_duration,
+        default=60.0,
+        help="seconds the vendor counts the rpm limit over (the benchmark shrinks it)",
+    )
+
+
+def json_option(p: argparse.ArgumentParser) -> None:
+    """--json: one JSON document instead of text."""
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON document (keys in the README)"
+    )
+
+
+def add_command(
+    commands: Any, name: str, summary: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A sub-command with the shared help layout and epilog."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description or summary[0].upper() + summary[1:] + ".",
+        epilog=epilog(),
+        formatter_class=HelpFormatter,
+    )
+    return parser

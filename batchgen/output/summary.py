@@ -1,0 +1,90 @@
+"""The figures of a manifest's runs, for the Summary sheet and the gallery header."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
+from batchgen.output.cells import STATUS_TONE
+
+__all__ = ["Summary", "summarise"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """The figures of a manifest's runs, for the Summary sheet and the gallery header.
+
+    ``counts`` has every status (in ``JobStatus`` order, zeros included) over the rows still
+    in the manifest; ``rows`` is their number and ``deleted`` the rows kept from earlier runs.
+    ``videos`` counts the video files on disk of those rows. ``started_at``/``ended_at``/
+    ``duration_s``/``command`` describe the last run; ``credits``, ``requests`` and
+    ``rate_limited`` (429s met) are totals over every run, ``runs`` every run oldest first.
+    """
+
+    counts: dict[str, int]
+    rows: int
+    credits: int
+    usd: float
+    requests: int
+    rate_limited: int
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    duration_s: float | None
+    command: str
+    version: str
+    manifest: str
+    deleted: int = 0
+    videos: int = 0
+    runs: tuple[RunInfo, ...] = field(default=())
+
+    @property
+    def needs_attention(self) -> int:
+        """How many rows in the manifest a person should look at."""
+        return sum(n for status, n in self.counts.items() if status in NEEDS_ATTENTION)
+
+    @property
+    def failed(self) -> int:
+        """Rows in the manifest that ended without their videos (invalid, refused, failed)."""
+        return sum(n for status, n in self.counts.items() if STATUS_TONE[status] == "failed")
+
+
+def summarise(
+    jobs: Iterable[Job], runs: Sequence[RunInfo], *, manifest: str, version: str
+) -> Summary:
+    """Count the jobs per status and total the runs' requests, 429s and credits."""
+    counts = {status.value: 0 for status in JobStatus}
+    deleted = videos = 0
+    for job in jobs:
+        if job.in_manifest:
+            counts[str(job.status)] = counts.get(str(job.status), 0) + 1
+            videos += len(job.files)
+        else:
+            deleted += 1
+    ordered = tuple(sorted(runs, key=lambda run: run.run_id))
+    last = ordered[-1] if ordered else None
+    credits = sum(run.credits for run in runs)
+    return Summary(
+        counts=counts,
+        rows=sum(counts.values()),
+        deleted=deleted,
+        videos=videos,
+        credits=credits,
+        usd=round(credits * USD_PER_CREDIT, 2),
+        requests=sum(run.requests for run in runs),
+        rate_limited=sum(run.rate_limited for run in runs),
+        started_at=last.started_at if last else None,
+        ended_at=last.ended_at if last else None,
+        duration_s=_duration(last),
+        command=last.command if last else "",
+        version=version,
+        manifest=manifest,
+        runs=ordered,
+    )
+
+
+def _duration(run: RunInfo | None) -> float | None:
+    if run is None or run.ended_at is None:
+        return None
+    return (run.ended_at - run.started_at).total_seconds()
