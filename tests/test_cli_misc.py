@@ -86,6 +86,9 @@ def test_template_writes_a_starter_manifest_that_validates(tmp_path: Path) -> No
     book = openpyxl.load_workbook(path)
     sheet = book.worksheets[0]
     assert sheet.data_validations.dataValidation  # drop-downs for mode and ratio
+    assert main(["validate", str(path)]) == 1  # its sample row is never sent
+    sheet["A2"] = "my-first"  # the user's own id: the row goes
+    book.save(path)
     assert main(["validate", str(path)]) == 0
     assert main(["template", str(path)]) == 2  # never overwrites
 

@@ -344,7 +344,7 @@ async def test_status_reads_the_state_without_network(make_sim: MakeSim, tmp_pat
     assert status.code == 1
     assert "downloaded" in status.stdout and "invalid" in status.stdout
     assert "credits spent" in status.stdout and "120" in status.stdout
-    assert "row 5: invalid" in status.stdout and "last run" in status.stdout
+    assert "row 5 (id bad): invalid" in status.stdout and "last run" in status.stdout
 
 
 async def test_config_file_values_apply_and_the_command_line_wins(

@@ -67,7 +67,8 @@ def test_report_lists_problems_then_the_plan(tmp_path: Path) -> None:
     assert "rows           3: 2 valid, 1 invalid" in report
     assert "to submit      2 generations" in report
     assert "cost           80 credits (40 each), about $0.80" in report
-    assert "minimum time   2 s at 100 requests/min" in report
+    assert "duration       about 1 min at the free tier (100 requests/min)" in report
+    assert "(at least 2 s: 2 requests per generation)" in report
     assert "budget         40 credits cover 1 of 2 generations" in report
     assert f"Could not read:\n  {tmp_path / 'x.csv'}: is empty" in report
 
@@ -123,7 +124,8 @@ def test_template_is_a_valid_manifest_with_text_columns_and_dropdowns(tmp_path: 
     write_template(path)
     manifest = read_manifest(path)
     assert manifest.columns == list(TEMPLATE_COLUMNS)
-    assert len(manifest.valid) == 1 and not manifest.problems
+    assert manifest.valid == [] and len(manifest.rows) == 1  # the sample row is never sent
+    assert [p.column for p in manifest.problems] == ["id"]
     book = openpyxl.load_workbook(path)
     sheet = book["Manifest"]
     assert sheet["D2"].value == "2:3" and sheet["D2"].number_format == "@"

@@ -48,7 +48,12 @@ def _add_rate_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tier", choices=sorted(TIERS), default="free", help="default: free")
     group.add_argument("--rpm", type=int, help="requests per window per token (overrides --tier)")
     group.add_argument("--window", type=float, default=_DEFAULTS.window, help="window seconds")
-    group.add_argument("--window-kind", choices=WINDOW_KINDS, default=_DEFAULTS.window_kind)
+    group.add_argument(
+        "--window-kind",
+        choices=WINDOW_KINDS,
+        default=_DEFAULTS.window_kind,
+        help="how the window counts requests (default: %(default)s)",
+    )
 
 
 def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +82,7 @@ def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
         nargs=2,
         metavar=("MIN", "MAX"),
         default=list(_DEFAULTS.videos_per_task),
+        help="videos each task makes, drawn between MIN and MAX (default: %(default)s)",
     )
     group.add_argument("--seed", type=int, help="seed the random draws (task ids stay random)")
 
@@ -87,8 +93,17 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for name in FAULT_NAMES:
         flag = name.replace("_", "-")
-        group.add_argument(f"--{flag}-rate", type=float, default=0.0, metavar="P")
-        group.add_argument(f"--{flag}-at", type=_ordinals, default=frozenset(), metavar="N,N")
+        words = name.replace("_", " ")
+        group.add_argument(
+            f"--{flag}-rate", type=float, default=0.0, metavar="P", help=f"{words}: chance"
+        )
+        group.add_argument(
+            f"--{flag}-at",
+            type=_ordinals,
+            default=frozenset(),
+            metavar="N,N",
+            help=f"{words}: at these request ordinals",
+        )
     for name, help_text in (
         ("slow_delay", "seconds a slow response waits"),
         ("storm_duration", "seconds a 429 storm lasts"),
