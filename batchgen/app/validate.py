@@ -234,14 +234,23 @@ def _time_line(plan: Plan) -> str:
     """``about 25 min at the free tier (100 requests/min) if generations take ~1 min each``."""
     if not plan.to_submit:
         return "nothing to generate"
-    taken = f"~{_duration(plan.latency_s / 60)} each"
+    taken = f"~{_about(plan.latency_s / 60)} each"
     if plan.latency_samples:
         taken += f", as {plural(plan.latency_samples, 'earlier generation')} took"
     return (
-        f"about {_duration(plan.estimated_minutes)} at {_tier(plan.rpm)} "
+        f"about {_about(plan.estimated_minutes)} at {_tier(plan.rpm)} "
         f"if generations take {taken} (at least {_duration(plan.min_minutes)}: "
         f"{REQUESTS_PER_TASK} requests per generation)"
     )
+
+
+def _about(minutes: float) -> str:
+    """An estimate, rounded as people say it: ``40 s``, ``3 min``, ``2 h 5 min``."""
+    if minutes < 1:
+        return f"{max(1, round(minutes * 60))} s"
+    whole = round(minutes)
+    hours, mins = divmod(whole, 60)
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
 
 
 def _totals(plans: list[Plan]) -> str:
