@@ -52,6 +52,8 @@ STATUS_TONE: dict[str, str] = {
 
 def clean_text(text: str) -> str:
     """Drop characters an XLSX cannot hold; make lone surrogates encodable (U+FFFD)."""
+    if text.isascii() and text.isprintable():  # the common case, without a regex
+        return text
     if _XML_ILLEGAL.search(text):
         text = _XML_ILLEGAL.sub("", text)
     if _SURROGATE.search(text):
