@@ -465,3 +465,28 @@ def test_a_2000_video_page_loads_only_what_is_in_view(tmp_path: Path, browser_pa
         "() => !document.querySelector('main article:last-child video[data-lazy]')"
     )
     assert page.get_attribute("main article:last-child video", "poster")
+
+
+def test_new_posters_stop_at_the_time_budget_and_the_next_write_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "videos").mkdir()
+    for row in (2, 3, 4):
+        shutil.copyfile(TINY_MP4, tmp_path / "videos" / f"k{row}_1.mp4")
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0  # every look at the clock: one second later
+        return now[0]
+
+    monkeypatch.setattr(gallery, "POSTER_SECONDS", 1.5)
+    jobs = [make_job(2), make_job(3), make_job(4)]
+    summary = summarise(jobs, [], manifest="m", version="1")
+    write_gallery(tmp_path, jobs=jobs, summary=summary, clock=clock)
+    made = sorted(p.name for p in (tmp_path / "posters" / "videos").iterdir())
+    assert made == ["k2_1.mp4.jpg"]  # the budget ran out after the first
+    now[0] = 0.0
+    monkeypatch.setattr(gallery, "POSTER_SECONDS", 2.5)
+    page = write_gallery(tmp_path, jobs=jobs, summary=summary, clock=clock).read_text()
+    assert len(list((tmp_path / "posters" / "videos").iterdir())) == 2  # one more
+    assert page.count("poster=") + page.count("data-poster=") == 2  # kept ones are used

@@ -311,3 +311,14 @@ def test_the_templates_sample_row_is_never_sent_and_validate_says_so(
     book["Manifest"].append(["spring-01", "a fox", "fun", "1:1", None, "spring"])
     book.save(path)
     assert len(read_manifest(path).valid) == 1  # the user's own row goes; the sample never
+
+
+def test_the_sync_warning_names_the_id_once(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "m.csv", [["spring-01", "a fox", "fun", "1:1", "s"]])
+    out = tmp_path / "o"
+    _generated_state(tmp_path, path, out)
+    write_csv(path, [["spring-01", "a wolf", "fun", "1:1", "s"]])
+    manifest = read_manifest(path)
+    with StateStore.open(state_path_for(out, path), manifest=path) as store:
+        warnings = store.sync_manifest(manifest.columns, manifest.rows).warnings
+    assert warnings and warnings[0].startswith("row 2 (id spring-01) changed its request")

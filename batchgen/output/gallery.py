@@ -25,8 +25,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ __all__ = ["EAGER_VIDEOS", "GALLERY_NAME", "write_gallery"]
 
 GALLERY_NAME = "index.html"
 EAGER_VIDEOS = 48  # players that fetch poster and metadata on load; the rest wait
+#: Seconds one gallery write may spend making new posters (about 100 a second): a 100,000-
+#: video run is not held up, and the next write makes the rest.
+POSTER_SECONDS = 20.0
 
 
 def _csp_hash(source: str) -> str:
@@ -58,18 +62,24 @@ _CSP = (
 
 
 def write_gallery(
-    out_dir: Path, *, jobs: Iterable[Job], summary: Summary, prompt_column: str | None = None
+    out_dir: Path,
+    *,
+    jobs: Iterable[Job],
+    summary: Summary,
+    prompt_column: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Path:
     """Write ``out_dir/index.html`` atomically and return its path.
 
     ``job.files`` are paths relative to ``out_dir`` (their posters are made beside them);
     ``prompt_column`` names the user column holding the prompt. Rows deleted from the
-    manifest are shown last, under their own filter.
+    manifest are shown last, under their own filter. New posters are made for at most
+    ``POSTER_SECONDS`` of ``clock`` time.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(jobs, key=lambda job: not job.in_manifest)
-    page = _Page(out_dir, ordered, summary, prompt_column)
+    page = _Page(out_dir, ordered, summary, prompt_column, clock)
     path = out_dir / GALLERY_NAME
     # errors="replace": a lone surrogate from a bad JSON escape must not abort the page.
     with (
@@ -193,9 +203,15 @@ class _Page:
     """One gallery page: the jobs in order, with the layout decisions made once."""
 
     def __init__(
-        self, out_dir: Path, jobs: Sequence[Job], summary: Summary, prompt_column: str | None
+        self,
+        out_dir: Path,
+        jobs: Sequence[Job],
+        summary: Summary,
+        prompt_column: str | None,
+        clock: Callable[[], float],
     ) -> None:
         self.out_dir, self.jobs, self.summary = out_dir, jobs, summary
+        self.clock, self.poster_until = clock, clock() + POSTER_SECONDS
         self.prompt_column = prompt_column
         names: list[str] = []
         for job in jobs:
@@ -227,7 +243,7 @@ class _Page:
         src = _relative_src(path)
         if src is None:
             return f"<figure><figcaption>{escape(path)}</figcaption></figure>"
-        poster = poster_for(self.out_dir, path)
+        poster = poster_for(self.out_dir, path, make=self.clock() < self.poster_until)
         poster_src = escape(quote(poster, safe="/")) if poster else ""
         if self.eager > 0:
             attrs = 'preload="metadata"' + (f' poster="{poster_src}"' if poster else "")

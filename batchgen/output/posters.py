@@ -4,7 +4,10 @@ pictures before anything plays.
 PyAV (FFmpeg's libraries, shipped inside its wheel) decodes the first frame and encodes it
 with FFmpeg's MJPEG encoder: no Pillow, no ffmpeg binary on the PATH. A poster is written
 once, atomically, beside the other outputs (``posters/<video path>.jpg``) and kept while it
-is newer than its video, so a re-run only pays for new videos (about 20 ms each).
+is newer than its video, so a re-run only pays for new videos (about 10 ms each for the
+simulator's small videos; more for big ones). The gallery bounds the time it spends making
+new posters per write (``POSTER_SECONDS``): past it, a card's player shows the browser's own
+first frame once its metadata loads, and the next write (``batchgen report``) continues.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ def poster_path(video: str) -> str:
     return f"{POSTER_DIR}/{video}.jpg"
 
 
-def poster_for(out_dir: Path, video: str) -> str | None:
-    """Make (or reuse) the poster of ``out_dir/video``; its relative path, or None.
+def poster_for(out_dir: Path, video: str, *, make: bool = True) -> str | None:
+    """Reuse, or with ``make`` make, the poster of ``out_dir/video``; its relative path.
 
     None when the video is missing or cannot be decoded (the card then shows the player
-    alone); never raises for a bad file.
+    alone), or when there is no poster yet and ``make`` is False; never raises for a bad
+    file.
     """
     source = out_dir / video
     target = out_dir / poster_path(video)
@@ -40,6 +44,8 @@ def poster_for(out_dir: Path, video: str) -> str | None:
             return None
         if target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns:
             return poster_path(video)
+        if not make:
+            return None
         target.parent.mkdir(parents=True, exist_ok=True)
         _extract(source, target)
     except Exception as exc:  # PyAV raises its own errors for every kind of bad file
