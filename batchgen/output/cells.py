@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 DELETED_MARK = " (deleted from manifest)"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./-]+")  # nothing to percent-encode
 MAX_CELL_CHARS = 32_767  # Excel's limit, counted in UTF-16 code units
 TRUNCATION_MARKER = "…[truncated]"
 MAX_LINK_CHARS = 2_079  # Excel's longest hyperlink target
@@ -156,7 +157,7 @@ def file_target(path: str) -> str | None:
     head = path.split("/", 1)[0]
     if not path or path.startswith("/") or ":" in head:
         return None  # only links relative to the results file survive moving the folder
-    target = quote(path, safe="/")
+    target = path if _PLAIN_PATH.fullmatch(path) else quote(path, safe="/")
     return "external:" + target if len(target) <= MAX_LINK_CHARS else None
 
 

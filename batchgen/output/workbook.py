@@ -185,6 +185,7 @@ class _Sheets:
             widths.append(float(min(max(longest, len(str(name)) + 3, _MIN_WIDTH), _MAX_WIDTH)))
             wraps.append(longest > _MAX_WIDTH)
         self.user_widths, self.user_wrap = widths, wraps
+        self.wrapping = [(n, w) for n, w, on in zip(self.columns, widths, wraps, strict=True) if on]
 
     # --- cells ------------------------------------------------------------------------------
 
@@ -262,13 +263,7 @@ class _Sheets:
 
     def wrapped_user(self, job: Job) -> list[tuple[Any, float]]:
         """The user cells that wrap, with their widths (for ``fit_height``)."""
-        return [
-            (job.user.get(name), width)
-            for name, wrap, width in zip(
-                self.columns, self.user_wrap, self.user_widths, strict=True
-            )
-            if wrap
-        ]
+        return [(job.user.get(name), width) for name, width in self.wrapping]
 
     # --- sheets -----------------------------------------------------------------------------
 
