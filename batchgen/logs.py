@@ -37,7 +37,8 @@ def configure_logging(verbosity: int) -> None:
     """stderr handler: -q warnings only, default info, -v debug."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     logger = logging.getLogger("batchgen")
-    logger.setLevel(logging.DEBUG)
+    # Not DEBUG unless asked: a debug call on the hot path then costs a level check only.
+    logger.setLevel(min(level, logging.INFO))
     logger.propagate = False
     for handler in list(logger.handlers):
         if getattr(handler, "_batchgen_stderr", False):
@@ -60,7 +61,8 @@ def attach_run_log(out_dir: Path) -> logging.Handler:
     handler.setFormatter(logging.Formatter(_FORMAT, _DATEFMT))
     handler.addFilter(_Redact())
     logger = logging.getLogger("batchgen")
-    logger.setLevel(logging.DEBUG)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     return handler
 
