@@ -238,7 +238,7 @@ def _attention_json(job: Job) -> dict[str, Any]:
 def _status_text(entry: dict[str, Any]) -> str:
     name = entry["name"]
     if entry["state"] == "missing":
-        return f"{entry['manifest']}: no such file"
+        return f"{entry['manifest']}: no such file or folder"
     if entry["state"] == "never run":
         return f"{name}: never run (no state in {entry['out_dir']})"
     lines = [f"{name}: {plural(entry['rows'], 'row')} ({entry['state_file']})"]
