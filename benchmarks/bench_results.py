@@ -106,9 +106,9 @@ def _grid(jobs: list[Job]) -> list[list[object]]:
     rows = []
     for job in jobs:
         row: list[object] = [job.user.get(name) for name in COLUMNS]
-        row += [job.row, job.key, str(job.status), job.task_id, job.attempts]
-        row += [job.consumed_credits, job.consumed_credits / 100, job.created_at]
-        row += [job.submitted_at, job.completed_at, job.error_kind, job.error_message, None]
+        row += [job.row, job.key, str(job.status), job.task_id, job.consumed_credits]
+        row += [job.consumed_credits / 100, job.submitted_at, job.completed_at]
+        row += [job.error_message, None]
         row += [("link", path) for path in job.files]
         rows.append(row)
     return rows

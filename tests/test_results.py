@@ -205,18 +205,27 @@ def test_times_are_utc_to_the_second_and_the_zone_is_said(tmp_path: Path) -> Non
     aware_paris = dt.datetime(
         2025, 3, 1, 10, 30, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1))
     )
-    jobs = [make_job(2, created_at=aware_paris, attempts=3, user=_user("p", shoot=aware_paris))]
+    jobs = [
+        make_job(
+            2,
+            created_at=aware_paris,
+            submitted_at=aware_paris + dt.timedelta(seconds=5),
+            attempts=3,
+            user=_user("p", shoot=aware_paris),
+        )
+    ]
     xlsx, csv_path = write(tmp_path, jobs)
     ws = load(xlsx)["Results"]
     values = dict(zip(HUMAN, rows_of(ws)[1][len(COLUMNS) :], strict=False))
     assert values["Key"] == "h_0002" and values["Task ID"] == "task-2"
-    assert values["Attempts"] == 3 and values["Credits"] == 40
-    assert values["Added (UTC)"] == dt.datetime(2025, 3, 1, 9, 30)  # no microseconds
+    assert values["Credits"] == 40
+    assert values["Submitted (UTC)"] == dt.datetime(2025, 3, 1, 9, 30, 5)  # no microseconds
     assert values["Completed (UTC)"] == dt.datetime(2025, 3, 1, 9, 32)
-    assert ws.cell(row=2, column=len(COLUMNS) + HUMAN.index("Added (UTC)") + 1).is_date
+    assert ws.cell(row=2, column=len(COLUMNS) + HUMAN.index("Submitted (UTC)") + 1).is_date
     csv_values = dict(zip(RESULT_COLUMNS, read_csv(csv_path)[1][len(COLUMNS) :], strict=True))
     assert csv_values["created_at"] == "2025-03-01T09:30:00Z"
     assert csv_values["submitted_at"] == "2025-03-01T09:30:05Z"
+    assert csv_values["attempts"] == "3" and csv_values["error_kind"] == ""
     assert ws.cell(row=2, column=COLUMNS.index("shoot") + 1).value.replace(
         microsecond=0
     ) == dt.datetime(2025, 3, 1, 9, 30)
