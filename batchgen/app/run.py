@@ -87,14 +87,8 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared:
         report = store.sync_manifest(manifest.columns, manifest.rows)
         for warning in report.warnings:
             log.warning("%s: %s", path.name, warning)
-        done = store.counts(in_manifest_only=True).get(JobStatus.DOWNLOADED, 0)
-        log.debug(
-            "%s: %d new row(s), %d row(s) already downloaded: skipped, no request",
-            path.name,
-            report.new,
-            done,
-        )
         _recover(store, path, settings)
+        _explain_skips(store, path.name, report.new)
         run_id = store.start_run(command=command, version=__version__)
     except BaseException:
         store.close()
@@ -124,6 +118,24 @@ def _recover(store: StateStore, path: Path, settings: Settings) -> None:
         log.info("%s: %d failed row(s) will be tried again", name, moved)
     if moved := store.requeue_downloads():
         log.info("%s: %d download(s) will be tried again", name, moved)
+
+
+_SKIPPED = {
+    JobStatus.DOWNLOADED: "already downloaded",
+    JobStatus.INVALID: "invalid in the manifest",
+    JobStatus.FAILED: "failed for good (--retry-failed sends them again)",
+    JobStatus.REJECTED: "refused by the API (--retry-failed sends them again)",
+    JobStatus.UNKNOWN: "of unknown outcome (--resubmit-unknown sends them again)",
+}
+
+
+def _explain_skips(store: StateStore, name: str, new: int) -> None:
+    """-v: why rows of the manifest are not sent this run."""
+    counts = store.counts(in_manifest_only=True)
+    log.debug("%s: %d new row(s), %d to send", name, new, counts.get(JobStatus.PENDING, 0))
+    for status, why in _SKIPPED.items():
+        if counts.get(status):
+            log.debug("%s: %d row(s) %s: skipped, no request", name, counts[status], why)
 
 
 def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
