@@ -1,0 +1,233 @@
+"""The streaming sheet parser behind :mod:`batchgen.manifest.xlsx`, and the shared-strings guard.
+
+openpyxl's ``WorkSheetParser`` is used for what it does well (cell types, dates, shared
+strings), with four changes that keep memory and time bounded by the data, not by the
+formatting, and keep what the user saw:
+
+- a row's ``hidden`` flag (set by a filter or by hand) is kept for that row only
+  (:attr:`Parser.row_hidden`), and no per-row dimension record is stored: openpyxl keeps one
+  dict per formatted row, about 500 MB for a sheet formatted down to row 1,048,576;
+- each row element is removed from the tree once parsed (``iterparse`` otherwise keeps every
+  cleared row attached to ``<sheetData>``), and style-only cells (no value, no formula) are
+  not parsed at all;
+- a formula cell gives its saved value, except ``HYPERLINK("url", "label")``, which gives
+  its URL (Excel saves the label as the value); a formula without a usable saved value, or a
+  ``HYPERLINK`` whose URL is not written in the formula, becomes a :class:`Flagged` value
+  that names the formula;
+- error values (``#N/A``) become :class:`Flagged` values too.
+
+Relies on openpyxl 3.1 internals (``WorkSheetParser``); pyproject pins openpyxl below 4.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchgen.errors import ManifestError
+
+__all__ = ["Flagged", "check_shared_strings", "hyperlink_target", "make_parser"]
+
+#: The fewest bytes of sheet XML one reference to a shared string takes
+#: (``<c r="A1" t="s"><v>0</v></c>``): a table with more strings than the sheets could
+#: reference is padding, or a bomb.
+_BYTES_PER_REFERENCE = 24
+#: Shared-strings tables smaller than this are never worth counting.
+_COUNT_ABOVE_BYTES = 8 * 1024 * 1024
+_SI = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s>/]")
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """A cell value the validator must look at: ``kind`` is ``no_value`` (a formula without
+    a saved result), ``hyperlink_label`` (a HYPERLINK formula whose URL is not in its text)
+    or ``cell_error``; ``detail`` is the formula (without ``=``) or the error text; ``value``
+    is what the cell shows (None when nothing)."""
+
+    kind: str
+    detail: str
+    value: Any = None
+
+
+# --- HYPERLINK -----------------------------------------------------------------------------
+
+_HYPERLINK = re.compile(r"^\s*(?:_xlfn\.)?HYPERLINK\s*\(", re.IGNORECASE)
+_LITERAL = re.compile(r'\s*"((?:[^"]|"")*)"\s*')
+
+
+def is_hyperlink(formula: str) -> bool:
+    """True when ``formula`` (without ``=``) is a HYPERLINK call."""
+    return _HYPERLINK.match(formula) is not None
+
+
+def hyperlink_target(formula: str) -> str | None:
+    """The link of ``HYPERLINK("https://…", "label")`` when its first argument is text
+    written in the formula (string literals, possibly joined with ``&``); else None."""
+    start = _HYPERLINK.match(formula)
+    if start is None:
+        return None
+    position, parts = start.end(), []
+    while True:
+        literal = _LITERAL.match(formula, position)
+        if literal is None:
+            return None
+        parts.append(literal.group(1).replace('""', '"'))
+        position = literal.end()
+        if position < len(formula) and formula[position] == "&":
+            position += 1
+            continue
+        if position < len(formula) and formula[position] in ",)":
+            return "".join(parts).strip() or None
+        return None
+
+
+def _looks_like_url(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+
+def make_parser(worksheet: Any) -> Any:
+    """A parser of ``worksheet`` (an openpyxl read-only worksheet); iterate ``parse()`` for
+    ``(row number, cells)``, read ``row_hidden`` right after each row, and ``hyperlinks`` /
+    ``merged_cells`` once the iteration is over. Close ``parser.source`` when done."""
+    from openpyxl.worksheet._reader import (
+        FORMULA_TAG,
+        HYPERLINK_TAG,
+        MERGE_TAG,
+        ROW_TAG,
+        VALUE_TAG,
+        WorkSheetParser,
+    )
+    from openpyxl.worksheet.hyperlink import HyperlinkList
+    from openpyxl.worksheet.merge import MergeCells
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    data_tag = f"{{{SHEET_MAIN_NS}}}sheetData"
+
+    class Parser(WorkSheetParser):  # type: ignore[misc]
+        """openpyxl's parser, changed as the module docstring says."""
+
+        row_hidden = False
+
+        def parse(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+            sheet_data, depth = None, 0
+            for event, element in iterparse(self.source, events=("start", "end")):
+                tag = element.tag
+                if event == "start":
+                    depth += 1
+                    if tag == data_tag:
+                        sheet_data = element
+                    continue
+                depth -= 1
+                if tag == ROW_TAG:
+                    row = self.parse_row(element)
+                    element.clear()
+                    if sheet_data is not None:
+                        sheet_data.remove(element)
+                    yield row
+                elif depth == 1:  # a direct child of <worksheet>: read, then dropped
+                    if tag == HYPERLINK_TAG:
+                        self.hyperlinks = HyperlinkList.from_tree(element)
+                    elif tag == MERGE_TAG:
+                        self.merged_cells = MergeCells.from_tree(element)
+                    element.clear()
+
+        def parse_row(self, row: Any) -> tuple[int, list[dict[str, Any]]]:
+            number = row.get("r")
+            if number is not None:
+                self.row_counter = int(float(number))
+            else:
+                self.row_counter += 1
+            self.col_counter = 0
+            self.row_hidden = row.get("hidden") in ("1", "true")
+            # A cell with a reference and no child is formatting only: nothing to read.
+            cells = [self.parse_cell(c) for c in row if len(c) or c.get("r") is None]
+            return self.row_counter, cells
+
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            formula = element.find(FORMULA_TAG)
+            if formula is not None:
+                cell["value"] = _formula_value(
+                    formula.text or "", cell["value"], element, VALUE_TAG
+                )
+            elif cell["data_type"] == "e":
+                cell["value"] = Flagged("cell_error", str(cell["value"]), str(cell["value"]))
+            return cell
+
+    workbook = worksheet.parent
+    return Parser(
+        worksheet._get_source(),
+        worksheet._shared_strings,
+        data_only=True,
+        epoch=workbook.epoch,
+        date_formats=workbook._date_formats,
+        timedelta_formats=workbook._timedelta_formats,
+    )
+
+
+def _formula_value(formula: str, saved: Any, element: Any, value_tag: str) -> Any:
+    if is_hyperlink(formula):
+        target = hyperlink_target(formula)
+        if target is not None:
+            return target
+        if _looks_like_url(saved):
+            return saved
+        return Flagged("hyperlink_label", formula, saved)
+    if element.get("t") == "e" and saved is not None:
+        return Flagged("cell_error", str(saved), str(saved))
+    # Excel saves a formula whose result is empty text as t="str" with <v></v>. No <v>, or
+    # an empty one on a number cell, means the file was written by a program that does not
+    # calculate formulas (openpyxl, many exporters).
+    if saved is None and (element.find(value_tag) is None or element.get("t", "n") != "str"):
+        return Flagged("no_value", formula)
+    return saved
+
+
+# --- the shared strings guard --------------------------------------------------------------
+
+
+def check_shared_strings(path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse a shared-strings table with more strings than the sheets could reference.
+
+    Counts ``<si>`` elements by streaming the part (no string is built), stopping as soon as
+    the count passes the sheets' uncompressed size divided by the smallest reference. Raises
+    ManifestError naming the file.
+    """
+    members = archive.infolist()
+    tables = [m for m in members if m.filename.lower().endswith("sharedstrings.xml")]
+    sheets = sum(m.file_size for m in members if m.filename.lower().startswith("xl/worksheets/"))
+    allowed = sheets // _BYTES_PER_REFERENCE + 1_000
+    for table in tables:
+        if table.file_size >= _COUNT_ABOVE_BYTES:
+            try:
+                _count_strings(path, archive, table, allowed)
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+                raise ManifestError(path, "is damaged: its shared strings cannot be read") from exc
+
+
+def _count_strings(
+    path: Path, archive: zipfile.ZipFile, table: zipfile.ZipInfo, allowed: int
+) -> None:
+    count, tail = 0, b""
+    with archive.open(table) as handle:
+        while chunk := handle.read(1 << 20):
+            data = tail + chunk
+            count += len(_SI.findall(data))
+            tail = data[-8:]
+            count -= len(_SI.findall(tail))  # counted again with the next chunk
+            if count > allowed:
+                raise ManifestError(
+                    path,
+                    f"holds more than {allowed:,} shared strings, more than its sheets "
+                    "could use: the file is damaged or hostile (re-save it in Excel, or "
+                    "export it as CSV)",
+                )
