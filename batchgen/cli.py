@@ -67,6 +67,16 @@ def _add_manifest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sheet", help="XLSX sheet to read (default: the first with a prompt column)")
     p.add_argument("--default-mode", help="mode for rows that leave it empty (fun, normal, spicy)")
     p.add_argument("--default-ratio", help="ratio for rows that leave it empty (2:3, 3:2, 1:1)")
+    p.add_argument(
+        "--include-hidden",
+        action="store_true",
+        help="also send rows hidden in the sheet (and read hidden sheets)",
+    )
+    p.add_argument(
+        "--allow-regenerate",
+        action="store_true",
+        help="send rows whose request was already generated under another key (pays again)",
+    )
 
 
 def _add_limit_options(p: argparse.ArgumentParser) -> None:
@@ -209,21 +219,46 @@ def _load_config(path: Path | None) -> dict[str, Any]:
 def _apply_config(
     parser: argparse.ArgumentParser, argv: Sequence[str], config: dict[str, Any], path: Path
 ) -> None:
+    """Check every value of the file with the command line's rules, then give the command
+    the ones it knows as defaults; options of other commands are ignored."""
     secrets = _SECRET_KEYS & config.keys()
     if secrets:
         raise UsageError(
             f"{path}: the API token does not belong in a configuration file "
             f"({', '.join(sorted(secrets))}); use GROKIMAGINE_API_TOKEN or --token-file"
         )
+    options = _config_options(parser)
+    unknown = sorted(k for k in config if k not in options)
+    if unknown:
+        names = ", ".join(k.replace("_", "-") for k in unknown)
+        raise UsageError(f"{path}: unknown option(s): {names} (not an option of any command)")
+    values = {k: _coerce(options[k], v, path, k) for k, v in config.items()}
     command = next((a for a in argv if not a.startswith("-")), None)
     sub = _subparser(parser, command)
     if sub is None:
         return
-    known = {action.dest: action for action in sub._actions}
-    unknown = sorted(k for k in config if k not in known)
-    if unknown:
-        raise UsageError(f"{path}: unknown option(s): {', '.join(unknown)}")
-    sub.set_defaults(**{k: _coerce(known[k], v, path) for k, v in config.items()})
+    own = {a.dest for a in sub._actions}
+    sub.set_defaults(**{options[k].dest: v for k, v in values.items() if options[k].dest in own})
+
+
+#: Options that name a file or a command, not a setting: never read from the file.
+_NOT_CONFIG = frozenset({"help", "config", "version", "command", "manifests", "path"})
+
+
+def _config_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Every option of every command, by its long name (``-`` as ``_``) and by its dest."""
+    found: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                for option in sub._actions:
+                    if option.dest in _NOT_CONFIG or not option.option_strings:
+                        continue
+                    for name in option.option_strings:
+                        if name.startswith("--"):
+                            found.setdefault(name[2:].replace("-", "_"), option)
+                    found.setdefault(option.dest, option)
+    return found
 
 
 def _subparser(
@@ -235,14 +270,42 @@ def _subparser(
     return None
 
 
-def _coerce(action: argparse.Action, value: Any, path: Path) -> Any:
-    if action.type is None or isinstance(value, bool):
-        return value
-    try:
-        convert: Callable[[str], Any] = action.type  # type: ignore[assignment]
-        return convert(str(value))
-    except (argparse.ArgumentTypeError, ValueError) as exc:
-        raise UsageError(f"{path}: option {action.dest}: {exc}") from None
+def _coerce(action: argparse.Action, value: Any, path: Path, key: str) -> Any:
+    """``value`` from the file, checked and converted as the command line would; UsageError
+    naming the file, the key and what is accepted."""
+    name = key.replace("_", "-")
+    if action.nargs == 0:  # a flag: true or false
+        if not isinstance(value, bool):
+            raise UsageError(f"{path}: {name} = {value!r}: use true or false")
+        if isinstance(action.const, bool):  # store_true / store_false
+            return action.const if value else (not action.const)
+        raise UsageError(f"{path}: {name} cannot be set in the configuration file")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise UsageError(f"{path}: {name} = {value!r}: expected {_accepted(action)}")
+    converted: Any = str(value)
+    if action.type is not None:
+        try:
+            convert: Callable[[str], Any] = action.type  # type: ignore[assignment]
+            converted = convert(str(value))
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+            detail = str(exc) or "not valid"
+            raise UsageError(f"{path}: {name} = {value!r}: {detail}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UsageError(f"{path}: {name} = {value!r}: use {_accepted(action)}")
+    return converted
+
+
+def _accepted(action: argparse.Action) -> str:
+    if action.choices is not None:
+        return " or ".join(repr(str(c)) for c in action.choices)
+    kind = getattr(action.type, "__name__", "")
+    if kind in ("int", "_positive_int"):
+        return "a whole number"
+    if kind == "float":
+        return "a number"
+    if kind == "parse_duration":
+        return "a duration like 6h, 90m or 1h30m"
+    return "text"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -264,6 +327,8 @@ def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None)
     values: dict[str, Any] = {"rpm": rpm, "out_dir": args.out}
     for name in (
         "sheet",
+        "include_hidden",
+        "allow_regenerate",
         "default_mode",
         "default_ratio",
         "budget_scope",

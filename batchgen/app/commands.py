@@ -10,6 +10,7 @@ from pathlib import Path
 from batchgen.app.validate import validate_paths
 from batchgen.config import Settings
 from batchgen.errors import StateError
+from batchgen.manifest.identity import Generated
 from batchgen.manifest.load import find_manifests
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, JobStatus
 from batchgen.output.reports import write_reports
@@ -36,8 +37,19 @@ def validate_manifests(paths: Sequence[Path], settings: Settings) -> tuple[str, 
         default_ratio=settings.default_ratio,
         max_credits=settings.max_credits,
         done_keys=lambda path: _done_keys(settings.out_dir, path),
+        include_hidden=settings.include_hidden,
+        generated=lambda path: _generated(settings.out_dir, path),
+        allow_regenerate=settings.allow_regenerate,
     )
     return result.report, result.exit_code
+
+
+def _generated(out_dir: Path, manifest: Path) -> list[Generated]:
+    state = existing_state(out_dir, manifest)
+    if state is None:
+        return []
+    with StateStore.open(state) as store:
+        return list(store.generated_requests())
 
 
 def _done_keys(out_dir: Path, manifest: Path) -> set[str]:
@@ -75,7 +87,8 @@ def _status_block(path: Path, store: StateStore) -> tuple[str, bool]:
     lines.append(f"  credits spent    {credits:>8}  (~${credits * USD_PER_CREDIT:,.2f})")
     lines.extend(_last_run_lines(store))
     lines.extend(_attention_lines(store))
-    return "\n".join(lines), counts.get(JobStatus.DOWNLOADED, 0) == total
+    done = counts.get(JobStatus.DOWNLOADED, 0) + counts.get(JobStatus.SKIPPED, 0)
+    return "\n".join(lines), done == total
 
 
 def _last_run_lines(store: StateStore) -> list[str]:

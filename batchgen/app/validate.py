@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.errors import ManifestError, UsageError
-from batchgen.manifest.load import Manifest, find_manifests, read_manifest
+from batchgen.manifest.identity import Generated, hold_regenerations
+from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import safe
 from batchgen.models import CREDITS_PER_TASK, MODES, RATIOS, USD_PER_CREDIT
 
@@ -62,6 +63,7 @@ class Plan:
     rpm: int
     max_credits: int | None = None
     warnings: int = 0
+    skipped: int = 0  # rows hidden in the sheet, not sent
 
 
 def plan_manifest(
@@ -86,7 +88,8 @@ def plan_manifest(
         path=manifest.path,
         rows=len(manifest.rows),
         valid=len(valid),
-        invalid=len(manifest.rows) - len(valid),
+        invalid=len(manifest.invalid),
+        skipped=len(manifest.skipped),
         done=done,
         to_submit=to_submit,
         credits=credits,
@@ -174,6 +177,8 @@ def _table_line(cells: tuple[str, ...], widths: list[int]) -> str:
 
 def _plan_lines(plan: Plan) -> list[str]:
     rows = f"{plan.rows:,}: {plan.valid:,} valid, {plan.invalid:,} invalid"
+    if plan.skipped:
+        rows += f", {plan.skipped:,} hidden (skipped)"
     if plan.done:
         rows += f", {plan.done:,} already done"
     lines = [
@@ -238,11 +243,17 @@ def validate_paths(
     default_ratio: str | None = None,
     max_credits: int | None = None,
     done_keys: Callable[[Path], Collection[str]] | None = None,
+    include_hidden: bool = False,
+    generated: Callable[[Path], Iterable[Generated]] | None = None,
+    allow_regenerate: bool = False,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
     ``done_keys(path)`` returns the keys already downloaded for a manifest (from its state,
-    when there is one). A file that cannot be read is collected as an error, not raised.
+    when there is one); ``generated(path)`` the requests its state already generated, so
+    that rows asking for one of them under another key are reported as ``run`` would hold
+    them (see :mod:`batchgen.manifest.identity`). A file that cannot be read is collected as
+    an error, not raised.
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -251,15 +262,21 @@ def validate_paths(
     except ManifestError as exc:
         files, errors = [], [exc]
     if not files and not errors:
-        errors.append(ManifestError(", ".join(map(str, paths)) or ".", "holds no manifest files"))
+        return ValidationResult(report=no_manifest_message(paths) + "\n", exit_code=2)
     for path in files:
         try:
             manifest = read_manifest(
-                path, sheet=sheet, default_mode=default_mode, default_ratio=default_ratio
+                path,
+                sheet=sheet,
+                default_mode=default_mode,
+                default_ratio=default_ratio,
+                include_hidden=include_hidden,
             )
         except ManifestError as exc:
             errors.append(exc)
             continue
+        if generated is not None:
+            manifest, _ = hold_regenerations(manifest, generated(path), allow=allow_regenerate)
         done = done_keys(path) if done_keys is not None else ()
         results.append(
             (manifest, plan_manifest(manifest, done_keys=done, rpm=rpm, max_credits=max_credits))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from batchgen.manifest.model import show
 
@@ -64,8 +64,8 @@ def share_link(url: str) -> ShareLink | None:
     return None
 
 
-def _drive(url: str, parts: object) -> ShareLink | None:
-    path, query = getattr(parts, "path", ""), dict(parse_qsl(getattr(parts, "query", "")))
+def _drive(url: str, parts: SplitResult) -> ShareLink | None:
+    path, query = parts.path, dict(parse_qsl(parts.query))
     match = _DRIVE_FILE.match(path)
     file_id = match.group(1) if match else None
     if file_id is None and path in ("/open", "/uc") and query.get("id"):
@@ -82,15 +82,15 @@ def _drive(url: str, parts: object) -> ShareLink | None:
     )
 
 
-def _dropbox(url: str, parts: object) -> ShareLink | None:
-    path = getattr(parts, "path", "")
+def _dropbox(url: str, parts: SplitResult) -> ShareLink | None:
+    path = parts.path
     if not path.startswith(("/s/", "/scl/fi/")):
         return None
-    query = parse_qsl(getattr(parts, "query", ""), keep_blank_values=True)
+    query = parse_qsl(parts.query, keep_blank_values=True)
     if any(k == "dl" and v == "1" for k, v in query) or any(k == "raw" for k, _ in query):
         return None  # already direct
     kept = [(k, v) for k, v in query if k != "dl"] + [("dl", "1")]
-    direct = urlunsplit(parts._replace(query=urlencode(kept)))  # type: ignore[attr-defined]
+    direct = urlunsplit(parts._replace(query=urlencode(kept)))
     return ShareLink(
         direct,
         f"{show(url)} is a Dropbox preview page, not the image; sending its direct "

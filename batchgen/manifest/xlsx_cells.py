@@ -112,7 +112,7 @@ def make_parser(worksheet: Any) -> Any:
 
     data_tag = f"{{{SHEET_MAIN_NS}}}sheetData"
 
-    class Parser(WorkSheetParser):  # type: ignore[misc]
+    class Parser(WorkSheetParser):
         """openpyxl's parser, changed as the module docstring says."""
 
         row_hidden = False
