@@ -12,12 +12,22 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from test_cli_run import Cli, MakeSim, make_sim, store_of  # noqa: F401  (make_sim: fixture)
+from conftest import SimulatorFactory
+from test_cli_run import SIM_DEFAULTS, Cli, MakeSim, store_of
 
 from batchgen.cli import main
 from batchgen.errors import ManifestError
 from batchgen.manifest.load import read_manifest
 from batchgen.models import JobStatus
+from batchgen.simulator import SimConfig, Simulator
+
+
+@pytest.fixture
+def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
+    async def make(**options: object) -> Simulator:
+        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
+
+    return make
 
 
 def _filtered_workbook(path: Path) -> Path:
@@ -139,9 +149,9 @@ async def test_run_on_a_folder_with_nothing_usable_prints_one_line(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines and "Traceback" not in result.stderr
     if content is None:
-        assert lines == [
-            f"batchgen: error: no manifest to read in manifests: put .csv, .tsv, .xlsx, .xlsm files there, or name one"
-        ]
+        kinds = ".csv, .tsv, .xlsx, .xlsm"
+        expected = f"no manifest to read in manifests: put {kinds} files there, or name one"
+        assert lines == [f"batchgen: error: {expected}"]
     else:
         assert any("nothing to run" in line for line in lines)
 

@@ -10,12 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchgen.errors import ManifestError
 from batchgen.manifest.columns import ColumnMap, column_letter
+from batchgen.manifest.layout import check_width, column_names, hidden_note
 from batchgen.manifest.model import (
     MAX_CELL_CHARS,
-    MAX_COLUMNS,
-    RESULT_COLUMNS_RESERVED,
     Manifest,
     ManifestRow,
     Problem,
@@ -47,7 +45,6 @@ __all__ = ["HIDDEN_REASON", "build_manifest"]
 HIDDEN_REASON = (
     "hidden in the sheet (by a filter or by hand), so not sent; --include-hidden sends it"
 )
-_ROWS_LISTED = 20
 
 # --- rows --------------------------------------------------------------------------------------
 
@@ -285,14 +282,14 @@ def build_manifest(
     columns than a sheet holds once batchgen's result columns are added).
     """
     defaults = (normalise_default("mode", default_mode), normalise_default("ratio", default_ratio))
-    names, keep, notes = _column_names(table)
-    _check_width(path, names)
+    names, keep, notes = column_names(table)
+    check_width(path, names)
     checker = _RowChecker(path, table, names, keep, defaults)
     checked = [checker.check(number, values) for number, values in table.rows]
     if table.hidden:
         for item in checked:
             item.hidden = not include_hidden and item.number in table.hidden
-        notes.append(_hidden_note(sorted(table.hidden), include_hidden))
+        notes.append(hidden_note(sorted(table.hidden), include_hidden))
     if not table.rows:
         notes.append(f"has a header (row {table.header_row}) but no data rows: nothing to do")
     rows = _assign_keys(checker, checked)
@@ -311,62 +308,6 @@ def build_manifest(
     problems = file_problems + [p for row in rows if row.skipped is None for p in row.problems]
     columns = checker.order
     return Manifest(path=path, sheet=table.sheet, columns=columns, rows=rows, problems=problems)
-
-
-def _check_width(path: Path, names: dict[int, str]) -> None:
-    limit = MAX_COLUMNS - RESULT_COLUMNS_RESERVED
-    if len(names) > limit:
-        raise ManifestError(
-            path,
-            f"has {len(names):,} columns: with batchgen's result columns the results sheet "
-            f"would need more than the {MAX_COLUMNS:,} a spreadsheet holds; keep at most "
-            f"{limit:,} columns (delete unused ones or split the file)",
-        )
-
-
-def _hidden_note(numbers: list[int], included: bool) -> str:
-    listed = ", ".join(map(str, numbers[:_ROWS_LISTED]))
-    if len(numbers) > _ROWS_LISTED:
-        listed += f" and {len(numbers) - _ROWS_LISTED:,} more"
-    count = f"{len(numbers):,} row{'s' if len(numbers) != 1 else ''}"
-    if included:
-        return f"{count} hidden in the sheet are included (--include-hidden): rows {listed}"
-    return (
-        f"{count} hidden in the sheet (by a filter or by hand) were skipped, not sent: "
-        f"rows {listed}; --include-hidden sends them"
-    )
-
-
-def _column_names(table: RawTable) -> tuple[dict[int, str], list[int] | None, list[str]]:
-    """Display names of the kept columns (by raw position), the kept positions (None: all),
-    and notes about renamed or unnamed columns."""
-    names: dict[int, str] = {}
-    notes: list[str] = []
-    used: set[str] = set()
-    for index, raw in enumerate(table.header):
-        name = as_text(raw).replace("\ufeff", "")
-        letter = column_letter(index)
-        if not name.strip():
-            if not any(_filled(values[index]) for _, values in table.rows):
-                continue  # an empty column without a header: a stray cell format, or ",,"
-            name = f"column {letter}"
-            notes.append(f"column {letter} has no header; its values are kept as {show(name)}")
-        if name in used:
-            original, number = name, 2
-            while f"{original} ({number})" in used:
-                number += 1
-            name = f"{original} ({number})"
-            notes.append(
-                f"column {letter} repeats the header {show(original)}; kept as {show(name)}"
-            )
-        used.add(name)
-        names[index] = name
-    keep = None if len(names) == len(table.header) else sorted(names)
-    return names, keep, notes
-
-
-def _filled(value: Any) -> bool:
-    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _assign_keys(checker: _RowChecker, checked: list[_Checked]) -> list[ManifestRow]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import warnings
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,20 +28,18 @@ from batchgen.manifest.columns import (
     map_columns,
     missing_prompt_message,
 )
-from batchgen.manifest.model import MAX_COLUMNS, MAX_UNCOMPRESSED_BYTES, as_text, show
+from batchgen.manifest.model import MAX_COLUMNS, as_text, show
 from batchgen.manifest.table import (
-    OLE2_SIGNATURE,
-    ZIP_SIGNATURES,
     CellIssue,
     RawTable,
     check_limits,
 )
-from batchgen.manifest.xlsx_cells import Flagged, check_shared_strings, make_parser
+from batchgen.manifest.xlsx_cells import Flagged, make_parser
+from batchgen.manifest.xlsx_guard import check_container
 
 __all__ = ["read_xlsx"]
 
 EXCEL_MAX_ROWS = 1_048_576
-_ENCRYPTED_MARK = "EncryptionInfo".encode("utf-16-le")
 
 
 #: A header further down than this row is not looked for (a sheet formatted down to row
@@ -58,7 +55,7 @@ def read_xlsx(path: Path, *, sheet: str | None = None, include_hidden: bool = Fa
     sheets too, after the visible ones, with ``include_hidden``). Rows hidden in the sheet
     are listed in ``RawTable.hidden``.
     """
-    _check_container(path)
+    check_container(path)
     # openpyxl and the XML parser raise a zoo of types on damaged or hostile files (KeyError,
     # ValueError, TypeError, zipfile and XML errors...): at this boundary every one of them
     # means "this workbook cannot be read", so all are translated.
@@ -71,71 +68,6 @@ def read_xlsx(path: Path, *, sheet: str | None = None, include_hidden: bool = Fa
         except Exception as exc:
             detail = show(str(exc) or type(exc).__name__, 120)
             raise ManifestError(path, f"cannot be read as an Excel workbook ({detail})") from exc
-
-
-# --- guards before openpyxl sees the file ----------------------------------------------------
-
-
-def _check_container(path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise ManifestError(path, f"cannot be read: {exc.strerror or exc}") from exc
-    if head.startswith(OLE2_SIGNATURE):
-        raise ManifestError(path, _ole2_message(path))
-    if not head.startswith(ZIP_SIGNATURES):
-        raise ManifestError(path, _not_zip_message(path))
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise ManifestError(path, "is damaged: it is not a readable .xlsx (zip) file") from exc
-    names = {m.filename for m in members}
-    if "[Content_Types].xml" not in names:
-        raise ManifestError(path, "is a zip file but not an Excel workbook")
-    _check_unpacked_size(path, members)
-    with zipfile.ZipFile(path) as archive:
-        check_shared_strings(path, archive)
-
-
-def _check_unpacked_size(path: Path, members: list[zipfile.ZipInfo]) -> None:
-    total = sum(m.file_size for m in members)
-    if total > MAX_UNCOMPRESSED_BYTES:
-        limit = MAX_UNCOMPRESSED_BYTES // (1024 * 1024)
-        raise ManifestError(
-            path,
-            f"expands to {total / 1024**2:,.0f} MB when unpacked (limit {limit:,} MB): "
-            "too large for a manifest, or a zip bomb",
-        )
-
-
-def _ole2_message(path: Path) -> str:
-    # Excel wraps a password-protected .xlsx in an OLE2 file holding an EncryptionInfo
-    # stream; an OLE2 file without one is an old .xls saved under a new name.
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(32 * 1024 * 1024)
-    except OSError:
-        data = b""
-    if _ENCRYPTED_MARK in data:
-        return (
-            "is password-protected: open it in Excel, remove the password "
-            "(File > Info > Protect Workbook) and save it without one"
-        )
-    return "is an old Excel 97-2003 workbook (.xls) under an .xlsx name: save it as .xlsx"
-
-
-def _not_zip_message(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            sample = handle.read(4096)
-        text = sample.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return "is not an Excel workbook (damaged, or another kind of file renamed to .xlsx)"
-    if "\x00" in text or not text.strip():
-        return "is not an Excel workbook (damaged, or another kind of file renamed to .xlsx)"
-    return "is a text file, not an Excel workbook: if it is CSV, rename it to .csv"
 
 
 # --- the workbook ----------------------------------------------------------------------------

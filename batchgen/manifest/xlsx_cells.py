@@ -1,4 +1,4 @@
-"""The streaming sheet parser behind :mod:`batchgen.manifest.xlsx`, and the shared-strings guard.
+"""The streaming sheet parser behind :mod:`batchgen.manifest.xlsx`.
 
 openpyxl's ``WorkSheetParser`` is used for what it does well (cell types, dates, shared
 strings), with four changes that keep memory and time bounded by the data, not by the
@@ -22,24 +22,11 @@ Relies on openpyxl 3.1 internals (``WorkSheetParser``); pyproject pins openpyxl 
 from __future__ import annotations
 
 import re
-import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from batchgen.errors import ManifestError
-
-__all__ = ["Flagged", "check_shared_strings", "hyperlink_target", "make_parser"]
-
-#: The fewest bytes of sheet XML one reference to a shared string takes
-#: (``<c r="A1" t="s"><v>0</v></c>``): a table with more strings than the sheets could
-#: reference is padding, or a bomb.
-_BYTES_PER_REFERENCE = 24
-#: Shared-strings tables smaller than this are never worth counting.
-_COUNT_ABOVE_BYTES = 8 * 1024 * 1024
-_SI = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s>/]")
+__all__ = ["Flagged", "hyperlink_target", "make_parser"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,44 +177,3 @@ def _formula_value(formula: str, saved: Any, element: Any, value_tag: str) -> An
     if saved is None and (element.find(value_tag) is None or element.get("t", "n") != "str"):
         return Flagged("no_value", formula)
     return saved
-
-
-# --- the shared strings guard --------------------------------------------------------------
-
-
-def check_shared_strings(path: Path, archive: zipfile.ZipFile) -> None:
-    """Refuse a shared-strings table with more strings than the sheets could reference.
-
-    Counts ``<si>`` elements by streaming the part (no string is built), stopping as soon as
-    the count passes the sheets' uncompressed size divided by the smallest reference. Raises
-    ManifestError naming the file.
-    """
-    members = archive.infolist()
-    tables = [m for m in members if m.filename.lower().endswith("sharedstrings.xml")]
-    sheets = sum(m.file_size for m in members if m.filename.lower().startswith("xl/worksheets/"))
-    allowed = sheets // _BYTES_PER_REFERENCE + 1_000
-    for table in tables:
-        if table.file_size >= _COUNT_ABOVE_BYTES:
-            try:
-                _count_strings(path, archive, table, allowed)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
-                raise ManifestError(path, "is damaged: its shared strings cannot be read") from exc
-
-
-def _count_strings(
-    path: Path, archive: zipfile.ZipFile, table: zipfile.ZipInfo, allowed: int
-) -> None:
-    count, tail = 0, b""
-    with archive.open(table) as handle:
-        while chunk := handle.read(1 << 20):
-            data = tail + chunk
-            count += len(_SI.findall(data))
-            tail = data[-8:]
-            count -= len(_SI.findall(tail))  # counted again with the next chunk
-            if count > allowed:
-                raise ManifestError(
-                    path,
-                    f"holds more than {allowed:,} shared strings, more than its sheets "
-                    "could use: the file is damaged or hostile (re-save it in Excel, or "
-                    "export it as CSV)",
-                )
