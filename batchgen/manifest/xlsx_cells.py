@@ -105,27 +105,20 @@ def make_parser(worksheet: Any) -> Any:
         row_hidden = False
 
         def parse(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-            sheet_data, depth = None, 0
-            for event, element in iterparse(self.source, events=("start", "end")):
+            for _, element in iterparse(self.source):
                 tag = element.tag
-                if event == "start":
-                    depth += 1
-                    if tag == data_tag:
-                        sheet_data = element
-                    continue
-                depth -= 1
                 if tag == ROW_TAG:
                     row = self.parse_row(element)
                     element.clear()
-                    if sheet_data is not None:
-                        sheet_data.remove(element)
                     yield row
-                elif depth == 1:  # a direct child of <worksheet>: read, then dropped
-                    if tag == HYPERLINK_TAG:
-                        self.hyperlinks = HyperlinkList.from_tree(element)
-                    elif tag == MERGE_TAG:
-                        self.merged_cells = MergeCells.from_tree(element)
+                elif tag == HYPERLINK_TAG:
+                    self.hyperlinks = HyperlinkList.from_tree(element)
                     element.clear()
+                elif tag == MERGE_TAG:
+                    self.merged_cells = MergeCells.from_tree(element)
+                    element.clear()
+                elif tag == data_tag:
+                    element.clear()  # drops the cleared rows it still holds
 
         def parse_row(self, row: Any) -> tuple[int, list[dict[str, Any]]]:
             number = row.get("r")
@@ -141,7 +134,8 @@ def make_parser(worksheet: Any) -> Any:
 
         def parse_cell(self, element: Any) -> dict[str, Any]:
             cell: dict[str, Any] = super().parse_cell(element)
-            formula = element.find(FORMULA_TAG)
+            # <f> comes first in a cell, so one look tells whether there is a formula
+            formula = element[0] if len(element) and element[0].tag == FORMULA_TAG else None
             if formula is not None:
                 cell["value"] = _formula_value(
                     formula.text or "", cell["value"], element, VALUE_TAG
