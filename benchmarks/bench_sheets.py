@@ -142,7 +142,8 @@ def main() -> None:
             verdict = "ok" if peak < goal_mb and in_time else "GOAL MISSED"
             print(
                 f"{name:<13} ({size:.1f} MB): {seconds:.1f} s, peak RSS {peak:,.0f} MB "
-                f"(goal < {goal_mb} MB, < 10 s) exit {code}: {verdict}\n    {last}"
+                f"(goal < {goal_mb} MB{'' if name == 'formatted' else ', < 10 s'}) "
+                f"exit {code}: {verdict}\n    {last}"
             )
 
 
