@@ -403,3 +403,43 @@ def test_result_columns_reserved_covers_the_results_sheet() -> None:
     from batchgen.output.results import RESULT_COLUMNS
 
     assert len(RESULT_COLUMNS) <= RESULT_COLUMNS_RESERVED
+
+
+# --- identity changes against the state ----------------------------------------------------------
+
+
+def _generated_state(tmp_path: Path, manifest_path: Path) -> object:
+    from batchgen.models import JobStatus as S
+    from batchgen.state.store import StateStore
+
+    store = StateStore.open(tmp_path / "state.sqlite", manifest=manifest_path)
+    manifest = read_manifest(manifest_path)
+    store.sync_manifest(manifest.columns, manifest.rows)
+    for spec in manifest.valid:
+        for step in (S.SUBMITTING, S.SUBMITTED, S.COMPLETED, S.DOWNLOADED):
+            store.transition(spec.key, step, **({"task_id": "t"} if step is S.SUBMITTED else {}))
+    return store
+
+
+def test_a_renamed_id_column_is_held_but_a_deliberate_duplicate_is_not(tmp_path: Path) -> None:
+    from batchgen.manifest.identity import hold_regenerations
+
+    path = tmp_path / "m.csv"
+    path.write_text("id,prompt,mode,ratio\n7,a kite,fun,1:1\n8,a boat,fun,1:1\n", encoding="utf-8")
+    store = _generated_state(tmp_path, path)
+    generated = store.generated_requests()  # type: ignore[attr-defined]
+    # the id column renamed to something batchgen does not know: every key changes
+    path.write_text("ref,prompt,mode,ratio\n7,a kite,fun,1:1\n8,a boat,fun,1:1\n", encoding="utf-8")
+    held, problems = hold_regenerations(read_manifest(path), generated, allow=False)
+    assert [p.row for p in problems] == [2, 3] and not held.valid
+    assert "same request as row 2 (key id:7)" in problems[0].message
+    allowed, _ = hold_regenerations(read_manifest(path), generated, allow=True)
+    assert len(allowed.valid) == 2 and not allowed.errors
+    # the same rows kept, plus a deliberate copy of one: only the duplicate warning applies
+    path.write_text(
+        "id,prompt,mode,ratio\n7,a kite,fun,1:1\n8,a boat,fun,1:1\n9,a kite,fun,1:1\n",
+        encoding="utf-8",
+    )
+    kept, problems = hold_regenerations(read_manifest(path), generated, allow=False)
+    assert problems == [] and len(kept.valid) == 3
+    store.close()  # type: ignore[attr-defined]

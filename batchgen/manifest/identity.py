@@ -24,7 +24,8 @@ Generated = tuple[str, int, str, str, str, Sequence[str]]
 
 def regenerations(manifest: Manifest, generated: Iterable[Generated]) -> dict[str, tuple[str, int]]:
     """Manifest key -> (state key, state row) for every valid row whose request was already
-    generated under another key and whose own key was never generated."""
+    generated under another key, when its own key was never generated and the other key is
+    no longer in the manifest (its identity changed)."""
     by_request: dict[str, tuple[str, int]] = {}
     keys: set[str] = set()
     for key, row, prompt, mode, ratio, images in generated:
@@ -32,12 +33,15 @@ def regenerations(manifest: Manifest, generated: Iterable[Generated]) -> dict[st
         by_request.setdefault(request_key(prompt, mode, ratio, images), (key, row))
     if not by_request:
         return {}
+    present = {row.key for row in manifest.rows}
     found: dict[str, tuple[str, int]] = {}
     for spec in manifest.valid:
         if spec.key in keys:
             continue
         hit = by_request.get(request_key(spec.prompt, spec.mode, spec.ratio, spec.images))
-        if hit is not None and hit[0] != spec.key:
+        # An old key still in the manifest means this row is a second copy of a row that
+        # kept its identity (a deliberate duplicate, already warned about), not a renamed one.
+        if hit is not None and hit[0] != spec.key and hit[0] not in present:
             found[spec.key] = hit
     return found
 
