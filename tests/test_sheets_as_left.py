@@ -263,6 +263,8 @@ def test_an_id_shown_with_zeros_by_a_number_format_is_the_number(tmp_path: Path)
     manifest = read_manifest(_workbook(tmp_path / "m.xlsx", rows, zeros))
     # the cell holds 7 (shown 0007); "0008" typed as text keeps its zeros
     assert [r.key for r in manifest.rows] == ["id:7", "id:0008"]
+    notes = [p.message for p in manifest.warnings]
+    assert any("row 2 shows '0007', its id is 7" in n for n in notes), notes
     csv = tmp_path / "m.csv"
     csv.write_text("id,prompt,mode,ratio\n7.0,a,fun,1:1\n0008,b,fun,1:1\n", encoding="utf-8")
     assert [r.key for r in read_manifest(csv).rows] == ["id:7", "id:0008"]

@@ -34,7 +34,7 @@ from batchgen.manifest.table import (
     RawTable,
     check_limits,
 )
-from batchgen.manifest.xlsx_cells import Flagged, make_parser
+from batchgen.manifest.xlsx_cells import Flagged, PaddedIds, make_parser
 from batchgen.manifest.xlsx_guard import check_container
 
 __all__ = ["read_xlsx"]
@@ -234,6 +234,7 @@ def _read_sheet(
     parser = make_parser(worksheet)
     beyond: list[str] = []
     request = columns.request_columns()
+    padded = PaddedIds(workbook, columns.id)
     try:
         for number, cells in parser.parse():
             if number > EXCEL_MAX_ROWS:
@@ -241,9 +242,13 @@ def _read_sheet(
             if number > header_row and _add_row(table, number, cells, beyond, request):
                 if parser.row_hidden:
                     table.hidden.add(number)
+                if padded.styles:
+                    padded.look(number, cells)
                 check_limits(path, len(table.rows), len(header))
     finally:
         parser.source.close()
+    if padded.first is not None:
+        table.notes.append(padded.note())
     if beyond:
         table.notes.append(
             f"{len(beyond):,} cells right of the last named column are ignored "

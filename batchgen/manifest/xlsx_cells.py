@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Flagged", "hyperlink_target", "make_parser"]
+__all__ = ["Flagged", "PaddedIds", "hyperlink_target", "make_parser"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +171,58 @@ def _formula_value(formula: str, saved: Any, element: Any, value_tag: str) -> An
     if saved is None and (element.find(value_tag) is None or element.get("t", "n") != "str"):
         return Flagged("no_value", formula)
     return saved
+
+
+# --- ids shown with zeros by a number format -----------------------------------------------
+
+_ZERO_PADDED = re.compile(r"^(0{2,})$")
+
+
+class PaddedIds:
+    """Finds id cells holding a number that a format such as ``0000`` shows with leading
+    zeros (``7`` shown as ``0007``): the id is the number, so a note says so once."""
+
+    def __init__(self, workbook: Any, id_column: int | None) -> None:
+        self.column = None if id_column is None else id_column + 1
+        # style index -> digits the format shows; empty when no id column or no such format
+        self.styles = {} if self.column is None else _zero_padded_styles(workbook)
+        self.count = 0
+        self.first: tuple[int, int | float, str] | None = None  # (row, value, shown)
+
+    def look(self, number: int, cells: list[dict[str, Any]]) -> None:
+        """Count row ``number``'s id cell if it is such a number."""
+        for cell in cells:
+            if cell["column"] != self.column:
+                continue
+            value, width = cell["value"], self.styles.get(cell["style_id"])
+            if width and type(value) in (int, float) and float(value).is_integer():
+                self.count += 1
+                if self.first is None:
+                    self.first = (number, value, str(int(value)).zfill(width))
+            return
+
+    def note(self) -> str:
+        """The file-wide note."""
+        assert self.first is not None
+        number, value, shown = self.first
+        return (
+            f"{self.count:,} id cells hold numbers that a number format shows with leading "
+            f"zeros (row {number} shows '{shown}', its id is {int(value)}): the zeros are not "
+            "part of the id; to keep them, format the id column as Text and type them"
+        )
+
+
+def _zero_padded_styles(workbook: Any) -> dict[int, int]:
+    from openpyxl.styles.numbers import BUILTIN_FORMATS
+
+    custom = list(getattr(workbook, "_number_formats", []))
+    found: dict[int, int] = {}
+    for index, style in enumerate(getattr(workbook, "_cell_styles", [])):
+        fmt_id = style.numFmtId
+        code = BUILTIN_FORMATS.get(fmt_id) if fmt_id < 164 else None
+        if code is None and 0 <= fmt_id - 164 < len(custom):
+            code = custom[fmt_id - 164]
+        match = _ZERO_PADDED.match(str(code or ""))
+        if match:
+            found[index] = match.group(1).count("0")
+    return found
