@@ -26,18 +26,19 @@ def regenerations(manifest: Manifest, generated: Iterable[Generated]) -> dict[st
     """Manifest key -> (state key, state row) for every valid row whose request was already
     generated under another key, when its own key was never generated and the other key is
     no longer in the manifest (its identity changed)."""
-    by_request: dict[str, tuple[str, int]] = {}
-    keys: set[str] = set()
-    for key, row, prompt, mode, ratio, images in generated:
-        keys.add(key)
-        by_request.setdefault(request_key(prompt, mode, ratio, images), (key, row))
-    if not by_request:
+    rows = list(generated)
+    keys = {key for key, *_ in rows}
+    # Only rows the state has never generated can be regenerations; a re-run of an unchanged
+    # manifest has none, and then no request is hashed at all.
+    candidates = [spec for spec in manifest.valid if spec.key not in keys]
+    if not candidates:
         return {}
+    by_request: dict[str, tuple[str, int]] = {}
+    for key, row, prompt, mode, ratio, images in rows:
+        by_request.setdefault(request_key(prompt, mode, ratio, images), (key, row))
     present = {row.key for row in manifest.rows}
     found: dict[str, tuple[str, int]] = {}
-    for spec in manifest.valid:
-        if spec.key in keys:
-            continue
+    for spec in candidates:
         hit = by_request.get(request_key(spec.prompt, spec.mode, spec.ratio, spec.images))
         # An old key still in the manifest means this row is a second copy of a row that
         # kept its identity (a deliberate duplicate, already warned about), not a renamed one.
