@@ -13,8 +13,7 @@ import contextlib
 import logging
 import shlex
 import sys
-import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from batchgen.app.cli_options import (
     json_option,
     parse_duration,
 )
+from batchgen.app.config_file import apply_config, load_config
 from batchgen.config import (
     TIERS,
     RetryPolicy,
@@ -46,7 +46,6 @@ __all__ = ["EXIT_MEANINGS", "build_parser", "main", "parse_duration", "settings_
 log = logging.getLogger("batchgen")
 
 EXAMPLE_MANIFEST = Path("manifests/example.csv")
-_SECRET_KEYS = frozenset({"token", "api_token", "grokimagine_api_token"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,71 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------- configuration file
-def _load_config(path: Path | None) -> dict[str, Any]:
-    explicit = path is not None
-    path = path or Path(CONFIG_FILE)
-    if not path.exists():
-        if explicit:
-            raise UsageError(f"the configuration file {path} does not exist")
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read the configuration file {path}: {exc}") from None
-    table = data.get("batchgen", data)
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: expected options at the top level or under [batchgen]")
-    return {str(k).replace("-", "_"): v for k, v in table.items()}
-
-
-def _apply_config(
-    parser: argparse.ArgumentParser, argv: Sequence[str], config: dict[str, Any], path: Path
-) -> None:
-    secrets = _SECRET_KEYS & config.keys()
-    if secrets:
-        raise UsageError(
-            f"{path}: the API token does not belong in a configuration file "
-            f"({', '.join(sorted(secrets))}); use GROKIMAGINE_API_TOKEN or --token-file"
-        )
-    command = next((a for a in argv if not a.startswith("-")), None)
-    sub = _subparser(parser, command)
-    if sub is None:
-        return
-    known = {action.dest: action for action in sub._actions}
-    unknown = sorted(k for k in config if k not in known)
-    if unknown:
-        raise UsageError(f"{path}: unknown option(s): {', '.join(unknown)}")
-    sub.set_defaults(**{k: _coerce(known[k], v, path) for k, v in config.items()})
-
-
-def _subparser(
-    parser: argparse.ArgumentParser, command: str | None
-) -> argparse.ArgumentParser | None:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return action.choices[command]
-    return None
-
-
-def _coerce(action: argparse.Action, value: Any, path: Path) -> Any:
-    if action.type is None or isinstance(value, bool):
-        return value
-    try:
-        convert: Callable[[str], Any] = action.type  # type: ignore[assignment]
-        return convert(str(value))
-    except (argparse.ArgumentTypeError, ValueError) as exc:
-        raise UsageError(f"{path}: option {action.dest}: {exc}") from None
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv`` with ``batchgen.toml`` values as defaults."""
     parser = build_parser()
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", type=Path)
     known, _ = pre.parse_known_args(argv)
-    config = _load_config(known.config)
+    config = load_config(known.config, default=Path(CONFIG_FILE))
     if config:
-        _apply_config(parser, argv, config, known.config or Path(CONFIG_FILE))
+        apply_config(parser, argv, config, known.config or Path(CONFIG_FILE))
     return parser.parse_args(argv)
 
 
@@ -187,6 +130,8 @@ def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None)
     values: dict[str, Any] = {"rpm": rpm, "out_dir": args.out}
     for name in (
         "sheet",
+        "include_hidden",
+        "allow_regenerate",
         "default_mode",
         "default_ratio",
         "budget_scope",

@@ -56,6 +56,8 @@ class Settings:
     safety_margin: float = 0.03  # fraction of the limit left unused
     out_dir: Path = Path("outputs")
     sheet: str | None = None
+    include_hidden: bool = False  # send rows hidden in the sheet (and read hidden sheets)
+    allow_regenerate: bool = False  # send rows whose request was generated under another key
     default_mode: str | None = None
     default_ratio: str | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)

@@ -65,11 +65,18 @@ class JobStatus(StrEnum):
     FAILED = "failed"  # the task failed (error_kind says transient or permanent)
     UNKNOWN = "unknown"  # a POST whose outcome was lost: maybe created, maybe charged
     DOWNLOAD_FAILED = "download_failed"  # videos exist but could not be fetched (yet)
+    SKIPPED = "skipped"  # hidden in the sheet; never sent (``--include-hidden`` sends it)
 
 
 #: Nothing more will happen to these without the user asking (``--retry-failed`` etc.).
 TERMINAL = frozenset(
-    {JobStatus.DOWNLOADED, JobStatus.INVALID, JobStatus.REJECTED, JobStatus.UNKNOWN}
+    {
+        JobStatus.DOWNLOADED,
+        JobStatus.INVALID,
+        JobStatus.REJECTED,
+        JobStatus.UNKNOWN,
+        JobStatus.SKIPPED,
+    }
 )
 #: Statuses of rows a person should look at in the morning.
 NEEDS_ATTENTION = frozenset(

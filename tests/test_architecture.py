@@ -39,7 +39,6 @@ OVERSIZE = {
     "batchgen/output/results.py",
     "batchgen/providers/grokimagine.py",
     "batchgen/simulator/server.py",
-    "batchgen/manifest/xlsx.py",
 }
 
 

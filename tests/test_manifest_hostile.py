@@ -202,11 +202,11 @@ CASES: dict[str, Case] = {
         "beyond what Excel allows",
         2,
     ),
-    "header only": Case(text_file("m.csv", "prompt,mode,ratio\n"), "no data rows", 2),
+    "header only": Case(text_file("m.csv", "prompt,mode,ratio\n"), "no data rows", 0),
     "header and blank rows only": Case(
-        text_file("m.csv", "prompt,mode,ratio\n\n,,\n  , ,\n"), "no data rows", 2
+        text_file("m.csv", "prompt,mode,ratio\n\n,,\n  , ,\n"), "no data rows", 0
     ),
-    "header only xlsx": Case(xlsx_file([["prompt", "mode"]]), "no data rows", 2),
+    "header only xlsx": Case(xlsx_file([["prompt", "mode"]]), "no data rows", 0),
     "wrong headers": Case(
         text_file("m.csv", "Promt,Mode,Ratio\ncat,fun,1:1\n"),
         "no prompt column (columns found: 'Promt', 'Mode', 'Ratio'); accepted names: prompt",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sqlite3
@@ -62,6 +63,7 @@ class Row:
     spec: JobSpec | None
     prompt: str
     problems: tuple[Any, ...] = ()
+    skipped: str | None = None  # a row hidden in the sheet
 
 
 def row(
@@ -118,6 +120,10 @@ def put(store: StateStore, status: JobStatus, n: int = 2, **fields: Any) -> str:
     key = f"k{n}"
     if status is S.INVALID:
         store.sync_manifest(["prompt"], [*store_rows(store), invalid(n)])
+        return key
+    if status is S.SKIPPED:
+        hidden = dataclasses.replace(row(n), skipped="hidden in the sheet")
+        store.sync_manifest(["prompt"], [*store_rows(store), hidden])
         return key
     store.sync_manifest(["prompt"], [*store_rows(store), row(n)])
     for step in PATHS[status]:
@@ -226,6 +232,7 @@ def test_the_table_is_the_specified_machine() -> None:
         S.DOWNLOAD_FAILED: {S.COMPLETED},
         S.PENDING: {S.SUBMITTING},
         S.INVALID: set(),
+        S.SKIPPED: set(),  # only sync_manifest decides (a row hidden in the sheet)
     }
     assert expected == ALLOWED
     assert {S.PENDING: {S.FAILED, S.REJECTED, S.UNKNOWN}} == REQUEUE

@@ -112,10 +112,24 @@ def add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
 
 
 def add_manifest_options(g: Any) -> None:
-    """--sheet, --default-mode and --default-ratio."""
-    g.add_argument("--sheet", help="XLSX sheet to read (default: the first with a prompt column)")
+    """--sheet, --default-mode, --default-ratio, --include-hidden and --allow-regenerate."""
+    g.add_argument(
+        "--sheet",
+        help="XLSX sheet to read (default: the active sheet if visible with a prompt column, "
+        "else the first visible one that has one)",
+    )
     g.add_argument("--default-mode", help="mode for rows that leave it empty (fun, normal, spicy)")
     g.add_argument("--default-ratio", help="ratio for rows that leave it empty (2:3, 3:2, 1:1)")
+    g.add_argument(
+        "--include-hidden",
+        action="store_true",
+        help="also send rows hidden in the sheet (and read hidden sheets)",
+    )
+    g.add_argument(
+        "--allow-regenerate",
+        action="store_true",
+        help="send rows whose request was already generated under another key (pays again)",
+    )
 
 
 def add_tier_options(g: Any) -> None:

@@ -18,6 +18,7 @@ from batchgen.app.validate import Plan, ValidationResult, plural, validate_paths
 from batchgen.config import Settings
 from batchgen.errors import ManifestError, StateError
 from batchgen.manifest.columns import role_of
+from batchgen.manifest.identity import Generated
 from batchgen.manifest.load import Manifest, find_manifests
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
 from batchgen.output.reports import write_reports
@@ -73,6 +74,9 @@ def validate_manifests(
         done_keys=lambda path: _from_state(settings.out_dir, path, StateStore.done_keys, set()),
         latencies=lambda path: _from_state(settings.out_dir, path, StateStore.latency_samples, []),
         notes=lambda path, manifest: _changed_prompts(settings.out_dir, path, manifest),
+        include_hidden=settings.include_hidden,
+        generated=lambda path: _from_state(settings.out_dir, path, _generated_requests, []),
+        allow_regenerate=settings.allow_regenerate,
     )
     if as_json:
         return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code
@@ -85,6 +89,10 @@ def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
         return empty
     with StateStore.open(state) as store:
         return read(store)
+
+
+def _generated_requests(store: StateStore) -> list[Generated]:
+    return list(store.generated_requests())
 
 
 def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
@@ -200,7 +208,8 @@ def _status_entry(path: Path, out_dir: Path) -> dict[str, Any]:
             "state_file": str(store.path),
             "rows": total,
             "counts": {status.value: counts.get(status, 0) for status in JobStatus},
-            "complete": counts.get(JobStatus.DOWNLOADED, 0) == total,
+            "complete": counts.get(JobStatus.DOWNLOADED, 0) + counts.get(JobStatus.SKIPPED, 0)
+            == total,
             "credits": credits,
             "usd": round(credits * USD_PER_CREDIT, 2),
             "last_run": _run_json(last),

@@ -34,7 +34,8 @@ from batchgen.errors import (
     UsageError,
 )
 from batchgen.logs import attach_run_log, detach_run_log
-from batchgen.manifest.load import find_manifests, read_manifest
+from batchgen.manifest.identity import hold_regenerations
+from batchgen.manifest.load import find_manifests, no_manifest_message, read_manifest
 from batchgen.models import USD_PER_CREDIT, JobStatus
 from batchgen.output.notify import send_notice
 from batchgen.output.reports import record_run_counts, reports_current, write_reports
@@ -69,21 +70,29 @@ class _Outcome:
 class _Batch:
     prepared: list[Prepared] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
 
 
-def _prepare(path: Path, settings: Settings, command: str) -> Prepared:
+def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
     manifest = read_manifest(
         path,
         sheet=settings.sheet,
         default_mode=settings.default_mode,
         default_ratio=settings.default_ratio,
+        include_hidden=settings.include_hidden,
     )
-    for problem in manifest.problems:
-        (log.warning if problem.severity == "warning" else log.error)("%s", problem)
+    if not manifest.rows:  # a sheet emptied after a campaign: a note, nothing to do
+        for problem in manifest.problems:
+            log.info("%s", problem)
+        return None
     store = StateStore.open(state_path_for(settings.out_dir, path), manifest=path)
     try:
         store.acquire_lock()
+        generated = store.generated_requests()
+        manifest, _ = hold_regenerations(manifest, generated, allow=settings.allow_regenerate)
+        for problem in manifest.problems:
+            (log.warning if problem.severity == "warning" else log.error)("%s", problem)
         report = store.sync_manifest(manifest.columns, manifest.rows)
         for warning in report.warnings:
             log.warning("%s: %s", path.name, warning)
@@ -140,9 +149,16 @@ def _explain_skips(store: StateStore, name: str, new: int) -> None:
 
 def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
     batch = _Batch()
-    for path in find_manifests(list(paths)):
+    files = find_manifests(list(paths))
+    if not files:
+        raise UsageError(no_manifest_message(list(paths)))
+    for path in files:
         try:
-            batch.prepared.append(_prepare(path, settings, command))
+            prepared = _prepare(path, settings, command)
+            if prepared is None:
+                batch.empty.append(path.name)
+            else:
+                batch.prepared.append(prepared)
         except LockHeldError as exc:
             log.error("%s", exc)
             batch.locked.append(path.name)
@@ -165,7 +181,14 @@ async def run_batch(
     """Run every manifest under ``paths``; returns the process exit code."""
     batch = _prepare_all(paths, settings, command)
     if not batch.prepared:
-        return ExitCode.LOCKED if batch.locked else ExitCode.USAGE
+        if batch.locked:
+            return ExitCode.LOCKED
+        if batch.unreadable:
+            log.error(
+                "nothing to run: no manifest among %s could be read", ", ".join(map(str, paths))
+            )
+            return ExitCode.USAGE
+        return ExitCode.OK  # only manifests without data rows: nothing to do
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
         outcome = await _dispatch(batch.prepared, settings, token, install_signals)
@@ -316,7 +339,7 @@ def _manifest_exit(prepared: Prepared, dispatcher: Dispatcher, signum: int | Non
     )
     if unsettled and dispatcher.stop_reason in (StopReason.BUDGET, StopReason.DEADLINE):
         return ExitCode.STOPPED_EARLY
-    total = sum(counts.values())
+    total = sum(counts.values()) - counts.get(JobStatus.SKIPPED, 0)
     return ExitCode.OK if counts.get(JobStatus.DOWNLOADED, 0) == total else ExitCode.ATTENTION
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from batchgen.app.template import TEMPLATE_COLUMNS, write_template
 from batchgen.config import TIERS
 from batchgen.errors import ManifestError, UsageError
-from batchgen.manifest.load import Manifest, find_manifests, read_manifest
+from batchgen.manifest.identity import Generated, hold_regenerations
+from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import safe
 from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT
 
@@ -81,6 +82,8 @@ class Plan:
             return 0.0
         return max(self.min_minutes, self.to_submit / self.rpm + self.latency_s / 60)
 
+    skipped: int = 0  # rows hidden in the sheet, not sent
+
 
 def plan_manifest(
     manifest: Manifest,
@@ -110,7 +113,8 @@ def plan_manifest(
         path=manifest.path,
         rows=len(manifest.rows),
         valid=len(valid),
-        invalid=len(manifest.rows) - len(valid),
+        invalid=len(manifest.invalid),
+        skipped=len(manifest.skipped),
         done=done,
         to_submit=to_submit,
         credits=credits,
@@ -208,6 +212,8 @@ def _table_line(cells: tuple[str, ...], widths: list[int]) -> str:
 
 def _plan_lines(plan: Plan) -> list[str]:
     rows = f"{plan.rows:,}: {plan.valid:,} valid, {plan.invalid:,} invalid"
+    if plan.skipped:
+        rows += f", {plan.skipped:,} hidden (skipped)"
     if plan.done:
         rows += f", {plan.done:,} already done"
     lines = [
@@ -302,13 +308,19 @@ def validate_paths(
     done_keys: Callable[[Path], Collection[str]] | None = None,
     latencies: Callable[[Path], Sequence[float]] | None = None,
     notes: Callable[[Path, Manifest], Sequence[str]] | None = None,
+    include_hidden: bool = False,
+    generated: Callable[[Path], Iterable[Generated]] | None = None,
+    allow_regenerate: bool = False,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
     ``done_keys(path)`` returns the keys already downloaded for a manifest (from its state,
     when there is one), ``latencies(path)`` its earlier generations' durations in seconds,
-    ``notes(path, manifest)`` warnings about the manifest against its state. A file that
-    cannot be read is collected as an error, not raised.
+    ``notes(path, manifest)`` warnings about the manifest against its state, and
+    ``generated(path)`` the requests its state already generated, so that rows asking for
+    one of them under another key are reported as ``run`` would hold them (see
+    :mod:`batchgen.manifest.identity`). A file that cannot be read is collected as an
+    error, not raised.
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -317,15 +329,21 @@ def validate_paths(
     except ManifestError as exc:
         files, errors = [], [exc]
     if not files and not errors:
-        errors.append(ManifestError(", ".join(map(str, paths)) or ".", "holds no manifest files"))
+        return ValidationResult(report=no_manifest_message(paths) + "\n", exit_code=2)
     for path in files:
         try:
             manifest = read_manifest(
-                path, sheet=sheet, default_mode=default_mode, default_ratio=default_ratio
+                path,
+                sheet=sheet,
+                default_mode=default_mode,
+                default_ratio=default_ratio,
+                include_hidden=include_hidden,
             )
         except ManifestError as exc:
             errors.append(exc)
             continue
+        if generated is not None:
+            manifest, _ = hold_regenerations(manifest, generated(path), allow=allow_regenerate)
         done = done_keys(path) if done_keys is not None else ()
         plan = plan_manifest(
             manifest,

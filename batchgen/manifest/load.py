@@ -98,7 +98,7 @@ from batchgen.manifest.model import (
     ManifestRow,
     Problem,
 )
-from batchgen.manifest.read import read_table
+from batchgen.manifest.read import OTHER_FORMATS, read_table
 from batchgen.manifest.validate import build_manifest
 from batchgen.manifest.values import request_key
 
@@ -117,6 +117,7 @@ __all__ = [
     "ManifestRow",
     "Problem",
     "find_manifests",
+    "no_manifest_message",
     "read_manifest",
     "request_key",
 ]
@@ -130,22 +131,39 @@ def read_manifest(
     sheet: str | None = None,
     default_mode: str | None = None,
     default_ratio: str | None = None,
+    include_hidden: bool = False,
 ) -> Manifest:
     """Read and validate the manifest at ``path``.
 
-    Bad rows become problems on the returned :class:`Manifest`. Raises ManifestError when
-    the file cannot be used at all, and UsageError when a default is not a valid mode/ratio.
+    Bad rows become problems on the returned :class:`Manifest`; rows hidden in the sheet are
+    marked skipped unless ``include_hidden``. Raises ManifestError when the file cannot be
+    used at all, and UsageError when a default is not a valid mode/ratio.
     """
     path = Path(path)
-    table = read_table(path, sheet=sheet)
-    return build_manifest(path, table, default_mode=default_mode, default_ratio=default_ratio)
+    table = read_table(path, sheet=sheet, include_hidden=include_hidden)
+    return build_manifest(
+        path,
+        table,
+        default_mode=default_mode,
+        default_ratio=default_ratio,
+        include_hidden=include_hidden,
+    )
+
+
+def no_manifest_message(paths: Sequence[Path]) -> str:
+    """One line for a command given only empty folders (or folders of unusable files)."""
+    shown = ", ".join(map(str, paths)) or "."
+    kinds = ", ".join(MANIFEST_SUFFIXES)
+    return f"no manifest to read in {shown}: put {kinds} files there, or name one"
 
 
 def find_manifests(paths: Sequence[Path]) -> list[Path]:
     """The manifest files named by ``paths``: files as given, folders expanded.
 
     A folder contributes its manifest files (by suffix, sorted by name, not recursively),
-    skipping hidden files and Office lock files (``~$name.xlsx``). A file is kept whatever
+    and every spreadsheet batchgen cannot read (``.xls``, ``.ods``, ``.numbers``...: reading
+    one raises ManifestError saying what to do, so none is silently left out), skipping
+    hidden files and Office lock files (``~$name.xlsx``). A file is kept whatever
     its suffix, and a path that does not exist is kept too, so that reading it reports
     the problem. Each file appears once.
     """
@@ -170,9 +188,12 @@ def _folder_manifests(folder: Path) -> list[Path]:
         (
             child
             for child in children
-            if child.suffix.lower() in MANIFEST_SUFFIXES
-            and not child.name.startswith((".", "~$"))
-            and child.is_file()
+            if not child.name.startswith((".", "~$"))
+            and (
+                (child.suffix.lower() in MANIFEST_SUFFIXES and child.is_file())
+                # a .numbers document may be a folder (a macOS package)
+                or child.suffix.lower() in OTHER_FORMATS
+            )
         ),
         key=lambda child: child.name.casefold(),
     )

@@ -15,6 +15,7 @@ from batchgen.models import JobSpec
 
 __all__ = [
     "MAX_CELLS",
+    "MAX_CELL_CHARS",
     "MAX_COLUMNS",
     "MAX_DATA_ROWS",
     "MAX_FILE_BYTES",
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MAX_UNCOMPRESSED_BYTES",
     "MAX_URL_CHARS",
+    "RESULT_COLUMNS_RESERVED",
     "Manifest",
     "ManifestRow",
     "Problem",
@@ -40,6 +42,12 @@ MAX_URL_CHARS = 2_048
 MAX_DATA_ROWS = 200_000
 #: Columns per manifest: Excel's own maximum.
 MAX_COLUMNS = 16_384
+#: Columns batchgen adds to the user's in the results sheet (``output.results.RESULT_COLUMNS``
+#: holds 13; a test keeps this at least as large): a manifest wider than MAX_COLUMNS minus
+#: these could be paid for and then never get a results sheet.
+RESULT_COLUMNS_RESERVED = 16
+#: Characters a spreadsheet cell holds (Excel's limit).
+MAX_CELL_CHARS = 32_767
 #: Data rows times header width: bounds memory whatever the shape of the sheet.
 MAX_CELLS = 20_000_000
 #: Size of the manifest file on disk.
@@ -97,11 +105,12 @@ class ManifestRow:
     spec: JobSpec | None
     prompt: str
     problems: tuple[Problem, ...] = ()
+    skipped: str | None = None  # why the row is not sent although it may be valid (hidden)
 
     @property
     def valid(self) -> bool:
         """True when the row will be sent."""
-        return self.spec is not None
+        return self.spec is not None and self.skipped is None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,12 +132,17 @@ class Manifest:
     @property
     def valid(self) -> list[JobSpec]:
         """The requests of the valid rows, in file order."""
-        return [row.spec for row in self.rows if row.spec is not None]
+        return [row.spec for row in self.rows if row.spec is not None and row.skipped is None]
 
     @property
     def invalid(self) -> list[ManifestRow]:
-        """The rows that will not be sent."""
-        return [row for row in self.rows if row.spec is None]
+        """The rows that will not be sent because of an error."""
+        return [row for row in self.rows if row.spec is None and row.skipped is None]
+
+    @property
+    def skipped(self) -> list[ManifestRow]:
+        """The rows left out on purpose (hidden in the sheet), valid or not."""
+        return [row for row in self.rows if row.skipped is not None]
 
     @property
     def warnings(self) -> list[Problem]:

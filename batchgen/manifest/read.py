@@ -16,6 +16,7 @@ import codecs
 import contextlib
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,8 +41,9 @@ __all__ = ["read_table"]
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
-def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
-    """Read ``path`` (.csv, .tsv, .xlsx, .xlsm) into a :class:`RawTable`.
+def read_table(path: Path, *, sheet: str | None = None, include_hidden: bool = False) -> RawTable:
+    """Read ``path`` (.csv, .tsv, .xlsx, .xlsm) into a :class:`RawTable` (possibly without
+    data rows). ``include_hidden`` lets the default sheet choice fall back to hidden sheets.
 
     Raises ManifestError, and nothing else, when the file cannot be used at all.
     """
@@ -51,20 +53,20 @@ def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
         # Imported here so CSV-only use never pays for openpyxl's import.
         from batchgen.manifest.xlsx import read_xlsx
 
-        table = read_xlsx(path, sheet=sheet)
-    else:
-        table = _read_csv(path, suffix)
-    if not table.rows:
-        raise ManifestError(path, f"has a header (row {table.header_row}) but no data rows")
-    return table
+        return read_xlsx(path, sheet=sheet, include_hidden=include_hidden)
+    return _read_csv(path, suffix)
 
 
-_OTHER_FORMATS = {
+#: Spreadsheets batchgen cannot read, and what to do; a folder's listing includes them so
+#: that each is reported rather than silently left out.
+OTHER_FORMATS = {
     ".xls": "is an old Excel 97-2003 workbook (.xls): save it as .xlsx or CSV UTF-8",
     ".ods": "is an OpenDocument spreadsheet: save it as .xlsx or CSV UTF-8",
-    ".numbers": "is a Numbers spreadsheet: export it as .xlsx or CSV",
+    ".fods": "is a flat OpenDocument spreadsheet: save it as .xlsx or CSV UTF-8",
+    ".numbers": "is a Numbers spreadsheet: export it as .xlsx or CSV (File > Export To)",
     ".xlsb": "is a binary Excel workbook (.xlsb): save it as .xlsx or CSV UTF-8",
 }
+_OTHER_FORMATS = OTHER_FORMATS
 
 
 def _check_file(path: Path, suffix: str) -> None:
@@ -104,8 +106,14 @@ def _read_csv(path: Path, suffix: str) -> RawTable:
     data = read_bytes(path)
     _reject_binary(path, data)
     text, note = decode_text(path, data)
+    # Excel reads a first line "sep=;" as the delimiter and hides it: row numbers start
+    # after it, so it is dropped before counting.
+    hint = _SEP_LINE.match(text)
+    if hint is not None:
+        text = text[hint.end() :]
     with _big_fields():
-        delimiter, header_index, header = _choose_delimiter(path, text, suffix)
+        forced = hint.group(1) if hint is not None else None
+        delimiter, header_index, header = _choose_delimiter(path, text, suffix, forced)
         try:
             table = _parse_csv(path, text, delimiter, header_index, header, strict=True)
         except _LenientRetry:
@@ -250,7 +258,12 @@ def _find_header(text: str, delimiter: str) -> tuple[int, list[str]] | None:
     return None
 
 
-def _choose_delimiter(path: Path, text: str, suffix: str) -> tuple[str, int, list[str]]:
+_SEP_LINE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\n|\r|$)", re.IGNORECASE)
+
+
+def _choose_delimiter(
+    path: Path, text: str, suffix: str, forced: str | None = None
+) -> tuple[str, int, list[str]]:
     """The delimiter whose header names a prompt column.
 
     On a tie (a one-column "prompt" header reads the same with any delimiter) the widest
@@ -258,6 +271,10 @@ def _choose_delimiter(path: Path, text: str, suffix: str) -> tuple[str, int, lis
     header's width, then the usual one for the suffix.
     """
     order = ["\t", ",", ";"] if suffix == ".tsv" else [",", ";", "\t"]
+    if forced is not None:
+        hit = _find_header(text, forced)
+        if hit is not None:
+            return forced, *hit
     found = [(d, _find_header(text, d)) for d in order]
     usable = [(d, hit) for d, hit in found if hit is not None]
     if not usable:

@@ -49,6 +49,8 @@ class RawTable:
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)  # file-wide warnings
     issues: dict[int, list[CellIssue]] = field(default_factory=dict)
+    hidden: set[int] = field(default_factory=set)  # rows hidden in the sheet (filter, by hand)
+    sep_line: bool = False  # a CSV whose first line is Excel's "sep=" hint
 
     def add_issue(self, row: int, issue: CellIssue) -> None:
         """Record ``issue`` against data row ``row``."""

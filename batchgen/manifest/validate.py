@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.manifest.columns import ColumnMap, column_letter
+from batchgen.manifest.layout import check_width, column_names, hidden_note
 from batchgen.manifest.model import (
+    MAX_CELL_CHARS,
     Manifest,
     ManifestRow,
     Problem,
@@ -21,12 +23,14 @@ from batchgen.manifest.model import (
     show,
 )
 from batchgen.manifest.table import CellIssue, RawTable
+from batchgen.manifest.urls import share_link
 from batchgen.manifest.values import (
     MODES_TEXT,
     RATIOS_TEXT,
     id_problem,
     image_problem,
     normalise_default,
+    normalise_id,
     parse_mode,
     parse_ratio,
     prompt_problem,
@@ -35,7 +39,12 @@ from batchgen.manifest.values import (
 )
 from batchgen.models import JobSpec
 
-__all__ = ["build_manifest"]
+__all__ = ["HIDDEN_REASON", "build_manifest"]
+
+#: The status note of a row hidden in the sheet, in the state and the results.
+HIDDEN_REASON = (
+    "hidden in the sheet (by a filter or by hand), so not sent; --include-hidden sends it"
+)
 
 # --- rows --------------------------------------------------------------------------------------
 
@@ -53,6 +62,7 @@ class _Checked:
     images: tuple[str, ...]
     row_id: str  # "" when there is none, or when it is unusable (too long...)
     problems: list[Problem]
+    hidden: bool = False  # hidden in the sheet and not included: skipped, never sent
 
 
 class _RowChecker:
@@ -84,6 +94,17 @@ class _RowChecker:
             column=self.name(column),
             value=None if value is None else safe(value),
             message=message,
+        )
+
+    def warning(self, number: int, column: int | None, value: Any, message: str) -> Problem:
+        """A warning at ``number``/``column`` of this file."""
+        return Problem(
+            path=self.shown,
+            row=number,
+            column=self.name(column),
+            value=None if value is None else safe(value),
+            message=message,
+            severity="warning",
         )
 
     def formula_warning(self, number: int, prompt: str) -> Problem:
@@ -125,11 +146,13 @@ class _RowChecker:
         images = self.images(problems, number, values)
         row_id = ""
         if self.cols.id is not None:
-            row_id = as_text(values[self.cols.id]).strip()
+            row_id = normalise_id(values[self.cols.id])
             message = id_problem(row_id)
             if message is not None:
                 self.add(problems, number, self.cols.id, row_id, message)
                 row_id = ""
+        if any(isinstance(v, str) and len(v) > MAX_CELL_CHARS for v in values):
+            self.too_long(problems, number, values)
         issues = self.issues.get(number)
         if issues:
             problems = self.with_issues(number, issues, problems)
@@ -174,13 +197,31 @@ class _RowChecker:
         return ""
 
     def images(self, problems: list[Problem], number: int, values: list[Any]) -> tuple[str, ...]:
-        """Every image URL of the row, in column order."""
+        """Every image URL of the row, in column order; share links of file hosts
+        rewritten to their direct form (a warning) or refused (an error)."""
         urls: list[str] = []
         for column in self.cols.images:
             for url in split_images(values[column]):
-                self.add(problems, number, column, url, image_problem(url))
+                link = share_link(url)
+                if link is None:
+                    self.add(problems, number, column, url, image_problem(url))
+                elif link.direct is None:
+                    problems.append(self.problem(number, column, url, link.message))
+                else:
+                    problems.append(self.warning(number, column, url, link.message))
+                    url = link.direct
                 urls.append(url)
         return tuple(urls)
+
+    def too_long(self, problems: list[Problem], number: int, values: list[Any]) -> None:
+        """An error for every cell longer than a spreadsheet cell may be."""
+        for column, value in enumerate(values):
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS and column in self.names:
+                message = (
+                    f"the cell holds {len(value):,} characters; a spreadsheet cell holds at "
+                    f"most {MAX_CELL_CHARS:,}, so the results could not keep it: shorten it"
+                )
+                problems.append(self.problem(number, column, value, message))
 
     def with_issues(
         self, number: int, issues: list[CellIssue], problems: list[Problem]
@@ -204,11 +245,18 @@ class _RowChecker:
         if column not in self.request:
             self.hidden_no_value += issue.kind == "no_value"
             return None
+        formula = show("=" + issue.detail, 80) if issue.detail else "in this cell"
         if issue.kind == "no_value":
             message = (
-                "the formula in this cell has no saved result (the file was written by a "
+                f"the formula {formula} has no saved result (the file was written by a "
                 "program that does not calculate formulas); open and save it in Excel or "
                 "LibreOffice, or type the value"
+            )
+            return self.problem(number, column, None, message)
+        if issue.kind == "hyperlink_label":
+            message = (
+                f"the formula {formula} shows a label, and its link is not written in the "
+                "formula as text; put the URL itself in the cell"
             )
             return self.problem(number, column, None, message)
         message = f"the cell shows the error {show(issue.detail)}; fix the formula or the value"
@@ -224,12 +272,26 @@ def build_manifest(
     *,
     default_mode: str | None = None,
     default_ratio: str | None = None,
+    include_hidden: bool = False,
 ) -> Manifest:
-    """Validate every row of ``table`` and give each a key. Never raises for a bad row."""
+    """Validate every row of ``table`` and give each a key. Never raises for a bad row.
+
+    Rows hidden in the sheet are checked and keyed like the others (so un-hiding one never
+    changes a key) but, unless ``include_hidden``, marked skipped and their problems left
+    out. Raises ManifestError when the results of the table could not be written (more
+    columns than a sheet holds once batchgen's result columns are added).
+    """
     defaults = (normalise_default("mode", default_mode), normalise_default("ratio", default_ratio))
-    names, keep, notes = _column_names(table)
+    names, keep, notes = column_names(table)
+    check_width(path, names)
     checker = _RowChecker(path, table, names, keep, defaults)
     checked = [checker.check(number, values) for number, values in table.rows]
+    if table.hidden:
+        for item in checked:
+            item.hidden = not include_hidden and item.number in table.hidden
+        notes.append(hidden_note(sorted(table.hidden), include_hidden))
+    if not table.rows:
+        notes.append(f"has a header (row {table.header_row}) but no data rows: nothing to do")
     rows = _assign_keys(checker, checked)
     if checker.hidden_no_value:
         notes.append(
@@ -243,41 +305,9 @@ def build_manifest(
         )
         for n in table.notes + notes
     ]
-    problems = file_problems + [p for row in rows for p in row.problems]
+    problems = file_problems + [p for row in rows if row.skipped is None for p in row.problems]
     columns = checker.order
     return Manifest(path=path, sheet=table.sheet, columns=columns, rows=rows, problems=problems)
-
-
-def _column_names(table: RawTable) -> tuple[dict[int, str], list[int] | None, list[str]]:
-    """Display names of the kept columns (by raw position), the kept positions (None: all),
-    and notes about renamed or unnamed columns."""
-    names: dict[int, str] = {}
-    notes: list[str] = []
-    used: set[str] = set()
-    for index, raw in enumerate(table.header):
-        name = as_text(raw).replace("\ufeff", "")
-        letter = column_letter(index)
-        if not name.strip():
-            if not any(_filled(values[index]) for _, values in table.rows):
-                continue  # an empty column without a header: a stray cell format, or ",,"
-            name = f"column {letter}"
-            notes.append(f"column {letter} has no header; its values are kept as {show(name)}")
-        if name in used:
-            original, number = name, 2
-            while f"{original} ({number})" in used:
-                number += 1
-            name = f"{original} ({number})"
-            notes.append(
-                f"column {letter} repeats the header {show(original)}; kept as {show(name)}"
-            )
-        used.add(name)
-        names[index] = name
-    keep = None if len(names) == len(table.header) else sorted(names)
-    return names, keep, notes
-
-
-def _filled(value: Any) -> bool:
-    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _assign_keys(checker: _RowChecker, checked: list[_Checked]) -> list[ManifestRow]:
@@ -304,7 +334,8 @@ def _assign_keys(checker: _RowChecker, checked: list[_Checked]) -> list[Manifest
             count, first = seen_hash.get(base, (0, item.number))
             seen_hash[base] = (count + 1, first)
             key = base if count == 0 else f"{base}#{count + 1}"
-            if count and not item.row_id and not any(p.is_error for p in item.problems):
+            duplicate = count and not item.row_id and not item.hidden
+            if duplicate and not any(p.is_error for p in item.problems):
                 item.problems.append(_duplicate_warning(checker, item.number, first))
         rows.append(_row(item, key))
     return rows
@@ -344,4 +375,5 @@ def _row(item: _Checked, key: str) -> ManifestRow:
         spec=spec,
         prompt=item.prompt_raw,
         problems=tuple(item.problems),
+        skipped=HIDDEN_REASON if item.hidden else None,
     )

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from batchgen.errors import UsageError
 from batchgen.manifest.model import MAX_ID_CHARS, MAX_PROMPT_CHARS, MAX_URL_CHARS, as_text, show
+from batchgen.manifest.urls import unescaped_problem
 from batchgen.models import MODES, RATIOS
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "id_problem",
     "image_problem",
     "normalise_default",
+    "normalise_id",
     "parse_mode",
     "parse_ratio",
     "prompt_problem",
@@ -38,9 +40,16 @@ MODES_TEXT = "fun, normal or spicy"
 RATIOS_TEXT = "2:3, 3:2 or 1:1"
 # NUL and the C0/C1 controls except tab, line feed and carriage return, plus DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Images are separated by white space, semicolons, or a comma that starts another URL:
-# a comma inside a URL (a CDN's "w_100,h_80") is kept.
-_IMAGE_SPLIT = re.compile(r"[\s;]+|,(?=\s*[A-Za-z][A-Za-z0-9+.\-]*://)")
+# Images are separated by line breaks, semicolons, or spaces or a comma that start another
+# URL: a comma inside a URL (a CDN's "w_100,h_80") is kept, and so is a space inside one,
+# so that the message can name it rather than report two broken halves.
+_IMAGE_SPLIT = re.compile(
+    r"[\r\n\v\f;]+|[ \t\u00a0]+(?=[A-Za-z][A-Za-z0-9+.\-]*://)"
+    r"|,(?=\s*[A-Za-z][A-Za-z0-9+.\-]*://)"
+)
+# An id written as a whole number with a zero fraction ("1.0", "12.00"): what a number
+# column becomes after a round trip through pandas or a CSV export.
+_ZERO_FRACTION = re.compile(r"^([+-]?\d+)\.0+$")
 _SPACES = re.compile(r"\s+")
 _TIME_TEXT = re.compile(r"^(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.0+)?)?(am|pm)?$")
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
@@ -163,7 +172,7 @@ def image_problem(url: str) -> str | None:
         return f"{show(url)} has no host name; use a full address such as https://example.com/a.png"
     if _CONTROL.search(url):
         return f"{show(url)} contains control characters; remove them"
-    return None
+    return unescaped_problem(url)
 
 
 def prompt_problem(prompt: str) -> str | None:
@@ -188,6 +197,20 @@ def _control_problem(what: str, text: str) -> str | None:
 
 #: The id of ``batchgen template``'s sample row: a row with it is never sent.
 SAMPLE_ID = "sample-never-sent"
+
+
+def normalise_id(value: Any) -> str:
+    """A row's id as its key uses it, the same from CSV and XLSX.
+
+    A number cell gives the number as written without a zero fraction (``7``, ``1``; a
+    number format showing ``0007`` does not change it: the cell holds 7); text gives itself,
+    surrounding spaces removed, leading zeros kept (``0007``), except that a whole number
+    with a zero fraction (``1.0``, ``12.00``) loses the fraction, so ``1.0`` and ``1`` are
+    the same row.
+    """
+    text = as_text(value).strip()
+    match = _ZERO_FRACTION.match(text)
+    return match.group(1) if match else text
 
 
 def id_problem(row_id: str) -> str | None:

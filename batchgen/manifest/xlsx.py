@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import warnings
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,42 +28,41 @@ from batchgen.manifest.columns import (
     map_columns,
     missing_prompt_message,
 )
-from batchgen.manifest.model import MAX_COLUMNS, MAX_UNCOMPRESSED_BYTES, as_text, show
+from batchgen.manifest.model import MAX_COLUMNS, as_text, show
 from batchgen.manifest.table import (
-    OLE2_SIGNATURE,
-    ZIP_SIGNATURES,
     CellIssue,
     RawTable,
     check_limits,
 )
+from batchgen.manifest.xlsx_cells import Flagged, PaddedIds, make_parser
+from batchgen.manifest.xlsx_guard import check_container
 
 __all__ = ["read_xlsx"]
 
 EXCEL_MAX_ROWS = 1_048_576
-_ENCRYPTED_MARK = "EncryptionInfo".encode("utf-16-le")
 
 
-class _NoValue:
-    """Marks a formula cell saved without its result."""
+#: A header further down than this row is not looked for (a sheet formatted down to row
+#: 1,048,576 would otherwise be scanned to its end for a header it does not have).
+HEADER_SEARCH_MAX_ROW = 1_000
 
 
-_NO_VALUE = _NoValue()
+def read_xlsx(path: Path, *, sheet: str | None = None, include_hidden: bool = False) -> RawTable:
+    """Read the manifest sheet of an .xlsx workbook; every failure is a ManifestError.
 
-
-class _CellError(str):
-    """An Excel error value such as ``#N/A`` (a str, so it is carried as such)."""
-
-
-def read_xlsx(path: Path, *, sheet: str | None = None) -> RawTable:
-    """Read the manifest sheet of an .xlsx workbook; every failure is a ManifestError."""
-    _check_container(path)
+    The sheet is ``sheet`` when given (hidden or not); else the active sheet when it is
+    visible and has a prompt column; else the first visible sheet that has one (hidden
+    sheets too, after the visible ones, with ``include_hidden``). Rows hidden in the sheet
+    are listed in ``RawTable.hidden``.
+    """
+    check_container(path)
     # openpyxl and the XML parser raise a zoo of types on damaged or hostile files (KeyError,
     # ValueError, TypeError, zipfile and XML errors...): at this boundary every one of them
     # means "this workbook cannot be read", so all are translated.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return _read_workbook(path, sheet)
+            return _read_workbook(path, sheet, include_hidden)
         except ManifestError:
             raise
         except Exception as exc:
@@ -72,80 +70,34 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> RawTable:
             raise ManifestError(path, f"cannot be read as an Excel workbook ({detail})") from exc
 
 
-# --- guards before openpyxl sees the file ----------------------------------------------------
-
-
-def _check_container(path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise ManifestError(path, f"cannot be read: {exc.strerror or exc}") from exc
-    if head.startswith(OLE2_SIGNATURE):
-        raise ManifestError(path, _ole2_message(path))
-    if not head.startswith(ZIP_SIGNATURES):
-        raise ManifestError(path, _not_zip_message(path))
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise ManifestError(path, "is damaged: it is not a readable .xlsx (zip) file") from exc
-    names = {m.filename for m in members}
-    if "[Content_Types].xml" not in names:
-        raise ManifestError(path, "is a zip file but not an Excel workbook")
-    total = sum(m.file_size for m in members)
-    if total > MAX_UNCOMPRESSED_BYTES:
-        limit = MAX_UNCOMPRESSED_BYTES // (1024 * 1024)
-        raise ManifestError(
-            path,
-            f"expands to {total / 1024**2:,.0f} MB when unpacked (limit {limit:,} MB): "
-            "too large for a manifest, or a zip bomb",
-        )
-
-
-def _ole2_message(path: Path) -> str:
-    # Excel wraps a password-protected .xlsx in an OLE2 file holding an EncryptionInfo
-    # stream; an OLE2 file without one is an old .xls saved under a new name.
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(32 * 1024 * 1024)
-    except OSError:
-        data = b""
-    if _ENCRYPTED_MARK in data:
-        return (
-            "is password-protected: open it in Excel, remove the password "
-            "(File > Info > Protect Workbook) and save it without one"
-        )
-    return "is an old Excel 97-2003 workbook (.xls) under an .xlsx name: save it as .xlsx"
-
-
-def _not_zip_message(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            sample = handle.read(4096)
-        text = sample.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return "is not an Excel workbook (damaged, or another kind of file renamed to .xlsx)"
-    if "\x00" in text or not text.strip():
-        return "is not an Excel workbook (damaged, or another kind of file renamed to .xlsx)"
-    return "is a text file, not an Excel workbook: if it is CSV, rename it to .csv"
-
-
 # --- the workbook ----------------------------------------------------------------------------
 
 
-def _read_workbook(path: Path, sheet: str | None) -> RawTable:
+def _read_workbook(path: Path, sheet: str | None, include_hidden: bool) -> RawTable:
     import openpyxl
 
     workbook = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
     try:
-        worksheet, header_row, header = _choose_sheet(path, workbook, sheet)
-        return _read_sheet(path, workbook, worksheet, header_row, header)
+        worksheet, header_row, header = _choose_sheet(path, workbook, sheet, include_hidden)
+        table = _read_sheet(path, workbook, worksheet, header_row, header)
+        hidden = [s.title for s in workbook.worksheets if _hidden(s) and s is not worksheet]
+        if hidden and sheet is None:
+            names = ", ".join(show(t, 40) for t in hidden[:10])
+            table.notes.append(
+                f"hidden sheet(s) {names} were not read; --sheet NAME reads one of them"
+            )
+        return table
     finally:
         workbook.close()
 
 
-def _choose_sheet(path: Path, workbook: Any, wanted: str | None) -> tuple[Any, int, list[Any]]:
+def _hidden(worksheet: Any) -> bool:
+    return getattr(worksheet, "sheet_state", "visible") != "visible"
+
+
+def _choose_sheet(
+    path: Path, workbook: Any, wanted: str | None, include_hidden: bool
+) -> tuple[Any, int, list[Any]]:
     sheets = list(workbook.worksheets)
     if not sheets:
         raise ManifestError(path, "has no worksheets")
@@ -157,10 +109,17 @@ def _choose_sheet(path: Path, workbook: Any, wanted: str | None) -> tuple[Any, i
                 path, f"sheet {show(chosen.title)} {missing_prompt_message(_first_row(chosen))}"
             )
         return chosen, *found
-    for candidate in sheets:
+    for candidate in _candidates(workbook, sheets, include_hidden):
         found = _find_header(path, candidate)
         if found is not None:
             return candidate, *found
+    hidden = [s for s in sheets if _hidden(s) and _find_header(path, s) is not None]
+    if hidden and not include_hidden:
+        raise ManifestError(
+            path,
+            f"has no visible sheet with a prompt column; the hidden sheet "
+            f"{show(hidden[0].title, 40)} has one: name it with --sheet to read it",
+        )
     if len(sheets) == 1:
         raise ManifestError(path, missing_prompt_message(_first_row(sheets[0])))
     listed = ", ".join(show(s.title, 40) for s in sheets[:10])
@@ -169,6 +128,18 @@ def _choose_sheet(path: Path, workbook: Any, wanted: str | None) -> tuple[Any, i
         f"has no sheet with a prompt column (sheets: {listed}); "
         f"{missing_prompt_message(_first_row(sheets[0])).removeprefix('has ')}",
     )
+
+
+def _candidates(workbook: Any, sheets: list[Any], include_hidden: bool) -> list[Any]:
+    """The sheets to try, in order: the active one (if visible), the other visible ones,
+    then (with ``include_hidden``) the hidden ones."""
+    try:
+        active = workbook.active
+    except (IndexError, AttributeError):
+        active = None
+    visible = [s for s in sheets if not _hidden(s)]
+    ordered = ([active] if active in visible else []) + [s for s in visible if s is not active]
+    return ordered + ([s for s in sheets if _hidden(s)] if include_hidden else [])
 
 
 def _sheet_named(path: Path, sheets: list[Any], wanted: str) -> Any:
@@ -209,9 +180,11 @@ def _check_dimension(path: Path, worksheet: Any) -> None:
 def _dense_rows(worksheet: Any, width: int | None, *, limit: int) -> Iterator[tuple[int, list]]:
     """The first ``limit`` non-empty rows as (row number, values up to the last value)."""
     seen = 0
-    parser = _parser(worksheet)
+    parser = make_parser(worksheet)
     try:
         for number, cells in parser.parse():
+            if number > HEADER_SEARCH_MAX_ROW:
+                return
             values = _values(cells, width or _row_width(cells))
             if _is_empty(values):
                 continue
@@ -234,41 +207,12 @@ def _values(cells: list[dict[str, Any]], width: int) -> list[Any]:
         column = cell["column"]
         if column <= width:
             value = cell["value"]
-            values[column - 1] = None if value is _NO_VALUE else value
+            values[column - 1] = value.value if isinstance(value, Flagged) else value
     return values
 
 
 def _is_empty(values: list[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
-
-
-def _parser(worksheet: Any) -> Any:
-    from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
-
-    class Parser(WorkSheetParser):
-        """openpyxl's parser, also marking formulas without a result and error values."""
-
-        def parse_cell(self, element: Any) -> dict[str, Any]:
-            cell: dict[str, Any] = super().parse_cell(element)
-            if cell["value"] is None and element.find(FORMULA_TAG) is not None:
-                # Excel saves a formula whose result is empty text as t="str" with <v></v>.
-                # No <v>, or an empty one on a number cell, means the file was written by a
-                # program that does not calculate formulas (openpyxl, many exporters).
-                if element.find(VALUE_TAG) is None or element.get("t", "n") != "str":
-                    cell["value"] = _NO_VALUE
-            elif cell["data_type"] == "e":
-                cell["value"] = _CellError(cell["value"])
-            return cell
-
-    workbook = worksheet.parent
-    return Parser(
-        worksheet._get_source(),
-        worksheet._shared_strings,
-        data_only=True,
-        epoch=workbook.epoch,
-        date_formats=workbook._date_formats,
-        timedelta_formats=workbook._timedelta_formats,
-    )
 
 
 # --- the manifest sheet ----------------------------------------------------------------------
@@ -287,18 +231,24 @@ def _read_sheet(
         rows=[],
         sheet=worksheet.title,
     )
-    parser = _parser(worksheet)
+    parser = make_parser(worksheet)
     beyond: list[str] = []
     request = columns.request_columns()
+    padded = PaddedIds(workbook, columns.id)
     try:
         for number, cells in parser.parse():
             if number > EXCEL_MAX_ROWS:
                 raise ManifestError(path, f"has a row numbered {number:,}, beyond Excel's limit")
-            if number > header_row:
-                _add_row(table, number, cells, beyond, request)
+            if number > header_row and _add_row(table, number, cells, beyond, request):
+                if parser.row_hidden:
+                    table.hidden.add(number)
+                if padded.styles:
+                    padded.look(number, cells)
                 check_limits(path, len(table.rows), len(header))
     finally:
         parser.source.close()
+    if padded.first is not None:
+        table.notes.append(padded.note())
     if beyond:
         table.notes.append(
             f"{len(beyond):,} cells right of the last named column are ignored "
@@ -315,7 +265,8 @@ def _add_row(
     cells: list[dict[str, Any]],
     beyond: list[str],
     request: set[int],
-) -> None:
+) -> bool:
+    """Append the row unless it is empty; True when appended."""
     width = len(table.header)
     values: list[Any] = [None] * width
     issues: list[CellIssue] = []
@@ -327,20 +278,18 @@ def _add_row(
             if not (isinstance(value, str) and not value.strip()):
                 beyond.append(f"{column_letter(column - 1)}{number}")
             continue
-        if value is _NO_VALUE:
-            issues.append(CellIssue("no_value", column - 1))
-            value = None
-        elif isinstance(value, _CellError):
-            issues.append(CellIssue("cell_error", column - 1, str(value)))
-            value = str(value)
+        if isinstance(value, Flagged):
+            issues.append(CellIssue(value.kind, column - 1, value.detail))
+            value = value.value
         values[column - 1] = value
     # A formula without a result in a request column keeps an otherwise empty row, so that
     # the user hears about it; elsewhere (a pre-filled helper column) it does not.
     if _is_empty(values) and not any(i.column in request for i in issues):
-        return
+        return False
     table.rows.append((number, values))
     for issue in issues:
         table.add_issue(number, issue)
+    return True
 
 
 def _apply_hyperlinks(table: RawTable, workbook: Any, worksheet: Any, parser: Any) -> None:

@@ -177,7 +177,14 @@ def incoming(rows: Iterable[RowLike]) -> Iterator[tuple[Any, ...]]:
             raise StateError(f"row {r.row}: the id {r.key!r} appears more than once")
         seen.add(r.key)
         user = _dump_user(r.user)
-        if r.spec is None:
+        skipped = getattr(r, "skipped", None)  # a row hidden in the sheet: kept, not sent
+        if skipped:
+            s = r.spec
+            request = (
+                (s.prompt, s.mode, s.ratio, _dump_list(s.images)) if s else (r.prompt, "", "", "[]")
+            )
+            yield (r.key, r.row, *request, user, "skipped", "skipped", skipped)
+        elif r.spec is None:
             why = _problem_text(r.problems)
             yield (r.key, r.row, r.prompt, "", "", "[]", user, "invalid", "invalid", why)
         else:

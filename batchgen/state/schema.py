@@ -40,6 +40,7 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.UNKNOWN: frozenset({S.SUBMITTING}),
     S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
     S.INVALID: frozenset(),  # only sync_manifest decides validity
+    S.SKIPPED: frozenset(),  # only sync_manifest decides (a row hidden in the sheet)
 }
 #: Targets whose commit may skip the fsync: if a power cut loses one, the row falls back to
 #: the step before and the next run repeats a poll or a download (free), never a submit.
@@ -119,27 +120,30 @@ SYNC_SQL = {
         prompt TEXT, mode TEXT, ratio TEXT, images TEXT, user_values TEXT, status TEXT,
         error_kind TEXT, error_message TEXT)""",
     "warnings": """SELECT i.row_num, i.key, i.status, i.error_message FROM incoming i
-        JOIN jobs j ON j.key = i.key WHERE j.status NOT IN ('pending', 'invalid')
+        JOIN jobs j ON j.key = i.key WHERE j.status NOT IN ('pending', 'invalid', 'skipped')
         AND (i.prompt, i.mode, i.ratio, i.images) IS NOT (j.prompt, j.mode, j.ratio, j.images)
         ORDER BY i.row_num, i.key""",
     # Not yet sent: the manifest is the truth, request and validity included.
     "refresh": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
         in_manifest = 1, prompt = i.prompt, mode = i.mode, ratio = i.ratio, images = i.images,
         status = i.status,
-        error_kind = CASE WHEN i.status = 'invalid' THEN i.error_kind
-            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_kind END,
-        error_message = CASE WHEN i.status = 'invalid' THEN i.error_message
-            WHEN jobs.status = 'invalid' THEN NULL ELSE jobs.error_message END,
+        error_kind = CASE WHEN i.status IN ('invalid', 'skipped') THEN i.error_kind
+            WHEN jobs.status IN ('invalid', 'skipped') THEN NULL ELSE jobs.error_kind END,
+        error_message = CASE WHEN i.status IN ('invalid', 'skipped') THEN i.error_message
+            WHEN jobs.status IN ('invalid', 'skipped') THEN NULL ELSE jobs.error_message END,
         updated_at = ?
-        FROM incoming i WHERE jobs.key = i.key AND jobs.status IN ('pending', 'invalid')
+        FROM incoming i WHERE jobs.key = i.key
+        AND jobs.status IN ('pending', 'invalid', 'skipped')
         AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, jobs.prompt, jobs.mode,
               jobs.ratio, jobs.images, jobs.status)
              IS NOT (i.row_num, i.user_values, 1, i.prompt, i.mode, i.ratio, i.images, i.status)
-             OR (i.status = 'invalid' AND jobs.error_message IS NOT i.error_message))""",
+             OR (i.status IN ('invalid', 'skipped')
+                 AND jobs.error_message IS NOT i.error_message))""",
     # Already sent: the task stands, only the row's place and the user's columns follow.
     "relabel": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
         in_manifest = 1, updated_at = ?
-        FROM incoming i WHERE jobs.key = i.key AND jobs.status NOT IN ('pending', 'invalid')
+        FROM incoming i WHERE jobs.key = i.key
+        AND jobs.status NOT IN ('pending', 'invalid', 'skipped')
         AND (jobs.row_num, jobs.user_values, jobs.in_manifest) IS NOT (i.row_num, i.user_values, 1)
         """,
     "gone": """UPDATE jobs SET in_manifest = 0, updated_at = ? WHERE in_manifest = 1

@@ -535,6 +535,19 @@ class StateStore:
         return {r[0] for r in self._conn.execute(sql, (S.DOWNLOADED.value,))}
 
     @_translating
+    def generated_requests(self) -> list[tuple[str, int, str, str, str, tuple[str, ...]]]:
+        """``(key, row, prompt, mode, ratio, images)`` of every row whose task was created or
+        may have been (submitted and after, ``unknown``): read-only, for the check that a
+        row about to be sent is not one already paid for under another key."""
+        sql = (
+            "SELECT key, row_num, prompt, mode, ratio, images FROM jobs WHERE status IN "
+            "('submitted', 'running', 'completed', 'downloaded', 'download_failed', 'unknown')"
+        )
+        return [
+            (k, r, p, m, a, tuple(json.loads(i))) for k, r, p, m, a, i in self._conn.execute(sql)
+        ]
+
+    @_translating
     def attempts(self, key: str | None = None) -> list[dict[str, Any]]:
         """Attempt history (of one row, or all), oldest first; ``at`` is a datetime."""
         sql = "SELECT id, key, at, kind, outcome, message, task_id FROM attempts"

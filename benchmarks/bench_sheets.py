@@ -1,0 +1,151 @@
+"""Memory and time of ``batchgen validate`` on workbooks whose size is formatting, not data.
+
+Usage: ``python benchmarks/bench_sheets.py [--keep DIR]``
+
+Two files, each validated by the real ``batchgen validate`` in a fresh subprocess (peak RSS
+from ``wait4``, wall time from the parent):
+
+* ``formatted.xlsx``: 3 data rows, every row down to 1,048,576 formatted (a ``<row>`` with a
+  style and four styled empty cells), as Excel writes a sheet whose columns were formatted
+  row by row. Goal: peak RSS under 200 MB.
+* ``strings_bomb.xlsx``: 3 data rows and a shared-strings table of about 450 MB of tiny
+  strings (under the 512 MB zip-bomb guard; about 1 MB on disk). Goal: refused (or read)
+  within 10 s and 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+EXCEL_ROWS = 1_048_576
+BOMB_STRINGS = 27_000_000  # 17 bytes each ("<si><t>a</t></si>"): about 450 MB
+
+
+def _base_workbook(path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Manifest"
+    sheet.append(["id", "prompt", "mode", "ratio"])
+    for index in range(1, 4):
+        sheet.append([f"r{index}", f"a lighthouse at dusk, take {index}", "normal", "1:1"])
+    workbook.save(path)
+
+
+def _rewrite_member(source: Path, target: Path, name: str, chunks: object) -> None:
+    """Copy ``source`` to ``target`` with member ``name`` replaced by the streamed chunks."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            if info.filename == name:
+                with new.open(name, "w", force_zip64=True) as handle:
+                    for chunk in chunks:  # type: ignore[attr-defined]
+                        handle.write(chunk)
+            else:
+                new.writestr(info, old.read(info.filename))
+
+
+def write_formatted(path: Path) -> None:
+    """3 data rows; every row of the sheet formatted down to Excel's last row."""
+    base = path.with_suffix(".base.xlsx")
+    _base_workbook(base)
+    with zipfile.ZipFile(base) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    head, _, tail = xml.partition("</sheetData>")
+
+    def chunks() -> object:
+        yield head.encode("utf-8")
+        block: list[str] = []
+        for number in range(5, EXCEL_ROWS + 1):
+            cells = "".join(f'<c r="{c}{number}" s="0"/>' for c in "ABCD")
+            block.append(f'<row r="{number}" spans="1:4" s="0" customFormat="1">{cells}</row>')
+            if len(block) == 10_000:
+                yield "".join(block).encode("ascii")
+                block.clear()
+        yield "".join(block).encode("ascii")
+        yield ("</sheetData>" + tail).encode("utf-8")
+
+    _rewrite_member(base, path, "xl/worksheets/sheet1.xml", chunks())
+    base.unlink()
+
+
+def write_strings_bomb(path: Path) -> None:
+    """3 data rows (inline strings) and a huge table of tiny shared strings nobody uses."""
+    base = path.with_suffix(".base.xlsx")
+    _base_workbook(base)
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+    def chunks() -> object:
+        yield (
+            f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{ns}" '
+            f'count="{BOMB_STRINGS}" uniqueCount="{BOMB_STRINGS}">'
+        ).encode("ascii")
+        block = b"<si><t>a</t></si>" * 100_000
+        for _ in range(BOMB_STRINGS // 100_000):
+            yield block
+        yield b"</sst>"
+
+    member = "xl/sharedStrings.xml"
+    content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+    override = f'<Override PartName="/{member}" ContentType="{content_type}"/>'
+    with_part = path.with_suffix(".part.xlsx")
+    with zipfile.ZipFile(base) as old, zipfile.ZipFile(with_part, "w") as new:
+        for info in old.infolist():
+            data = old.read(info.filename)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", override.encode("ascii") + b"</Types>")
+            new.writestr(info, data)
+        new.writestr(member, b"<sst/>")
+    _rewrite_member(with_part, path, member, chunks())
+    with_part.unlink()
+    base.unlink()
+
+
+def measure(path: Path) -> tuple[float, float, int, str]:
+    """(seconds, peak RSS MB, exit code, last output line) of ``batchgen validate path``."""
+    command = [sys.executable, "-m", "batchgen", "validate", str(path)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=path.parent
+    )
+    assert process.stdout is not None
+    output = process.stdout.read().decode("utf-8", "replace")
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    lines = [line for line in output.splitlines() if line.strip()]
+    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), lines[-1][:160]
+
+
+def main() -> None:
+    """Write both files, then validate each in its own process."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="write the files here and keep them")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        cases = {"formatted": (folder / "formatted.xlsx", write_formatted, 200)}
+        cases["strings_bomb"] = (folder / "strings_bomb.xlsx", write_strings_bomb, 500)
+        for name, (path, writer, goal_mb) in cases.items():
+            if not path.exists():
+                writer(path)
+            seconds, peak, code, last = measure(path)
+            size = path.stat().st_size / 1024 / 1024
+            in_time = name == "formatted" or seconds < 10  # only the bomb has a time goal
+            verdict = "ok" if peak < goal_mb and in_time else "GOAL MISSED"
+            print(
+                f"{name:<13} ({size:.1f} MB): {seconds:.1f} s, peak RSS {peak:,.0f} MB "
+                f"(goal < {goal_mb} MB{'' if name == 'formatted' else ', < 10 s'}) "
+                f"exit {code}: {verdict}\n    {last}"
+            )
+
+
+if __name__ == "__main__":
+    main()
