@@ -39,7 +39,7 @@ from batchgen.config import (
     Settings,
 )
 from batchgen.errors import BatchgenError, ExitCode, UsageError
-from batchgen.logs import configure_logging, mask_secret
+from batchgen.logs import configure_logging, hide_url_password, mask_secret
 
 __all__ = ["EXIT_MEANINGS", "build_parser", "main", "parse_duration", "settings_from_args"]
 
@@ -147,6 +147,7 @@ def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None)
         "first_poll",
         "max_poll_lag",
         "rate_window",
+        "limiter",
     ):
         if hasattr(args, name):
             values[name] = getattr(args, name)
@@ -182,7 +183,7 @@ def _command_line(argv: Sequence[str]) -> str:
         elif arg.startswith("--notify-url="):
             shown.append("--notify-url=***")
         else:
-            shown.append(arg)
+            shown.append(hide_url_password(arg))
     return shlex.join(["batchgen", *shown])
 
 

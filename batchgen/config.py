@@ -79,3 +79,6 @@ class Settings:
     first_poll: float = 5.0  # seconds before the first poll, until latencies are learned
     max_poll_lag: float = 600.0  # seconds a due poll may yield to submissions
     rate_window: float = 60.0  # seconds the vendor counts the rpm limit over
+    # whose window the rpm limit is counted in: "local" (every process of this user on this
+    # host with the same API and token), "none" (this process alone), or "redis://HOST:PORT/DB"
+    limiter: str = "local"

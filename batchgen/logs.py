@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 
-__all__ = ["attach_run_log", "configure_logging", "detach_run_log", "mask_secret"]
+__all__ = [
+    "attach_run_log",
+    "configure_logging",
+    "detach_run_log",
+    "hide_url_password",
+    "mask_secret",
+]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 _DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -31,6 +38,12 @@ def mask_secret(secret: str) -> None:
     """Never let ``secret`` reach a log line."""
     if secret and secret not in _secrets:
         _secrets.append(secret)
+
+
+def hide_url_password(text: str) -> str:
+    """``text`` with the user and password of any ``scheme://user:password@host`` as ``***``
+    (e.g. a ``--limiter redis://:password@host/0`` in a command line)."""
+    return re.sub(r"([a-z][a-z0-9+.-]*://)[^@/\s]*@", r"\1***@", text, flags=re.IGNORECASE)
 
 
 def configure_logging(verbosity: int) -> None:

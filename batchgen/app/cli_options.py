@@ -17,6 +17,7 @@ from batchgen.config import (
     TOKEN_ENV,
     TOKEN_FILE_ENV,
 )
+from batchgen.engine.limiter import LIMITER_HELP, limiter_option
 from batchgen.errors import ExitCode
 
 __all__ = [
@@ -207,6 +208,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         f"${TOKEN_FILE_ENV}, else ${TOKEN_ENV})",
     )
     api.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
+    api.add_argument("--limiter", type=limiter_option, default="local", help=LIMITER_HELP)
 
     tuning = p.add_argument_group("tuning")
     tuning.add_argument(

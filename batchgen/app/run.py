@@ -23,8 +23,8 @@ from batchgen import __version__
 from batchgen.app.commands import prompt_column
 from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.engine.limiter import open_throttle
 from batchgen.engine.progress import Progress
-from batchgen.engine.throttle import Throttle
 from batchgen.errors import (
     AuthError,
     BatchgenError,
@@ -206,8 +206,8 @@ async def run_batch(
 async def _dispatch(
     prepared: list[Prepared], settings: Settings, token: Token, install_signals: bool
 ) -> _Outcome:
-    throttle = Throttle(settings.rpm, window=settings.rate_window, margin=settings.safety_margin)
     async with (
+        open_throttle(settings, token.reveal()) as throttle,
         ApiClient(
             settings.base_url, token, timeouts=settings.timeouts, on_response=throttle.observe
         ) as api,

@@ -115,6 +115,19 @@ class Progress:
             f"progress: done {t['downloaded']}/{self.total}, failed {t['failed']}, "
             f"in flight {in_flight}, requests {self.api.requests}, "
             f"429s {self.api.rate_limited}, credits {t['credits']}, ETA {eta}"
+            f"{self._shared_part()}"
+        )
+
+    def _shared_part(self) -> str:
+        """How the account's window shared with other processes holds this one back."""
+        throttle = self.dispatcher.throttle
+        shared = throttle.shared
+        if shared is None:
+            return ""
+        now = "; holding a request now" if throttle.holding else ""
+        return (
+            f"; shared window ({shared.where}): {shared.sharers} other process(es), "
+            f"held back {throttle.held_back} request(s){now}"
         )
 
     def _eta(self, left: int, in_flight: int) -> str:

@@ -29,6 +29,12 @@ met 50 429s instead of 18 and ended 1.58 x LB instead of 1.09.)
 The dispatcher gives a poll the deadline "when it is due plus the lag allowed", so while
 submissions keep the budget busy they go first and a poll waits, up to that lag, for a moment
 nothing else needs.
+
+Other processes of the same account (``shared``, a ``batchgen.engine.window.SharedWindow``):
+the request whose turn it is then asks the shared window, not the local count, for its slot,
+with its deadline and the deadline of the next local waiter, so the account's window is
+counted once for every process and its last free slot goes to the earliest deadline of the
+account. The local count is still kept (for the figures), and server pauses stay local.
 """
 
 from __future__ import annotations
@@ -38,10 +44,13 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from batchgen.engine.window import SharedWindow
+from batchgen.errors import BatchgenError
 from batchgen.providers.grokimagine import DEFAULT_RESET, RateInfo
 
 __all__ = ["Throttle", "usable_limit"]
@@ -64,6 +73,7 @@ class Throttle:
         window: float = 60.0,
         margin: float = 0.02,
         clock: Callable[[], float] | None = None,
+        shared: SharedWindow | None = None,
     ) -> None:
         self.limit = limit
         self.window = window
@@ -78,6 +88,11 @@ class Throttle:
         self._queue: list[tuple[float, int, asyncio.Future[None]]] = []
         self._tickets = itertools.count()
         self._turn_taken = False
+        self.shared = shared
+        self.held_back = 0  # requests the shared window made wait although this process had room
+        self.holding = False  # a request waits for the shared window right now
+        self._shared_failed = False
+        self._held_logged = -math.inf
 
     def now(self) -> float:
         """The clock pauses are measured on (the event loop's, unless one was injected)."""
@@ -85,8 +100,9 @@ class Throttle:
 
     @property
     def per_second(self) -> float:
-        """The steady rate the window allows."""
-        return self.usable / self.window
+        """The steady rate the window allows this process (its share when others use it)."""
+        sharers = self.shared.sharers if self.shared is not None else 0
+        return self.usable / self.window / (1 + sharers)
 
     @asynccontextmanager
     async def slot(self, *, deadline: float | None = None) -> AsyncIterator[None]:
@@ -95,10 +111,14 @@ class Throttle:
         Waiting requests are let through earliest ``deadline`` first (default: now).
         """
         self.waiting += 1
+        deadline = self.now() if deadline is None else deadline
         try:
-            await self._take_turn(self.now() if deadline is None else deadline)
+            await self._take_turn(deadline)
             try:
-                await self._acquire()
+                if self.shared is None:
+                    await self._acquire()
+                else:
+                    await self._acquire_shared(deadline)
             finally:
                 self._turn_taken = False
                 self._pass_turn()
@@ -109,6 +129,8 @@ class Throttle:
         finally:
             self.in_flight -= 1
             self._answered.append(self.now())
+            if self.shared is not None:
+                self.shared.answered()
             self._freed.set()
 
     async def _take_turn(self, deadline: float) -> None:
@@ -151,6 +173,71 @@ class Throttle:
             self._freed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._freed.wait(), expiry)
+
+    async def _acquire_shared(self, deadline: float) -> None:
+        """Like ``_acquire``, but the account's window (every process's) decides."""
+        assert self.shared is not None
+        held = False
+        try:
+            while True:
+                await self._wait_for_resume()
+                now = self.now()
+                after = self._next_deadline()
+                try:
+                    verdict = await self.shared.acquire(
+                        usable=self.usable,
+                        window=self.window,
+                        want=deadline - now,
+                        after=None if after is None else after - now,
+                    )
+                except BatchgenError as exc:
+                    self._shared_failure(exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                self._shared_failed = False
+                if verdict.granted:
+                    self.in_flight += 1
+                    return
+                if not held:
+                    held = True
+                    self.holding = self._note_held(verdict.used, verdict.sharers, now)
+                # Room comes when the oldest answer leaves the window; look again at least
+                # every beat, as other processes come, go and change their deadlines.
+                beat = self.shared.beat_every(self.window)
+                delay = min(verdict.retry_in, beat) if verdict.retry_in > 0 else beat
+                await asyncio.sleep(delay)
+        finally:
+            self.holding = False
+
+    def _next_deadline(self) -> float | None:
+        """The deadline of the next local waiter (skipping cancelled ones), if any."""
+        return next((d for d, _, f in heapq.nsmallest(4, self._queue) if not f.done()), None)
+
+    def _note_held(self, used: int, sharers: int, now: float) -> bool:
+        """Count (and log, at most once a window) a request the other processes hold back;
+        False when this process's own requests fill the window."""
+        local = self._used(now)
+        if local >= self.usable:
+            return False
+        self.held_back += 1  # it alone would have sent this request: the others hold it back
+        if now - self._held_logged >= max(self.window, 1.0):
+            self._held_logged = now
+            log.debug(
+                "the shared rate-limit window (%s) is full: %d of %d used by this and %d "
+                "other process(es); this process has %d; waiting (%d held back so far)",
+                self.shared.where if self.shared else "",
+                used,
+                self.usable,
+                sharers,
+                local,
+                self.held_back,
+            )
+        return True
+
+    def _shared_failure(self, exc: BatchgenError) -> None:
+        if not self._shared_failed:
+            self._shared_failed = True
+            log.warning("%s; requests wait and try again every second", exc)
 
     def _used(self, now: float) -> int:
         horizon = now - self.window

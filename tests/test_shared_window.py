@@ -1,0 +1,195 @@
+"""The account's window shared by processes: its rule with an injected clock, in both stores.
+
+Each test runs against the SQLite file (``LocalWindow``) and against a real ``redis-server``
+started on a free loopback port (``RedisWindow``; skipped only when no ``redis-server`` can be
+found). Two ``SharedWindow`` objects on one store stand for two processes: the store is the
+only thing they share. Time is the injected clock's, so nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from conftest import FakeClock
+from redis_server import RedisServer, redis_server_or_skip
+
+from batchgen.engine.window import STALE, SharedWindow, Verdict
+from batchgen.engine.window_local import LocalWindow
+from batchgen.engine.window_redis import RedisWindow
+from batchgen.simulator.stats import max_in_window
+
+WINDOW = 10.0
+USABLE = 20
+
+Open = Callable[[], SharedWindow]
+
+
+@pytest.fixture(scope="module")
+def redis() -> RedisServer:
+    return redis_server_or_skip()
+
+
+@pytest.fixture(params=["local", "redis"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[Open]:
+    """Opens one more member ("process") of one store, all on the injected ``clock``."""
+    opened: list[SharedWindow] = []
+    digest = secrets.token_hex(8)  # a fresh account per test
+    if request.param == "local":
+        path = tmp_path / "window.sqlite"
+
+        def open_member() -> SharedWindow:
+            opened.append(LocalWindow(path, clock=clock, store_clock=clock))
+            return opened[-1]
+    else:
+        url = request.getfixturevalue("redis").url
+
+        def open_member() -> SharedWindow:
+            opened.append(RedisWindow(url, digest, clock=clock, store_clock=clock))
+            return opened[-1]
+
+    yield open_member
+    for member in opened:
+        await member.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=1_000_000.0)
+
+
+async def ask(member: SharedWindow, want: float = 0.0, after: float | None = None) -> Verdict:
+    return await member.acquire(usable=USABLE, window=WINDOW, want=want, after=after)
+
+
+async def test_two_processes_never_exceed_the_limit_in_any_window(
+    store: Open, clock: FakeClock
+) -> None:
+    a, b = store(), store()
+    granted: list[float] = []
+    flying: list[tuple[float, SharedWindow]] = []  # (answer time, member)
+    # 40 windows of traffic: both ask every 0.1 s while they may; requests take 0.3 s.
+    for step in range(4000):
+        clock.now = 1_000_000.0 + step * 0.1
+        for t, member in [f for f in flying if f[0] <= clock.now]:
+            member.answered()
+            flying.remove((t, member))
+        for member in (a, b) if step % 2 else (b, a):
+            while (await ask(member)).granted:
+                granted.append(clock.now)
+                flying.append((clock.now + 0.3, member))
+    assert max_in_window(granted, WINDOW) <= USABLE
+    # ... and the window is used: each 10 s carries nearly the whole limit (a request counts
+    # from its grant to 10 s after its answer, 10.3 s in all)
+    assert len(granted) >= 0.9 * USABLE * 400 / 10.3
+
+
+async def test_in_flight_requests_count_until_answered(store: Open, clock: FakeClock) -> None:
+    a, b = store(), store()
+    for _ in range(USABLE):
+        assert (await ask(a)).granted
+    clock.advance(3 * WINDOW)  # still in flight at a, which is alive (it beats)
+    await a.beat()
+    assert not (await ask(b)).granted
+    a.answered()
+    await a.beat()  # one answered now: it counts one more window
+    answered_at = clock.now
+    clock.now = answered_at + WINDOW - 0.01
+    await a.beat()
+    verdict = await ask(b)
+    assert not verdict.granted and verdict.used == USABLE
+    assert verdict.retry_in == pytest.approx(0.01, abs=1e-3)  # when that answer leaves
+    clock.now = answered_at + WINDOW + 0.01
+    verdict = await ask(b)
+    assert verdict.granted and verdict.used == USABLE - 1
+
+
+async def test_a_dead_process_holds_its_slots_no_longer_than_the_window(
+    store: Open, clock: FakeClock
+) -> None:
+    a, b = store(), store()
+    for _ in range(USABLE):
+        assert (await ask(a)).granted
+    await ask(a, want=1.0)  # a waits with an early deadline ... and is killed: no more beats
+    clock.advance(WINDOW - 0.5)
+    verdict = await ask(b)
+    assert not verdict.granted and verdict.sharers == 0  # a is silent: not counted as a sharer
+    clock.advance(0.5)  # the window after a's last sign of life
+    for _ in range(USABLE):  # b gets the whole window: nothing reserved for a's waiting request
+        assert (await ask(b)).granted
+
+
+async def test_a_silent_process_stops_being_waited_for_after_two_seconds(
+    store: Open, clock: FakeClock
+) -> None:
+    a, b = store(), store()
+    start = clock.now
+    for _ in range(USABLE):
+        assert (await ask(b)).granted
+        b.answered()
+    await b.beat()
+    clock.now = start + WINDOW - 1.0
+    assert not (await ask(a, want=-5.0)).granted  # full: a's request waits, a goes silent
+    clock.now = start + WINDOW + 0.01  # every answer has left the window
+    for _ in range(USABLE - 1):
+        assert (await ask(b)).granted
+    verdict = await ask(b)  # the last slot is a's (earlier deadline), while a may be alive
+    assert not verdict.granted and verdict.sharers == 1
+    clock.now = start + WINDOW - 1.0 + STALE + 0.01  # a silent for longer than STALE
+    verdict = await ask(b)
+    assert verdict.granted and verdict.sharers == 0
+
+
+@pytest.mark.parametrize(("b_deadline", "b_first"), [(60.0, False), (40.0, True)])
+async def test_the_process_with_the_earlier_deadline_goes_first(
+    store: Open, clock: FakeClock, b_deadline: float, b_first: bool
+) -> None:
+    a, b = store(), store()
+    for _ in range(USABLE - 1):
+        assert (await ask(a, after=50.0)).granted  # a has another request waiting (50 s)
+    # One slot left. b's request meets a's published one.
+    verdict = await ask(b, want=b_deadline)
+    assert verdict.granted is b_first and verdict.sharers == 1
+    assert (await ask(a, want=50.0)).granted is not b_first
+
+
+async def test_submits_of_one_process_go_before_polls_of_another(
+    store: Open, clock: FakeClock
+) -> None:
+    a, b = store(), store()
+    start = clock.now
+    for _ in range(USABLE):
+        assert (await ask(a)).granted
+        a.answered()
+    await a.beat()
+    clock.advance(1.0)
+    assert not (await ask(a, want=300.0)).granted  # a poll: due + lag
+    assert not (await ask(b, want=0.0)).granted  # b's submit: now
+    clock.now = start + WINDOW + 0.01  # room for all
+    await b.beat()  # b is alive (its heartbeat), its submit still waiting
+    for _ in range(USABLE - 1):
+        assert (await ask(a, want=300.0, after=300.0)).granted
+    # One slot left: b's submit is earlier than a's polls, so a is refused and b gets it
+    assert not (await ask(a, want=300.0, after=300.0)).granted
+    assert (await ask(b, want=0.0)).granted
+
+
+async def test_a_process_that_finishes_leaves_its_share_at_once(
+    store: Open, clock: FakeClock
+) -> None:
+    a, b = store(), store()
+    start = clock.now
+    for _ in range(USABLE):
+        assert (await ask(b)).granted
+        b.answered()
+    await b.beat()
+    assert not (await ask(a, want=-1.0)).granted  # a waits with the earliest deadline
+    await a.close()  # ... and finishes: nothing is reserved for it any more
+    clock.now = start + WINDOW + 0.01
+    for _ in range(USABLE):
+        verdict = await ask(b)
+        assert verdict.granted and verdict.sharers == 0
