@@ -1,0 +1,99 @@
+"""Two real ``batchgen run`` processes, one token, one simulator: one account window.
+
+The simulator counts the token's busiest window itself (``peak_window``); each process alone
+is told the whole limit, so without the shared window the two together would send up to
+twice it. Once through the default per-host window (a SQLite file under ``BATCHGEN_HOME``),
+once through a real ``redis-server`` (``--limiter redis://…``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SimulatorFactory
+from redis_server import redis_server_or_skip
+
+from batchgen.simulator import SimConfig, Simulator
+
+TOKEN = "sk-shared-window-s3cret"
+RPM = 30  # per 1-second window (the client's --rate-window 1): a whole run takes seconds
+ROWS = 40
+
+
+def write_manifest(path: Path, n: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "prompt", "mode", "ratio"])
+        writer.writerows([f"r{i}", f"{path.stem} prompt {i}", "fun", "1:1"] for i in range(n))
+    return path
+
+
+async def run_two(tmp_path: Path, url: str, *extra: str) -> list[tuple[int, str]]:
+    """Start two runs at once (each its own manifest and output folder); their exit codes
+    and stderr."""
+    env = {**os.environ, "GROKIMAGINE_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    procs = []
+    for name in ("north", "south"):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_manifest(folder / f"{name}.csv", ROWS)
+        argv = [sys.executable, "-m", "batchgen", "run", f"{name}.csv", "--base-url", url]
+        argv += ["--rpm", str(RPM), "--rate-window", "1", "--first-poll", "0.05"]
+        argv += ["--heartbeat", "0.3", "--no-progress", "-v", *extra]
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                *argv, cwd=folder, env=env, stderr=asyncio.subprocess.PIPE
+            )
+        )
+    outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 90)
+    return [(p.returncode or 0, err.decode()) for p, (_, err) in zip(procs, outputs, strict=True)]
+
+
+async def sim_for(factory: SimulatorFactory) -> Simulator:
+    config = SimConfig(
+        tokens=frozenset({TOKEN}),
+        rpm=RPM,
+        window=1.0,
+        window_kind="sliding",
+        time_scale=0.01,
+        latency_median=20.0,  # 0.2 s
+        seed=5,
+    )
+    return await factory(config)
+
+
+@pytest.mark.parametrize("limiter", ["local", "redis"])
+async def test_two_runs_with_one_token_stay_within_one_window(
+    simulator_factory: SimulatorFactory, tmp_path: Path, limiter: str
+) -> None:
+    extra = ("--limiter", redis_server_or_skip().url) if limiter == "redis" else ()
+    sim = await sim_for(simulator_factory)
+    results = await run_two(tmp_path, sim.url, *extra)
+    stats = sim.stats
+    for code, err in results:
+        assert code == 0, err
+        assert TOKEN not in err
+    assert stats.tasks_created == 2 * ROWS
+    assert stats.rate_limited == 0
+    assert stats.peak_window <= RPM
+    # Both ran at the same time: the window was the account's, and each said so
+    beats = [line for _, err in results for line in err.splitlines() if "shared window" in line]
+    assert any("1 other process(es)" in line for line in beats), beats
+    held = [line for _, err in results for line in err.splitlines() if "is full" in line]
+    assert held, "no -v line said the shared window held a request back"
+
+
+async def test_without_the_shared_window_two_runs_pass_the_limit(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    # The control: each process counts only its own requests (--limiter none)
+    sim = await sim_for(simulator_factory)
+    results = await run_two(tmp_path, sim.url, "--limiter", "none")
+    stats = sim.stats
+    assert all(code == 0 for code, _ in results)
+    assert stats.peak_window > RPM or stats.rate_limited > 0
