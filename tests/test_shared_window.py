@@ -62,8 +62,10 @@ def clock() -> FakeClock:
     return FakeClock(start=1_000_000.0)
 
 
-async def ask(member: SharedWindow, want: float = 0.0, after: float | None = None) -> Verdict:
-    return await member.acquire(usable=USABLE, window=WINDOW, want=want, after=after)
+async def ask(
+    member: SharedWindow, want: float = 0.0, after: float | None = None, count: int = 1
+) -> Verdict:
+    return await member.acquire(usable=USABLE, window=WINDOW, want=want, after=after, count=count)
 
 
 async def test_two_processes_never_exceed_the_limit_in_any_window(
@@ -153,8 +155,8 @@ async def test_the_process_with_the_earlier_deadline_goes_first(
         assert (await ask(a, after=50.0)).granted  # a has another request waiting (50 s)
     # One slot left. b's request meets a's published one.
     verdict = await ask(b, want=b_deadline)
-    assert verdict.granted is b_first and verdict.sharers == 1
-    assert (await ask(a, want=50.0)).granted is not b_first
+    assert bool(verdict.granted) is b_first and verdict.sharers == 1
+    assert bool((await ask(a, want=50.0)).granted) is not b_first
 
 
 async def test_submits_of_one_process_go_before_polls_of_another(
@@ -193,3 +195,37 @@ async def test_a_process_that_finishes_leaves_its_share_at_once(
     for _ in range(USABLE):
         verdict = await ask(b)
         assert verdict.granted and verdict.sharers == 0
+
+
+async def test_a_burst_takes_what_fits_at_once_and_gives_back_what_it_did_not_use(
+    store: Open, clock: FakeClock
+) -> None:
+    a, b = store(), store()
+    for _ in range(USABLE - 5):
+        assert (await ask(b)).granted
+    verdict = await ask(a, count=8)  # 8 due at once, 5 fit: all counted in one exchange
+    assert verdict.granted == 5
+    assert [a.take_lease() for _ in range(3)] == [True] * 3  # the first was the ask's own
+    assert not (await ask(b)).granted  # the account's window is full
+    # a used 4 of them, then had nothing more to send: the last goes back after a beat
+    clock.advance(a.beat_every(WINDOW) + 0.01)
+    verdict = await ask(b)
+    assert not verdict.granted  # still counted until a's next exchange...
+    await a.beat()  # ... which gives it back (it was never sent)
+    assert (await ask(b)).granted
+
+
+async def test_a_lease_is_never_used_after_its_beat(store: Open, clock: FakeClock) -> None:
+    a = store()
+    assert (await ask(a, count=3)).granted == 3
+    assert a.take_lease()
+    clock.advance(a.beat_every(WINDOW))
+    assert not a.take_lease()
+
+
+async def test_one_lease_left_is_still_usable_within_its_beat(
+    store: Open, clock: FakeClock
+) -> None:
+    a = store()
+    assert (await ask(a, count=2)).granted == 2
+    assert a.take_lease() and not a.take_lease()

@@ -53,9 +53,12 @@ from batchgen.engine.window import SharedWindow
 from batchgen.errors import BatchgenError
 from batchgen.providers.grokimagine import DEFAULT_RESET, RateInfo
 
-__all__ = ["Throttle", "usable_limit"]
+__all__ = ["BATCH", "Throttle", "usable_limit"]
 
 log = logging.getLogger(__name__)
+
+#: Most slots one exchange with a shared window asks for (a burst's requests due together).
+BATCH = 16
 
 
 def usable_limit(limit: int, margin: float) -> int:
@@ -181,14 +184,18 @@ class Throttle:
         try:
             while True:
                 await self._wait_for_resume()
+                if self.shared.take_lease():
+                    self.in_flight += 1
+                    return
                 now = self.now()
-                after = self._next_deadline()
+                count, after = self._batch(now)
                 try:
                     verdict = await self.shared.acquire(
                         usable=self.usable,
                         window=self.window,
                         want=deadline - now,
                         after=None if after is None else after - now,
+                        count=count,
                     )
                 except BatchgenError as exc:
                     self._shared_failure(exc)
@@ -209,9 +216,12 @@ class Throttle:
         finally:
             self.holding = False
 
-    def _next_deadline(self) -> float | None:
-        """The deadline of the next local waiter (skipping cancelled ones), if any."""
-        return next((d for d, _, f in heapq.nsmallest(4, self._queue) if not f.done()), None)
+    def _batch(self, now: float) -> tuple[int, float | None]:
+        """Slots to ask the shared window for (this request and the local waiters already
+        due, at most ``BATCH``) and the deadline of the first waiter after them, if any."""
+        deadlines = sorted(d for d, _, f in self._queue if not f.done())
+        due = sum(1 for d in deadlines[: BATCH - 1] if d <= now)
+        return 1 + due, deadlines[due] if len(deadlines) > due else None
 
     def _note_held(self, used: int, sharers: int, now: float) -> bool:
         """Count (and log, at most once a window) a request the other processes hold back;

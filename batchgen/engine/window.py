@@ -27,6 +27,11 @@ in 3.2 s", "this request was answered 0.1 s ago"; the store turns them into its 
 wall clock of the host for SQLite; the Redis server's ``TIME`` for Redis), so no two hosts'
 clocks are ever compared. Answers are not written one by one: the next exchange, or the
 heartbeat, carries them (an answer counts as in flight until then, which is the same count).
+
+Slots may be asked for several at a time (``count``: the requests of the process that are due
+now): the store grants as many as fit (``used + ahead + granted <= usable``) and counts them
+all as in flight at once, so a process with a burst to send makes one exchange, not one per
+request. Slots the process did not use within a heartbeat go back (``returned``).
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ class WindowRequest:
     ``want``: the deadline of the request asking for a slot (None: only a heartbeat);
     ``after``: the deadline of this process's next waiting request, published as its head if
     this one is let through (None: nothing else waits); ``answered``: how long ago each request
-    answered since the last exchange came back (seconds, >= 0).
+    answered since the last exchange came back (seconds, >= 0); ``count``: slots wanted (at
+    most); ``returned``: slots granted earlier and never used (they were not sent).
     """
 
     usable: int
@@ -67,16 +73,19 @@ class WindowRequest:
     want: float | None = None
     after: float | None = None
     answered: tuple[float, ...] = ()
+    count: int = 1
+    returned: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The store's answer: ``granted`` (a slot is counted for this process), ``used`` (slots of
-    the account's window in use, before this one), ``sharers`` (other live processes) and
+    """The store's answer: ``granted`` (slots now counted for this process, 0 to ``count``),
+    ``used`` (slots of the account's window in use, before these), ``sharers`` (other live
+    processes) and
     ``retry_in`` (seconds until the oldest answer leaves the window: a refused request's next
     chance; 0 when there is nothing to expect)."""
 
-    granted: bool
+    granted: int
     used: int
     sharers: int
     retry_in: float
@@ -101,6 +110,9 @@ class SharedWindow(ABC):
         self.sharers = 0
         self._clock = clock
         self._answered: list[float] = []  # local clock times of answers not yet sent
+        self._returned = 0  # granted slots given back, not yet sent
+        self._lease = 0  # granted slots not used yet ...
+        self._lease_until = 0.0  # ... until this local time, then given back
         self._beat_task: asyncio.Task[None] | None = None
         self._usable = 1
         self._window = 60.0
@@ -115,11 +127,19 @@ class SharedWindow(ABC):
         """Remove this member (its answers stay: they still count)."""
 
     async def acquire(
-        self, *, usable: int, window: float, want: float, after: float | None
+        self, *, usable: int, window: float, want: float, after: float | None, count: int = 1
     ) -> Verdict:
-        """Ask for one slot for a request whose deadline is ``want`` seconds from now."""
+        """Ask for up to ``count`` slots, the first for a request whose deadline is ``want``
+        seconds from now."""
         self._usable, self._window = usable, window
-        return await self._send(want=want, after=after)
+        return await self._send(want=want, after=after, count=count)
+
+    def take_lease(self) -> bool:
+        """Use one slot granted by an earlier exchange (False: none left, or too old)."""
+        if self._lease and self._clock() < self._lease_until:
+            self._lease -= 1
+            return True
+        return False
 
     def answered(self) -> None:
         """A request of this process has been answered (sent with the next exchange)."""
@@ -127,20 +147,27 @@ class SharedWindow(ABC):
 
     async def beat(self) -> Verdict:
         """Refresh this member and send the answers gathered since the last exchange."""
-        return await self._send(want=None, after=None)
+        return await self._send(want=None, after=None, count=0)
 
-    async def _send(self, *, want: float | None, after: float | None) -> Verdict:
+    async def _send(self, *, want: float | None, after: float | None, count: int) -> Verdict:
         async with self._lock:
-            return await self._send_locked(want, after)
+            return await self._send_locked(want, after, count)
 
-    async def _send_locked(self, want: float | None, after: float | None) -> Verdict:
+    async def _send_locked(self, want: float | None, after: float | None, count: int) -> Verdict:
         now = self._clock()
-        sent = len(self._answered)
+        if self._lease and (now >= self._lease_until or count):
+            self._returned += self._lease  # unused for a beat (or asked for anew): not sent
+            self._lease = 0
+        sent, returned = len(self._answered), self._returned
         answered = tuple(max(0.0, now - t) for t in self._answered[:sent])
         verdict = await self._exchange(
-            WindowRequest(self._usable, self._window, want, after, answered)
+            WindowRequest(self._usable, self._window, want, after, answered, count, returned)
         )
         del self._answered[:sent]  # only once the store has them (a failure keeps them)
+        self._returned -= returned
+        if verdict.granted > 1:
+            self._lease = verdict.granted - 1
+            self._lease_until = now + self.beat_every(self._window)
         self.sharers = verdict.sharers
         return verdict
 

@@ -84,7 +84,7 @@ class LocalWindow(SharedWindow):
         db, now, owner = self._db, self._now(), self.owner
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(_JOIN, (owner, now, len(r.answered)))
+            db.execute(_JOIN, (owner, now, len(r.answered) + r.returned))
             if r.answered:
                 db.executemany(
                     "INSERT INTO answered (at) VALUES (?)", [(now - a,) for a in r.answered]
@@ -95,7 +95,7 @@ class LocalWindow(SharedWindow):
             sharers = db.execute(
                 "SELECT count(*) FROM members WHERE owner != ? AND seen > ?", (owner, now - STALE)
             ).fetchone()[0]
-            granted = False
+            granted = 0
             if r.want is not None:
                 granted = self._decide(now, r, used)
             retry_in = self._retry_in(now, r.window) if not granted else 0.0
@@ -120,19 +120,20 @@ class LocalWindow(SharedWindow):
         ).fetchone()
         return int(answered) + int(flying)
 
-    def _decide(self, now: float, r: WindowRequest, used: int) -> bool:
+    def _decide(self, now: float, r: WindowRequest, used: int) -> int:
         assert r.want is not None
         db, owner, head = self._db, self.owner, now + r.want
         (ahead,) = db.execute(_AHEAD, (owner, now - STALE, head, head, owner)).fetchone()
-        if used + int(ahead) < r.usable:
+        granted = max(0, min(r.count, r.usable - used - int(ahead)))
+        if granted:
             after = None if r.after is None else now + r.after
             db.execute(
-                "UPDATE members SET in_flight = in_flight + 1, head = ? WHERE owner = ?",
-                (after, owner),
+                "UPDATE members SET in_flight = in_flight + ?, head = ? WHERE owner = ?",
+                (granted, after, owner),
             )
-            return True
-        db.execute("UPDATE members SET head = ? WHERE owner = ?", (head, owner))
-        return False
+        else:
+            db.execute("UPDATE members SET head = ? WHERE owner = ?", (head, owner))
+        return granted
 
     def _retry_in(self, now: float, window: float) -> float:
         (oldest,) = self._db.execute(

@@ -22,7 +22,7 @@ __all__ = ["RedisWindow"]
 
 # KEYS: answered (zset), seen (hash), flight (hash), head (hash).
 # ARGV: owner, now ('' = the server's TIME), usable, window, keep, stale, want ('' = a
-# heartbeat), after ('' = nothing else waits), then the ages of the answers to record.
+# heartbeat), after ('' = nothing else waits), count, returned, then the ages of the answers.
 _SCRIPT = """
 local answered, seen, flight, head = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner = ARGV[1]
@@ -34,16 +34,19 @@ end
 local usable, window = tonumber(ARGV[3]), tonumber(ARGV[4])
 local keep, stale = tonumber(ARGV[5]), tonumber(ARGV[6])
 local want, after = tonumber(ARGV[7]), tonumber(ARGV[8])
+local count, returned = tonumber(ARGV[9]), tonumber(ARGV[10])
 
 local flying = tonumber(redis.call('HGET', flight, owner) or '0')
 redis.call('HSET', seen, owner, now)
-local n = #ARGV - 8
+local n = #ARGV - 10
 if n > 0 then
   local seq = redis.call('HINCRBY', seen, '#seq', n)
   for i = 1, n do
-    redis.call('ZADD', answered, now - tonumber(ARGV[8 + i]), owner .. ':' .. (seq - i))
+    redis.call('ZADD', answered, now - tonumber(ARGV[10 + i]), owner .. ':' .. (seq - i))
   end
-  flying = math.max(0, flying - n)
+end
+if n + returned > 0 then
+  flying = math.max(0, flying - n - returned)
   redis.call('HSET', flight, owner, flying)
 end
 redis.call('ZREMRANGEBYSCORE', answered, '-inf', now - keep)
@@ -76,9 +79,9 @@ end
 
 local granted, retry_in = 0, 0
 if want then
-  if used + ahead < usable then
-    granted = 1
-    redis.call('HSET', flight, owner, flying + 1)
+  granted = math.max(0, math.min(count, usable - used - ahead))
+  if granted > 0 then
+    redis.call('HSET', flight, owner, flying + granted)
     if after then
       redis.call('HSET', head, owner, now + after)
     else
@@ -156,13 +159,15 @@ class RedisWindow(SharedWindow):
             repr(STALE),
             "" if r.want is None else repr(r.want),
             "" if r.after is None else repr(r.after),
+            r.count,
+            r.returned,
             *(repr(a) for a in r.answered),
         ]
         try:
             granted, used, sharers, retry_in = await self._script(keys=self._keys, args=args)
         except self._redis_errors as exc:
             raise UsageError(f"the shared rate-limit window ({self.where}) failed: {exc}") from exc
-        return Verdict(bool(granted), int(used), int(sharers), float(retry_in))
+        return Verdict(int(granted), int(used), int(sharers), float(retry_in))
 
     async def _leave(self) -> None:
         keys = [self._keys[1], self._keys[2], self._keys[3]]
