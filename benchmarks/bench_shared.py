@@ -202,22 +202,28 @@ class Plan:
 PLANS = {"full": Plan(), "quick": Plan(n=400, target=10.0, max_wall=25.0, overhead_n=1000)}
 
 
-def run_all(bench: Bench, plan: Plan) -> list[Row]:
-    """Every scenario, in table order."""
-    rows = []
+def run_all(bench: Bench, plan: Plan, only: str = "") -> list[Row]:
+    """Every scenario (or those whose name contains ``only``), in table order."""
+    rows: list[Row] = []
+
+    def wanted(name: str) -> bool:
+        return only in name
+
     for tier in ("free", "pro"):
         k = choose_k(plan.n, TIERS[tier], target=plan.target, max_wall=plan.max_wall)
         for procs in (2, 4):
-            rows.append(
-                run_shared(bench, f"{tier}, {procs} processes", plan.n, procs, tier=tier, k=k)
-            )
+            name = f"{tier}, {procs} processes"
+            if wanted(name):
+                rows.append(run_shared(bench, name, plan.n, procs, tier=tier, k=k))
     with redis_server(bench.work) as url:
         for tier in ("free", "pro"):
             k = choose_k(plan.n, TIERS[tier], target=plan.target, max_wall=plan.max_wall)
             name = f"{tier}, 2 processes, redis"
-            rows.append(run_shared(bench, name, plan.n, 2, tier=tier, k=k, limiter=url))
+            if wanted(name):
+                rows.append(run_shared(bench, name, plan.n, 2, tier=tier, k=k, limiter=url))
         for procs, limiter in ((1, "none"), (1, "local"), (2, "none"), (2, "local"), (2, url)):
-            rows.append(run_overhead(bench, plan.overhead_n, procs, limiter))
+            if wanted(f"overhead: {procs} process(es), limiter {limiter}".replace(url, "redis")):
+                rows.append(run_overhead(bench, plan.overhead_n, procs, limiter))
     for row in rows:
         row.name = row.name.replace(url, "redis")
     return rows
@@ -229,13 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rows")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--seed", type=int, default=7, help="the simulator's seed")
+    parser.add_argument("--only", default="", help="run the scenarios whose name contains this")
     ns = parser.parse_args(argv)
     plan = PLANS["quick" if ns.quick else "full"]
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         work = ns.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         bench = Bench(work=work.resolve(), seed=ns.seed)
-        rows = run_all(bench, plan)
+        rows = run_all(bench, plan, ns.only)
     print(
         f"batchgen shared-window benchmark: {machine()}; total {time.monotonic() - started:.0f} s\n"
     )

@@ -97,3 +97,40 @@ async def test_without_the_shared_window_two_runs_pass_the_limit(
     stats = sim.stats
     assert all(code == 0 for code, _ in results)
     assert stats.peak_window > RPM or stats.rate_limited > 0
+
+
+async def test_an_unreachable_redis_stops_the_run_before_anything_is_sent(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    sim = await sim_for(simulator_factory)
+    write_manifest(tmp_path / "m.csv", 3)
+    # the configuration file's key, with a password that must show nowhere
+    (tmp_path / "batchgen.toml").write_text('limiter = "redis://:hunter2@127.0.0.1:1/0"\n')
+    env = {**os.environ, "GROKIMAGINE_API_TOKEN": TOKEN}
+    argv = [sys.executable, "-m", "batchgen", "run", "m.csv", "--base-url", sim.url]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert "shared rate-limit window (redis 127.0.0.1:1/0)" in err.decode()
+    assert "hunter2" not in err.decode() and TOKEN not in err.decode()
+    assert sum(sim.stats.requests.values()) == 0
+
+
+def test_a_limiter_that_is_not_one_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchgen.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(tmp_path / "m.csv"), "--limiter", "memcached://x"])
+    assert stop.value.code == 2
+    assert "'memcached://x' is not a limiter" in capsys.readouterr().err
+
+
+def test_the_command_line_kept_in_the_state_hides_a_redis_password() -> None:
+    from batchgen.cli import _command_line
+
+    line = _command_line(["run", "m.csv", "--limiter", "redis://:hunter2@10.0.0.5:6379/0"])
+    assert "hunter2" not in line and "redis://***@10.0.0.5:6379/0" in line
