@@ -8,6 +8,7 @@ only thing they share. Time is the injected clock's, so nothing sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from conftest import FakeClock
 from redis_server import RedisServer, redis_server_or_skip
 
+from batchgen.engine.throttle import Throttle
 from batchgen.engine.window import STALE, SharedWindow, Verdict
 from batchgen.engine.window_local import LocalWindow
 from batchgen.engine.window_redis import RedisWindow
@@ -229,3 +231,74 @@ async def test_one_lease_left_is_still_usable_within_its_beat(
     a = store()
     assert (await ask(a, count=2)).granted == 2
     assert a.take_lease() and not a.take_lease()
+
+
+# ---------------------------------------------------------------- two throttles, one window
+async def _throttles(tmp_path: Path, limit: int, window: float) -> list[Throttle]:
+    loop = asyncio.get_running_loop()
+    throttles = []
+    for _ in range(2):  # two "processes": each its own throttle and its own connection
+        shared = LocalWindow(tmp_path / "w.sqlite", clock=loop.time, store_clock=loop.time)
+        throttle = Throttle(limit, window=window, margin=0.0, shared=shared)
+        await shared.start(usable=throttle.usable, window=window)
+        throttles.append(throttle)
+    return throttles
+
+
+async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait for a condition to hold (polled); fail loudly if it never does."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_two_throttles_on_one_window_never_pass_the_limit_together(tmp_path: Path) -> None:
+    window, limit = 0.2, 10
+    throttles = await _throttles(tmp_path, limit, window)
+    loop = asyncio.get_running_loop()
+    entered: list[float] = []
+
+    async def request(throttle: Throttle) -> None:
+        async with throttle.slot():
+            entered.append(loop.time())
+            await asyncio.sleep(0)
+
+    try:
+        work = [request(t) for t in throttles for _ in range(3 * limit)]
+        await asyncio.wait_for(asyncio.gather(*work), 20)
+    finally:
+        for throttle in throttles:
+            assert throttle.shared is not None
+            await throttle.shared.close()
+    assert len(entered) == 6 * limit
+    assert max_in_window(sorted(entered), window) <= limit
+
+
+async def test_a_request_held_back_by_another_process_is_counted_and_shown(
+    tmp_path: Path,
+) -> None:
+    a, b = await _throttles(tmp_path, 5, 0.5)
+    release = asyncio.Event()
+
+    async def hold(throttle: Throttle) -> None:
+        async with throttle.slot():
+            await release.wait()
+
+    try:
+        holders = [asyncio.create_task(hold(a)) for _ in range(5)]  # a fills the window
+        await until(lambda: a.in_flight == 5)
+        waiter = asyncio.create_task(hold(b))  # b alone has room, but the account has none
+        await until(lambda: b.holding)
+        assert b.held_back == 1 and b.in_flight == 0
+        assert b.shared is not None and b.shared.sharers == 1
+        assert b.per_second == pytest.approx(5 / 0.5 / 2)  # its share of the window
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*holders, waiter), 10)  # then b gets its turn
+        assert not b.holding
+    finally:
+        for throttle in (a, b):
+            assert throttle.shared is not None
+            await throttle.shared.close()

@@ -190,7 +190,7 @@ class SharedWindow(ABC):
                 warned = False
             except Exception as exc:  # the store hiccuped: requests wait, the next beat retries
                 if not warned:
-                    log.warning("the shared rate-limit window (%s) failed: %s", self.where, exc)
+                    log.warning("%s; trying again", exc)
                     warned = True
 
     async def close(self) -> None:
