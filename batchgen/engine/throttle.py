@@ -188,12 +188,12 @@ class Throttle:
                     self.in_flight += 1
                     return
                 now = self.now()
-                count, after = self._batch(now)
+                want, count, after = self._batch(deadline, now)
                 try:
                     verdict = await self.shared.acquire(
                         usable=self.usable,
                         window=self.window,
-                        want=deadline - now,
+                        want=want - now,
                         after=None if after is None else after - now,
                         count=count,
                     )
@@ -216,12 +216,15 @@ class Throttle:
         finally:
             self.holding = False
 
-    def _batch(self, now: float) -> tuple[int, float | None]:
-        """Slots to ask the shared window for (this request and the local waiters already
+    def _batch(self, deadline: float, now: float) -> tuple[float, int, float | None]:
+        """What to ask the shared window for: the earliest deadline of this process (the
+        turn holder's, or that of a request that queued behind it since, such as a submit
+        behind a poll), how many slots (the turn holder's and those of the waiters already
         due, at most ``BATCH``) and the deadline of the first waiter after them, if any."""
-        deadlines = sorted(d for d, _, f in self._queue if not f.done())
-        due = sum(1 for d in deadlines[: BATCH - 1] if d <= now)
-        return 1 + due, deadlines[due] if len(deadlines) > due else None
+        others = sorted(d for d, _, f in self._queue if not f.done())
+        due = sum(1 for d in others[: BATCH - 1] if d <= now)
+        first = min(deadline, others[0]) if others else deadline
+        return first, 1 + due, others[due] if len(others) > due else None
 
     def _note_held(self, used: int, sharers: int, now: float) -> bool:
         """Count (and log, at most once a window) a request the other processes hold back;
