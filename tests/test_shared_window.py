@@ -18,7 +18,7 @@ from conftest import FakeClock
 from redis_server import RedisServer, redis_server_or_skip
 
 from batchgen.engine.throttle import Throttle
-from batchgen.engine.window import STALE, SharedWindow, Verdict
+from batchgen.engine.window import STALE, SharedWindow, Verdict, WindowRequest
 from batchgen.engine.window_local import LocalWindow
 from batchgen.engine.window_redis import RedisWindow
 from batchgen.simulator.stats import max_in_window
@@ -302,3 +302,43 @@ async def test_a_request_held_back_by_another_process_is_counted_and_shown(
         for throttle in (a, b):
             assert throttle.shared is not None
             await throttle.shared.close()
+
+
+class _Recorder(SharedWindow):
+    """A store that refuses every ask while ``refusing``, then grants all; records the asks."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(clock=clock)
+        self.asks: list[WindowRequest] = []
+        self.refusing = True
+
+    async def _exchange(self, request: WindowRequest) -> Verdict:
+        if request.want is None:
+            return Verdict(0, 0, 1, 0.0)
+        self.asks.append(request)
+        return Verdict(0 if self.refusing else request.count, 0, 1, 0.001)
+
+    async def _leave(self) -> None:
+        return None
+
+
+async def test_a_submit_queued_behind_a_waiting_poll_is_what_the_process_asks_with() -> None:
+    clock = FakeClock(start=100.0)
+    store = _Recorder(clock)
+    throttle = Throttle(10, window=0.04, margin=0.0, clock=clock, shared=store)
+    order: list[str] = []
+
+    async def request(name: str, deadline: float | None) -> None:
+        async with throttle.slot(deadline=deadline):
+            order.append(name)
+
+    poll = asyncio.create_task(request("poll", 700.0))  # due + lag: it may wait
+    await until(lambda: len(store.asks) >= 1)  # it took the turn, and is refused
+    submit = asyncio.create_task(request("submit", None))  # queues behind it, due now
+    await until(lambda: throttle.waiting == 2)
+    store.refusing = False
+    await asyncio.wait_for(asyncio.gather(poll, submit), 5)
+    assert store.asks[0].want == pytest.approx(600.0) and store.asks[0].count == 1
+    # the process now asks with the submit's deadline, for both requests at once
+    assert store.asks[-1].want == pytest.approx(0.0) and store.asks[-1].count == 2
+    assert order == ["poll", "submit"]
