@@ -61,18 +61,23 @@ from bench_run import (
 
 @contextlib.contextmanager
 def redis_server(folder: Path) -> Iterator[str]:
-    """A ``redis-server`` on a free loopback port (no persistence); yields its URL."""
+    """A ``redis-server`` on a free loopback port (no persistence; its log in ``folder``);
+    yields its URL."""
     program = shutil.which("redis-server")
     if program is None:
         raise SystemExit("redis-server not found (apt-get install redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     argv = [program, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
     argv += ["--appendonly", "no", "--dir", str(folder)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (folder / "redis.log").open("w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=log)
     try:
         for _ in range(200):
+            if proc.poll() is not None:
+                raise SystemExit(f"redis-server exited; see {folder / 'redis.log'}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
                 break
             time.sleep(0.05)
@@ -215,7 +220,7 @@ def run_all(bench: Bench, plan: Plan, only: str = "") -> list[Row]:
             name = f"{tier}, {procs} processes"
             if wanted(name):
                 rows.append(run_shared(bench, name, plan.n, procs, tier=tier, k=k))
-    with redis_server(bench.work) as url:
+    with redis_server(bench.work / "redis") as url:
         for tier in ("free", "pro"):
             k = choose_k(plan.n, TIERS[tier], target=plan.target, max_wall=plan.max_wall)
             name = f"{tier}, 2 processes, redis"
