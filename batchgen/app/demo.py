@@ -24,7 +24,8 @@ async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: st
     """Start the simulator on a free loopback port, run the manifests against it, stop it."""
     async with Simulator(DEMO_SIMULATOR) as sim:
         log.info("demo: the GrokImagine simulator listens on %s (token %r)", sim.url, DEMO_TOKEN)
-        settings = dataclasses.replace(settings, base_url=sim.url, first_poll=1.0)
+        # the simulator is this process's own: no window to share with other runs
+        settings = dataclasses.replace(settings, base_url=sim.url, first_poll=1.0, limiter="none")
         code = await run_batch(manifests, settings, Token(DEMO_TOKEN), command=command)
     for manifest in manifests:
         folder = settings.out_dir / manifest.stem
