@@ -124,31 +124,40 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- settings
+#: Options copied as they are from the parsed arguments into Settings.
+_PLAIN = (
+    "sheet",
+    "include_hidden",
+    "allow_regenerate",
+    "default_mode",
+    "default_ratio",
+    "budget_scope",
+    "retry_failed",
+    "resubmit_unknown",
+    "max_runtime",
+    "grace",
+    "download_concurrency",
+    "notify_url",
+    "csv_escape",
+    "progress",
+    "heartbeat",
+    "first_poll",
+    "max_poll_lag",
+    "rate_window",
+    "limiter",
+    "outage_timeout",
+    "rebind_base_url",
+    "new_state",
+    "max_answer_bytes",
+    "max_urls_per_task",
+)
+
+
 def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None) -> Settings:
     """Build the frozen Settings from parsed options."""
     rpm = getattr(args, "rpm", None) or TIERS[getattr(args, "tier", "free") or "free"]
     values: dict[str, Any] = {"rpm": rpm, "out_dir": args.out}
-    for name in (
-        "sheet",
-        "include_hidden",
-        "allow_regenerate",
-        "default_mode",
-        "default_ratio",
-        "budget_scope",
-        "retry_failed",
-        "resubmit_unknown",
-        "max_runtime",
-        "grace",
-        "download_concurrency",
-        "notify_url",
-        "csv_escape",
-        "progress",
-        "heartbeat",
-        "first_poll",
-        "max_poll_lag",
-        "rate_window",
-        "limiter",
-    ):
+    for name in _PLAIN:
         if hasattr(args, name):
             values[name] = getattr(args, name)
     values["max_credits"] = _credit_limit(args)

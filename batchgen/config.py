@@ -82,3 +82,10 @@ class Settings:
     # whose window the rpm limit is counted in: "local" (every process of this user on this
     # host with the same API and token), "none" (this process alone), or "redis://HOST:PORT/DB"
     limiter: str = "local"
+    outage_timeout: float = 600.0  # seconds without a successful API request: stop (exit 6)
+    connect_window: float = 30.0  # seconds a run's first requests may fail to connect at all
+    max_answer_bytes: int = 1_000_000  # largest API answer read (bytes)
+    max_urls_per_task: int = 20  # more video URLs than this in one task: a protocol error
+    rebind_base_url: bool = False  # let a state made against another API URL be used
+    new_state: bool = False  # start a fresh state although the manifest has one elsewhere
+    demo: bool = False  # the embedded simulator: own folder, no registry, simulated credits

@@ -7,11 +7,15 @@
     │   └── InsecureTransportError     the token would travel over plain http to a remote host
     ├── ManifestError                  a manifest cannot be read at all (exit 2)
     ├── StateError                     the state file is unusable, or a transition was illegal
-    │   └── TransitionError            a guarded UPDATE changed no row: a bug, raised loudly
+    │   ├── TransitionError            a guarded UPDATE changed no row: a bug, raised loudly
+    │   └── StateConflictError         this manifest's state lives elsewhere, is missing, or
+    │                                  was made against another API base URL (exit 2)
     ├── LockHeldError                  another process runs this manifest (exit 4)
     ├── ApiError                       the vendor API said no, or could not be reached
     │   ├── AuthError                  401: the token was refused; stop the whole run (exit 3)
     │   ├── PermanentApiError          400 and kin: this row will never succeed as it is
+    │   │   ├── TaskGoneError          a vendor 4xx naming the task: it no longer knows it
+    │   │   └── ProtocolError          an answer that cannot be used (bad field, too big)
     │   ├── TransientApiError          429, 5xx, garbage body: worth a retry after a pause
     │   │   ├── RateLimitedError       429 (carries the server's reset hint)
     │   │   └── NotSentError           the request never reached the server: safe to resend
@@ -37,8 +41,11 @@ __all__ = [
     "ManifestError",
     "NotSentError",
     "PermanentApiError",
+    "ProtocolError",
     "RateLimitedError",
+    "StateConflictError",
     "StateError",
+    "TaskGoneError",
     "TransientApiError",
     "TransitionError",
     "UsageError",
@@ -84,6 +91,10 @@ class TransitionError(StateError):
     exit_code = 1
 
 
+class StateConflictError(StateError):
+    """A run would start a second state for a manifest, or use one made for another API."""
+
+
 class LockHeldError(BatchgenError):
     """Another batchgen process holds the lock on this manifest's state."""
 
@@ -111,6 +122,16 @@ class AuthError(ApiError):
 
 class PermanentApiError(ApiError):
     """The request itself is wrong (400): resending it would fail the same way."""
+
+
+class TaskGoneError(PermanentApiError):
+    """The vendor answered a status request with its own 4xx naming the task: it no longer
+    knows this task id. Polling it again is pointless; ``--resubmit-unknown`` sends the row."""
+
+
+class ProtocolError(PermanentApiError):
+    """An answer that cannot be used: a field of the wrong type, an implausible value, a body
+    over the size limit. Confined to its row; the run goes on."""
 
 
 class TransientApiError(ApiError):
@@ -156,5 +177,6 @@ class ExitCode:
     AUTH = 3
     LOCKED = 4
     STOPPED_EARLY = 5
+    OUTAGE = 6  # the API could not be reached; a re-run continues
     SIGINT = 130
     SIGTERM = 143

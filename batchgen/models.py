@@ -64,6 +64,7 @@ class JobStatus(StrEnum):
     REJECTED = "rejected"  # the API refused the request (400); not resent
     FAILED = "failed"  # the task failed (error_kind says transient or permanent)
     UNKNOWN = "unknown"  # a POST whose outcome was lost: maybe created, maybe charged
+    LOST = "lost"  # the vendor answered that it does not know this task id (any more)
     DOWNLOAD_FAILED = "download_failed"  # videos exist but could not be fetched (yet)
     SKIPPED = "skipped"  # hidden in the sheet; never sent (``--include-hidden`` sends it)
 
@@ -76,6 +77,7 @@ TERMINAL = frozenset(
         JobStatus.REJECTED,
         JobStatus.UNKNOWN,
         JobStatus.SKIPPED,
+        JobStatus.LOST,
     }
 )
 #: Statuses of rows a person should look at in the morning.
@@ -85,6 +87,7 @@ NEEDS_ATTENTION = frozenset(
         JobStatus.REJECTED,
         JobStatus.FAILED,
         JobStatus.UNKNOWN,
+        JobStatus.LOST,
         JobStatus.DOWNLOAD_FAILED,
     }
 )
@@ -105,7 +108,7 @@ class TaskStatus:
     task_id: str
     status: str  # the vendor's raw status string
     state: TaskState
-    consumed_credits: int = 0
+    consumed_credits: int | None = None  # None: not reported, or not a plausible number
     created_at: dt.datetime | None = None
     error_message: str | None = None
     urls: tuple[str, ...] = ()

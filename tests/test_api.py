@@ -189,21 +189,28 @@ async def test_429_is_transient_with_the_servers_pause(make_sim: MakeSim) -> Non
     assert all(r.remaining is not None for r, _ in seen)  # headers on every response
 
 
-async def test_500_is_transient(make_sim: MakeSim) -> None:
-    sim = await make_sim(server_error=Fault(at={1}))
+async def test_500_is_ambiguous_for_a_submit_and_transient_for_a_poll(make_sim: MakeSim) -> None:
+    # A 500 proves nothing about whether the task was stored (submit_table.py): never resent.
+    sim = await make_sim(server_error=Fault(at={1, 3}))
     async with client(sim) as api:
-        with pytest.raises(TransientApiError) as caught:
+        with pytest.raises(AmbiguousSubmitError, match="HTTP 500"):
             await api.submit(SPEC)
-        assert not isinstance(caught.value, AmbiguousSubmitError)
+        task_id = await api.submit(SPEC)  # the next one goes through
+        with pytest.raises(TransientApiError) as caught:
+            await api.status(task_id)
         assert caught.value.status == 500
-        await api.submit(SPEC)  # the next one goes through
+        await api.status(task_id)
 
 
 async def test_a_body_code_500_wins_over_http_200(make_sim: MakeSim) -> None:
-    sim = await make_sim(body_error=Fault(at={1}))
+    sim = await make_sim(body_error=Fault(at={1, 3}))
     async with client(sim) as api:
-        with pytest.raises(TransientApiError) as caught:
+        with pytest.raises(AmbiguousSubmitError) as ambiguous:
             await api.submit(SPEC)
+        task_id = await api.submit(SPEC)
+        with pytest.raises(TransientApiError) as caught:
+            await api.status(task_id)
+    assert ambiguous.value.status == 200
     assert caught.value.status == 200 and caught.value.code == 500
 
 

@@ -2,8 +2,16 @@
 
 500 rows; the simulator serves 5% 500s, 3% 429 storms, 2% refused connections, 5% transient
 and 2% permanent task failures, 5% truncated downloads and 1% ambiguous drops after the task
-was created. The runner is killed -9 at ten random instants and re-run each time, then run
-until it exits 0 or 1, the last run with ``--resubmit-unknown``.
+was created. In front of it a hostile gateway (``hostile_vendor.HostileGateway``) adds UTF-8
+byte-order marks to 5% of the answers, replaces 4% of the answers to POSTs that created a task
+with an unreadable one (a cut 200, an HTML 200, a gateway's 502/504 page), trickles some
+answers, and goes away for short outage windows. The runner is killed -9 at ten random
+instants and re-run each time, then run until it exits 0 or 1, the last runs with
+``--resubmit-unknown``. A duplicate charge must follow an event reported as unknown first.
+
+The budget test runs the same chaos under ``--budget-scope total --max-credits``: the
+vendor's own count of created tasks (each may be charged) never exceeds the budget, and the
+state never reports less than that.
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ from typing import Any
 
 import pytest
 from conftest import SimulatorFactory
+from hostile_vendor import HostileGateway
 from test_cli_run import TOKEN, Cli, paid_per_prompt, write_manifest
 
-from batchgen.models import JobStatus
+from batchgen.models import CREDITS_PER_TASK, JobStatus
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
 from batchgen.state.store import StateStore
@@ -38,6 +47,22 @@ FAULTS: dict[str, Any] = {
     "truncated": Fault(rate=0.05),
     "ambiguous": Fault(rate=0.01),
 }
+GATEWAY: dict[str, float] = {
+    "bom": 0.05,
+    "gateway504": 0.01,
+    "gateway502": 0.01,
+    "html200": 0.01,
+    "truncated": 0.01,
+    "trickle": 0.005,
+    "trickle_status": 0.01,
+    "outage": 0.004,
+}
+
+
+async def _behind_a_gateway(sim: Simulator, seed: int, cli: Cli) -> HostileGateway:
+    gateway = await HostileGateway(sim.url, seed=seed, rates=GATEWAY, outage_duration=0.3).start()
+    cli.env["GROKIMAGINE_BASE_URL"] = gateway.url
+    return gateway
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -56,6 +81,16 @@ async def test_chaos_with_ten_kills(
     )
     write_manifest(tmp_path / "briefs.csv", ROWS)
     cli = Cli(tmp_path, sim)
+    gateway = await _behind_a_gateway(sim, seed, cli)
+    try:
+        await _chaos(cli, seed, tmp_path)
+    finally:
+        await gateway.stop()
+    assert gateway.mangled and gateway.applied.get("bom") and gateway.applied.get("outage")
+    _check(tmp_path, sim)
+
+
+async def _chaos(cli: Cli, seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)
     for _ in range(10):
         proc = await cli.start("run", "briefs.csv", "--rpm", "6000", "--max-attempts", "8")
@@ -72,9 +107,9 @@ async def test_chaos_with_ten_kills(
         if code in (0, 1):
             break
     assert code in (0, 1)
-    # The last runs send the unknown rows again; a resent POST can be dropped again (1%),
-    # which leaves the row unknown once more: repeat while any remain, a bounded few times.
-    for _ in range(5):
+    # The last runs send the unknown rows again; a resent POST can be dropped again (about
+    # 10%), which leaves the row unknown once more: repeat while any remain, a bounded few times.
+    for _ in range(8):
         final = await cli.run(
             "run", "briefs.csv", "--rpm", "100000", "--max-attempts", "8", "--resubmit-unknown",
             limit=300,
@@ -82,7 +117,51 @@ async def test_chaos_with_ten_kills(
         assert final.code in (0, 1), final.stderr
         if "unknown" not in _statuses(tmp_path):
             break
-    _check(tmp_path, sim)
+
+
+BUDGET = 2000  # credits: 50 tasks
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+async def test_chaos_budget_holds_under_ambiguity(
+    simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
+) -> None:
+    sim: Simulator = await simulator_factory(
+        SimConfig(
+            tokens=frozenset({TOKEN}),
+            time_scale=0.01,
+            latency_median=30.0,
+            seed=seed,
+            rpm=100_000,
+            **FAULTS,
+        )
+    )
+    write_manifest(tmp_path / "briefs.csv", 200)
+    cli = Cli(tmp_path, sim)
+    gateway = await _behind_a_gateway(sim, seed, cli)
+    budget = ("--budget-scope", "total", "--max-credits", str(BUDGET), "--rpm", "6000")
+    rng = random.Random(seed)
+    try:
+        for _ in range(4):
+            proc = await cli.start("run", "briefs.csv", *budget)
+            await asyncio.sleep(rng.uniform(0.2, 2.0))
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        for extra in ((), ("--resubmit-unknown",), ("--retry-failed",), ()):
+            result = await cli.run("run", "briefs.csv", *budget, *extra, limit=300)
+            assert result.code in (1, 5) and "Traceback" not in result.stderr, result.stderr
+    finally:
+        await gateway.stop()
+    created = len(sim.stats.tasks)  # every task the vendor created may have been charged
+    charged = sum(record.credits for record in sim.stats.tasks.values())
+    assert 0 < charged <= CREDITS_PER_TASK * created <= BUDGET
+    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+        spend = store.spend()
+        counts = {s: n for s, n in store.counts().items() if n}
+    # the state never under-reports
+    assert spend.total >= CREDITS_PER_TASK * created, (spend, counts)
+    assert spend.total <= BUDGET
 
 
 def _statuses(tmp_path: Path) -> set[str]:

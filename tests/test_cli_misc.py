@@ -177,6 +177,8 @@ def test_the_demo_runs_the_example_manifest(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    out = tmp_path / "outputs" / "example"
+    out = tmp_path / "outputs" / "demo" / "example"  # the demo's own folder, never outputs/<name>
     assert (out / "results.xlsx").exists() and (out / "index.html").exists()
+    assert not (tmp_path / "outputs" / "example").exists()
+    assert "simulated" in done.stderr
     assert list((out / "videos").glob("*.mp4"))

@@ -343,7 +343,8 @@ async def test_status_reads_the_state_without_network(make_sim: MakeSim, tmp_pat
     assert sum(sim.stats.requests.values()) == before
     assert status.code == 1
     assert "downloaded" in status.stdout and "invalid" in status.stdout
-    assert "credits spent" in status.stdout and "120" in status.stdout
+    assert "credits charged" in status.stdout and "120" in status.stdout
+    assert "possibly charged" in status.stdout and "committed" in status.stdout
     assert "row 5 (id bad): invalid" in status.stdout and "last run" in status.stdout
 
 

@@ -111,6 +111,7 @@ PATHS: dict[JobStatus, list[JobStatus]] = {
     S.FAILED: [S.SUBMITTING, S.SUBMITTED, S.FAILED],
     S.REJECTED: [S.SUBMITTING, S.REJECTED],
     S.UNKNOWN: [S.SUBMITTING, S.UNKNOWN],
+    S.LOST: [S.SUBMITTING, S.SUBMITTED, S.LOST],
     S.DOWNLOAD_FAILED: [S.SUBMITTING, S.SUBMITTED, S.COMPLETED, S.DOWNLOAD_FAILED],
 }
 
@@ -229,13 +230,14 @@ def test_the_table_is_the_specified_machine() -> None:
         S.FAILED: {S.SUBMITTED, S.RUNNING, S.SUBMITTING, S.PENDING},
         S.REJECTED: {S.SUBMITTING},
         S.UNKNOWN: {S.SUBMITTING},
+        S.LOST: {S.SUBMITTED, S.RUNNING},
         S.DOWNLOAD_FAILED: {S.COMPLETED},
         S.PENDING: {S.SUBMITTING},
         S.INVALID: set(),
         S.SKIPPED: set(),  # only sync_manifest decides (a row hidden in the sheet)
     }
     assert expected == ALLOWED
-    assert {S.PENDING: {S.FAILED, S.REJECTED, S.UNKNOWN}} == REQUEUE
+    assert {S.PENDING: {S.FAILED, S.REJECTED, S.UNKNOWN, S.LOST}} == REQUEUE
 
 
 @pytest.mark.parametrize("source", list(JobStatus))
@@ -505,7 +507,7 @@ def test_counts_credits_and_done_keys(store: StateStore) -> None:
     assert set(counts) == set(JobStatus) and sum(counts.values()) == 3
     assert (counts[S.DOWNLOADED], counts[S.FAILED], counts[S.INVALID]) == (1, 1, 1)
     assert store.done_keys() == {"k2"}
-    assert store.credits_consumed() == 40
+    assert store.credits_consumed() == 2 * 40  # the downloaded task reported 0: still 40
 
 
 def test_latency_samples_most_recent_first(store: StateStore, clock: Clock) -> None:
@@ -548,7 +550,8 @@ def test_requeue_failed(store: StateStore) -> None:
     assert store.requeue_failed(include_permanent=False, max_attempts=5) == 1
     job = store.get(retry)
     assert (job.status, job.attempts, job.consumed_credits) == (S.PENDING, 1, 0)
-    assert store.credits_consumed() == 40  # the failed task's spend is remembered
+    # the requeued task's spend is remembered; every created task counts at least 40
+    assert store.credits_consumed() == 3 * 40
     assert store.get(spent).status is S.FAILED and store.get(perm).status is S.FAILED
     assert store.requeue_failed(include_permanent=True, max_attempts=5) == 3
     for key in (spent, perm, rejected):
@@ -568,7 +571,9 @@ def test_retry_transient_moves_one_row(store: StateStore) -> None:
     store.transition(first, S.FAILED, error_kind="transient")
     assert store.retry_transient(first, max_attempts=2) is False
     assert store.retry_transient(first, max_attempts=3) is True
-    assert store.credits_consumed() == 40
+    # three tasks were created (at least 40 each); the second failure of "first" was a
+    # submit that created nothing (SUBMITTING -> FAILED)
+    assert store.credits_consumed() == 3 * 40
 
 
 def test_requeue_leaves_deleted_rows_alone(store: StateStore) -> None:
@@ -655,8 +660,10 @@ def test_lock_between_stores_of_one_process(tmp_path: Path) -> None:
     with StateStore.open(path, manifest=tmp_path / "briefs.csv") as a, StateStore.open(path) as b:
         a.acquire_lock()
         a.acquire_lock()  # idempotent for its holder
-        with pytest.raises(LockHeldError, match=r"briefs\.csv is being run"):
+        with pytest.raises(LockHeldError, match=r"briefs\.csv is being run") as held:
             b.acquire_lock()
+        # the holder is this very process: the message says so, not "another process"
+        assert "this same batchgen process" in str(held.value)
         a.release_lock()
         b.acquire_lock()
     with StateStore.open(path) as c:  # closing b released it
@@ -667,11 +674,20 @@ def test_lock_between_stores_of_one_process(tmp_path: Path) -> None:
 def test_state_path_for(tmp_path: Path) -> None:
     out = tmp_path / "outputs"
     csv, xlsx = tmp_path / "briefs.csv", tmp_path / "briefs.xlsx"
+    csv.write_text("prompt\n")
     assert state_path_for(out, csv) == out / "briefs" / "state.sqlite"
     StateStore.open(state_path_for(out, csv), manifest=csv).close()
     assert state_path_for(out, csv) == out / "briefs" / "state.sqlite"
-    assert state_path_for(out, tmp_path / "moved" / "briefs.csv") == out / "briefs" / "state.sqlite"
     assert state_path_for(out, xlsx) == out / "briefs-xlsx" / "state.sqlite"
+    # another manifest of the same name, elsewhere, while the first still exists: its own
+    other = state_path_for(out, tmp_path / "team-b" / "briefs.csv")
+    assert other.parent.name.startswith("briefs-") and other.parent.name != "briefs-xlsx"
+    # the first manifest moved (its old path is gone): it keeps its state
+    csv.unlink()
+    assert state_path_for(out, tmp_path / "moved" / "briefs.csv") == out / "briefs" / "state.sqlite"
+    # a name that had to be cleaned up gets a hash of the original, so a b / a+b / a_b differ
     odd = state_path_for(out, tmp_path / "Q3 plan: v2 (final)!.csv")
-    assert odd == out / "Q3_plan_v2_final" / "state.sqlite"
-    assert state_path_for(out, tmp_path / "...csv").parent.name == "manifest"
+    assert odd.parent.name.startswith("Q3_plan_v2_final-") and len(odd.parent.name) == 25
+    names = {state_path_for(out, tmp_path / f"a{c}b.csv").parent.name for c in " +_"}
+    assert len(names) == 3 and "a_b" in names
+    assert state_path_for(out, tmp_path / "...csv").parent.name.startswith("manifest")

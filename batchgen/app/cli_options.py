@@ -75,10 +75,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 EXIT_MEANINGS: dict[int, str] = {
     ExitCode.OK: "every row downloaded",
     ExitCode.ATTENTION: "some rows failed, are invalid or unknown: read the Failed sheet",
-    ExitCode.USAGE: "usage, configuration or unreadable manifest; nothing was sent",
+    ExitCode.USAGE: "usage, configuration, unreadable manifest or state conflict; nothing sent",
     ExitCode.AUTH: f"the API refused the token: fix {TOKEN_ENV}",
     ExitCode.LOCKED: "another batchgen run holds this manifest",
     ExitCode.STOPPED_EARLY: "stopped by the budget or the deadline; a re-run continues",
+    ExitCode.OUTAGE: "the API could not be reached; a re-run continues",
     ExitCode.SIGINT: "interrupted by Ctrl-C (SIGINT); a re-run continues",
     ExitCode.SIGTERM: "stopped by SIGTERM; a re-run continues",
 }
@@ -169,6 +170,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="send again rows whose submit outcome was lost (may pay twice)",
     )
     essentials.add_argument(
+        "--new-state",
+        action="store_true",
+        help="start a fresh state although this manifest has one elsewhere, or its output "
+        "folder holds results without one (every row is paid for again)",
+    )
+    essentials.add_argument(
         "--dry-run",
         action="store_true",
         help="check the manifests and show the plan, as validate does; send nothing",
@@ -196,6 +203,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=600.0,
         help="seconds of polling and downloading allowed after --max-runtime",
     )
+    budget.add_argument(
+        "--outage-timeout",
+        type=parse_duration,
+        default=600.0,
+        help="stop (exit 6) when no API request has succeeded for this long, e.g. 90s or 10m "
+        "(30 s when no request of the run ever got through)",
+    )
 
     api = p.add_argument_group("API and token")
     api.add_argument(
@@ -209,6 +223,23 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     api.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
     api.add_argument("--limiter", type=limiter_option, default="local", help=LIMITER_HELP)
+    api.add_argument(
+        "--rebind-base-url",
+        action="store_true",
+        help="use a state made against another API base URL (the same service, moved)",
+    )
+    api.add_argument(
+        "--max-answer-bytes",
+        type=_positive_int,
+        default=1_000_000,
+        help="largest API answer read; a larger one is refused, never buffered",
+    )
+    api.add_argument(
+        "--max-urls-per-task",
+        type=_positive_int,
+        default=20,
+        help="more video URLs than this in one task is a protocol error for its row",
+    )
 
     tuning = p.add_argument_group("tuning")
     tuning.add_argument(

@@ -23,6 +23,7 @@ from batchgen.manifest.load import Manifest, find_manifests
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
 from batchgen.output.reports import write_reports
 from batchgen.output.results import prompt_used
+from batchgen.state.registry import Registry
 from batchgen.state.store import STATE_FILE, StateStore, state_path_for
 
 __all__ = [
@@ -41,9 +42,13 @@ _ATTENTION_SHOWN = 20
 
 
 def existing_state(out_dir: Path, manifest: Path) -> Path | None:
-    """The manifest's state file, if a run ever made one (never creates it)."""
+    """The manifest's state file, if a run ever made one (never creates it): under
+    ``out_dir``, else wherever the per-user registry says it lives."""
     path = state_path_for(out_dir, manifest)
-    return path if path.name == STATE_FILE and path.exists() else None
+    if path.name == STATE_FILE and path.exists():
+        return path
+    known = Registry().lookup(manifest)
+    return known if known is not None and known.exists() else None
 
 
 def prompt_column(columns: Sequence[str]) -> str | None:
@@ -195,7 +200,7 @@ def _status_entry(path: Path, out_dir: Path) -> dict[str, Any]:
         return entry
     with StateStore.open(state) as store:
         counts = store.counts(in_manifest_only=True)
-        credits = store.credits_consumed()
+        spend = store.spend()
         last = store.last_run()
         attention = list(
             itertools.islice(
@@ -210,8 +215,10 @@ def _status_entry(path: Path, out_dir: Path) -> dict[str, Any]:
             "counts": {status.value: counts.get(status, 0) for status in JobStatus},
             "complete": counts.get(JobStatus.DOWNLOADED, 0) + counts.get(JobStatus.SKIPPED, 0)
             == total,
-            "credits": credits,
-            "usd": round(credits * USD_PER_CREDIT, 2),
+            "credits": spend.charged,
+            "credits_committed": spend.committed,
+            "credits_possibly_charged": spend.possible,
+            "usd": round(spend.total * USD_PER_CREDIT, 2),
             "last_run": _run_json(last),
             "needs_attention": [_attention_json(job) for job in attention],
         }
@@ -252,7 +259,13 @@ def _status_text(entry: dict[str, Any]) -> str:
         return f"{name}: never run (no state in {entry['out_dir']})"
     lines = [f"{name}: {plural(entry['rows'], 'row')} ({entry['state_file']})"]
     lines += [f"  {status:<16}{n:>8}" for status, n in entry["counts"].items() if n]
-    lines.append(f"  credits spent    {entry['credits']:>8}  (~${entry['usd']:,.2f})")
+    for label, key, meaning in (
+        ("credits charged", "credits", "tasks finished, at least 40 each"),
+        ("committed", "credits_committed", "tasks in flight"),
+        ("possibly charged", "credits_possibly_charged", "submits of unknown outcome"),
+    ):
+        credits = entry[key]
+        lines.append(f"  {label:<16}{credits:>8}  (~${credits * USD_PER_CREDIT:,.2f}; {meaning})")
     lines.append(_last_run_line(entry["last_run"]))
     if entry["needs_attention"]:
         lines.append("  needs attention:")

@@ -1,4 +1,9 @@
-"""``batchgen demo``: the example manifest, end to end, against the embedded simulator."""
+"""``batchgen demo``: the example manifest, end to end, against the embedded simulator.
+
+The demo writes only under ``<out>/demo/`` and never into the per-user registry, so a demo of
+a real manifest can never be mistaken for (or block) a real run of it; its credits are
+simulated and the summary says so.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,26 @@ from batchgen.config import DEMO_TOKEN, Settings
 from batchgen.providers.grokimagine import Token
 from batchgen.simulator import SimConfig, Simulator
 
-__all__ = ["DEMO_SIMULATOR", "run_demo"]
+__all__ = ["DEMO_FOLDER", "DEMO_SIMULATOR", "run_demo"]
 
 log = logging.getLogger("batchgen")
 
 #: Tasks take about two seconds, as a real vendor's take a minute; no faults.
 DEMO_SIMULATOR = SimConfig(latency_median=2.0, latency_sigma=0.4, seed=2026, rpm=1000)
+#: The demo's own folder under ``--out``.
+DEMO_FOLDER = "demo"
 
 
 async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: str) -> int:
     """Start the simulator on a free loopback port, run the manifests against it, stop it."""
+    out_dir = settings.out_dir / DEMO_FOLDER
     async with Simulator(DEMO_SIMULATOR) as sim:
         log.info("demo: the GrokImagine simulator listens on %s (token %r)", sim.url, DEMO_TOKEN)
+        log.info("demo: credits are simulated; nothing is paid. Output goes to %s", out_dir)
         # the simulator is this process's own: no window to share with other runs
-        settings = dataclasses.replace(settings, base_url=sim.url, first_poll=1.0, limiter="none")
+        settings = dataclasses.replace(
+            settings, base_url=sim.url, first_poll=1.0, out_dir=out_dir, demo=True, limiter="none"
+        )
         code = await run_batch(manifests, settings, Token(DEMO_TOKEN), command=command)
-    for manifest in manifests:
-        folder = settings.out_dir / manifest.stem
-        log.info("demo: open %s and %s", folder / "results.xlsx", folder / "index.html")
+    log.info("demo: open the results.xlsx and index.html in the folders under %s", out_dir)
     return code

@@ -21,8 +21,10 @@ import aiohttp
 
 from batchgen import __version__
 from batchgen.app.commands import prompt_column
+from batchgen.app.outcome import MEANINGS, OUTCOMES, manifest_exit, overall_exit
 from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.engine.guards import time_left_until_end
 from batchgen.engine.limiter import open_throttle
 from batchgen.engine.progress import Progress
 from batchgen.errors import (
@@ -31,16 +33,20 @@ from batchgen.errors import (
     ExitCode,
     LockHeldError,
     ManifestError,
+    StateConflictError,
     UsageError,
 )
 from batchgen.logs import attach_run_log, detach_run_log
 from batchgen.manifest.identity import hold_regenerations
 from batchgen.manifest.load import find_manifests, no_manifest_message, read_manifest
-from batchgen.models import USD_PER_CREDIT, JobStatus
+from batchgen.models import JobStatus
 from batchgen.output.notify import send_notice
 from batchgen.output.reports import record_run_counts, reports_current, write_reports
+from batchgen.providers.endpoint import normalise_base_url
 from batchgen.providers.grokimagine import ApiClient, Token
-from batchgen.state.store import StateStore, state_path_for
+from batchgen.state.location import manifest_identity
+from batchgen.state.registry import Registry, locate_state
+from batchgen.state.store import Spend, StateStore
 
 __all__ = ["Prepared", "run_batch"]
 
@@ -86,9 +92,17 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         for problem in manifest.problems:
             log.info("%s", problem)
         return None
-    store = StateStore.open(state_path_for(settings.out_dir, path), manifest=path)
+    registry = None if settings.demo else Registry()
+    state = locate_state(settings.out_dir, path, registry=registry, new_state=settings.new_state)
+    store = StateStore.open(state, manifest=path)
     try:
         store.acquire_lock()
+        store.bind_base_url(
+            normalise_base_url(settings.base_url), rebind=settings.rebind_base_url or settings.demo
+        )
+        store.set_meta("manifest_path", manifest_identity(path))
+        if registry is not None:
+            registry.record(path, store.path)
         generated = store.generated_requests()
         manifest, _ = hold_regenerations(manifest, generated, allow=settings.allow_regenerate)
         for problem in manifest.problems:
@@ -135,6 +149,7 @@ _SKIPPED = {
     JobStatus.FAILED: "failed for good (--retry-failed sends them again)",
     JobStatus.REJECTED: "refused by the API (--retry-failed sends them again)",
     JobStatus.UNKNOWN: "of unknown outcome (--resubmit-unknown sends them again)",
+    JobStatus.LOST: "unknown to the vendor (--resubmit-unknown sends them again)",
 }
 
 
@@ -148,25 +163,32 @@ def _explain_skips(store: StateStore, name: str, new: int) -> None:
 
 
 def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
+    """Open every manifest's state; a usage problem or a state conflict (another state, a
+    deleted state, another API URL) refuses the whole run before anything is sent."""
     batch = _Batch()
     files = find_manifests(list(paths))
     if not files:
         raise UsageError(no_manifest_message(list(paths)))
-    for path in files:
-        try:
-            prepared = _prepare(path, settings, command)
-            if prepared is None:
-                batch.empty.append(path.name)
-            else:
-                batch.prepared.append(prepared)
-        except LockHeldError as exc:
-            log.error("%s", exc)
-            batch.locked.append(path.name)
-        except (ManifestError, BatchgenError) as exc:
-            if isinstance(exc, UsageError):
-                raise
-            log.error("%s: skipped: %s", path.name, exc)
-            batch.unreadable.append(path.name)
+    try:
+        for path in files:
+            try:
+                prepared = _prepare(path, settings, command)
+                if prepared is None:
+                    batch.empty.append(path.name)
+                else:
+                    batch.prepared.append(prepared)
+            except LockHeldError as exc:
+                log.error("%s", exc)
+                batch.locked.append(path.name)
+            except (ManifestError, BatchgenError) as exc:
+                if isinstance(exc, UsageError | StateConflictError):
+                    raise
+                log.error("%s: skipped: %s", path.name, exc)
+                batch.unreadable.append(path.name)
+    except BaseException:
+        for prepared_one in batch.prepared:
+            prepared_one.store.close()
+        raise
     return batch
 
 
@@ -209,7 +231,13 @@ async def _dispatch(
     async with (
         open_throttle(settings, token.reveal()) as throttle,
         ApiClient(
-            settings.base_url, token, timeouts=settings.timeouts, on_response=throttle.observe
+            settings.base_url,
+            token,
+            timeouts=settings.timeouts,
+            on_response=throttle.observe,
+            max_answer_bytes=settings.max_answer_bytes,
+            max_urls=settings.max_urls_per_task,
+            time_left=time_left_until_end(settings),
         ) as api,
         aiohttp.ClientSession() as cdn,
     ):
@@ -281,7 +309,7 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
     dispatcher = outcome.dispatcher
     codes = []
     for index, prepared in enumerate(batch.prepared):
-        code = _manifest_exit(prepared, dispatcher, outcome.signum)
+        code = manifest_exit(prepared.store, dispatcher, outcome.signum)
         codes.append(code)
         counters = prepared.run.counters
         record_run_counts(
@@ -292,7 +320,7 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
         )
         prepared.store.finish_run(
             prepared.run_id,
-            outcome=_OUTCOMES.get(code, "needs attention"),
+            outcome=OUTCOMES.get(code, "needs attention"),
             exit_code=code,
             # the API counters are process-wide: the first manifest carries them
             requests=outcome.requests if index == 0 else 0,
@@ -312,82 +340,35 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
                 settings=settings,
                 prompt_column=prompt_column(prepared.store.columns()),
             )
-        log.info("%s", summary_line(prepared))
-    return _overall_exit(codes, batch, dispatcher, outcome.signum)
-
-
-_OUTCOMES = {
-    ExitCode.OK: "complete",
-    ExitCode.ATTENTION: "needs attention",
-    ExitCode.STOPPED_EARLY: "stopped early (budget or deadline)",
-    ExitCode.AUTH: "token refused",
-    ExitCode.SIGINT: "interrupted",
-    ExitCode.SIGTERM: "interrupted",
-}
-
-
-def _manifest_exit(prepared: Prepared, dispatcher: Dispatcher, signum: int | None) -> int:
-    counts = prepared.store.counts(in_manifest_only=True)
-    if dispatcher.fatal is not None:
-        return ExitCode.AUTH
-    if dispatcher.stop_reason is StopReason.SIGNAL:
-        # 128 + the signal, as a shell reports it: SIGTERM (cron, systemd) is 143, not 130
-        return 128 + signum if signum is not None else ExitCode.SIGINT
-    unsettled = sum(
-        counts.get(s, 0)
-        for s in (JobStatus.PENDING, JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.COMPLETED)
+        log.info("%s", summary_line(prepared, demo=settings.demo))
+    return overall_exit(
+        codes,
+        dispatcher,
+        outcome.signum,
+        locked=bool(batch.locked),
+        unreadable=bool(batch.unreadable),
     )
-    if unsettled and dispatcher.stop_reason in (StopReason.BUDGET, StopReason.DEADLINE):
-        return ExitCode.STOPPED_EARLY
-    total = sum(counts.values()) - counts.get(JobStatus.SKIPPED, 0)
-    return ExitCode.OK if counts.get(JobStatus.DOWNLOADED, 0) == total else ExitCode.ATTENTION
-
-
-def _overall_exit(
-    codes: list[int], batch: _Batch, dispatcher: Dispatcher, signum: int | None
-) -> int:
-    if dispatcher.fatal is not None:
-        return ExitCode.AUTH
-    if signum is not None:
-        return 128 + signum
-    if batch.locked:
-        return ExitCode.LOCKED
-    if ExitCode.STOPPED_EARLY in codes:
-        return ExitCode.STOPPED_EARLY
-    if batch.unreadable or ExitCode.ATTENTION in codes:
-        return ExitCode.ATTENTION
-    return ExitCode.OK
-
-
-_MEANINGS = {
-    ExitCode.OK: "every row downloaded",
-    ExitCode.ATTENTION: "some rows need attention",
-    ExitCode.AUTH: "the API refused the token",
-    ExitCode.LOCKED: "a manifest was locked by another run",
-    ExitCode.STOPPED_EARLY: "stopped early by the budget or the deadline; a re-run continues",
-    ExitCode.SIGINT: "interrupted",
-    ExitCode.SIGTERM: "interrupted",
-}
 
 
 async def _notify(url: str, batch: _Batch, code: int) -> None:
     lines = [summary_line(p) for p in batch.prepared]
     lines += [f"{name}: unreadable, skipped" for name in batch.unreadable]
     lines += [f"{name}: locked by another run" for name in batch.locked]
-    text = f"batchgen finished (exit {code}: {_MEANINGS.get(code, 'see the log')})\n" + "\n".join(
-        lines
-    )
-    await send_notice(url, text, {"exit_code": code, "manifests": lines})
+    meaning = MEANINGS.get(code, "see the log")
+    text = f"batchgen finished (exit {code}: {meaning})\n" + "\n".join(lines)
+    total = sum((p.store.spend() for p in batch.prepared), Spend())
+    await send_notice(url, text, {"exit_code": code, "manifests": lines, **total.fields()})
 
 
-def summary_line(prepared: Prepared) -> str:
-    """One line per manifest for the log: what is done, what needs a look."""
+def summary_line(prepared: Prepared, *, demo: bool = False) -> str:
+    """One line per manifest for the log: what is done, what needs a look, what it cost."""
     counts = prepared.store.counts(in_manifest_only=True)
     c = prepared.run.counters
     parts = [f"{status.value} {n}" for status, n in sorted(counts.items()) if n]
-    usd = c.credits * USD_PER_CREDIT
+    simulated = " (simulated: the demo spends nothing)" if demo else ""
     return (
         f"{prepared.path.name}: {', '.join(parts) or 'no rows'}; this run: submitted "
-        f"{c.submitted}, downloaded {c.downloaded}, credits {c.credits} (~${usd:.2f}); "
+        f"{c.submitted}, downloaded {c.downloaded}, credits charged {c.credits}, possibly "
+        f"charged {c.possible}; state: {prepared.store.spend().describe()}{simulated}; "
         f"results in {prepared.out_dir}"
     )

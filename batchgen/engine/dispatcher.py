@@ -27,27 +27,47 @@ import itertools
 import logging
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, replace
 
 import aiohttp
 
 from batchgen.config import Settings
 from batchgen.engine.download import DownloadStage
+from batchgen.engine.guards import Guard, StopReason
 from batchgen.engine.manifest_run import Counters, ManifestRun
+from batchgen.engine.outcomes import (
+    outcome_of,
+    record_completed,
+    record_failed,
+    record_gone,
+    record_protocol_error,
+    record_without_video,
+    settle_submit,
+    submit_refused,
+)
 from batchgen.engine.polling import LatencyModel, PollPlanner
-from batchgen.engine.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
+from batchgen.engine.retry import (
+    TRANSIENT,
+    Action,
+    Outcome,
+    Step,
+    decide,
+)
 from batchgen.engine.throttle import Throttle
 from batchgen.errors import (
     AmbiguousSubmitError,
     ApiError,
     AuthError,
+    NotSentError,
     PermanentApiError,
+    ProtocolError,
+    RateLimitedError,
+    TaskGoneError,
     TransientApiError,
 )
 from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, TaskState, TaskStatus
-from batchgen.providers.grokimagine import ApiClient
-from batchgen.state.store import Attempt, StateStore
+from batchgen.providers.base import Provider, SendMark
+from batchgen.state.store import Attempt
 
 __all__ = ["Counters", "Dispatcher", "ManifestRun", "StopReason"]
 
@@ -55,34 +75,6 @@ log = logging.getLogger(__name__)
 
 _PAGE = 256
 _IN_FLIGHT = (JobStatus.SUBMITTED, JobStatus.RUNNING)
-
-
-def _settle_submit(
-    store: StateStore,
-    key: str,
-    to: JobStatus,
-    kind: str,
-    outcome: str,
-    exc: ApiError,
-    message: str | None = None,
-) -> None:
-    """A submit that did not return a task id: the row's new status and its history entry."""
-    store.transition(
-        key,
-        to,
-        error_kind=kind,
-        error_message=message or str(exc),
-        attempt=Attempt("submit", outcome, str(exc)),
-    )
-
-
-class StopReason(StrEnum):
-    """Why a run stopped before it ran out of work."""
-
-    BUDGET = "budget"
-    DEADLINE = "deadline"
-    SIGNAL = "signal"
-    AUTH = "auth"
 
 
 @dataclass(eq=False)
@@ -105,7 +97,7 @@ class Dispatcher:
         self,
         runs: list[ManifestRun],
         *,
-        api: ApiClient,
+        api: Provider,
         throttle: Throttle,
         cdn: aiohttp.ClientSession,
         settings: Settings,
@@ -141,27 +133,30 @@ class Dispatcher:
         )
         self._probe = asyncio.Lock()
         self._credits_base = 0
-        self._started = 0.0
+        self._halted = asyncio.Event()
+        self.guard = Guard(settings, api, throttle.now, self._stop_hook)
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> None:
         """Work until every row is settled, or a stop was asked for and honoured."""
-        self._started = self.throttle.now()
+        self.guard.start()
+        self.throttle.cap_pause = self.guard.cap_pause
         self._credits_base = self._budget_base()
         self._seed_latencies()
         self._load_in_flight()
         workers = self._start_workers()
-        deadline = self._start_deadline()
+        guards = [
+            asyncio.create_task(self.guard.watch_deadline()),
+            asyncio.create_task(self.guard.watch_outage()),
+        ]
         try:
-            await self._supervise(workers)
+            await self._supervise_until_halt(workers)
         finally:
-            if deadline is not None:
-                deadline.cancel()
-            for task in itertools.chain.from_iterable(workers.values()):
+            self.throttle.cap_pause = None
+            every = [*guards, *itertools.chain.from_iterable(workers.values())]
+            for task in every:
                 task.cancel()
-            await asyncio.gather(
-                *itertools.chain.from_iterable(workers.values()), return_exceptions=True
-            )
+            await asyncio.gather(*every, return_exceptions=True)
         if self.fatal is not None:
             raise self.fatal
 
@@ -180,6 +175,22 @@ class Dispatcher:
         # Enough POSTs in flight to keep the throttle busy at high tiers, few at low ones.
         return max(4, min(32, self.throttle.limit // 200 + 2))
 
+    async def _supervise_until_halt(self, workers: dict[str, list[asyncio.Task[None]]]) -> None:
+        """Run the workers to the end, unless a halt (deadline + grace, outage) comes first:
+        then everything in flight is cancelled, and its rows stay resumable."""
+        work = asyncio.ensure_future(self._supervise(workers))
+        halt = asyncio.ensure_future(self._halted.wait())
+        try:
+            await asyncio.wait({work, halt}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            halt.cancel()
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+        if not work.cancelled() and work.exception() is not None:
+            raise work.exception()  # type: ignore[misc]
+
     async def _supervise(self, workers: dict[str, list[asyncio.Task[None]]]) -> None:
         await asyncio.gather(*workers["submit"])
         self._submits_done = True
@@ -193,27 +204,30 @@ class Dispatcher:
 
         The deadline and the budget only stop submissions: tasks in flight are still followed.
         """
-        if self.stop_reason is None or reason in (StopReason.SIGNAL, StopReason.AUTH):
+        if self.stop_reason is None or reason in (
+            StopReason.SIGNAL,
+            StopReason.AUTH,
+            StopReason.OUTAGE,
+        ):
             self.stop_reason = reason
         self._stop_submitting = True
         if reason in (StopReason.SIGNAL, StopReason.AUTH):
             self._hard_stop = True
         self._wake.set()
 
-    def _start_deadline(self) -> asyncio.Task[None] | None:
-        if self.settings.max_runtime is None:
-            return None
-        return asyncio.create_task(self._deadline(self.settings.max_runtime, self.settings.grace))
+    def _stop_hook(self, reason: StopReason, halt: bool) -> None:
+        """The guard's verdict: stop submitting, and with ``halt`` cancel what is in flight."""
+        if reason is StopReason.DEADLINE:
+            self._past_deadline = True
+        self.request_stop(reason)
+        if halt:
+            self._hard_stop = True
+            self._halted.set()
 
-    async def _deadline(self, runtime: float, grace: float) -> None:
-        await asyncio.sleep(runtime)
-        log.warning("the --max-runtime deadline has passed: no new submissions")
-        self._past_deadline = True
-        self.request_stop(StopReason.DEADLINE)
-        await asyncio.sleep(grace)
-        log.warning("the grace period is over: leaving the remaining tasks for the next run")
-        self._hard_stop = True
-        self._wake.set()
+    @property
+    def stop_message(self) -> str | None:
+        """Why the run stopped early, in plain words (deadline, server pause, outage)."""
+        return self.guard.message
 
     def in_flight(self) -> int:
         """Tasks submitted and not yet finished."""
@@ -223,11 +237,15 @@ class Dispatcher:
     def _budget_base(self) -> int:
         if self.settings.budget_scope != "total":
             return 0
-        return sum(run.store.credits_consumed() for run in self.runs)
+        spends = [run.store.spend() for run in self.runs]
+        # tasks in flight are counted below, from the heap they are loaded into
+        return sum(spend.charged + spend.possible for spend in spends)
 
     def committed_credits(self) -> int:
-        """Credits spent so far (scope-dependent) plus those committed to tasks in flight."""
-        spent = self._credits_base + sum(run.counters.credits for run in self.runs)
+        """What may have been charged (scope-dependent): finished tasks (never below 40
+        each), unknown submits (40 each), and 40 for every task in flight or being sent."""
+        counters = [run.counters for run in self.runs]
+        spent = self._credits_base + sum(c.credits + c.possible for c in counters)
         return spent + CREDITS_PER_TASK * (len(self._heap) + self._polls_active + self._submitting)
 
     def _budget_allows(self) -> bool:
@@ -295,39 +313,68 @@ class Dispatcher:
 
     async def _submit(self, run: ManifestRun, job: Job) -> None:
         policy = self.settings.retry
-        for attempt in itertools.count(1):
-            outcome = await self._submit_once(run, job)
-            if not isinstance(outcome, TransientApiError):
+        counted = tries = 0
+        while True:
+            failure = await self._submit_once(run, job)
+            if failure is None:
                 return
-            if attempt >= policy.max_attempts or self._stop_submitting:
-                self._give_up_submit(run, job, outcome, attempt)
+            outcome = outcome_of(failure)
+            tries += 1
+            counted += outcome is Outcome.TRANSIENT
+            decision = decide(
+                Step.SUBMIT,
+                outcome,
+                counted if outcome is Outcome.TRANSIENT else tries,
+                failure.retry_after,
+                policy=policy,
+                time_left=self.guard.time_to_deadline(),
+                draw=self.rng.random(),
+            )
+            if decision.action is Action.GIVE_UP:
+                self._give_up_submit(run, job, failure, counted)
                 return
-            delay = backoff_delay(attempt, policy, rng=self.rng)
+            if decision.action is not Action.RETRY or self._stop_submitting:
+                return  # stays pending: the next run sends it
             log.debug(
-                "%s: row %d: submit %d of %d met %s; trying again in %.1f s",
+                "%s: row %d: submit met %s; trying again in %.1f s",
                 run.name,
                 job.row,
-                attempt,
-                policy.max_attempts,
-                outcome,
-                delay,
+                failure,
+                decision.delay,
             )
-            await asyncio.sleep(delay)
+            await asyncio.sleep(decision.delay)
 
     async def _submit_once(self, run: ManifestRun, job: Job) -> TransientApiError | None:
+        """One POST; returns the failure when nothing was created and a retry may help."""
         store, key = run.store, job.key
         async with self._api_slot() as may_send:
             if not may_send or self._past_deadline:  # the deadline came while this submit
                 return None  # queued: the row stays pending (the budget counted it already)
             store.transition(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
+            mark = SendMark()
             try:
-                task_id = await self.api.submit(job.spec())
-            except TransientApiError as exc:  # nothing was created: safe to send again
-                _settle_submit(store, key, JobStatus.PENDING, TRANSIENT, "transient", exc)
+                task_id = await self.api.submit(job.spec(), mark=mark)
+            except NotSentError as exc:  # the request never left: the row is as it was
+                store.transition(
+                    key, JobStatus.PENDING, error_kind=TRANSIENT, error_message=str(exc)
+                )
+                return exc
+            except RateLimitedError as exc:  # refused before any work: send again later
+                settle_submit(store, key, JobStatus.PENDING, TRANSIENT, "rate limited", exc)
                 return exc
             except (PermanentApiError, AmbiguousSubmitError, AuthError) as exc:
                 self._submit_refused(run, key, exc)
                 return None
+            except TransientApiError as exc:  # not a proof of "not created": ask the user
+                self._submit_refused(run, key, AmbiguousSubmitError(str(exc)))
+                return None
+            except asyncio.CancelledError:  # halted mid-POST
+                if mark.sent:  # the vendor may have seen it: maybe created, maybe charged
+                    stopped = AmbiguousSubmitError("the run stopped while the POST was out")
+                    self._submit_refused(run, key, stopped)
+                else:  # it never left: the row is as it was
+                    store.transition(key, JobStatus.PENDING)
+                raise
         store.transition(
             key,
             JobStatus.SUBMITTED,
@@ -354,26 +401,14 @@ class Dispatcher:
                 yield not self._hard_stop
 
     def _submit_refused(self, run: ManifestRun, key: str, exc: ApiError) -> None:
-        store = run.store
         if isinstance(exc, AuthError):
             attempt = Attempt("submit", "unauthorized", str(exc))
-            store.transition(key, JobStatus.PENDING, attempt=attempt)
+            run.store.transition(key, JobStatus.PENDING, attempt=attempt)
             self._fatal(exc)
-        elif isinstance(exc, AmbiguousSubmitError):
-            message = (
-                f"{exc}. Not sent again automatically: check the vendor's dashboard, "
-                "then re-run with --resubmit-unknown to generate it again"
-            )
-            _settle_submit(store, key, JobStatus.UNKNOWN, "ambiguous", "ambiguous", exc, message)
-            run.counters.unknown += 1
-            log.warning("%s: row key %s: outcome of the submit is unknown: %s", run.name, key, exc)
         else:
-            _settle_submit(store, key, JobStatus.REJECTED, PERMANENT, "rejected", exc)
-            run.counters.rejected += 1
+            submit_refused(run, key, exc)
 
-    def _give_up_submit(
-        self, run: ManifestRun, job: Job, exc: TransientApiError, attempts: int
-    ) -> None:
+    def _give_up_submit(self, run: ManifestRun, job: Job, exc: ApiError, attempts: int) -> None:
         if self._stop_submitting:
             return  # stays pending: the next run sends it
         message = f"gave up after {attempts} attempts: {exc}"
@@ -467,34 +502,52 @@ class Dispatcher:
         except AuthError as exc:
             self._fatal(exc)
             return
+        except TaskGoneError as exc:
+            record_gone(item.run, item.key, item.task_id, exc)
+            return
+        except ProtocolError as exc:
+            record_protocol_error(item.run, item.key, item.task_id, exc)
+            return
         except ApiError as exc:
             self._poll_failed(item, exc)
             return
         age = self.throttle.now() - item.submitted
         if status.state is TaskState.WAITING:
             self._still_running(item, status, age)
-        elif status.state is TaskState.COMPLETED:
+        elif status.state is TaskState.COMPLETED and status.urls:
             await self._completed(item, status, age)
+        elif status.state is TaskState.COMPLETED:
+            record_without_video(item.run, item.key, status)
         else:
             self._task_failed(item, status)
 
     def _poll_failed(self, item: _InFlight, exc: ApiError) -> None:
         item.errors += 1
-        if isinstance(exc, PermanentApiError) or item.errors > 3 * self.settings.retry.max_attempts:
-            # The task stays submitted in the state: the next run asks about it again.
-            log.warning(
-                "%s: row key %s: cannot get the task's status: %s", item.run.name, item.key, exc
-            )
-            return
-        delay = backoff_delay(item.errors, self.settings.retry, rng=self.rng)
-        log.debug(
-            "%s: status of task %s failed (%s); asking again in %.1f s",
-            item.run.name,
-            item.task_id,
-            exc,
-            delay,
+        policy = replace(self.settings.retry, max_attempts=3 * self.settings.retry.max_attempts)
+        hint = exc.retry_after if isinstance(exc, TransientApiError) else None
+        decision = decide(
+            Step.POLL,
+            outcome_of(exc),
+            item.errors,
+            hint,
+            policy=policy,
+            time_left=self.guard.time_to_end(),
+            draw=self.rng.random(),
         )
-        self._schedule(item, self.throttle.now() + delay)
+        if decision.action is Action.RETRY:
+            log.debug(
+                "%s: status of task %s failed (%s); asking again in %.1f s",
+                item.run.name,
+                item.task_id,
+                exc,
+                decision.delay,
+            )
+            self._schedule(item, self.throttle.now() + decision.delay)
+            return
+        # The task stays submitted in the state: the next run asks about it again.
+        log.warning(
+            "%s: row key %s: cannot get the task's status: %s", item.run.name, item.key, exc
+        )
 
     def _still_running(self, item: _InFlight, status: TaskStatus, age: float) -> None:
         if not item.marked_running and status.status.lower() in ("processing", "running"):
@@ -517,44 +570,40 @@ class Dispatcher:
 
     async def _completed(self, item: _InFlight, status: TaskStatus, age: float) -> None:
         self.planner.model.observe(item.last_running_age, age)
-        run = item.run
-        run.store.transition(
-            item.key,
-            JobStatus.COMPLETED,
-            video_urls=status.urls,
-            consumed_credits=status.consumed_credits,
-        )
-        run.counters.completed += 1
-        run.counters.credits += status.consumed_credits
-        await self.downloads.put(run, run.store.get(item.key))
+        record_completed(item.run, item.key, status)
+        await self.downloads.put(item.run, item.run.store.get(item.key))
 
     def _task_failed(self, item: _InFlight, status: TaskStatus) -> None:
-        run, message = item.run, status.error_message or f"the task ended as {status.status!r}"
-        kind = task_error_kind(message)
-        run.store.transition(
-            item.key,
-            JobStatus.FAILED,
-            error_kind=kind,
-            error_message=message,
-            consumed_credits=status.consumed_credits,
-        )
-        run.counters.credits += status.consumed_credits
+        run = item.run
+        kind = record_failed(run, item.key, status)
         job = run.store.get(item.key)
-        if kind == TRANSIENT and run.store.retry_transient(
-            item.key, self.settings.retry.max_attempts
+        if (
+            kind == TRANSIENT
+            and not self._stop_submitting
+            and run.store.retry_transient(item.key, self.settings.retry.max_attempts)
         ):
-            delay = backoff_delay(job.attempts, self.settings.retry, rng=self.rng)
+            delay = decide(
+                Step.SUBMIT,
+                Outcome.TRANSIENT,
+                job.attempts,
+                None,
+                policy=self.settings.retry,
+                draw=self.rng.random(),
+            ).delay
             run.retry.append((self.throttle.now() + delay, run.store.get(item.key)))
             run.counters.retried += 1
             log.info(
-                "%s: row %d failed for a transient reason (%s); retrying",
+                "%s: row %d failed for a transient reason (%s); sending it again "
+                "(attempt %d of %d, a new task: paid again)",
                 run.name,
                 job.row,
-                message,
+                job.error_message,
+                job.attempts + 1,
+                self.settings.retry.max_attempts,
             )
         else:
             run.counters.failed += 1
-            log.warning("%s: row %d failed: %s", run.name, job.row, message)
+            log.warning("%s: row %d failed: %s", run.name, job.row, job.error_message)
 
     def _seed_latencies(self) -> None:
         samples: list[float] = []

@@ -221,8 +221,8 @@ class DownloadStage:
             JobStatus.DOWNLOADED,
             files=tuple(files),
             file_sizes=tuple(sizes),
-            error_kind=None,
-            error_message=None,
+            # a vendor's note beside a completed task stays; a download error is cleared
+            **({} if job.error_kind == "note" else {"error_kind": None, "error_message": None}),
         )
         run.counters.downloaded += 1
 

@@ -13,8 +13,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher
+from batchgen.engine.guards import human_duration
 from batchgen.models import JobStatus
-from batchgen.providers.grokimagine import ApiClient
+from batchgen.providers.base import Provider
 
 __all__ = ["Progress"]
 
@@ -34,7 +35,7 @@ class Progress:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        api: ApiClient,
+        api: Provider,
         settings: Settings,
         *,
         stream: TextIO | None = None,
@@ -106,17 +107,28 @@ class Progress:
             bar.refresh()
 
     def line(self) -> str:
-        """The heartbeat text: done / failed / in flight / requests / 429s / credits / ETA."""
+        """The heartbeat text: done / failed / in flight / requests / 429s / credits / ETA.
+
+        While API requests keep failing it says so (host, for how long, the last error)
+        instead of an ETA: a run that cannot reach the vendor has no estimate.
+        """
         t = self._totals()
         in_flight = self.dispatcher.in_flight()
         left = max(0, self.total - t["downloaded"] - t["failed"])
-        eta = self._eta(left, in_flight)
-        return (
+        down = self.api.health.down_for(self.api.clock())
+        eta = "unknown (the API is not answering)" if down > 0 else self._eta(left, in_flight)
+        line = (
             f"progress: done {t['downloaded']}/{self.total}, failed {t['failed']}, "
             f"in flight {in_flight}, requests {self.api.requests}, "
             f"429s {self.api.rate_limited}, credits {t['credits']}, ETA {eta}"
             f"{self._shared_part()}"
         )
+        if down > 0:
+            line += (
+                f"; WARNING: no API request has succeeded for {human_duration(down)} "
+                f"({self.api.host}: {self.api.health.last_error})"
+            )
+        return line
 
     def _shared_part(self) -> str:
         """How the account's window shared with other processes holds this one back."""

@@ -1,30 +1,83 @@
-"""Retry policy as data plus pure decisions: no I/O here, so it is tested without waiting."""
+"""Retry policy as data plus one pure decision: no I/O here, so it is tested without waiting.
+
+``decide(step, outcome, attempt, hint, ...)`` says what to do after one failed step of one row:
+retry after a delay, give up on the row, leave it for the user, or leave it for the next run
+because the deadline comes first. The rules, in order:
+
+1. an *ambiguous* submit (maybe created, maybe charged) is never retried: the user decides;
+2. *permanent*, *protocol* and *gone* outcomes are final for the row;
+3. *not sent* and *rate limited* are retried without counting an attempt (nothing happened
+   at the vendor; the outage rule and the deadline bound them); after ``4 x max_attempts``
+   429s in a row a row is left for the next run;
+4. *transient* outcomes are retried up to ``policy.max_attempts``;
+5. a retry waits ``max(backoff with jitter, the server's hint)``; if that wait would end after
+   the time left, the row is left as it is for the next run (the deadline always wins).
+"""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from enum import StrEnum
 
 from batchgen.config import RetryPolicy
 
-__all__ = ["PERMANENT", "TRANSIENT", "backoff_delay", "task_error_kind"]
+__all__ = [
+    "PERMANENT",
+    "TRANSIENT",
+    "Action",
+    "Decision",
+    "Outcome",
+    "Step",
+    "backoff_delay",
+    "decide",
+    "task_error_kind",
+]
 
 TRANSIENT = "transient"
 PERMANENT = "permanent"
 
-# Vendor error messages that say "try again" (documented examples and their obvious kin).
-_TRANSIENT_HINTS = (
-    "network error",
-    "try again later",
-    "build failed",
-    "timeout",
-    "timed out",
-    "temporar",
-    "internal error",
-    "server error",
-    "overloaded",
-    "unavailable",
-    "without any video",
-)
+# Task error messages the vendor contract documents as worth a retry, and nothing else: an
+# automatic retry costs 40 credits, so a message we do not recognise counts as permanent.
+_TRANSIENT_HINTS = ("network error", "try again later", "build failed")
+
+
+class Step(StrEnum):
+    """The kind of request that failed."""
+
+    SUBMIT = "submit"
+    POLL = "poll"
+    DOWNLOAD = "download"
+
+
+class Outcome(StrEnum):
+    """What a failed request proved (see ``providers/submit_table.py`` for a submit)."""
+
+    NOT_SENT = "not sent"  # the connection never carried it
+    RATE_LIMITED = "rate limited"  # 429
+    TRANSIENT = "transient"  # 5xx on a GET, a cut answer, a timeout on a GET
+    AMBIGUOUS = "ambiguous"  # a submit that may have created a task
+    PERMANENT = "permanent"  # the vendor refused the request itself
+    PROTOCOL = "protocol"  # an answer that cannot be used
+    GONE = "gone"  # the vendor does not know the task
+
+
+class Action(StrEnum):
+    """What to do with the row."""
+
+    RETRY = "retry"
+    GIVE_UP = "give up"  # final for this row (its status says why)
+    ASK_USER = "ask user"  # unknown: only --resubmit-unknown sends it again
+    LEAVE = "leave"  # stop trying this run; the next run continues
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``action`` and, for a retry, the ``delay`` in seconds; ``reason`` in plain words."""
+
+    action: Action
+    delay: float = 0.0
+    reason: str = ""
 
 
 def backoff_delay(
@@ -39,14 +92,51 @@ def backoff_delay(
     Exponential with jitter, capped at ``policy.max_delay``, and never shorter than the
     server's own hint (Retry-After / X-RateLimit-Reset).
     """
-    draw = (rng or random).random()
+    return _delay(attempt, policy, (rng or random).random(), hint)
+
+
+def _delay(attempt: int, policy: RetryPolicy, draw: float, hint: float | None) -> float:
     base = min(policy.max_delay, policy.base_delay * 2 ** max(0, attempt - 1))
-    delay = base * (1.0 - policy.jitter * draw)
-    return max(delay, hint or 0.0)
+    return max(base * (1.0 - policy.jitter * draw), hint or 0.0)
+
+
+def decide(
+    step: Step,
+    outcome: Outcome,
+    attempt: int,
+    hint: float | None,
+    *,
+    policy: RetryPolicy,
+    time_left: float | None = None,
+    draw: float = 0.5,
+) -> Decision:
+    """What to do after ``attempt`` (counted from 1) of ``step`` ended in ``outcome``.
+
+    ``hint`` is the server's requested pause in seconds (None: none); ``time_left`` the
+    seconds until the run's deadline (None: no deadline); ``draw`` in [0, 1) the jitter.
+    """
+    if outcome is Outcome.AMBIGUOUS:
+        return Decision(Action.ASK_USER, reason="the vendor may have created (and charged) it")
+    if outcome in (Outcome.PERMANENT, Outcome.PROTOCOL, Outcome.GONE):
+        return Decision(Action.GIVE_UP, reason=f"{outcome.value}: trying again cannot help")
+    counted = outcome is Outcome.TRANSIENT
+    if counted and attempt >= policy.max_attempts:
+        return Decision(Action.GIVE_UP, reason=f"gave up after {attempt} attempts")
+    if outcome is Outcome.RATE_LIMITED and attempt >= 4 * policy.max_attempts:
+        return Decision(Action.LEAVE, reason=f"rate limited {attempt} times; left for the next run")
+    delay = _delay(attempt, policy, draw, hint)
+    if time_left is not None and delay >= time_left:
+        return Decision(
+            Action.LEAVE,
+            delay,
+            f"the next {step.value} would wait {delay:.0f} s, past the deadline; "
+            "left for the next run",
+        )
+    return Decision(Action.RETRY, delay)
 
 
 def task_error_kind(message: str | None) -> str:
-    """Whether a failed task is worth generating again.
+    """Whether a failed task is worth generating again on its own (the contract's list).
 
     Messages we do not recognise count as permanent: a retry costs 40 credits, and
     ``--retry-failed`` is there for the rows a person decides to try again.

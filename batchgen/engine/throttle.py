@@ -96,6 +96,9 @@ class Throttle:
         self.holding = False  # a request waits for the shared window right now
         self._shared_failed = False
         self._held_logged = -math.inf
+        #: Given a server-requested pause (s), the part to honour: the dispatcher caps it by
+        #: the run's deadline (and stops the run when the server asks for longer).
+        self.cap_pause: Callable[[float], float] | None = None
 
     def now(self) -> float:
         """The clock pauses are measured on (the event loop's, unless one was injected)."""
@@ -267,6 +270,8 @@ class Throttle:
 
     def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (extends, never shortens, a pause)."""
+        if self.cap_pause is not None:
+            seconds = self.cap_pause(seconds)
         until = self.now() + max(0.0, seconds)
         if until > self.resume_at:
             if self.resume_at <= self.now():
@@ -279,5 +284,7 @@ class Throttle:
         if status == 429:
             hint = rate.pause()
             self.pause_for(hint if hint is not None else DEFAULT_RESET)
+        elif rate.retry_after is not None:  # honoured on every status that carries it
+            self.pause_for(rate.retry_after)
         elif rate.remaining == 0:
             self.pause_for(rate.reset_after if rate.reset_after is not None else DEFAULT_RESET)

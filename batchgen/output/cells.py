@@ -47,7 +47,7 @@ STATUS_TONE: dict[str, str] = {
     **dict.fromkeys(JobStatus, "waiting"),
     JobStatus.DOWNLOADED: "done",
     **dict.fromkeys((JobStatus.INVALID, JobStatus.REJECTED, JobStatus.FAILED), "failed"),
-    **dict.fromkeys((JobStatus.UNKNOWN, JobStatus.DOWNLOAD_FAILED), "attention"),
+    **dict.fromkeys((JobStatus.UNKNOWN, JobStatus.LOST, JobStatus.DOWNLOAD_FAILED), "attention"),
 }
 
 
@@ -110,6 +110,10 @@ _WHAT_TO_DO = {
     JobStatus.UNKNOWN: (
         "Maybe charged: check the vendor's dashboard; if no task exists, "
         "run with --resubmit-unknown."
+    ),
+    JobStatus.LOST: (
+        "The vendor no longer knows this task (charged): run with --resubmit-unknown "
+        "to generate it again."
     ),
     JobStatus.DOWNLOAD_FAILED: "Run again: the download is retried (vendor links expire).",
 }

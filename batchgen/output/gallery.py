@@ -118,6 +118,8 @@ def _figures(summary: Summary) -> str:
         ("failed", summary.failed),
         ("needs attention", summary.needs_attention),
         ("credits", summary.credits),
+        ("committed", summary.committed),
+        ("possibly charged", summary.possible),
         ("USD", f"{summary.usd:,.2f}"),
     ]
     details: list[tuple[str, object]] = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from batchgen import __version__
 from batchgen.config import Settings
-from batchgen.models import RunInfo
+from batchgen.models import USD_PER_CREDIT, RunInfo
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import summarise, write_results
 from batchgen.state.store import StateStore
@@ -56,6 +56,14 @@ def write_reports(
     rows whose prompt changed after generation show the prompt their video was made from.
     """
     summary = summarise(store.iter_jobs(), _runs(store), manifest=name, version=__version__)
+    spend = store.spend()  # charged / committed / possibly charged, never below 40 a task
+    summary = dataclasses.replace(
+        summary,
+        credits=spend.charged,
+        committed=spend.committed,
+        possible=spend.possible,
+        usd=round(spend.total * USD_PER_CREDIT, 2),
+    )
     write_results(
         out_dir,
         columns=store.columns(),

@@ -36,6 +36,8 @@ class Summary:
     version: str
     manifest: str
     deleted: int = 0
+    committed: int = 0  # credits of tasks in flight (40 each)
+    possible: int = 0  # credits possibly charged by submits of unknown outcome (40 each)
     videos: int = 0
     runs: tuple[RunInfo, ...] = field(default=())
 

@@ -350,6 +350,8 @@ class _Sheets:
             ("Rows failed", summary.failed),
             ("Rows needing attention (sheet Failed)", summary.needs_attention),
             ("Credits charged", summary.credits),
+            ("Credits committed (tasks in flight)", summary.committed),
+            ("Credits possibly charged (unknown submits)", summary.possible),
             ("Cost (USD)", summary.usd),
             *((f"  {status}", n) for status, n in summary.counts.items()),
             ("Deleted from the manifest (listed last)", summary.deleted),

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from batchgen.models import JobStatus
+from batchgen.models import CREDITS_PER_TASK, JobStatus
 
 __all__ = [
     "ALLOWED",
     "ATTEMPT_SQL",
     "CHANGED",
+    "CHARGED_SQL",
+    "FLOOR",
     "FRESH",
     "INTERRUPTED",
     "JOB_COLUMNS",
@@ -20,6 +22,7 @@ __all__ = [
     "NOW_INVALID",
     "REDOABLE",
     "REQUEUE",
+    "SPEND_SQL",
     "SYNC_SQL",
     "Attempt",
 ]
@@ -38,6 +41,7 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.FAILED: frozenset({S.SUBMITTED, S.RUNNING, S.SUBMITTING, S.PENDING}),
     S.REJECTED: frozenset({S.SUBMITTING}),
     S.UNKNOWN: frozenset({S.SUBMITTING}),
+    S.LOST: frozenset({S.SUBMITTED, S.RUNNING}),  # the vendor said it does not know the task
     S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
     S.INVALID: frozenset(),  # only sync_manifest decides validity
     S.SKIPPED: frozenset(),  # only sync_manifest decides (a row hidden in the sheet)
@@ -49,7 +53,7 @@ REDOABLE = frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.DOWNLOADED, S.DOWNLOAD
 #: Edges taken only by the bulk requeue helpers (``--retry-failed``, ``--resubmit-unknown``):
 #: they may pay again, so :meth:`StateStore.transition` refuses them.
 REQUEUE: dict[JobStatus, frozenset[JobStatus]] = {
-    S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN}),
+    S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN, S.LOST}),
 }
 
 #: Numbered schema migrations; statements are separated by ";" (never inside a literal).
@@ -77,6 +81,10 @@ MIGRATIONS: tuple[str, ...] = (
         command TEXT NOT NULL, version TEXT NOT NULL, outcome TEXT, exit_code INTEGER,
         requests INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
         credits INTEGER NOT NULL DEFAULT 0)
+    """,
+    # 2: the possibly-charged spend of earlier unknown submits of a requeued row
+    """
+    ALTER TABLE jobs ADD COLUMN earlier_possible INTEGER NOT NULL DEFAULT 0
     """,
 )
 
@@ -108,11 +116,29 @@ JOB_COLUMNS = (
     "attempts, consumed_credits, error_kind, error_message, video_urls, files, file_sizes, "
     "created_at, submitted_at, completed_at, updated_at"
 )
-# A requeued row starts a fresh task: its spend moves to earlier_credits so totals stay true.
+#: Credits a created task is counted at, at least (the contract's price): the budget never
+#: believes a vendor that reports less.
+FLOOR = CREDITS_PER_TASK
+#: What one row's current task counts as charged (SQL over a ``jobs`` row).
+CHARGED_SQL = (
+    f"CASE WHEN (task_id IS NOT NULL OR submitted_at IS NOT NULL) "
+    f"AND status IN ('completed', 'downloaded', 'failed', "
+    f"'download_failed', 'lost') THEN max(consumed_credits, {FLOOR}) ELSE 0 END"
+)
+# A requeued row starts a fresh task: its spend moves to earlier_credits (a task was created)
+# or earlier_possible (an unknown submit: maybe created), so totals stay true.
 FRESH = (
     "status = 'pending', task_id = NULL, error_kind = NULL, error_message = NULL, "
     "video_urls = '[]', submitted_at = NULL, completed_at = NULL, "
-    "earlier_credits = earlier_credits + consumed_credits, consumed_credits = 0, updated_at = ?"
+    f"earlier_credits = earlier_credits + {CHARGED_SQL}, "
+    f"earlier_possible = earlier_possible + CASE WHEN status = 'unknown' THEN {FLOOR} ELSE 0 END, "
+    "consumed_credits = 0, updated_at = ?"
+)
+SPEND_SQL = (
+    f"SELECT COALESCE(SUM({CHARGED_SQL} + earlier_credits), 0), "
+    f"{FLOOR} * COALESCE(SUM(status IN ('submitting', 'submitted', 'running')), 0), "
+    f"COALESCE(SUM(CASE WHEN status = 'unknown' THEN {FLOOR} ELSE 0 END + earlier_possible), 0) "
+    "FROM jobs"
 )
 
 SYNC_SQL = {

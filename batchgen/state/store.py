@@ -30,16 +30,16 @@ import fcntl
 import functools
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from batchgen.errors import LockHeldError, StateError, TransitionError
-from batchgen.models import Job, JobStatus, RunInfo
+from batchgen.errors import LockHeldError, StateConflictError, StateError, TransitionError
+from batchgen.models import USD_PER_CREDIT, Job, JobStatus, RunInfo
+from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.rows import (
     FIELDS,
     RowLike,
@@ -61,6 +61,7 @@ from batchgen.state.schema import (
     NOW_INVALID,
     REDOABLE,
     REQUEUE,
+    SPEND_SQL,
     SYNC_SQL,
     Attempt,
 )
@@ -73,18 +74,61 @@ __all__ = [
     "STATE_FILE",
     "Attempt",
     "RowLike",
+    "Spend",
     "StateStore",
     "SyncReport",
     "state_path_for",
 ]
 
 S = JobStatus
-STATE_FILE = "state.sqlite"
 BUSY_TIMEOUT = 10.0  # seconds; another process opening this state may briefly write (migrate)
 
 _FIRST = (-(2**63), "")  # keyset cursor before every row
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Credits, by how sure we are they were charged (see the README).
+
+    ``charged``: tasks that finished (the vendor's figure when plausible, never below 40 a
+    task), including earlier tasks of requeued rows; ``committed``: tasks created, or being
+    created, and not finished (40 each); ``possible``: submits whose outcome is unknown (40
+    each, also those of rows since sent again).
+    """
+
+    charged: int = 0
+    committed: int = 0
+    possible: int = 0
+
+    @property
+    def total(self) -> int:
+        """Everything that may have been charged: what a budget counts."""
+        return self.charged + self.committed + self.possible
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(
+            self.charged + other.charged,
+            self.committed + other.committed,
+            self.possible + other.possible,
+        )
+
+    def fields(self) -> dict[str, int]:
+        """The three figures under the names the completion notice uses."""
+        return {
+            "credits_charged": self.charged,
+            "credits_committed": self.committed,
+            "credits_possibly_charged": self.possible,
+        }
+
+    def describe(self) -> str:
+        """``credits charged 80, committed in flight 40, possibly charged 40 (~$1.60 at most)``."""
+        usd = self.total * USD_PER_CREDIT
+        return (
+            f"credits charged {self.charged}, committed in flight {self.committed}, "
+            f"possibly charged {self.possible} (~${usd:,.2f} at most)"
+        )
 
 
 @dataclass(slots=True)
@@ -243,6 +287,12 @@ class StateStore:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             label = self.get_meta("manifest_path") or str(self.path.parent)
+            if holder == str(os.getpid()):
+                raise LockHeldError(
+                    f"{label} is being run by this same batchgen process: its output folder "
+                    f"{self.path.parent} is shared by two manifests of this run; give them "
+                    "different names or --out folders"
+                ) from None
             raise LockHeldError(
                 f"{label} is being run by another batchgen process (pid {holder}); "
                 "wait for it to finish, or stop it"
@@ -414,8 +464,9 @@ class StateStore:
 
     @_translating
     def requeue_unknown(self) -> int:
-        """UNKNOWN -> PENDING (``--resubmit-unknown``: the user accepts paying twice)."""
-        return self._requeue(S.UNKNOWN, "")
+        """UNKNOWN and LOST -> PENDING (``--resubmit-unknown``: the user accepts paying twice)."""
+        with self._transaction():
+            return self._requeue(S.UNKNOWN, "") + self._requeue(S.LOST, "")
 
     @_translating
     def requeue_failed(self, *, include_permanent: bool, max_attempts: int) -> int:
@@ -511,10 +562,32 @@ class StateStore:
         return f"{count}|{latest}|{self.get_meta('columns')}"
 
     @_translating
+    def spend(self) -> Spend:
+        """Credits charged / committed to tasks in flight / possibly charged (unknown)."""
+        charged, committed, possible = self._conn.execute(SPEND_SQL).fetchone()
+        return Spend(int(charged), int(committed), int(possible))
+
     def credits_consumed(self) -> int:
-        """Credits spent on every task this state ever submitted, requeued ones included."""
-        sql = "SELECT COALESCE(SUM(consumed_credits + earlier_credits), 0) FROM jobs"
-        return int(self._conn.execute(sql).fetchone()[0])
+        """Credits charged for every task this state ever finished, requeued ones included
+        (never below 40 a task)."""
+        return self.spend().charged
+
+    @_translating
+    def bind_base_url(self, base_url: str, *, rebind: bool = False) -> None:
+        """Record the API base URL this state's tasks belong to; refuse another one.
+
+        Raises StateConflictError (exit 2) when the state was made against another URL,
+        unless ``rebind`` (``--rebind-base-url``) moves it to ``base_url``.
+        """
+        known = self.get_meta("base_url")
+        if known is None or known == base_url or rebind:
+            self.set_meta("base_url", base_url)
+            return
+        raise StateConflictError(
+            f"{self.path} was made against the API at {known}; this run would use {base_url}, "
+            "where its task ids mean nothing. Use --base-url " + known + ", or "
+            "--rebind-base-url if this is the same service at a new address"
+        )
 
     @_translating
     def latency_samples(self, limit: int = 2000) -> list[float]:
@@ -605,39 +678,3 @@ class StateStore:
             return self._conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         except sqlite3.Error:
             return False
-
-
-def _safe_name(text: str) -> str:
-    """A folder name that works in every shell and filesystem."""
-    return re.sub(r"[^\w.-]+", "_", text).strip(" ._-")[:100]
-
-
-def _owner(state: Path) -> str | None:
-    """The manifest_path recorded in an existing state file, without creating or changing it."""
-    if not state.is_file():
-        return None
-    try:
-        uri = f"{state.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'manifest_path'").fetchone()
-    except sqlite3.Error:
-        return None  # let StateStore.open report the damaged file
-    return None if row is None else str(row[0])
-
-
-def state_path_for(out_dir: Path, manifest: Path) -> Path:
-    """``out_dir/<stem>/state.sqlite``, or ``out_dir/<stem>-<suffix>/...`` on a clash.
-
-    The folder is the manifest's (sanitised) stem unless a state there already belongs to a
-    manifest with a different file name: then ``briefs.csv`` and ``briefs.xlsx`` side by side
-    get ``briefs`` and ``briefs-xlsx``. Ownership is by file name, not full path, so moving a
-    manifest to another directory keeps its state.
-    """
-    manifest = Path(manifest)
-    stem = _safe_name(manifest.stem) or "manifest"
-    preferred = Path(out_dir) / stem / STATE_FILE
-    owner = _owner(preferred)
-    if owner is None or Path(owner).name == manifest.name:
-        return preferred
-    suffix = _safe_name(manifest.suffix.lstrip(".")) or "noext"
-    return Path(out_dir) / f"{stem}-{suffix}" / STATE_FILE

@@ -1,0 +1,179 @@
+"""What the engine writes into a row's state for each outcome of a submit or a poll.
+
+One function per outcome; each performs one guarded transition (with its history entry where
+it explains a decision) and keeps the run's counters, spend included: a task counts as charged
+at the vendor's plausible figure and never below 40 credits; an unknown submit counts 40 as
+possibly charged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from batchgen.engine.manifest_run import ManifestRun
+from batchgen.engine.retry import PERMANENT, Outcome, task_error_kind
+from batchgen.errors import (
+    AmbiguousSubmitError,
+    ApiError,
+    NotSentError,
+    ProtocolError,
+    RateLimitedError,
+    TaskGoneError,
+    TransientApiError,
+)
+from batchgen.models import CREDITS_PER_TASK, JobStatus, TaskStatus
+from batchgen.state.store import Attempt, StateStore
+
+__all__ = [
+    "charged",
+    "outcome_of",
+    "record_completed",
+    "record_failed",
+    "record_gone",
+    "record_protocol_error",
+    "record_without_video",
+    "settle_submit",
+    "submit_refused",
+]
+
+log = logging.getLogger("batchgen.engine.dispatcher")
+
+
+def charged(reported: int | None) -> int:
+    """What a finished task counts as: the vendor's plausible figure, never below 40."""
+    return max(CREDITS_PER_TASK, reported or 0)
+
+
+def outcome_of(exc: ApiError) -> Outcome:
+    """The retry policy's name for what a failed request proved."""
+    if isinstance(exc, NotSentError):
+        return Outcome.NOT_SENT
+    if isinstance(exc, RateLimitedError):
+        return Outcome.RATE_LIMITED
+    if isinstance(exc, TaskGoneError):
+        return Outcome.GONE
+    if isinstance(exc, ProtocolError):
+        return Outcome.PROTOCOL
+    if isinstance(exc, TransientApiError):
+        return Outcome.TRANSIENT
+    return Outcome.PERMANENT
+
+
+def settle_submit(
+    store: StateStore,
+    key: str,
+    to: JobStatus,
+    kind: str,
+    outcome: str,
+    exc: ApiError,
+    message: str | None = None,
+) -> None:
+    """A submit that did not return a task id: the row's new status and its history entry."""
+    store.transition(
+        key,
+        to,
+        error_kind=kind,
+        error_message=message or str(exc),
+        attempt=Attempt("submit", outcome, str(exc)),
+    )
+
+
+def submit_refused(run: ManifestRun, key: str, exc: ApiError) -> None:
+    """An ambiguous submit becomes ``unknown`` (40 possibly charged); a refused one
+    ``rejected``. (A refused token is the dispatcher's business: it stops the run.)"""
+    if isinstance(exc, AmbiguousSubmitError):
+        message = (
+            f"{exc}. Not sent again automatically: check the vendor's dashboard, "
+            "then re-run with --resubmit-unknown to generate it again"
+        )
+        settle_submit(run.store, key, JobStatus.UNKNOWN, "ambiguous", "ambiguous", exc, message)
+        run.counters.unknown += 1
+        run.counters.possible += CREDITS_PER_TASK
+        log.warning("%s: row key %s: outcome of the submit is unknown: %s", run.name, key, exc)
+    else:
+        settle_submit(run.store, key, JobStatus.REJECTED, PERMANENT, "rejected", exc)
+        run.counters.rejected += 1
+
+
+def record_gone(run: ManifestRun, key: str, task_id: str, exc: TaskGoneError) -> None:
+    """The vendor does not know the task: ``lost`` (it was created: 40 charged)."""
+    message = (
+        f"{exc}. Its videos cannot be fetched; re-run with --resubmit-unknown to generate "
+        "it again (a new task, paid again)"
+    )
+    run.store.transition(
+        key,
+        JobStatus.LOST,
+        error_kind="gone",
+        error_message=message,
+        attempt=Attempt("poll", "gone", str(exc), task_id),
+    )
+    run.counters.lost += 1
+    run.counters.credits += CREDITS_PER_TASK
+    log.warning("%s: row key %s: %s", run.name, key, message)
+
+
+def record_protocol_error(run: ManifestRun, key: str, task_id: str, exc: ProtocolError) -> None:
+    """A status answer that cannot be used fails this row only (40 charged)."""
+    message = f"protocol error: {exc}"
+    run.store.transition(
+        key,
+        JobStatus.FAILED,
+        error_kind=PERMANENT,
+        error_message=message,
+        attempt=Attempt("poll", "protocol error", str(exc), task_id),
+    )
+    run.counters.failed += 1
+    run.counters.credits += CREDITS_PER_TASK
+    log.warning("%s: row key %s: %s", run.name, key, message)
+
+
+def record_completed(run: ManifestRun, key: str, status: TaskStatus) -> None:
+    """A task done with at least one URL; a message beside it is kept as a note."""
+    fields: dict[str, Any] = {}
+    if status.error_message:  # a success with a remark: a note, not an error
+        fields = {"error_kind": "note", "error_message": status.error_message}
+    run.store.transition(
+        key,
+        JobStatus.COMPLETED,
+        video_urls=status.urls,
+        consumed_credits=status.consumed_credits or 0,
+        **fields,
+    )
+    run.counters.completed += 1
+    run.counters.credits += charged(status.consumed_credits)
+
+
+def record_without_video(run: ManifestRun, key: str, status: TaskStatus) -> None:
+    """A task reported done without any URL: needs a person, never resubmitted on its own."""
+    message = (
+        f"the vendor reported task {status.task_id} {status.status!r} without any video "
+        "URL; check the vendor's dashboard. Not sent again automatically: "
+        "--retry-failed generates it again (paid again)"
+    )
+    run.store.transition(
+        key,
+        JobStatus.FAILED,
+        error_kind=PERMANENT,
+        error_message=message,
+        consumed_credits=status.consumed_credits or 0,
+    )
+    run.counters.failed += 1
+    run.counters.credits += charged(status.consumed_credits)
+    log.warning("%s: row key %s: %s", run.name, key, message)
+
+
+def record_failed(run: ManifestRun, key: str, status: TaskStatus) -> str:
+    """A task that ended without video; returns its error kind (transient / permanent)."""
+    message = status.error_message or f"the task ended as {status.status!r}"
+    kind = task_error_kind(message)
+    run.store.transition(
+        key,
+        JobStatus.FAILED,
+        error_kind=kind,
+        error_message=message,
+        consumed_credits=status.consumed_credits or 0,
+    )
+    run.counters.credits += charged(status.consumed_credits)
+    return kind

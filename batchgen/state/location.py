@@ -1,0 +1,101 @@
+"""Where a manifest's state lives: one folder per manifest, never shared.
+
+A manifest's identity is its resolved real path (symlinks and ``..`` followed). Its folder
+under the output directory is, in this order of preference:
+
+1. a folder whose state already belongs to this manifest (so existing states keep their
+   folder, including the ones older versions named), or to a manifest of the same file name
+   that no longer exists (the manifest was moved);
+2. ``<stem>`` when the file name is a clean folder name as it is (``briefs.csv`` ->
+   ``briefs``); ``<cleaned stem>-<8 hex>`` when cleaning changed it (``a b.csv`` and
+   ``a+b.csv`` -> ``a_b-1c3f...`` and ``a_b-9e20...``: the hex is a hash of the original stem);
+3. ``<stem>-<extension>`` (``briefs.xlsx`` beside ``briefs.csv``), then
+   ``<stem>-<8 hex of the real path>`` when another manifest of the same name owns the first
+   choices (two teams' ``briefs.csv`` in different folders).
+
+A folder holding results or videos but no state is never adopted silently: see
+:func:`state_path_for` and ``StateConflictError``.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from batchgen.paths import digest
+
+__all__ = ["STATE_FILE", "has_outputs", "manifest_identity", "owner_of", "state_path_for"]
+
+STATE_FILE = "state.sqlite"
+_OUTPUTS = ("results.csv", "results.xlsx", "index.html", "videos")
+
+
+def manifest_identity(manifest: Path) -> str:
+    """The manifest's resolved real path, as text (the key of the registry)."""
+    return str(Path(manifest).resolve())
+
+
+def _safe_name(text: str) -> str:
+    """A folder name that works in every shell and filesystem."""
+    return re.sub(r"[^\w.-]+", "_", text, flags=re.ASCII).strip(" ._-")[:100]
+
+
+def owner_of(state: Path) -> str | None:
+    """The manifest path recorded in an existing state file, without creating or changing it."""
+    if not state.is_file():
+        return None
+    try:
+        uri = f"{state.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'manifest_path'").fetchone()
+    except sqlite3.Error:
+        return None  # let StateStore.open report the damaged file
+    return None if row is None else str(row[0])
+
+
+def has_outputs(folder: Path) -> bool:
+    """True when ``folder`` holds results or videos of some earlier run."""
+    return any((folder / name).exists() for name in _OUTPUTS)
+
+
+def _candidates(manifest: Path) -> tuple[list[str], list[str]]:
+    """(folders an older version may have used, folders to choose from, in order)."""
+    stem = manifest.stem
+    safe = _safe_name(stem) or "manifest"
+    identity = digest(manifest_identity(manifest), length=8)
+    suffix = _safe_name(manifest.suffix.lstrip(".")) or "noext"
+    legacy = [safe, f"{safe}-{suffix}"]
+    if safe == stem:
+        return legacy, [safe, f"{safe}-{suffix}", f"{safe}-{identity}"]
+    lossy = f"{safe}-{digest(stem, length=8)}"
+    return legacy, [lossy, f"{lossy}-{suffix}", f"{safe}-{identity}"]
+
+
+def _mine(owner: str | None, manifest: Path) -> bool:
+    if owner is None:
+        return False
+    if owner == manifest_identity(manifest):
+        return True
+    moved = Path(owner).name == manifest.name and not Path(owner).exists()
+    return moved
+
+
+def state_path_for(out_dir: Path, manifest: Path) -> Path:
+    """The state file this manifest uses under ``out_dir`` (see the module docs).
+
+    Never creates anything. The folder returned may hold outputs without a state; the
+    caller refuses to start there (:func:`has_outputs`).
+    """
+    manifest = Path(manifest)
+    legacy, choices = _candidates(manifest)
+    for name in dict.fromkeys([*choices, *legacy]):
+        state = Path(out_dir) / name / STATE_FILE
+        if _mine(owner_of(state), manifest):
+            return state
+    for name in choices:
+        state = Path(out_dir) / name / STATE_FILE
+        if not state.exists():
+            return state
+    return Path(out_dir) / choices[-1] / STATE_FILE
