@@ -221,7 +221,7 @@ def test_status_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
     entry = doc["manifests"][0]
     assert set(entry) == {
         "manifest", "name", "state", "state_file", "rows", "counts", "complete", "credits",
-        "usd", "last_run", "needs_attention",
+        "credits_committed", "credits_possibly_charged", "usd", "last_run", "needs_attention",
     }  # fmt: skip
     assert entry["counts"]["downloaded"] == 1 and entry["counts"]["pending"] == 1
     assert entry["rows"] == 2 and entry["complete"] is False and entry["last_run"] is None

@@ -117,7 +117,7 @@ async def test_an_answer_that_does_not_prove_nothing_was_created_is_never_resent
         assert s.spend().possible == PRICE and s.spend().charged == 2 * PRICE
     figures = summary_figures(tmp_path)  # the results sheet says so too
     assert figures["Credits possibly charged (unknown submits)"] == PRICE
-    assert figures["Credits consumed"] == 2 * PRICE
+    assert figures["Credits charged"] == 2 * PRICE
     # a re-run leaves it alone; --resubmit-unknown sends it (the user accepted the risk)
     assert await run(tmp_path, vendor) == ExitCode.ATTENTION
     assert len(vendor.tasks) == 3
@@ -344,7 +344,7 @@ async def test_a_lying_consumed_credits_never_lowers_the_spend(
     assert vendor.charged <= 80
     with store(tmp_path) as s:
         assert s.spend().charged == vendor.charged == 80
-    assert summary_figures(tmp_path)["Estimated cost (USD)"] == 0.8
+    assert summary_figures(tmp_path)["Cost (USD)"] == 0.8
     text, _ = status_report([tmp_path / "briefs.csv"], Settings(out_dir=tmp_path / "outputs"))
     assert "charged" in text and "$-" not in text
 

@@ -118,9 +118,13 @@ def _figures(summary: Summary) -> str:
         ("failed", summary.failed),
         ("needs attention", summary.needs_attention),
         ("credits", summary.credits),
-        ("committed", summary.committed),
-        ("possibly charged", summary.possible),
         ("USD", f"{summary.usd:,.2f}"),
+    ]
+    # in flight or of unknown outcome: shown whenever there are any (see README "Spend")
+    business += [
+        (k, n)
+        for k, n in (("committed", summary.committed), ("possibly charged", summary.possible))
+        if n
     ]
     details: list[tuple[str, object]] = [
         *((status, n) for status, n in summary.counts.items() if n),
