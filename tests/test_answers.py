@@ -294,3 +294,19 @@ def test_without_a_deadline_the_outage_timeout_caps_a_pause() -> None:
     guard, stops = _guard(now, outage_timeout=600.0)
     assert guard.cap_pause(30.0) == 30.0 and not stops
     assert guard.cap_pause(86400.0) == 600.0 and stops == [(StopReason.DEADLINE, True)]
+
+
+def test_a_bad_token_file_stops_the_cli_before_any_row_moves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchgen.cli import main
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("prompt,mode,ratio\na fox,fun,1:1\n", encoding="utf-8")
+    token = _token_file(tmp_path, b"sk-abc\nsk-second-line\n")
+    out = tmp_path / "outputs"
+    code = main(["run", str(manifest), "--out", str(out), "--token-file", str(token)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(token) in err and "Traceback" not in err
+    assert "sk-second-line" not in err
+    assert not out.exists()  # no state was even opened
