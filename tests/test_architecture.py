@@ -37,7 +37,6 @@ OVERSIZE = {
     "batchgen/engine/dispatcher.py",
     "batchgen/state/store.py",
     "batchgen/output/results.py",
-    "batchgen/providers/grokimagine.py",
     "batchgen/simulator/server.py",
 }
 
