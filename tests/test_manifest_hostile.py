@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import os
 import random
+import shutil
 import struct
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -404,10 +406,27 @@ def test_10k_columns_are_all_carried(tmp_path: Path) -> None:
     assert len(manifest.columns) == 10_000 and len(manifest.rows[0].user) == 10_000
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_file(tmp_path: Path) -> None:
-    path = tmp_path / "m.csv"
-    path.write_text(GOOD_CSV)
-    path.chmod(0)
-    with pytest.raises(ManifestError, match="cannot be read"):
-        read_manifest(path)
+    if os.geteuid() != 0:
+        path = tmp_path / "m.csv"
+        path.write_text(GOOD_CSV)
+        path.chmod(0)
+        with pytest.raises(ManifestError, match="cannot be read"):
+            read_manifest(path)
+        return
+    # Root reads files whatever their mode: read as "nobody" instead (the effective uid can
+    # be switched back because the real uid stays 0), from a folder anyone may enter.
+    folder = Path(tempfile.mkdtemp(prefix="batchgen-unreadable-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        path = folder / "m.csv"
+        path.write_text(GOOD_CSV)
+        path.chmod(0o600)
+        os.seteuid(65534)
+        try:
+            with pytest.raises(ManifestError, match="cannot be read"):
+                read_manifest(path)
+        finally:
+            os.seteuid(0)
+    finally:
+        shutil.rmtree(folder)
