@@ -150,6 +150,9 @@ _PLAIN = (
     "new_state",
     "max_answer_bytes",
     "max_urls_per_task",
+    "max_video_size",
+    "allow_private_urls",
+    "name_template",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ __all__ = [
     "RetryPolicy",
     "Settings",
     "Timeouts",
+    "parse_size",
 ]
 
 DEFAULT_BASE_URL = "https://grokimagineapi.com"
@@ -89,3 +91,22 @@ class Settings:
     rebind_base_url: bool = False  # let a state made against another API URL be used
     new_state: bool = False  # start a fresh state although the manifest has one elsewhere
     demo: bool = False  # the embedded simulator: own folder, no registry, simulated credits
+    # downloads and file names (README "Limits" and "File names")
+    max_video_size: int | None = None  # bytes per video (None: 4 GiB); bigger bodies refused
+    allow_private_urls: bool = False  # fetch videos from loopback/private addresses too
+    name_template: str | None = None  # e.g. "{campaign}/{id}_{n}"; None: the row key
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``4GB``, ``500MB``, ``1.5G`` or plain bytes (units are powers of 1024).
+
+    ValueError for anything else, or a size that is not above zero.
+    """
+    match = _SIZE.fullmatch(str(text).strip())
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a size like 500MB or 4GB")
+    power = " kmgt".index(match.group(2).lower() or " ")
+    return int(float(match.group(1)) * 1024**power)

@@ -20,7 +20,8 @@
     │   │   ├── RateLimitedError       429 (carries the server's reset hint)
     │   │   └── NotSentError           the request never reached the server: safe to resend
     │   └── AmbiguousSubmitError       a POST was sent but its outcome is unknown: never resend
-    └── DownloadError                  a video could not be fetched or was cut short
+    ├── DownloadError                  a video could not be fetched or was cut short
+    └── DiskFullError                  the disk (or quota) is full: the run stops cleanly (exit 7)
 
 Third-party exceptions (aiohttp, sqlite3, openpyxl) are translated at the module boundary
 with ``raise ... from exc``; nothing else escapes into the dispatcher or the CLI.
@@ -30,11 +31,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from batchgen.text import clean_text
+
 __all__ = [
     "AmbiguousSubmitError",
     "ApiError",
     "AuthError",
     "BatchgenError",
+    "DiskFullError",
     "DownloadError",
     "InsecureTransportError",
     "LockHeldError",
@@ -53,9 +57,16 @@ __all__ = [
 
 
 class BatchgenError(Exception):
-    """Root of every error batchgen raises on purpose; ``exit_code`` is what the CLI returns."""
+    """Root of every error batchgen raises on purpose; ``exit_code`` is what the CLI returns.
+
+    Its text is clean (``batchgen.text.clean_text``): a server's words quoted in a message
+    cannot carry the token or terminal escapes into a log, a file or the terminal.
+    """
 
     exit_code: ClassVar[int] = 1
+
+    def __str__(self) -> str:
+        return clean_text(super().__str__())
 
 
 class UsageError(BatchgenError):
@@ -168,6 +179,22 @@ class DownloadError(BatchgenError):
     """A video download failed or was cut short; the URL stays in the state for a retry."""
 
 
+class DiskFullError(BatchgenError):
+    """No space left where a video, its sidecar or the state is written.
+
+    ``path`` is where the write failed, ``needed`` the bytes the download still needed (None
+    when unknown). Credits may have been spent, so the exit code is not USAGE's "nothing was
+    sent"; finished videos and ``.part`` files are kept for the next run.
+    """
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, path: object = None, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.needed = needed
+
+
 class ExitCode:
     """Every exit code batchgen returns, in one place (the README's table documents them)."""
 
@@ -178,5 +205,6 @@ class ExitCode:
     LOCKED = 4
     STOPPED_EARLY = 5
     OUTAGE = 6  # the API could not be reached; a re-run continues
+    DISK_FULL = 7  # stopped: no space left; credits may have been spent; re-run after freeing
     SIGINT = 130
     SIGTERM = 143

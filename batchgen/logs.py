@@ -1,7 +1,9 @@
 """Logging: readable lines on stderr and in each manifest's ``logs/run-<timestamp>.log``.
 
-A filter masks the API token in every record as a last line of defence: batchgen never logs
-it on purpose, but a third-party message might quote a header.
+A filter cleans every record as a last line of defence (``batchgen.text.clean_text``): the
+API token is masked (batchgen never logs it on purpose, but a server or a third-party message
+might quote it) and control characters are escaped, so a server's text can neither forge a
+log line with a line break nor drive the terminal with escape codes.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import sys
 from pathlib import Path
+
+from batchgen.text import clean_text, register_secret
 
 __all__ = [
     "attach_run_log",
@@ -21,23 +26,17 @@ __all__ = [
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 _DATEFMT = "%Y-%m-%d %H:%M:%S"
-_secrets: list[str] = []
 
 
 class _Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            text = record.getMessage()
-            for secret in _secrets:
-                text = text.replace(secret, "***")
-            record.msg, record.args = text, None
+        record.msg, record.args = clean_text(record.getMessage()), None
         return True
 
 
 def mask_secret(secret: str) -> None:
-    """Never let ``secret`` reach a log line."""
-    if secret and secret not in _secrets:
-        _secrets.append(secret)
+    """Never let ``secret`` reach a log line, a stored string or a written file."""
+    register_secret(secret)
 
 
 def hide_url_password(text: str) -> str:
@@ -64,12 +63,23 @@ def configure_logging(verbosity: int) -> None:
     logger.addHandler(handler)
 
 
+class _RunLog(logging.FileHandler):
+    """A run log that goes quiet, with one plain line, when its disk is full (no traceback)."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            sys.stderr.write(f"batchgen: the run log {self.baseFilename} cannot be written\n")
+
+
 def attach_run_log(out_dir: Path) -> logging.Handler:
     """Start ``out_dir/logs/run-<UTC timestamp>.log`` for this run (info and above)."""
     folder = out_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    handler = logging.FileHandler(folder / f"run-{stamp}.log", encoding="utf-8")
+    handler = _RunLog(folder / f"run-{stamp}.log", encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(_FORMAT, _DATEFMT))
     handler.addFilter(_Redact())

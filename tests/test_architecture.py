@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "batchgen"
 
 # Layer of each top-level unit of the package (module or sub-package).
 LAYERS = {
+    "text": -1,  # below the other base modules: logs (and every layer) clean text with it
     "batchgen": 0,
     "errors": 0,
     "models": 0,

@@ -119,6 +119,33 @@ async def _chaos(cli: Cli, seed: int, tmp_path: Path) -> None:
             break
 
 
+#: Issue 12: downloads cut without any stated length, and login pages instead of videos.
+BAD_DOWNLOADS: dict[str, Any] = {"unsized_cut": Fault(rate=0.05), "wrong_type": Fault(rate=0.03)}
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+async def test_chaos_with_bad_downloads(
+    simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
+) -> None:
+    sim: Simulator = await simulator_factory(
+        SimConfig(
+            tokens=frozenset({TOKEN}),
+            time_scale=0.01,
+            latency_median=30.0,
+            seed=seed,
+            rpm=100_000,
+            **(FAULTS | BAD_DOWNLOADS),
+        )
+    )
+    write_manifest(tmp_path / "briefs.csv", ROWS)
+    await _chaos(Cli(tmp_path, sim), seed, tmp_path)
+    _check(tmp_path, sim)
+    assert sim.stats.faults["unsized_cut"] and sim.stats.faults["wrong_type"]
+    videos = list((tmp_path / "outputs" / "briefs" / "videos").glob("*.mp4"))
+    assert videos and all(v.read_bytes() == video_bytes() for v in videos)  # whole, and videos
+    assert all(v.with_suffix(".json").exists() for v in videos)
+
+
 BUDGET = 2000  # credits: 50 tasks
 
 

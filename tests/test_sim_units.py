@@ -177,7 +177,7 @@ def test_sim_config_rejects_nonsense(kwargs: dict[str, object]) -> None:
 def test_every_fault_name_is_a_config_field() -> None:
     config = SimConfig()
     assert all(isinstance(config.fault(name), Fault) for name in FAULT_NAMES)
-    assert len(FAULT_NAMES) == 13
+    assert len(FAULT_NAMES) == 15
     with pytest.raises(KeyError):
         config.fault("rpm")
 

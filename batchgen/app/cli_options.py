@@ -16,6 +16,7 @@ from batchgen.config import (
     TIERS,
     TOKEN_ENV,
     TOKEN_FILE_ENV,
+    parse_size,
 )
 from batchgen.engine.limiter import LIMITER_HELP, limiter_option
 from batchgen.errors import ExitCode
@@ -80,6 +81,7 @@ EXIT_MEANINGS: dict[int, str] = {
     ExitCode.LOCKED: "another batchgen run holds this manifest",
     ExitCode.STOPPED_EARLY: "stopped by the budget or the deadline; a re-run continues",
     ExitCode.OUTAGE: "the API could not be reached; a re-run continues",
+    ExitCode.DISK_FULL: "stopped: a disk is full (credits may be spent); free space, re-run",
     ExitCode.SIGINT: "interrupted by Ctrl-C (SIGINT); a re-run continues",
     ExitCode.SIGTERM: "stopped by SIGTERM; a re-run continues",
 }
@@ -180,6 +182,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check the manifests and show the plan, as validate does; send nothing",
     )
+    essentials.add_argument(
+        "--name-template",
+        metavar="TEMPLATE",
+        help="video file names from the row's columns, e.g. '{campaign}/{id}_{n}' "
+        "(default: the row key, e.g. id_spring-01_1.mp4); see README 'File names'",
+    )
     bars = essentials.add_mutually_exclusive_group()
     bars.add_argument(
         "--progress",
@@ -247,6 +255,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     tuning.add_argument(
         "--download-concurrency", type=_positive_int, default=4, help="videos fetched at once"
+    )
+    tuning.add_argument(
+        "--max-video-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="largest video accepted, e.g. 500MB or 8GB (default 4GB); bigger ones are refused",
+    )
+    tuning.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="also fetch videos from loopback/private addresses (default: only when the API "
+        "itself is on one, e.g. the simulator)",
     )
     tuning.add_argument(
         "--no-csv-escape",

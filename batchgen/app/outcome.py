@@ -15,6 +15,7 @@ OUTCOMES = {
     ExitCode.STOPPED_EARLY: "stopped early (budget or deadline)",
     ExitCode.OUTAGE: "the API could not be reached",
     ExitCode.AUTH: "token refused",
+    ExitCode.DISK_FULL: "stopped: disk full",
     ExitCode.SIGINT: "interrupted",
     ExitCode.SIGTERM: "interrupted",
 }
@@ -25,6 +26,8 @@ def manifest_exit(store: StateStore, dispatcher: Dispatcher, signum: int | None)
     counts = store.counts(in_manifest_only=True)
     if dispatcher.fatal is not None:
         return ExitCode.AUTH
+    if dispatcher.downloads.disk_full is not None:
+        return ExitCode.DISK_FULL
     if dispatcher.stop_reason is StopReason.SIGNAL:
         # 128 + the signal, as a shell reports it: SIGTERM (cron, systemd) is 143, not 130
         return 128 + signum if signum is not None else ExitCode.SIGINT
@@ -55,6 +58,8 @@ def overall_exit(
         return 128 + signum
     if dispatcher.stop_reason is StopReason.OUTAGE:
         return ExitCode.OUTAGE
+    if dispatcher.downloads.disk_full is not None:
+        return ExitCode.DISK_FULL
     if locked:
         return ExitCode.LOCKED
     if ExitCode.STOPPED_EARLY in codes:
@@ -71,6 +76,7 @@ MEANINGS = {
     ExitCode.LOCKED: "a manifest was locked by another run",
     ExitCode.STOPPED_EARLY: "stopped early by the budget or the deadline; a re-run continues",
     ExitCode.OUTAGE: "the API could not be reached; a re-run continues",
+    ExitCode.DISK_FULL: "stopped because a disk is full; free space and run again",
     ExitCode.SIGINT: "interrupted",
     ExitCode.SIGTERM: "interrupted",
 }

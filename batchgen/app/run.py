@@ -20,14 +20,17 @@ from pathlib import Path
 import aiohttp
 
 from batchgen import __version__
-from batchgen.app.commands import prompt_column
+from batchgen.app.record import record_run
 from batchgen.app.outcome import MEANINGS, OUTCOMES, manifest_exit, overall_exit
 from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
+from batchgen.engine.addresses import cdn_connector
+from batchgen.engine.download_stage import policy_for
 from batchgen.engine.guards import time_left_until_end
 from batchgen.engine.limiter import open_throttle
 from batchgen.engine.progress import Progress
 from batchgen.errors import (
+    DiskFullError,
     AuthError,
     BatchgenError,
     ExitCode,
@@ -40,6 +43,7 @@ from batchgen.logs import attach_run_log, detach_run_log
 from batchgen.manifest.identity import hold_regenerations
 from batchgen.manifest.load import find_manifests, no_manifest_message, read_manifest
 from batchgen.models import JobStatus
+from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
 from batchgen.output.reports import record_run_counts, reports_current, write_reports
 from batchgen.providers.endpoint import normalise_base_url
@@ -96,6 +100,8 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
     state = locate_state(settings.out_dir, path, registry=registry, new_state=settings.new_state)
     store = StateStore.open(state, manifest=path)
     try:
+        # a wrong --name-template stops before anything is sent
+        files = file_names(store, settings.name_template, manifest.columns, path.name)
         store.acquire_lock()
         store.bind_base_url(
             normalise_base_url(settings.base_url), rebind=settings.rebind_base_url or settings.demo
@@ -117,7 +123,7 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         store.close()
         raise
     out_dir = store.path.parent
-    run = ManifestRun(name=path.name, store=store, out_dir=out_dir)
+    run = ManifestRun(name=path.name, store=store, out_dir=out_dir, files=files)
     return Prepared(path=path, out_dir=out_dir, store=store, run_id=run_id, run=run)
 
 
@@ -239,7 +245,9 @@ async def _dispatch(
             max_urls=settings.max_urls_per_task,
             time_left=time_left_until_end(settings),
         ) as api,
-        aiohttp.ClientSession() as cdn,
+        aiohttp.ClientSession(
+            connector=cdn_connector(allow_private=policy_for(settings).allow_private)
+        ) as cdn,
     ):
         dispatcher = Dispatcher(
             [p.run for p in prepared], api=api, throttle=throttle, cdn=cdn, settings=settings
@@ -273,7 +281,10 @@ async def _await_with_stop_timeout(
         break
     if task.done() and not task.cancelled() and task.exception() is not None:
         exc = task.exception()
-        if not isinstance(exc, AuthError):
+        if isinstance(exc, DiskFullError):  # the state itself could not be written
+            dispatcher.downloads.disk_full = dispatcher.downloads.disk_full or exc
+            log.error("%s", exc)
+        elif not isinstance(exc, AuthError):
             raise exc  # type: ignore[misc]
 
 
@@ -311,35 +322,20 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
     for index, prepared in enumerate(batch.prepared):
         code = manifest_exit(prepared.store, dispatcher, outcome.signum)
         codes.append(code)
-        counters = prepared.run.counters
-        record_run_counts(
-            prepared.store,
-            prepared.run_id,
-            submitted=counters.submitted,
-            downloaded=counters.downloaded,
-        )
-        prepared.store.finish_run(
-            prepared.run_id,
-            outcome=OUTCOMES.get(code, "needs attention"),
-            exit_code=code,
-            # the API counters are process-wide: the first manifest carries them
-            requests=outcome.requests if index == 0 else 0,
-            rate_limited=outcome.rate_limited if index == 0 else 0,
-            credits=counters.credits,
-        )
-        if reports_current(prepared.store, prepared.out_dir):
-            log.info(
-                "%s: no row changed; results left as they were (batchgen report rewrites them)",
-                prepared.path.name,
-            )
-        else:
-            write_reports(
+        try:  # results are written "if space allows"
+            record_run(
                 prepared.store,
-                prepared.out_dir,
-                name=prepared.path.name,
+                prepared.run_id,
+                prepared.run,
+                code=code,
+                outcome=OUTCOMES.get(code, "needs attention"),
+                # the API counters are process-wide: the first manifest carries them
+                requests=outcome.requests if index == 0 else 0,
+                rate_limited=outcome.rate_limited if index == 0 else 0,
                 settings=settings,
-                prompt_column=prompt_column(prepared.store.columns()),
             )
+        except (DiskFullError, OSError) as exc:
+            log.error("%s: results not written: %s", prepared.path.name, exc)
         log.info("%s", summary_line(prepared, demo=settings.demo))
     return overall_exit(
         codes,

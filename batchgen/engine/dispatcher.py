@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 import aiohttp
 
 from batchgen.config import Settings
-from batchgen.engine.download import DownloadStage
-from batchgen.engine.guards import Guard, StopReason
+from batchgen.engine.download_stage import DownloadStage
+from batchgen.engine.guards import Guard, StopReason, time_left_until_end
 from batchgen.engine.manifest_run import Counters, ManifestRun
 from batchgen.engine.outcomes import (
     outcome_of,
@@ -130,6 +130,8 @@ class Dispatcher:
             rng=self.rng,
             fresh_status=self._fresh_status,
             stopping=lambda: self._hard_stop,
+            time_left=time_left_until_end(settings),
+            on_disk_full=lambda exc: self._stop_hook(StopReason.DISK_FULL, True),
         )
         self._probe = asyncio.Lock()
         self._credits_base = 0
@@ -208,10 +210,11 @@ class Dispatcher:
             StopReason.SIGNAL,
             StopReason.AUTH,
             StopReason.OUTAGE,
+            StopReason.DISK_FULL,
         ):
             self.stop_reason = reason
         self._stop_submitting = True
-        if reason in (StopReason.SIGNAL, StopReason.AUTH):
+        if reason in (StopReason.SIGNAL, StopReason.AUTH, StopReason.DISK_FULL):
             self._hard_stop = True
         self._wake.set()
 

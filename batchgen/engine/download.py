@@ -1,61 +1,122 @@
-"""Resumable, checked, atomic video downloads, and the run's download stage.
+"""One video download: resumable, bounded, verified, atomic.
 
-A video goes to ``videos/<row key>_<n>.mp4.part`` first. A later attempt resumes it with a
-``Range`` request; the length is checked against ``Content-Length`` (or ``Content-Range``),
-the file is fsynced and only then renamed to its final name, so a finished name always means a
-whole file. File names come from the row key, never from the URL.
+A video goes to ``<name>.mp4.part`` first; a later attempt resumes it with ``Range``. Before a
+file takes its final name it must be proven whole and a video:
 
-:class:`DownloadStage` is the part of a run that takes completed rows: a bounded queue, a few
-workers, link refresh through the API when the CDN says a link expired, and the row's final
-DOWNLOADED or DOWNLOAD_FAILED committed to its state.
+* **Encoding**: ``Accept-Encoding: identity`` is asked and bodies are read as sent. A body
+  sent encoded anyway (gzip, deflate, br) is decoded here, its length checked on the encoded
+  bytes (what ``Content-Length`` counts) and its end proven by the encoding's own trailer; an
+  encoded answer is never resumed (its ranges do not line up with decoded bytes).
+* **Length**: checked against ``Content-Range``'s total or ``Content-Length`` when stated.
+  When neither is, the file must prove itself (MP4 boxes that add up and hold ``moov`` and
+  ``mdat``, see :mod:`batchgen.engine.verify`); otherwise the next attempt asks for
+  ``Range: bytes=<size>-``, and only a 416 naming that very size proves it whole (a 206 simply
+  continues it). It is never accepted unproven.
+* **A video**: a ``Content-Type`` that is a web page, JSON, XML, text or an image is refused,
+  and so is a body whose first bytes are not an MP4 or WebM file (HTML, JSON, PNG...).
+* **Limits**: at most ``DownloadPolicy.max_bytes`` per video (``--max-video-size``, default
+  4 GiB), refused up front when announced and cut off when an endless body passes it; at most
+  ``max_redirects`` redirects, each one checked; http(s) and public addresses only (see
+  :mod:`batchgen.engine.addresses`).
+* **Disk full**: see :mod:`batchgen.engine.disk`; the ``.part`` is kept.
+
+The file is fsynced, ``before_rename`` runs (the sidecar), then ``os.replace`` gives it its
+name: a finished name always means a whole, verified video. Names come from the caller, never
+from the URL.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import math
 import os
-import random
-import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from yarl import URL
 
 from batchgen.atomic import fsync_dir
-from batchgen.config import Settings
-from batchgen.engine.manifest_run import ManifestRun
-from batchgen.engine.retry import backoff_delay
+from batchgen.engine.addresses import PrivateAddressError, check_url
+from batchgen.engine.disk import NO_SPACE, check_space, disk_full, human_size
+from batchgen.engine.verify import (
+    Decoder,
+    EncodingError,
+    content_type_problem,
+    excerpt,
+    mp4_complete,
+    sniff,
+)
 from batchgen.errors import DownloadError
-from batchgen.models import Job, JobStatus, TaskState, TaskStatus
-from batchgen.state.store import Attempt
+from batchgen.providers.grokimagine import parse_reset
+from batchgen.text import clean_text
 
-__all__ = ["CHUNK", "DownloadStage", "Downloaded", "download", "video_name"]
-
-log = logging.getLogger(__name__)
+__all__ = [
+    "CHUNK",
+    "DEFAULT_MAX_VIDEO_BYTES",
+    "CdnBusyError",
+    "DownloadPolicy",
+    "Downloaded",
+    "ExpiredLinkError",
+    "NotVideoError",
+    "RefusedError",
+    "download",
+]
 
 CHUNK = 256 * 1024
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+DEFAULT_MAX_VIDEO_BYTES = 4 * 1024**3
 _EXPIRED = frozenset({401, 403, 404, 410})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_HEAD = 64  # bytes sniffed before anything is written
 
 
-def video_name(key: str, index: int) -> str:
-    """A safe file name for video ``index`` (from 1) of the row ``key``."""
-    safe = _UNSAFE.sub("_", key).strip("._") or "row"
-    return f"{safe[:120]}_{index}.mp4"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DownloadPolicy:
+    """Limits of one download. ``max_bytes``: per video; ``read_timeout``: seconds."""
+
+    max_bytes: int = DEFAULT_MAX_VIDEO_BYTES
+    allow_private: bool = False
+    read_timeout: float = 60.0
+    max_redirects: int = 5
 
 
 @dataclass(frozen=True, slots=True)
 class Downloaded:
-    """A finished download."""
+    """A finished, verified download."""
 
     path: Path
     size: int
 
 
 class ExpiredLinkError(DownloadError):
-    """The CDN no longer serves this URL (403/404/410): ask the API for fresh links."""
+    """The CDN no longer serves this URL (401/403/404/410): ask the API for fresh links."""
+
+
+class NotVideoError(DownloadError):
+    """The CDN answered with something that is not a video (a login page, JSON, an image)."""
+
+
+class RefusedError(DownloadError):
+    """Not fetched or not kept on purpose: a URL batchgen may not fetch, a body over the limit."""
+
+
+class CdnBusyError(DownloadError):
+    """429/503 (or any error with ``Retry-After``): ``retry_after`` seconds, when given."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Received:
+    """What one answer brought: the totals it promised and what proves the file whole."""
+
+    total: int = -1  # the whole file's length, when the answer stated it
+    raw_expected: int = -1  # encoded bytes promised (Content-Length of an encoded body)
+    raw_got: int = 0
+    decoder: Decoder | None = None
+    proven: bool = False  # a 416 named exactly the size we have
 
 
 def _size(path: Path) -> int:
@@ -70,43 +131,165 @@ async def download(
     url: str,
     dest: Path,
     *,
-    read_timeout: float = 60.0,
+    policy: DownloadPolicy | None = None,
+    before_rename: Callable[[int], None] | None = None,
 ) -> Downloaded:
-    """Fetch ``url`` into ``dest`` (resuming ``dest.part``); returns the verified size."""
+    """Fetch ``url`` into ``dest`` (resuming ``dest.part``); returns the verified size.
+
+    Raises ExpiredLinkError, NotVideoError, RefusedError, CdnBusyError or DownloadError (all
+    with a message naming the host and what it sent), and DiskFullError.
+    """
+    policy = policy or DownloadPolicy()
+    check_url(url, allow_private=policy.allow_private)
     part = dest.with_name(dest.name + ".part")
     offset = _size(part)
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=read_timeout)
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
     try:
-        async with session.get(url, headers=headers, timeout=timeout) as response:
-            expected = await _stream(response, part, offset, url)
+        async with await _get(session, url, headers, policy) as response:
+            got = await _receive(response, part, offset, url, policy)
+        return _finish(part, dest, got, url, before_rename)
     except aiohttp.ClientPayloadError as exc:
-        raise DownloadError(
-            f"download of {url} was cut short ({exc}); it resumes on the next attempt"
-        ) from exc
+        raise DownloadError(f"download of {url} was cut short ({exc}); it resumes") from exc
+    except aiohttp.ClientConnectorDNSError as exc:
+        if isinstance(exc.os_error, PrivateAddressError):
+            raise RefusedError(f"the video URL {url!r}: {exc.os_error}") from exc
+        raise DownloadError(f"download of {url} failed: {exc}") from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DownloadError(f"download of {url} failed: {exc or type(exc).__name__}") from exc
+    except EncodingError as exc:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"download of {url}: {exc}; it starts over") from exc
     except OSError as exc:
-        raise DownloadError(f"cannot write {part}: {exc.strerror}") from exc
-    return _finish(part, dest, expected, url)
+        if exc.errno in NO_SPACE:
+            raise disk_full(part.parent, None) from exc
+        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from exc
 
 
-async def _stream(response: aiohttp.ClientResponse, part: Path, offset: int, url: str) -> int:
-    """Write the body to ``part``; returns the full length the server announced (or -1)."""
-    if response.status in _EXPIRED:
-        raise ExpiredLinkError(f"the video link has expired or is gone (HTTP {response.status})")
+async def _get(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], policy: DownloadPolicy
+) -> aiohttp.ClientResponse:
+    """GET with redirects followed by hand, each target checked like the first URL."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=policy.read_timeout)
+    for _ in range(policy.max_redirects + 1):
+        response = await session.get(
+            url, headers=headers, timeout=timeout, allow_redirects=False, auto_decompress=False
+        )
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or not location:
+            return response
+        response.release()
+        url = str(URL(url).join(URL(location)))
+        check_url(url, allow_private=policy.allow_private)
+    raise DownloadError(f"download of {url}: more than {policy.max_redirects} redirects")
+
+
+def _status_problem(response: aiohttp.ClientResponse, url: str) -> DownloadError:
+    status = response.status
+    if status in _EXPIRED:
+        return ExpiredLinkError(f"the video link has expired or is gone (HTTP {status})")
+    hint = parse_reset(response.headers.get("Retry-After"))
+    hint = hint if hint is not None and math.isfinite(hint) else None
+    if status in (429, 503) or (status >= 500 and hint is not None):
+        wait = f", asking to wait {hint:.0f} s" if hint is not None else ""
+        return CdnBusyError(f"the CDN answered HTTP {status}{wait} for {url}", retry_after=hint)
+    return DownloadError(f"download of {url} answered HTTP {status}")
+
+
+async def _receive(
+    response: aiohttp.ClientResponse, part: Path, offset: int, url: str, policy: DownloadPolicy
+) -> _Received:
+    """Check the answer's head, then write its body to ``part``."""
     if response.status == 416 and offset:
-        return _total_from_range(response.headers.get("Content-Range"), default=offset)
+        total = _total_from_range(response.headers.get("Content-Range"), default=-1)
+        return _Received(total=total, proven=total == offset)
     if response.status not in (200, 206):
-        raise DownloadError(f"download of {url} answered HTTP {response.status}")
+        raise _status_problem(response, url)
+    host = response.url.host
+    if problem := content_type_problem(response.headers.get("Content-Type")):
+        head = await response.content.read(200)
+        raise NotVideoError(_not_video(host, problem, url, head))
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
     resumed = response.status == 206 and offset > 0
-    expected = _expected_total(response, offset if resumed else 0)
-    with open(part, "ab" if resumed else "wb") as out:
-        async for chunk in response.content.iter_chunked(CHUNK):
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    return expected
+    got = _Received()
+    if encoding not in ("", "identity"):
+        if response.status == 206:
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"{host} sent a {encoding}-encoded part of {url}; starting over")
+        got.decoder = Decoder(encoding, limit=policy.max_bytes)
+        got.raw_expected = response.content_length if response.content_length is not None else -1
+    else:
+        got.total = _expected_total(response, offset if resumed else 0)
+    if got.total > policy.max_bytes:
+        raise RefusedError(
+            f"{host} announced {human_size(got.total)} for {url}, more than the "
+            f"--max-video-size limit of {human_size(policy.max_bytes)}; it was not downloaded"
+        )
+    await _write_body(response, part, offset if resumed else 0, got, url, policy)
+    return got
+
+
+async def _write_body(
+    response: aiohttp.ClientResponse,
+    part: Path,
+    start: int,
+    got: _Received,
+    url: str,
+    policy: DownloadPolicy,
+) -> None:
+    """Sniff the first bytes (decoded), then write everything to ``part``, within the limit."""
+    check_space(part.parent, got.total - start if got.total >= 0 else None)
+    pieces = _pieces(response, start, got, url, policy)
+    head = b""
+    try:
+        if not start:  # nothing is written before the body shows it is a video
+            async for piece in pieces:
+                head += piece
+                if len(head) >= _HEAD:
+                    break
+            if what := sniff(head):
+                raise NotVideoError(_not_video(response.url.host, what, url, head))
+        with open(part, "ab" if start else "wb") as out:
+            out.write(head)
+            async for piece in pieces:
+                out.write(piece)
+            out.flush()
+            os.fsync(out.fileno())
+    except RefusedError:
+        part.unlink(missing_ok=True)
+        raise
+    except aiohttp.ClientPayloadError:
+        if got.decoder is not None:  # decoded bytes do not line up with encoded ranges
+            part.unlink(missing_ok=True)
+        raise
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise disk_full(part.parent, got.total - start if got.total >= 0 else None) from exc
+        raise
+
+
+async def _pieces(
+    response: aiohttp.ClientResponse, start: int, got: _Received, url: str, policy: DownloadPolicy
+) -> AsyncIterator[bytes]:
+    """The body, decoded when it came encoded; RefusedError once the file passes the limit."""
+    size = start
+    async for chunk in response.content.iter_chunked(CHUNK):
+        got.raw_got += len(chunk)
+        for piece in got.decoder.feed(chunk) if got.decoder else (chunk,):
+            size += len(piece)
+            if size > policy.max_bytes:
+                raise RefusedError(
+                    f"{response.url.host} sent more than the --max-video-size limit "
+                    f"of {human_size(policy.max_bytes)} for {url}; it was not kept"
+                )
+            yield piece
+
+
+def _not_video(host: str | None, what: str, url: str, head: bytes) -> str:
+    """The message for a body that is not a video, quoting it when it is text."""
+    quoted = "" if what.startswith("unknown") else f': "{clean_text(excerpt(head), limit=120)}"'
+    return f"{host} sent {what} instead of a video for {url}{quoted}"
 
 
 def _expected_total(response: aiohttp.ClientResponse, offset: int) -> int:
@@ -126,142 +309,52 @@ def _total_from_range(value: str | None, *, default: int) -> int:
     return default
 
 
-def _finish(part: Path, dest: Path, expected: int, url: str) -> Downloaded:
-    size = part.stat().st_size
-    if expected >= 0 and size != expected:
-        if size > expected:
-            part.unlink()  # garbage: start over next time
-        raise DownloadError(
-            f"download of {url} was cut short: got {size} of {expected} bytes; "
-            "it resumes on the next attempt"
-        )
-    if size == 0:
+def _finish(
+    part: Path,
+    dest: Path,
+    got: _Received,
+    url: str,
+    before_rename: Callable[[int], None] | None,
+) -> Downloaded:
+    size = _size(part)
+    _check_whole(part, size, got, url)
+    with part.open("rb") as handle:
+        head = handle.read(_HEAD)
+    if what := sniff(head):
         part.unlink()
-        raise DownloadError(f"download of {url} was empty")
+        raise NotVideoError(f"download of {url} is {what}, not a video; it was not kept")
+    if before_rename is not None:
+        before_rename(size)
     os.replace(part, dest)
     fsync_dir(dest.parent)
     return Downloaded(dest, size)
 
 
-class DownloadStage:
-    """Completed rows in, verified files out; one per run, shared by its manifests."""
-
-    def __init__(
-        self,
-        cdn: aiohttp.ClientSession,
-        settings: Settings,
-        *,
-        rng: random.Random,
-        fresh_status: Callable[[str], Awaitable[TaskStatus | None]],
-        stopping: Callable[[], bool],
-    ) -> None:
-        self.cdn = cdn
-        self.settings = settings
-        self.rng = rng
-        self._fresh_status = fresh_status
-        self._stopping = stopping
-        self._queue: asyncio.Queue[tuple[ManifestRun, Job] | None] = asyncio.Queue(
-            maxsize=max(4, settings.download_concurrency * 4)
+def _check_whole(part: Path, size: int, got: _Received, url: str) -> None:
+    """DownloadError unless the answer or the file itself proves ``part`` complete."""
+    if size == 0:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"download of {url} was empty")
+    if got.decoder is not None:
+        cut = got.raw_expected >= 0 and got.raw_got != got.raw_expected
+        if cut or not got.decoder.finished:
+            part.unlink()  # an encoded body cannot be resumed
+            raise DownloadError(
+                f"download of {url} was cut short ({got.decoder.encoding}-encoded, "
+                f"{got.raw_got} bytes); it starts over"
+            )
+        return
+    if got.total >= 0:
+        if size == got.total:
+            return
+        if size > got.total:
+            part.unlink()  # garbage: start over next time
+        raise DownloadError(
+            f"download of {url} was cut short: got {size} of {got.total} bytes; it resumes"
         )
-        self._queued: set[tuple[int, str]] = set()
-
-    async def feed(self, runs: Iterable[ManifestRun]) -> None:
-        """Queue the rows an earlier run completed but did not download."""
-        for run in runs:
-            for job in run.store.iter_jobs((JobStatus.COMPLETED,)):
-                if self._stopping():
-                    return
-                await self.put(run, job)
-
-    async def put(self, run: ManifestRun, job: Job) -> None:
-        """Queue one completed row (waits while the queue is full)."""
-        # A row can arrive twice (the start-up feed pages through the state while polls
-        # complete rows): the set keeps one download per row.
-        if (id(run), job.key) not in self._queued:
-            self._queued.add((id(run), job.key))
-            await self._queue.put((run, job))
-
-    async def close(self, workers: int) -> None:
-        """Tell ``workers`` workers that nothing more will come."""
-        for _ in range(workers):
-            await self._queue.put(None)
-
-    async def worker(self) -> None:
-        """Download queued rows until :meth:`close`."""
-        while (item := await self._queue.get()) is not None:
-            run, job = item
-            try:
-                if not self._stopping():
-                    await self._download_job(run, job)
-            finally:
-                self._queued.discard((id(run), job.key))
-
-    async def _download_job(self, run: ManifestRun, job: Job) -> None:
-        folder = run.out_dir / "videos"
-        folder.mkdir(parents=True, exist_ok=True)
-        urls, files, sizes = list(job.video_urls), [], []
-        for index in range(1, len(urls) + 1):
-            dest = folder / video_name(job.key, index)
-            try:
-                size = await self._fetch(run, job, urls, index, dest)
-            except DownloadError as exc:
-                run.store.transition(
-                    job.key,
-                    JobStatus.DOWNLOAD_FAILED,
-                    error_kind="download",
-                    error_message=str(exc),
-                    attempt=Attempt("download", "failed", str(exc)),
-                )
-                log.warning("%s: row %d: %s", run.name, job.row, exc)
-                return
-            files.append(dest.relative_to(run.out_dir).as_posix())
-            sizes.append(size)
-        run.store.transition(
-            job.key,
-            JobStatus.DOWNLOADED,
-            files=tuple(files),
-            file_sizes=tuple(sizes),
-            # a vendor's note beside a completed task stays; a download error is cleared
-            **({} if job.error_kind == "note" else {"error_kind": None, "error_message": None}),
-        )
-        run.counters.downloaded += 1
-
-    async def _fetch(
-        self, run: ManifestRun, job: Job, urls: list[str], index: int, dest: Path
-    ) -> int:
-        if dest.exists():  # finished by an earlier run: only whole files get their name
-            return dest.stat().st_size
-        policy, refreshed, failures = self.settings.retry, False, 0
-        part = dest.with_name(dest.name + ".part")
-        while True:
-            had = _size(part)
-            try:
-                done = await download(
-                    self.cdn,
-                    urls[index - 1],
-                    dest,
-                    read_timeout=self.settings.timeouts.download_read,
-                )
-                return done.size
-            except ExpiredLinkError:
-                if refreshed or not await self._refresh_urls(run, job, urls):
-                    raise
-                refreshed = True
-            except DownloadError:
-                # A cut that still added bytes is progress, not a failure: the file is
-                # finite, so a connection that keeps dropping still ends the download.
-                failures = failures if _size(part) > had else failures + 1
-                if failures >= policy.max_attempts or self._stopping():
-                    raise
-                await asyncio.sleep(backoff_delay(max(failures, 1), policy, rng=self.rng))
-
-    async def _refresh_urls(self, run: ManifestRun, job: Job, urls: list[str]) -> bool:
-        """Ask the API again for the task: its answer may carry fresh links."""
-        status = await self._fresh_status(job.task_id) if job.task_id else None
-        if status is None or status.state is not TaskState.COMPLETED:
-            return False
-        if len(status.urls) != len(urls):
-            return False
-        urls[:] = status.urls
-        run.store.transition(job.key, JobStatus.COMPLETED, video_urls=status.urls)
-        return True
+    if got.proven or mp4_complete(part):
+        return
+    raise DownloadError(
+        f"download of {url} stated no length and the {size} bytes received do not prove a "
+        "whole video; asking the CDN again"
+    )

@@ -36,6 +36,7 @@ class StopReason(StrEnum):
     SIGNAL = "signal"
     AUTH = "auth"
     OUTAGE = "outage"
+    DISK_FULL = "disk full"
 
 
 #: ``stop(reason, halt)``: stop submitting; with ``halt`` also cancel everything in flight.

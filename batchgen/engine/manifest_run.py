@@ -5,11 +5,25 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from batchgen.models import Job
 from batchgen.state.store import StateStore
 
-__all__ = ["Counters", "ManifestRun"]
+__all__ = ["Counters", "ManifestRun", "VideoFiles"]
+
+
+class VideoFiles(Protocol):
+    """Where a manifest's videos go (``batchgen.output.naming.FileNames`` is the one used)."""
+
+    def claim(self, job: Job, index: int) -> str:
+        """Path of video ``index`` (from 1) relative to the output folder, POSIX form, owned
+        by no other row; raises DownloadError when every candidate is another row's."""
+        ...
+
+    def describe(self, job: Job, index: int, path: str, size: int) -> None:
+        """Record a verified video (its sidecar) just before it takes its final name."""
+        ...
 
 
 @dataclass
@@ -40,3 +54,4 @@ class ManifestRun:
     buffer: deque[Job] = field(default_factory=deque)
     retry: deque[tuple[float, Job]] = field(default_factory=deque)  # (not before, job)
     exhausted: bool = False
+    files: VideoFiles | None = None  # None: hashed names, no sidecars (library use)

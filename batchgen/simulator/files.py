@@ -21,9 +21,12 @@ from aiohttp import web
 __all__ = [
     "VIDEO_CONTENT_TYPE",
     "ByteRange",
+    "CloseDelimited",
     "RangeNotSatisfiable",
     "expired_response",
+    "login_page",
     "parse_range",
+    "unsized_cut",
     "video_bytes",
     "video_etag",
 ]
@@ -84,3 +87,32 @@ def expired_response(ordinal: int) -> web.Response:
         )
         return web.Response(status=403, text=body, content_type="application/xml")
     return web.Response(status=410, text="Gone: this link has expired", content_type="text/plain")
+
+
+def login_page() -> web.Response:
+    """A CDN or proxy that wants a login: 200, text/html, a page and no video."""
+    body = (
+        "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+        "<body>Login required</body></html>"
+    )
+    return web.Response(text=body, content_type="text/html")
+
+
+class CloseDelimited(web.StreamResponse):
+    """An answer with neither Content-Length nor chunking: its body ends when the connection
+    closes (RFC 9112 section 6.3, rule 8), so a cut cannot be told from the end."""
+
+    _length_check = False
+
+
+async def unsized_cut(request: web.Request, full: web.Response, fraction: float) -> CloseDelimited:
+    """``full``'s status and headers without its length, part of its body, then a close."""
+    body = full.body
+    assert isinstance(body, bytes)
+    response = CloseDelimited(status=full.status, headers=full.headers)
+    response.headers.pop("Content-Length", None)
+    response.force_close()
+    await response.prepare(request)
+    await response.write(body[: int(len(body) * fraction)])
+    await response.write_eof()
+    return response

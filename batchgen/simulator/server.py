@@ -42,7 +42,9 @@ from batchgen.simulator.files import (
     VIDEO_CONTENT_TYPE,
     RangeNotSatisfiable,
     expired_response,
+    login_page,
     parse_range,
+    unsized_cut,
     video_bytes,
     video_etag,
 )
@@ -412,6 +414,13 @@ class Simulator:
         if "truncated" in fired:
             self._mark("truncated")
             return await self._truncated(request)
+        if "wrong_type" in fired:
+            self._mark("wrong_type")
+            return login_page()
+        if "unsized_cut" in fired:
+            self._mark("unsized_cut")
+            full = _video_response(request, video_bytes())
+            return await unsized_cut(request, full, self.config.truncate_fraction)
         return _video_response(request, video_bytes())
 
     def _video_record(self, request: web.Request) -> TaskRecord | None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from batchgen.errors import StateError
 from batchgen.models import Job, JobSpec, JobStatus
+from batchgen.text import clean_text
 
 __all__ = [
     "FIELDS",
@@ -108,12 +109,21 @@ def _same(value: Any) -> Any:
     return value
 
 
+#: Longest error message kept in the state (characters); a server may send megabytes.
+MAX_MESSAGE_CHARS = 2000
+
+
+def _clean(value: Any) -> Any:
+    """Server text, stored: token masked, control characters escaped, length bounded."""
+    return clean_text(str(value), limit=MAX_MESSAGE_CHARS) if value is not None else None
+
+
 #: The fields ``transition`` may set, and how each is stored.
 FIELDS: dict[str, Callable[[Any], Any]] = {
     "task_id": _same,
     "consumed_credits": int,
     "error_kind": _same,
-    "error_message": _same,
+    "error_message": _clean,
     "video_urls": _dump_list,
     "files": _dump_list,
     "file_sizes": _dump_list,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from batchgen.models import CREDITS_PER_TASK, JobStatus
+from batchgen.text import clean_text
 
 __all__ = [
     "ALLOWED",
@@ -100,6 +101,12 @@ class Attempt(NamedTuple):
     outcome: str
     message: str | None = None
     task_id: str | None = None
+
+    def cleaned(self) -> Attempt:
+        """This entry with its message made safe to store (``batchgen.text.clean_text``)."""
+        if self.message is None:
+            return self
+        return self._replace(message=clean_text(self.message, limit=2000))
 
 
 INTERRUPTED = (

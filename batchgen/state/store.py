@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from batchgen.errors import LockHeldError, StateConflictError, StateError, TransitionError
+from batchgen.errors import DiskFullError, LockHeldError, StateConflictError, StateError, TransitionError
 from batchgen.models import USD_PER_CREDIT, Job, JobStatus, RunInfo
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.rows import (
@@ -165,6 +165,12 @@ def _translating(
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise DiskFullError(
+                    f"the disk holding {self.path.parent} is full: the state could not be "
+                    "saved. Free some space there and run the same command again",
+                    path=self.path.parent,
+                ) from exc
             raise StateError(_describe(self.path, exc)) from exc
 
     return wrapper
@@ -409,7 +415,7 @@ class StateStore:
                 with self._transaction() as c:
                     changed = c.execute(sql, [*params, key, *sources]).rowcount
                     if changed:
-                        c.execute(ATTEMPT_SQL, (key, now, *attempt))
+                        c.execute(ATTEMPT_SQL, (key, now, *attempt.cleaned()))
         if changed == 0:
             raise TransitionError(self._refusal(key, to, sources))
 

@@ -1,0 +1,55 @@
+"""The end of a run, per manifest: its line in the state, then its results and gallery."""
+
+from __future__ import annotations
+
+import logging
+
+from batchgen.app.commands import prompt_column
+from batchgen.config import Settings
+from batchgen.engine.manifest_run import ManifestRun
+from batchgen.output.reports import record_run_counts, reports_current, write_reports
+from batchgen.state.store import StateStore
+
+__all__ = ["record_run"]
+
+log = logging.getLogger("batchgen")
+
+
+def record_run(
+    store: StateStore,
+    run_id: int,
+    run: ManifestRun,
+    *,
+    code: int,
+    outcome: str,
+    requests: int,
+    rate_limited: int,
+    settings: Settings,
+) -> None:
+    """Close run ``run_id`` in ``store`` and rebuild the results unless nothing changed.
+
+    OSError and DiskFullError pass through: the caller decides what a full disk means.
+    """
+    counters = run.counters
+    record_run_counts(store, run_id, submitted=counters.submitted, downloaded=counters.downloaded)
+    store.finish_run(
+        run_id,
+        outcome=outcome,
+        exit_code=code,
+        requests=requests,
+        rate_limited=rate_limited,
+        credits=counters.credits,
+    )
+    if reports_current(store, run.out_dir):
+        log.info(
+            "%s: no row changed; results left as they were (batchgen report rewrites them)",
+            run.name,
+        )
+        return
+    write_reports(
+        store,
+        run.out_dir,
+        name=run.name,
+        settings=settings,
+        prompt_column=prompt_column(store.columns()),
+    )
