@@ -182,7 +182,8 @@ async def test_a_full_disk_stops_the_run_cleanly(make_sim: MakeSim, tmp_path: Pa
     videos = tmp_path / "outputs" / "m" / "videos"
     videos.mkdir(parents=True)
     (videos / "id_r1_1.mp4.part").symlink_to("/dev/full")  # row r1's download finds no space
-    result = await Cli(tmp_path, sim).run("run", "m.csv", "--download-concurrency", "1")
+    cli = Cli(tmp_path, sim)
+    result = await cli.run("run", "m.csv", "--download-concurrency", "1", "--new-state")
     assert result.code == 7, result.stderr
     assert "is full" in result.stderr and str(videos) in result.stderr
     assert f"needed {VIDEO_SIZE / 1024:.1f} KB" in result.stderr

@@ -20,19 +20,19 @@ from pathlib import Path
 import aiohttp
 
 from batchgen import __version__
-from batchgen.app.record import record_run
 from batchgen.app.outcome import MEANINGS, OUTCOMES, manifest_exit, overall_exit
+from batchgen.app.record import record_run
 from batchgen.config import Settings
-from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.addresses import cdn_connector
+from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.download_stage import policy_for
 from batchgen.engine.guards import time_left_until_end
 from batchgen.engine.limiter import open_throttle
 from batchgen.engine.progress import Progress
 from batchgen.errors import (
-    DiskFullError,
     AuthError,
     BatchgenError,
+    DiskFullError,
     ExitCode,
     LockHeldError,
     ManifestError,
@@ -45,7 +45,6 @@ from batchgen.manifest.load import find_manifests, no_manifest_message, read_man
 from batchgen.models import JobStatus
 from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
-from batchgen.output.reports import record_run_counts, reports_current, write_reports
 from batchgen.providers.endpoint import normalise_base_url
 from batchgen.providers.grokimagine import ApiClient, Token
 from batchgen.state.location import manifest_identity

@@ -37,7 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from batchgen.errors import DiskFullError, LockHeldError, StateConflictError, StateError, TransitionError
+from batchgen.errors import (
+    DiskFullError,
+    LockHeldError,
+    StateConflictError,
+    StateError,
+    TransitionError,
+)
 from batchgen.models import USD_PER_CREDIT, Job, JobStatus, RunInfo
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.rows import (
