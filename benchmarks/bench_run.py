@@ -68,12 +68,21 @@ INSTANT = ("--latency-median", "0.001", "--latency-sigma", "0", "--rpm", "100000
 
 
 # --------------------------------------------------------------------------- pure helpers
-def lower_bound(n: int, per_second: float, latencies: Sequence[float]) -> float:
-    """LB = max(2N/R, N/R + min L, max L): seconds a run of ``n`` tasks needs at least, with
-    R = ``per_second`` requests per second and the tasks' drawn ``latencies`` (seconds)."""
+def lower_bound(
+    n: int, per_second: float, latencies: Sequence[float], *, limit: int | None = None
+) -> float:
+    """LB = max(2N/R, N/R + min L, max_i(t_i + L_i)): seconds a run of ``n`` tasks needs at
+    least, with R = ``per_second`` requests per second and the tasks' drawn ``latencies``
+    (seconds) in the order the tasks were created. t_i is the earliest the i-th task can be
+    created under a limit of ``limit`` requests per window (``limit / per_second`` seconds):
+    floor(i / limit) windows; without ``limit``, 0 (the latest-drawn latency could have gone
+    first)."""
     if n <= 0 or not latencies:
         return 0.0
-    return max(2 * n / per_second, n / per_second + min(latencies), max(latencies))
+    window = limit / per_second if limit else 0.0
+    starts = [(i // limit) * window if limit else 0.0 for i in range(len(latencies))]
+    last = max(t + lat for t, lat in zip(starts, latencies, strict=True))
+    return max(2 * n / per_second, n / per_second + min(latencies), last)
 
 
 def expected_max_latency(n: int, median: float = MEDIAN, sigma: float = SIGMA) -> float:
@@ -273,6 +282,7 @@ class Row:
     wall: float = math.nan
     rss: float = math.nan
     submit_span: float = math.nan  # wall seconds from the first submit to the last
+    given: float = math.nan  # wall seconds: max(created + latency) of the tasks as submitted
     note: str = ""
 
     def submit_ratio(self) -> float:
@@ -330,8 +340,12 @@ def sim_figures(row: Row, stats: dict[str, Any], *, per_second: float) -> None:
     row.requests = int(requests.get("generate", 0)) + int(requests.get("status", 0))
     row.rate_limited = int(stats["rate_limited"])
     row.peak = int(stats["peak_window"])
-    latencies = [t["latency"] for t in stats.get("tasks", {}).values()]
-    row.lb = lower_bound(len(latencies), per_second, latencies)
+    tasks = sorted(stats.get("tasks", {}).values(), key=lambda t: t["created"])
+    latencies = [t["latency"] for t in tasks]
+    row.lb = lower_bound(len(latencies), per_second, latencies, limit=row.rpm)
+    if tasks:  # the best any poller could do with the submits as they happened
+        first = tasks[0]["created"]
+        row.given = max(t["created"] - first + t["latency"] for t in tasks)
 
 
 def state_figures(row: Row, state: Path) -> None:
@@ -359,9 +373,13 @@ class Bench:
     token: str = field(default_factory=lambda: "bench-" + secrets.token_hex(12))
     rows: list[Row] = field(default_factory=list)
 
-    def env(self) -> dict[str, str]:
-        """The runner's environment: the token from the variable, as a user would set it."""
-        return os.environ | {"GROKIMAGINE_API_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+    def env(self, home: Path | None = None) -> dict[str, str]:
+        """The runner's environment: the token from the variable, as a user would set it, and
+        (``home``) its own per-user state folder, so that it starts with no latency history."""
+        extra = {"GROKIMAGINE_API_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        if home is not None:
+            extra["BATCHGEN_HOME"] = str(home)
+        return os.environ | extra
 
     def folder(self, name: str) -> Path:
         """A fresh working folder for one scenario."""
@@ -383,12 +401,22 @@ def compressed_sim_args(rpm: int, k: int, seed: int) -> list[str]:
     ]
 
 
-def run_tier(bench: Bench, name: str, n: int, *, client_rpm: int, server_rpm: int, k: int) -> Row:
-    """``batchgen run`` on ``n`` rows; the client configured for ``client_rpm``."""
+def run_tier(
+    bench: Bench,
+    name: str,
+    n: int,
+    *,
+    client_rpm: int,
+    server_rpm: int,
+    k: int,
+    seed: int | None = None,
+) -> Row:
+    """``batchgen run`` on ``n`` rows from a cold start (no latency history); the client
+    configured for ``client_rpm``; the simulator seeded with ``seed`` (default: the bench's)."""
     row = Row(name=name, n=n, k=k, rpm=server_rpm)
     folder = bench.folder(name)
     manifest = write_manifest(folder / "bench.csv", n, name)
-    sim_args = compressed_sim_args(server_rpm, k, bench.seed)
+    sim_args = compressed_sim_args(server_rpm, k, bench.seed if seed is None else seed)
     bench.log(f"{name}: N={n}, k={k}, client {client_rpm}/60s, simulator {server_rpm}/60s")
     with SimProcess(sim_args, bench.token, folder / "sim.log") as sim:
         args = [
@@ -396,7 +424,9 @@ def run_tier(bench: Bench, name: str, n: int, *, client_rpm: int, server_rpm: in
             *("--rpm", str(client_rpm), "--no-progress"),
         ]
         with (folder / "runner.log").open("w") as log:
-            usage = run_child(runner_argv(k, args), env=bench.env(), cwd=folder, log=log)
+            usage = run_child(
+                runner_argv(k, args), env=bench.env(folder / "home"), cwd=folder, log=log
+            )
         stats = sim.stats()
     (folder / "sim-stats.json").write_text(json.dumps(stats), encoding="utf-8")
     sim_figures(row, stats, per_second=server_rpm * k / 60)
@@ -446,14 +476,22 @@ async def _baseline(
     return max(ends) - min(first), max(first) - min(first)
 
 
-def run_baseline(bench: Bench, name: str, n: int, *, rpm: int, k: int, sequential: bool) -> Row:
+def run_baseline(
+    bench: Bench,
+    name: str,
+    n: int,
+    *,
+    rpm: int,
+    k: int,
+    sequential: bool,
+    seed: int | None = None,
+) -> Row:
     """A baseline through the same throttle, against its own simulator."""
     row = Row(name=name, n=n, k=k, rpm=rpm)
     folder = bench.folder(name)
     bench.log(f"{name}: N={n}, k={k}, {rpm}/60s")
-    with SimProcess(
-        compressed_sim_args(rpm, k, bench.seed), bench.token, folder / "sim.log"
-    ) as sim:
+    sim_args = compressed_sim_args(rpm, k, bench.seed if seed is None else seed)
+    with SimProcess(sim_args, bench.token, folder / "sim.log") as sim:
         row.makespan, row.submit_span = asyncio.run(
             _baseline(sim.url, bench.token, n, rpm=rpm, k=k, sequential=sequential)
         )
@@ -482,7 +520,10 @@ def run_instant(bench: Bench, n: int, name: str, *, noop: bool = True) -> tuple[
             before = sim.stats(tasks=False)["requests"]
             with (folder / "runner.log").open("a") as log:
                 usage = run_child(
-                    [sys.executable, "-m", "batchgen", *args], env=bench.env(), cwd=folder, log=log
+                    [sys.executable, "-m", "batchgen", *args],
+                    env=bench.env(folder / "home"),
+                    cwd=folder,
+                    log=log,
                 )
             after = sim.stats(tasks=False)["requests"]
             row.requests = sum(after.get(e, 0) - before.get(e, 0) for e in ("generate", "status"))
@@ -576,6 +617,191 @@ def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------- the grid
+GRID_SIZES = (10, 30, 100, 300, 1000)
+GRID_SEEDS = (1, 2, 3)
+GRID_TARGET = 5.0  # wall seconds of expected LB per cell
+GRID_MAX_WALL = 50.0
+GRID_SUBMIT_SHARE = 0.05
+GRID_MIN_WINDOW = 2.0  # wall seconds: a free-tier N=1000 cell then asks 50 requests/s
+GRID_WORKERS = 4  # cells run at once (most of a cell's time is waiting for latencies)
+GRID_FIXED_MAX_N = 100  # the fixed 5 s poller runs up to this size
+GRID_SEQUENTIAL_N = 10  # and the sequential loop at this size only, with the first seed
+HEAVY_RATE = 150.0  # wall requests per second above which a cell runs alone
+
+
+@dataclass
+class Cell:
+    """One (tier, N) of the grid: the runner on every seed, and the baselines that ran."""
+
+    tier: str
+    n: int
+    k: int
+    runs: list[Row] = field(default_factory=list)
+    fixed: list[Row] = field(default_factory=list)
+    sequential: Row | None = None
+
+    def worst(self) -> Row:
+        """The seed with the largest makespan / LB."""
+        return max(self.runs, key=lambda r: r.makespan / r.lb if r.lb > 0 else math.inf)
+
+    def pairs(self) -> list[tuple[Row, Row]]:
+        """(runner, fixed poller) on the same seed."""
+        return list(zip(self.runs, self.fixed, strict=False))
+
+    def ratios(self, rows: Sequence[Row]) -> str:
+        """Makespan / LB of each seed, e.g. ``1.02 1.04 1.01``."""
+        return " ".join(f"{r.makespan / r.lb:.2f}" if r.lb > 0 else "-" for r in rows)
+
+    def cells(self) -> list[str]:
+        """The grid table's cells for this (tier, N)."""
+        worst = self.worst()
+        per_task = max(r.requests / r.completed if r.completed else math.inf for r in self.runs)
+        ahead = "-"
+        if self.fixed:
+            raw = max(r.makespan / r.lb - f.makespan / f.lb for r, f in self.pairs())
+            own = max(r.makespan / r.given - f.makespan / f.given for r, f in self.pairs())
+            ahead = f"{'yes' if raw < 0 else f'no ({raw:+.3f})'}; polling {own:+.3f}"
+        seq = self.sequential
+        return [
+            self.tier,
+            str(self.n),
+            str(self.k),
+            f"{sum(r.completed for r in self.runs)}/{self.n * len(self.runs)}",
+            self.ratios(self.runs),
+            f"**{worst.makespan / worst.lb:.3f}**",
+            f"{per_task:.2f}",
+            str(sum(r.rate_limited for r in self.runs)),
+            f"{max(r.peak / r.rpm for r in self.runs):.2f}",
+            self.ratios(self.fixed) or "-",
+            "-"
+            if not self.fixed
+            else f"{max(f.requests / max(f.completed, 1) for f in self.fixed):.2f}",
+            ahead,
+            "-" if seq is None else f"{seq.makespan / seq.lb:.2f}",
+            f"{max(r.makespan / r.given for r in self.runs):.3f}",
+            f"{max(r.cpu for r in self.runs):.1f}",
+        ]
+
+
+GRID_HEADER = [
+    "tier",
+    "N",
+    "k",
+    "done",
+    "makespan/LB per seed",
+    "worst",
+    "req/task (worst)",
+    "429s",
+    "window/R",
+    "fixed 5 s poller",
+    "its req/task",
+    "ahead of it (makespan/LB; vs own submits, worst seed)",
+    "sequential",
+    "vs own submits",
+    "runner CPU s",
+]
+
+
+def format_grid(cells: Sequence[Cell]) -> str:
+    """The grid as a Markdown table, then the worst cell per tier."""
+    lines = [GRID_HEADER, ["---"] * len(GRID_HEADER), *(c.cells() for c in cells)]
+    table = "\n".join("| " + " | ".join(row) + " |" for row in lines)
+    worst = []
+    for tier in TIERS:
+        mine = [c for c in cells if c.tier == tier]
+        if mine:
+            cell = max(mine, key=lambda c: c.worst().makespan / c.worst().lb)
+            row = cell.worst()
+            worst.append(f"{tier}: N={cell.n}, makespan/LB {row.makespan / row.lb:.3f}")
+    return table + "\n\nworst cell per tier: " + "; ".join(worst)
+
+
+def grid_k(n: int, rpm: int) -> int:
+    """The compression of a grid cell (its baselines use the same, so the seeds draw the same
+    latencies for both): about ``GRID_TARGET`` wall seconds of expected LB, but the runner's
+    first burst of submits (fsync'd, at ``submit_capacity``: compression cannot shorten it) at
+    most ``GRID_SUBMIT_SHARE`` of the LB unless that takes over ``GRID_MAX_WALL``;
+    no more requests per wall second than ``MAX_RATE`` (a cell asks for at most about 10
+    requests per task per minute) and a rate window of at least ``GRID_MIN_WINDOW``."""
+    expected = max(2 * n * 60 / rpm, expected_max_latency(n))
+    k = expected / GRID_TARGET
+    burst = min(n, rpm)  # the submits the first window carries at once
+    k = min(k, GRID_SUBMIT_SHARE * expected * submit_capacity(rpm) / burst)
+    k = max(k, expected / GRID_MAX_WALL)
+    k = min(k, MAX_RATE * 60 / min(rpm, 10 * n), 60.0 / GRID_MIN_WINDOW)
+    return max(1, int(k))
+
+
+def run_grid(
+    bench: Bench, sizes: Sequence[int], seeds: Sequence[int], tiers: Sequence[str] = tuple(TIERS)
+) -> list[Cell]:
+    """Every (tier, N, seed); cells whose request rate is heavy for 2 cores run alone first,
+    the others two at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cells = [Cell(t, n, grid_k(n, TIERS[t])) for t in tiers for n in sizes]
+    jobs: list[tuple[float, float, Any]] = []
+    for cell in cells:
+        rpm = TIERS[cell.tier]
+        rate = min(rpm, 10 * cell.n) * cell.k / 60  # wall requests per second, at most
+        wall = max(2 * cell.n * 60 / rpm, expected_max_latency(cell.n)) / cell.k
+        for seed in seeds:
+            name = f"grid {cell.tier} N={cell.n} seed {seed}"
+
+            def runner(cell: Cell = cell, name: str = name, seed: int = seed) -> None:
+                rpm = TIERS[cell.tier]
+                cell.runs.append(
+                    run_tier(
+                        bench, name, cell.n, client_rpm=rpm, server_rpm=rpm, k=cell.k, seed=seed
+                    )
+                )
+
+            jobs.append((wall, rate, runner))
+            if cell.n <= GRID_FIXED_MAX_N:
+
+                def fixed(cell: Cell = cell, name: str = name, seed: int = seed) -> None:
+                    cell.fixed.append(
+                        run_baseline(
+                            bench,
+                            name + " fixed 5 s",
+                            cell.n,
+                            rpm=TIERS[cell.tier],
+                            k=cell.k,
+                            sequential=False,
+                            seed=seed,
+                        )
+                    )
+
+                jobs.append((wall, rate, fixed))
+        if cell.n == GRID_SEQUENTIAL_N:
+            k = sequential_k(cell.n, target=2 * GRID_TARGET)
+
+            def sequential(cell: Cell = cell, k: int = k) -> None:
+                name = f"grid {cell.tier} N={cell.n} sequential"
+                cell.sequential = run_baseline(
+                    bench, name, cell.n, rpm=TIERS[cell.tier], k=k, sequential=True, seed=seeds[0]
+                )
+
+            jobs.append((cell.n * MEDIAN * 1.2 / k, 0.0, sequential))
+    # Longest first, GRID_WORKERS at a time; at most one heavy cell (many requests per wall
+    # second) at a time, so that two of them do not starve each other of CPU.
+    heavy = threading.Semaphore(1)
+
+    def run(rate: float, job: Any) -> None:
+        with heavy if rate > HEAVY_RATE else contextlib.nullcontext():
+            job()
+
+    jobs.sort(key=lambda item: -item[0])
+    with ThreadPoolExecutor(max_workers=GRID_WORKERS) as pool:
+        for future in [pool.submit(run, rate, job) for _, rate, job in jobs]:
+            future.result()
+    for cell in cells:  # seeds in order, whatever order the pool finished them in
+        cell.runs.sort(key=lambda r: r.name)
+        cell.fixed.sort(key=lambda r: r.name)
+    return cells
+
+
 def machine() -> str:
     """Date, cores and CPU model, for the table's caption."""
     model = platform.processor() or "unknown CPU"
@@ -597,15 +823,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true", help="add the 100,000-row run")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--seed", type=int, default=7, help="the simulator's seed")
+    parser.add_argument(
+        "--grid", action="store_true", help="N x tier x 3 seeds, cold starts (under 10 min)"
+    )
+    parser.add_argument("--sizes", help="with --grid: comma-separated N (default 10,...,1000)")
+    parser.add_argument("--seeds", help="with --grid: comma-separated seeds (default 1,2,3)")
+    parser.add_argument("--tiers", help="with --grid: comma-separated tiers (default all)")
     ns = parser.parse_args(args)
     plan = PLANS["quick" if ns.quick else "full"]
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         work = ns.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         bench = Bench(work=work.resolve(), seed=ns.seed)
-        rows = run_all(bench, plan, scale=ns.scale)
+        if ns.grid:
+            sizes = [int(x) for x in ns.sizes.split(",")] if ns.sizes else GRID_SIZES
+            seeds = [int(x) for x in ns.seeds.split(",")] if ns.seeds else GRID_SEEDS
+            tiers = ns.tiers.split(",") if ns.tiers else list(TIERS)
+            cells = run_grid(bench, sizes, seeds, tiers)
+        else:
+            rows = run_all(bench, plan, scale=ns.scale)
     print(f"batchgen run benchmark: {machine()}; total {time.monotonic() - started:.0f} s\n")
-    print(format_table(rows))
+    print(format_grid(cells) if ns.grid else format_table(rows))
     return 0
 
 

@@ -31,6 +31,10 @@ def test_lower_bound_is_the_largest_of_its_three_terms(bench: ModuleType) -> Non
     # one slow task binds
     assert bench.lower_bound(10, 1.0, [1.0, 50.0]) == 50.0
     assert bench.lower_bound(0, 1.0, []) == 0.0
+    # Variant: a limit of 2 per window (2 s here): the 3rd task cannot be created before 2 s,
+    # so its 50 s latency ends the run no sooner than 52 s.
+    assert bench.lower_bound(3, 1.0, [1.0, 1.0, 50.0], limit=2) == 52.0
+    assert bench.lower_bound(3, 1.0, [50.0, 1.0, 1.0], limit=2) == 50.0
 
 
 def test_largest_window_counts_a_half_open_interval(bench: ModuleType) -> None:

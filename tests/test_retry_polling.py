@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import random
+from statistics import NormalDist
 
 import pytest
 
 from batchgen.config import RetryPolicy
-from batchgen.engine.polling import LatencyModel, PollPlanner
+from batchgen.engine.polling import BOTTLENECK, IDLE, Budget, PollPlanner
 from batchgen.engine.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
 
 
@@ -45,92 +46,92 @@ def test_task_errors_are_classified_by_what_a_retry_can_do(message: str | None, 
     assert task_error_kind(message) == kind
 
 
-def _simulate(planner: PollPlanner, n: int, *, contended: bool, seed: int = 1) -> float:
-    """Poll n log-normal tasks (median 60 s, sigma 0.5) one after another; polls per task."""
+WARM = [60.0 * math.exp(0.5 * NormalDist().inv_cdf((i + 0.5) / 200)) for i in range(200)]
+
+
+def _simulate(
+    planner: PollPlanner, n: int, budget: Budget, *, seed: int = 1
+) -> tuple[float, float]:
+    """Poll n log-normal tasks (median 60 s, sigma 0.5) one after another: polls per task and
+    mean seconds between completion and the poll that saw it."""
     rng = random.Random(seed)
-    polls = 0
-    for _ in range(n):
+    polls, late = 0, 0.0
+    for i in range(n):
         latency = math.exp(math.log(60) + 0.5 * rng.gauss(0, 1))
         age, last_running = 0.0, 0.0
         while True:
-            age = planner.next_age(age, contended=contended)
+            age = planner.next_age(age, budget, mode="fun")
             polls += 1
             if age >= latency:
-                planner.model.observe(last_running, age)
+                planner.observe(f"t{i}", "fun", last_running, age)
+                late += age - latency
                 break
+            planner.saw_running(f"t{i}", "fun", age)
             last_running = age
-    return polls / n
+    return polls / n, late / n
 
 
-def test_contended_polling_costs_little_more_than_one_poll_per_task() -> None:
-    planner = PollPlanner(LatencyModel(), first_poll=5.0, seed=1)
-    polls = _simulate(planner, 800, contended=True)
+def test_while_the_budget_is_the_bottleneck_a_task_costs_little_more_than_one_poll() -> None:
+    planner = PollPlanner(first_poll=5.0, seed=1)
+    polls, _ = _simulate(planner, 800, BOTTLENECK)
     # A fixed 5 s poller would need about 13 polls for a 60 s task.
     assert polls < 1.3
 
 
 def test_the_model_learns_the_latency_distribution_despite_late_polls() -> None:
-    planner = PollPlanner(LatencyModel(), first_poll=5.0, seed=2)
-    _simulate(planner, 800, contended=True, seed=2)
+    planner = PollPlanner(first_poll=1.0, seed=2)  # a prior (median 12 s) five times too fast
+    _simulate(planner, 800, BOTTLENECK, seed=2)
     median = planner.model.quantile(0.5)
-    assert median is not None and 50 < median < 72
+    assert 50 < median < 72
     assert 0.35 < planner.model.sigma < 0.65
 
 
-def test_prompt_polling_finds_tasks_sooner_than_late_polling() -> None:
-    def lateness(contended: bool) -> float:
-        planner = PollPlanner(LatencyModel(), first_poll=5.0, seed=3)
-        rng = random.Random(3)
-        total = 0.0
-        for _ in range(400):
-            latency = math.exp(math.log(60) + 0.5 * rng.gauss(0, 1))
-            age, last = 0.0, 0.0
-            while True:
-                age = planner.next_age(age, contended=contended, spare_gap=5.0)
-                if age >= latency:
-                    planner.model.observe(last, age)
-                    total += age - latency
-                    break
-                last = age
-        return total / 400
-
-    assert lateness(contended=False) < lateness(contended=True) / 2
+def test_with_the_budget_free_tasks_are_noticed_sooner_at_the_price_of_polls() -> None:
+    idle = Budget(free=1.0, spare_gap=1.0)
+    polls_late, lateness_late = _simulate(PollPlanner(history={"fun": WARM}), 400, BOTTLENECK)
+    polls_soon, lateness_soon = _simulate(PollPlanner(history={"fun": WARM}), 400, idle)
+    assert lateness_soon < lateness_late / 4
+    assert polls_soon > 2 * polls_late
 
 
 def test_no_poll_before_the_first_probe_and_geometric_probing_until_warm() -> None:
-    planner = PollPlanner(LatencyModel(), first_poll=5.0)
-    assert planner.next_age(0.0, contended=True) == 5.0
-    assert planner.next_age(5.0, contended=True) == pytest.approx(8.0)
+    planner = PollPlanner(first_poll=5.0)
+    assert planner.next_age(0.0, IDLE) == 5.0
+    assert planner.next_age(5.0, IDLE) == 10.0  # at least a first poll apart
+    assert planner.next_age(40.0, IDLE) <= 40.0 * 1.3  # growing by 30% at the most
 
 
 def test_polls_of_an_old_task_never_creep() -> None:
-    model = LatencyModel()
-    model.seed([10.0] * 50)  # every earlier task took 10 s
-    planner = PollPlanner(model, first_poll=1.0)
+    planner = PollPlanner(first_poll=1.0, history={"": [10.0] * 50})  # earlier tasks took 10 s
     age = 100.0  # far beyond anything seen
-    assert planner.next_age(age, contended=True) >= age * 1.15
-    assert planner.next_age(age, contended=False, spare_gap=0.01) >= age * 1.03
+    assert planner.next_age(age, BOTTLENECK) >= age * 1.08
+    assert planner.next_age(age, Budget(free=1.0, spare_gap=0.01)) >= age * 1.01
 
 
-def test_with_spare_budget_a_straggler_is_polled_within_a_few_percent_of_its_age() -> None:
-    model = LatencyModel()
-    model.seed([60.0] * 50)
-    planner = PollPlanner(model, first_poll=1.0)
+def test_a_straggler_is_polled_within_a_few_percent_of_its_age() -> None:
+    planner = PollPlanner(first_poll=1.0, history={"": WARM})
     age = 300.0  # a straggler: the last tasks of a run set its end
-    assert planner.next_age(age, contended=False, spare_gap=0.5) == pytest.approx(age * 1.03)
-    assert planner.next_age(age, contended=True) >= age * 1.15  # the budget is scarce
+    assert planner.next_age(age, Budget(free=1.0, spare_gap=0.5)) <= age * 1.02
+    assert planner.next_age(age, BOTTLENECK) == pytest.approx(age * 1.08)  # scarce budget
+    # the slack rations prompt polls: never sooner than every task could be polled with it
+    assert planner.next_age(age, Budget(free=1.0, spare_gap=12.0)) == pytest.approx(312.0)
 
 
 def test_seeding_from_earlier_runs_skips_the_probing() -> None:
-    model = LatencyModel()
-    model.seed([30.0, 35.0, 40.0, 45.0, 50.0, 38.0])
-    planner = PollPlanner(model, first_poll=1.0, explore=0.0, seed=4)
-    first = planner.next_age(0.0, contended=True)
-    assert 40.0 < first < 70.0
+    planner = PollPlanner(first_poll=1.0, spread=0.0, seed=4)
+    planner.seed([30.0, 35.0, 40.0, 45.0, 50.0, 38.0])
+    first = planner.next_age(0.0, BOTTLENECK)
+    assert 45.0 < first < 90.0
 
 
-def test_while_cold_and_contended_only_a_few_tasks_probe() -> None:
-    planner = PollPlanner(LatencyModel(), first_poll=5.0, probe_tasks=3)
-    firsts = [planner.next_age(0.0, contended=True) for _ in range(6)]
-    assert firsts == [5.0, 5.0, 5.0, 60.0, 60.0, 60.0]
-    assert planner.next_age(0.0, contended=False) == 5.0  # spare budget: probe freely
+def test_while_cold_only_spare_budget_buys_probes() -> None:
+    planner = PollPlanner(first_poll=5.0, spread=0.0, seed=5)
+    # no spare budget: every task waits for the prior's late quantile (median 12 x first
+    # poll, sigma 0.5), and learns from what its poll finds
+    late = 60.0 * math.exp(0.5 * NormalDist().inv_cdf(0.97))
+    assert [planner.next_age(0.0, BOTTLENECK) for _ in range(5)] == [pytest.approx(late)] * 5
+    assert planner.next_age(0.0, IDLE) == 5.0  # spare budget: probe freely
+    # Variant: half free probes about a tenth of the tasks ((1/2)^4 of them).
+    half = Budget(free=0.5, spare_gap=1.0)
+    probes = sum(planner.next_age(0.0, half) == 5.0 for _ in range(2000))
+    assert 60 < probes < 190

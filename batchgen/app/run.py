@@ -27,6 +27,7 @@ from batchgen.engine.addresses import cdn_connector
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.download_stage import policy_for
 from batchgen.engine.guards import time_left_until_end
+from batchgen.engine.latency_store import learned_latencies
 from batchgen.engine.limiter import open_throttle
 from batchgen.engine.progress import Progress
 from batchgen.errors import (
@@ -247,9 +248,15 @@ async def _dispatch(
         aiohttp.ClientSession(
             connector=cdn_connector(allow_private=policy_for(settings).allow_private)
         ) as cdn,
+        learned_latencies(settings) as planner,
     ):
         dispatcher = Dispatcher(
-            [p.run for p in prepared], api=api, throttle=throttle, cdn=cdn, settings=settings
+            [p.run for p in prepared],
+            api=api,
+            throttle=throttle,
+            cdn=cdn,
+            settings=settings,
+            planner=planner,
         )
         with _signals(dispatcher, settings, enabled=install_signals) as received:
             progress = Progress(dispatcher, api, settings)

@@ -45,7 +45,7 @@ from batchgen.engine.outcomes import (
     settle_submit,
     submit_refused,
 )
-from batchgen.engine.polling import LatencyModel, PollPlanner
+from batchgen.engine.polling import Budget, PollPlanner, poll_budget
 from batchgen.engine.retry import (
     TRANSIENT,
     Action,
@@ -83,6 +83,7 @@ class _InFlight:
     key: str
     task_id: str
     submitted: float  # loop time
+    mode: str = ""
     due: float = 0.0  # loop time of the next poll
     last_running_age: float = 0.0
     errors: int = 0
@@ -109,7 +110,7 @@ class Dispatcher:
         self.throttle = throttle
         self.cdn = cdn
         self.settings = settings
-        self.planner = planner or PollPlanner(LatencyModel(), first_poll=settings.first_poll)
+        self.planner = planner or PollPlanner(first_poll=settings.first_poll)
         self.rng = rng or random.Random()
         self.stop_reason: StopReason | None = None
         self.fatal: AuthError | None = None
@@ -137,6 +138,9 @@ class Dispatcher:
         self._credits_base = 0
         self._halted = asyncio.Event()
         self.guard = Guard(settings, api, throttle.now, self._stop_hook)
+        self._rows_total = 0  # rows pending when the run started
+        self._budget_cache: tuple[float, Budget] | None = None
+        self._revision = 0
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> None:
@@ -144,6 +148,7 @@ class Dispatcher:
         self.guard.start()
         self.throttle.cap_pause = self.guard.cap_pause
         self._credits_base = self._budget_base()
+        self._rows_total = sum(r.store.counts().get(JobStatus.PENDING, 0) for r in self.runs)
         self._seed_latencies()
         self._load_in_flight()
         workers = self._start_workers()
@@ -385,7 +390,7 @@ class Dispatcher:
             attempt=Attempt("submit", "ok", None, task_id),
         )
         run.counters.submitted += 1
-        self._push(_InFlight(run, key, task_id, self.throttle.now()), 0.0)
+        self._push(_InFlight(run, key, task_id, self.throttle.now(), job.mode), 0.0)
         return None
 
     @contextlib.asynccontextmanager
@@ -432,39 +437,74 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ polling
     def _push(self, item: _InFlight, age: float) -> None:
-        spare = self._spare_gap()
-        contended = self._contended()
-        next_age = self.planner.next_age(age, contended=contended, spare_gap=spare)
+        if self.planner.revision() != self._revision:
+            self._replan()
+        budget = self._budget()
+        next_age = self.planner.next_age(age, budget, mode=item.mode)
         log.debug(
-            "%s: task %s (row key %s) at %.1f s: next status poll at %.1f s, %s",
+            "%s: task %s (row key %s) at %.1f s: next status poll at %.1f s "
+            "(%.0f%% of the request budget free)",
             item.run.name,
             item.task_id,
             item.key,
             age,
             next_age,
-            "submissions come first while the request budget is busy"
-            if contended
-            else "from the learned latencies (spare budget)",
+            100 * budget.free,
         )
         self._schedule(item, item.submitted + next_age)
+
+    def _replan(self) -> None:
+        """The latency fit moved a lot (a cold start learning): polls planned with the old
+        fit may come sooner (never later: a poll already due keeps its place)."""
+        self._revision = self.planner.revision()
+        budget, now, heap = self._budget(), self.throttle.now(), []
+        for due, seq, item in self._heap:
+            age = item.last_running_age
+            sooner = item.submitted + self.planner.next_age(age, budget, mode=item.mode)
+            item.due = max(min(due, sooner), now) if due > now else due
+            heap.append((item.due, seq, item))
+        heapq.heapify(heap)
+        self._heap = heap
 
     def _schedule(self, item: _InFlight, due: float) -> None:
         item.due = due
         heapq.heappush(self._heap, (due, next(self._seq), item))
         self._wake.set()
 
-    def _contended(self) -> bool:
-        """True while the request budget, not the vendor, is what holds the run back."""
-        return self.throttle.waiting > 0 or (
-            not self._submits_done and not self._stop_submitting and self._any_pending()
+    def _budget(self) -> Budget:
+        """The request budget the planner may spend (recomputed every 1/1200 of a window)."""
+        now = self.throttle.now()
+        if self._budget_cache and now - self._budget_cache[0] < self.throttle.window / 1200:
+            return self._budget_cache[1]
+        horizon = self.planner.horizon()
+        budget = poll_budget(
+            capacity=self.throttle.capacity_within(horizon),
+            pending=self._pending(),
+            in_flight=self.in_flight(),
+            horizon=horizon,
+            run_requests=2 * self._rows_total / self.throttle.per_second,
+            run_latency=self.planner.longest(self._rows_total),
         )
+        self._budget_cache = (now, budget)
+        return budget
 
-    def _any_pending(self) -> bool:
-        return any(run.buffer or run.retry or not run.exhausted for run in self.runs)
+    def _pending(self) -> int:
+        """Rows still to be submitted this run (about: rows refused stay counted)."""
+        if self._stop_submitting:
+            return 0
+        submitted = sum(run.counters.submitted for run in self.runs)
+        retries = sum(len(run.retry) for run in self.runs)
+        return max(0, self._rows_total - submitted) + retries
 
-    def _spare_gap(self) -> float | None:
-        tasks = len(self._heap) + 1
-        return tasks / max(self.throttle.per_second * 0.8, 1e-6)
+    def _submits_first(self, item: _InFlight) -> bool:
+        """True while a due poll would take room in the window that pending rows need (it
+        waits for it, up to ``max_poll_lag``): polls spend the slack, never the submits'."""
+        if self.throttle.now() >= item.due + self.settings.max_poll_lag:
+            return False
+        if self.in_flight() + self._submitting >= self.settings.max_in_flight:
+            return False  # the submitters wait for polls to free a place
+        pending = self._pending()
+        return pending > 0 and self.throttle.capacity_within(0.0) <= pending
 
     async def _poll_worker(self) -> None:
         while (item := await self._next_due()) is not None:
@@ -479,7 +519,10 @@ class Dispatcher:
         while not self._hard_stop:
             if self._heap:
                 delay = self._heap[0][0] - self.throttle.now()
-                if delay <= 0:
+                if delay <= 0 and self._submits_first(self._heap[0][2]):
+                    lag = self._heap[0][0] + self.settings.max_poll_lag - self.throttle.now()
+                    delay = min(lag, self.throttle.window / 20)
+                elif delay <= 0:
                     return heapq.heappop(self._heap)[2]
                 await self._wait_wake(delay)
             elif self._submits_done and self._polls_active == 0:
@@ -557,6 +600,7 @@ class Dispatcher:
             item.run.store.transition(item.key, JobStatus.RUNNING)
             item.marked_running = True
         item.last_running_age = age
+        self.planner.saw_running(item.task_id, item.mode, age)
         if age > self.settings.task_deadline:
             if not item.warned:
                 item.warned = True
@@ -572,11 +616,14 @@ class Dispatcher:
         self._push(item, age)
 
     async def _completed(self, item: _InFlight, status: TaskStatus, age: float) -> None:
-        self.planner.model.observe(item.last_running_age, age)
+        self.planner.observe(item.task_id, item.mode, item.last_running_age, age)
+        if self.planner.revision() != self._revision:
+            self._replan()
         record_completed(item.run, item.key, status)
         await self.downloads.put(item.run, item.run.store.get(item.key))
 
     def _task_failed(self, item: _InFlight, status: TaskStatus) -> None:
+        self.planner.forget(item.task_id)
         run = item.run
         kind = record_failed(run, item.key, status)
         job = run.store.get(item.key)
@@ -613,7 +660,7 @@ class Dispatcher:
         for run in self.runs:
             samples.extend(run.store.latency_samples())
         if samples:
-            self.planner.model.seed(samples)
+            self.planner.seed(samples)
 
     def _load_in_flight(self) -> None:
         now_wall = dt.datetime.now(dt.UTC)
@@ -623,7 +670,7 @@ class Dispatcher:
                 if not job.task_id:
                     continue
                 age = (now_wall - job.submitted_at).total_seconds() if job.submitted_at else 0.0
-                item = _InFlight(run, job.key, job.task_id, now - max(0.0, age))
+                item = _InFlight(run, job.key, job.task_id, now - max(0.0, age), job.mode)
                 item.marked_running = job.status is JobStatus.RUNNING
                 self._push(item, max(0.0, age))
 

@@ -1,208 +1,241 @@
-"""When to poll a task: learn the latency distribution, then spend requests where they pay.
+"""When to poll a task: as early as completion is plausible while requests are spare, late
+while they are the bottleneck, and everything in between.
 
-Every poll is a request taken from the account's budget, so a poll that finds the task still
-running is waste. What we observe of a task's latency L is an interval: the last poll that
-found it running (``lo``) and the poll that found it done (``hi``), so ``lo < L <= hi``; a task
-still running only tells us ``L > lo``. ``LatencyModel`` fits a log-normal distribution to these
-interval-censored observations by expectation-maximisation (the censored parts are replaced by
-their expected values under the current fit), so it is not fooled by polling late: a naive
-"time until the done poll" would make every polled-late task look slow, and a ratchet follows.
+Every poll is a request taken from the account's budget, and a poll that finds the task still
+running is waste. How much waste the run can afford is measured by ``poll_budget``: over the
+next *horizon* (the typical latency, the fit's median) the request window lets ``capacity``
+requests through; the work needs at least one submit per pending row and one poll per task in
+flight (``demand``). The **free fraction** is ``1 - demand / capacity`` (0 when the budget is
+the bottleneck, near 1 when it is idle), and the **spare gap** is how often every task in
+flight could be polled with the requests left over. Both are continuous in the state of the
+run; neither is a threshold.
 
-``PollPlanner`` then picks each task's next poll age:
-* while the request budget is the bottleneck (rows still waiting to be submitted), poll late, at
-  the 90th percentile of the remaining latency, so that most tasks cost exactly one poll;
-* otherwise poll at the median, and re-poll as often as the spare budget allows (but every 3%
-  of the task's age at the most), so that the last tasks of a run are noticed promptly.
-Before enough tasks have finished it probes geometrically from ``first_poll``.
+``PollPlanner.next_age`` turns them into a poll age:
+
+* A task's first poll goes at the quantile ``q`` of the latency fit, with ``q`` sliding from
+  ``late_quantile`` (0.97: most tasks cost one poll) to ``prompt_quantile`` (0.3: a poll as
+  soon as completion is plausible) as ``free ** spend_power`` goes from 0 to 1.
+* A task found running is polled again at the earlier of a *late* age (the ``late_quantile`` of
+  its remaining latency, at least ``late_growth`` times its age) and a *prompt* age (the
+  ``prompt_quantile`` of its remaining latency, at least ``prompt_growth`` times its age and at
+  least the spare gap later). With no slack the spare gap is infinite and the late age wins;
+  with plenty the prompt one does, so the last tasks of a run are noticed within a percent or
+  two of their latency.
+* Until ``warmup`` tasks have finished (a cold start: no history for this API and mode), the
+  first tasks, and a share ``free ** spend_power`` of the others, probe from ``first_poll``
+  growing by ``cold_growth`` while the budget is free: spare requests buy the first
+  completions, and tasks still running older than the prior expects move it (see
+  ``batchgen.engine.latency``).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from statistics import NormalDist
 
-__all__ = ["LatencyModel", "PollPlanner"]
+from batchgen.engine.latency import PRIOR_MEDIAN_POLLS, LatencyModel, Observation
 
-_STD = NormalDist()
-_EPS = 1e-9
+__all__ = [
+    "BOTTLENECK",
+    "IDLE",
+    "Budget",
+    "LatencyModel",
+    "Observation",
+    "PollPlanner",
+    "poll_budget",
+]
+
+#: a mode's own fit is used once it has seen this many finished tasks; the pooled one before
+_OWN_FIT = 20
 
 
 @dataclass(frozen=True, slots=True)
-class _Observation:
-    lo: float  # seconds; 0 when the first poll already found the task done
-    hi: float  # seconds; math.inf while the task is still running
+class Budget:
+    """How much of the request budget is free for polls beyond the one each task needs."""
+
+    free: float  # in [0, 1]: 0 when the budget is the bottleneck
+    spare_gap: float  # seconds between polls of each task in flight the slack pays for (inf)
 
 
-class LatencyModel:
-    """A log-normal fit to interval-censored task latencies (seconds)."""
-
-    def __init__(self, *, max_samples: int = 1000, refit_every: int = 25) -> None:
-        self._done: deque[_Observation] = deque(maxlen=max_samples)
-        self._refit_every = refit_every
-        self._since_fit = 0
-        self.mu: float | None = None
-        self.sigma: float = 0.5
-
-    @property
-    def count(self) -> int:
-        """Finished tasks observed."""
-        return len(self._done)
-
-    def seed(self, latencies: Iterable[float]) -> None:
-        """Latencies of earlier runs (already intervals collapsed to a point)."""
-        for value in latencies:
-            if value > 0:
-                self._done.append(_Observation(value * 0.999, value))
-        self.fit()
-
-    def observe(self, lo: float, hi: float) -> None:
-        """A task found done at age ``hi`` after being seen running at age ``lo``."""
-        self._done.append(_Observation(max(0.0, lo), max(hi, lo + _EPS)))
-        self._since_fit += 1
-        # Refit as the sample grows by a fifth: cheap, and the fit changes slowly by then.
-        if self.mu is None or self._since_fit >= max(self._refit_every, self.count // 5):
-            self.fit()
-
-    def fit(
-        self, running: Iterable[float] = (), iterations: int = 30, tolerance: float = 1e-3
-    ) -> None:
-        """Refit (mu, sigma) of ln L; ``running`` are the ages of tasks still unfinished.
-
-        EM from the previous fit, until neither parameter moves by ``tolerance`` (a tenth of a
-        percent of a latency) or after ``iterations`` steps.
-        """
-        observations = list(self._done) + [_Observation(age, math.inf) for age in running]
-        if not self._done:
-            return
-        mu, sigma = (self.mu, self.sigma) if self.mu is not None else _initial_guess(self._done)
-        for _ in range(iterations):
-            new_mu, new_sigma = _em_step(observations, mu, sigma)
-            moved = max(abs(new_mu - mu), abs(new_sigma - sigma))
-            mu, sigma = new_mu, new_sigma
-            if moved < tolerance:
-                break
-        self.mu, self.sigma = mu, max(sigma, 0.05)
-        self._since_fit = 0
-
-    def quantile(self, q: float, *, above: float = 0.0) -> float | None:
-        """The latency t with P(L <= t | L > above) = q; None before any fit."""
-        if self.mu is None:
-            return None
-        dist = NormalDist(self.mu, self.sigma)
-        floor = dist.cdf(math.log(above)) if above > 0 else 0.0
-        target = min(1 - 1e-9, floor + q * (1.0 - floor))
-        return max(math.exp(dist.inv_cdf(target)), above)
+BOTTLENECK = Budget(free=0.0, spare_gap=math.inf)
+IDLE = Budget(free=1.0, spare_gap=0.0)
 
 
-def _initial_guess(done: Iterable[_Observation]) -> tuple[float, float]:
-    logs = [math.log(math.sqrt(max(o.lo, o.hi / 2) * o.hi)) for o in done]
-    mu = sum(logs) / len(logs)
-    var = sum((x - mu) ** 2 for x in logs) / len(logs)
-    return mu, max(math.sqrt(var), 0.1)
+def poll_budget(
+    *,
+    capacity: float,
+    pending: int,
+    in_flight: int,
+    horizon: float,
+    run_requests: float = 0.0,
+    run_latency: float = math.inf,
+) -> Budget:
+    """The budget over the next ``horizon`` seconds, and over the whole run.
+
+    ``capacity``: requests the rate window lets through in the next ``horizon`` seconds;
+    ``pending``: rows still to be submitted (each needs one request now); ``in_flight``: tasks
+    that each need at least one more poll. ``run_requests``: seconds the whole run's least
+    requests (a submit and a poll per task) take at the steady rate; ``run_latency``: the
+    longest latency expected among its tasks. The free fraction is the smaller of the two
+    views: the budget is not free for this run just because this minute is quiet.
+    """
+    demand = pending + in_flight
+    if capacity <= 0 or demand >= capacity:
+        return BOTTLENECK
+    slack = capacity - demand
+    spare_rate = slack / max(horizon, 1e-6)  # requests per second
+    whole_run = 1.0 - run_requests / max(run_requests, run_latency, 1e-9)
+    return Budget(free=min(slack / capacity, whole_run), spare_gap=max(in_flight, 1) / spare_rate)
 
 
-def _em_step(observations: list[_Observation], mu: float, sigma: float) -> tuple[float, float]:
-    total = total_sq = 0.0
-    for obs in observations:
-        mean, second = _truncated_moments(obs, mu, sigma)
-        total += mean
-        total_sq += second
-    n = len(observations)
-    new_mu = total / n
-    return new_mu, math.sqrt(max(total_sq / n - new_mu**2, 1e-4))
-
-
-def _truncated_moments(obs: _Observation, mu: float, sigma: float) -> tuple[float, float]:
-    """E[X] and E[X^2] of X ~ N(mu, sigma) restricted to (ln lo, ln hi]."""
-    a = (math.log(obs.lo) - mu) / sigma if obs.lo > 0 else -math.inf
-    b = (math.log(obs.hi) - mu) / sigma if obs.hi < math.inf else math.inf
-    mass = _STD.cdf(b) - _STD.cdf(a) if b > a else 0.0
-    if mass < 1e-12:  # the interval lies far out in a tail: take its nearest finite end
-        x = math.log(obs.hi) if b < 0 or a == -math.inf else math.log(max(obs.lo, _EPS))
-        return x, x * x
-    pa, pb = _pdf(a), _pdf(b)
-    shift = (pa - pb) / mass
-    spread = (_x_pdf(a) - _x_pdf(b)) / mass
-    mean = mu + sigma * shift
-    var = sigma * sigma * (1 + spread - shift * shift)
-    return mean, var + mean * mean
-
-
-def _pdf(z: float) -> float:
-    return 0.0 if math.isinf(z) else _STD.pdf(z)
-
-
-def _x_pdf(z: float) -> float:
-    return 0.0 if math.isinf(z) else z * _STD.pdf(z)
+def _slide(late: float, prompt: float, spend: float) -> float:
+    """A growth factor from ``late`` (spend 0) to ``prompt`` (spend 1), its excess over 1
+    moving geometrically (8% -> 4.5% -> 2.5% -> 1.4% -> 1% in quarters)."""
+    return 1.0 + (late - 1.0) * ((prompt - 1.0) / (late - 1.0)) ** spend
 
 
 class PollPlanner:
-    """Decides the age (seconds since submission) at which a task is polled next."""
+    """Decides the age (seconds since submission) at which a task is polled next.
+
+    Latencies are fitted per generation mode (and pooled: a mode with fewer than 20 finished
+    tasks is planned with the pooled fit).
+    """
 
     def __init__(
         self,
-        model: LatencyModel,
         *,
         first_poll: float = 5.0,
         min_gap: float = 0.05,
         warmup: int = 5,
-        late_quantile: float = 0.9,
-        prompt_quantile: float = 0.5,
+        late_quantile: float = 0.97,
+        prompt_quantile: float = 0.3,
+        late_requantile: float = 0.5,
+        prompt_requantile: float = 0.05,
+        late_growth: float = 1.08,
+        prompt_growth: float = 1.01,
+        cold_growth: float = 1.3,
+        spend_power: float = 4.0,
+        spread: float = 0.03,
+        history: Mapping[str, Iterable[Observation]] | None = None,
         seed: int | None = None,
-        explore: float = 0.1,
-        min_growth: float = 1.15,
-        prompt_growth: float = 1.03,
-        probe_tasks: int = 10,
-        cold_factor: float = 12.0,
     ) -> None:
-        self.model = model
         self.first_poll = first_poll
         self.min_gap = min_gap
         self.warmup = warmup
         self.late_quantile = late_quantile
         self.prompt_quantile = prompt_quantile
-        self._rng = random.Random(seed)
-        self.explore = explore
-        self.min_growth = min_growth
+        self.late_requantile = late_requantile
+        self.prompt_requantile = prompt_requantile
+        self.late_growth = late_growth
         self.prompt_growth = prompt_growth
-        self.probe_tasks = probe_tasks
-        self.cold_factor = cold_factor
-        self._cold_tasks = 0
+        self.cold_growth = cold_growth
+        self.spend_power = spend_power
+        self.spread = spread
+        self._rng = random.Random(seed)
+        self._models: dict[str, LatencyModel] = {}
+        self.model = self._new_model()  # the pooled fit
+        self._revision = 0
+        self._revised_median = self.model.quantile(0.5)
+        for mode, observations in (history or {}).items():
+            seen = list(observations)
+            self.model.seed(seen)
+            if mode:
+                self._model(mode).seed(seen)
 
-    def next_age(self, age: float, *, contended: bool, spare_gap: float | None = None) -> float:
-        """When to poll a task next that is ``age`` seconds old and was last seen running.
+    def _new_model(self) -> LatencyModel:
+        return LatencyModel(prior_median=PRIOR_MEDIAN_POLLS * self.first_poll)
 
-        ``age`` is 0 for a task just submitted. ``spare_gap`` is how often every in-flight
-        task could be polled with the requests left over (None: no spare budget).
-        """
-        if self.model.count < self.warmup or self.model.mu is None:
-            return self._cold(age, contended=contended)
-        q = self.late_quantile if contended else self.prompt_quantile
-        if contended and age == 0:
-            # Spread first polls over a band of quantiles: polling every task at one age
-            # would tell us F at a single point, and the fit's tail would be guesswork.
-            explore = self._rng.random() < self.explore
-            jitter = self._rng.uniform(-0.05, 0.05)
-            q = self._rng.uniform(0.4, 0.97) if explore else min(0.98, q + jitter)
-        target = self.model.quantile(q, above=age) or age * 1.3
-        if not contended and spare_gap is not None and age > 0:
-            target = min(target, age + spare_gap)
-        # Never creep: a task older than the fit expects is re-polled on a geometric schedule,
-        # coarse while the budget is contended, fine (a few percent late at most) when not:
-        # the last tasks of a run set its end, and they are the ones still being polled.
-        growth = self.min_growth if contended else self.prompt_growth
-        return max(target, age * growth, age + self.min_gap)
+    def _model(self, mode: str) -> LatencyModel:
+        model = self._models.get(mode)
+        if model is None:
+            model = self._models[mode] = self._new_model()
+        return model
 
-    def _cold(self, age: float, *, contended: bool) -> float:
-        """Before the fit: a few tasks probe geometrically from ``first_poll``; while the
-        budget is contended the others wait ``cold_factor`` times longer, so learning does
-        not cost every early task half a dozen polls."""
-        if age == 0:
-            self._cold_tasks += 1
-            if contended and self._cold_tasks > self.probe_tasks:
-                return self.first_poll * self.cold_factor
-        return max(self.first_poll, age * 1.6, age + self.min_gap)
+    def model_for(self, mode: str) -> LatencyModel:
+        """The fit a task of ``mode`` is planned with."""
+        own = self._models.get(mode)
+        return own if own is not None and own.completions >= _OWN_FIT else self.model
+
+    # ------------------------------------------------------------------ learning
+    def seed(self, latencies: Iterable[float], mode: str = "") -> None:
+        """Latencies (seconds) of tasks finished in earlier runs."""
+        values = list(latencies)
+        self.model.seed(values)
+        if mode:
+            self._model(mode).seed(values)
+
+    def saw_running(self, task: str, mode: str, age: float) -> None:
+        """Task ``task`` was polled at ``age`` seconds and is still running."""
+        self.model.saw_running(task, age)
+        if mode:
+            self._model(mode).saw_running(task, age)
+
+    def observe(self, task: str, mode: str, lo: float, hi: float) -> None:
+        """Task ``task`` was found done at age ``hi``, last seen running at age ``lo``."""
+        self.model.observe(lo, hi, task=task)
+        if mode:
+            self._model(mode).observe(lo, hi, task=task)
+
+    def forget(self, task: str) -> None:
+        """Task ``task`` ended without a latency worth learning (it failed)."""
+        self.model.forget(task)
+        for model in self._models.values():
+            model.forget(task)
+
+    def export(self) -> dict[str, list[Observation]]:
+        """What was learned, per mode ("" for tasks of no known mode), for ``LatencyStore``."""
+        return {mode: model.samples() for mode, model in self._models.items() if model.count}
+
+    def horizon(self) -> float:
+        """The typical latency (seconds): the pooled fit's median."""
+        return self.model.quantile(0.5)
+
+    def longest(self, tasks: int) -> float:
+        """The longest latency expected among ``tasks`` tasks (seconds): the fit's
+        1 - 1/(2 tasks) quantile."""
+        return self.model.quantile(1.0 - 0.5 / max(tasks, 1))
+
+    # ------------------------------------------------------------------ planning
+    def next_age(self, age: float, budget: Budget, *, mode: str = "") -> float:
+        """When to poll a task next that is ``age`` seconds old (0: just submitted) and was
+        last seen running, given the request ``budget``."""
+        model = self.model_for(mode)
+        cold = model.completions < self.warmup
+        spend = budget.free**self.spend_power
+        if age <= 0:
+            return self._first(model, spend, cold=cold)
+        # Late: the median of the remaining latency, but an old task (a straggler: the last
+        # tasks set the run's end) is never left more than late_growth of its age.
+        late = min(model.quantile(self.late_requantile, above=age), model.quantile(0.5))
+        late = max(late, age * self.late_growth)
+        # Prompt: as soon as completion is plausible, as often as the slack pays for, and a
+        # straggler within a share of its age sliding from late_growth to prompt_growth.
+        q = self.late_requantile + (self.prompt_requantile - self.late_requantile) * spend
+        hopeful = model.quantile(q, above=age)
+        straggler = age * _slide(self.late_growth, self.prompt_growth, spend)
+        hopeful = min(hopeful, max(straggler, model.quantile(0.5)))
+        if cold:
+            hopeful = min(hopeful, max(age * self.cold_growth, age + self.first_poll))
+        prompt = max(hopeful, age * self.prompt_growth, age + budget.spare_gap)
+        return max(min(late, prompt), age + self.min_gap)
+
+    def revision(self) -> int:
+        """Bumped whenever the pooled fit's median has moved by half or more since the last
+        bump: polls planned before then are worth planning again."""
+        median = self.model.quantile(0.5)
+        if abs(math.log(median / self._revised_median)) >= math.log(1.5):
+            self._revised_median = median
+            self._revision += 1
+        return self._revision
+
+    def _first(self, model: LatencyModel, spend: float, *, cold: bool) -> float:
+        q = self.late_quantile + (self.prompt_quantile - self.late_quantile) * spend
+        # A little spread (earlier only: a late first poll can set the run's end): first polls
+        # at a single age would tell the fit F at one point only.
+        q = max(0.01, q - self._rng.uniform(0.0, self.spread))
+        target = model.quantile(q)
+        if cold and self._rng.random() < spend:  # spare requests buy the first completions
+            target = min(target, self.first_poll)
+        return max(target, self.min_gap)

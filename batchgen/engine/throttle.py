@@ -40,6 +40,7 @@ account. The local count is still kept (for the figures), and server pauses stay
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import heapq
 import itertools
@@ -254,6 +255,16 @@ class Throttle:
         if not self._shared_failed:
             self._shared_failed = True
             log.warning("%s; requests wait and try again every second", exc)
+
+    def capacity_within(self, horizon: float) -> float:
+        """Requests the window lets through from now until ``horizon`` seconds from now
+        (read-only; the poll planner measures its slack with it)."""
+        now = self.now()
+        still_counted = len(self._answered) - bisect.bisect_right(
+            self._answered, now + horizon - self.window
+        )
+        room = self.usable - self.in_flight - still_counted
+        return max(0.0, room + max(0.0, horizon - self.window) * self.per_second)
 
     def _used(self, now: float) -> int:
         horizon = now - self.window
