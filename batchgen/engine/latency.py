@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 __all__ = [
+    "FIRST_POLL_FLOOR",
     "PRIOR_FADE",
     "PRIOR_MEDIAN_POLLS",
     "PRIOR_SIGMA",
@@ -36,6 +37,10 @@ PRIOR_MEDIAN_POLLS = 12.0
 PRIOR_SIGMA = 0.5
 PRIOR_WEIGHT = 2.0
 PRIOR_FADE = 20
+#: while no task was ever seen running (no lower bound at all: every interval is "done by t",
+#: whose likelihood grows without end as the fit shrinks), a task found done at age t is
+#: taken to have needed at least t / 10
+FIRST_POLL_FLOOR = 0.1
 
 _STD = NormalDist()
 _EPS = 1e-9
@@ -153,7 +158,8 @@ class LatencyModel:
 
     def _weighted(self) -> list[tuple[float, float, float]]:
         """(ln lo, ln hi, weight) of every observation the fit uses; the prior's share."""
-        data = [(_log(o.lo), _log(o.hi), 1.0) for o in self._done]
+        floor = 0.0 if self._running or any(o.lo > 0 for o in self._done) else FIRST_POLL_FLOOR
+        data = [(_log(max(o.lo, o.hi * floor)), _log(o.hi), 1.0) for o in self._done]
         ages = list(self._running.values())
         if len(ages) > self._max_running:  # an even subsample: dropping by age would bias
             step = len(ages) / self._max_running
