@@ -281,3 +281,15 @@ async def test_a_cold_start_that_learns_fast_tasks_replans_the_polls_it_set_late
     dispatcher._push(probe, 0.0)
     assert max(item.due for item in items) < clock() + 5.0  # asked again now, not in a minute
     assert dispatcher._heap[0][0] == min(item.due for item in [*items, probe])
+
+
+def test_tasks_only_ever_found_done_do_not_drive_the_fit_to_zero() -> None:
+    # Every first poll (at 5 s) found its task done: "L <= 5 s" and nothing below, in three
+    # modes, as a history file of such a run holds them.
+    done = {m: [Observation(0.0, 5.0 + i / 100) for i in range(10)] for m in ("a", "b", "c")}
+    model = PollPlanner(first_poll=5.0, history=done).model
+    assert 0.5 < model.quantile(0.5) < 5.0
+    # Variant: once one task was seen running, the intervals are taken as they are.
+    model.observe(1.0, 6.0)
+    model.fit()
+    assert model.quantile(0.5) < 5.0
