@@ -476,7 +476,9 @@ class Dispatcher:
         now = self.throttle.now()
         if self._budget_cache and now - self._budget_cache[0] < self.throttle.window / 1200:
             return self._budget_cache[1]
-        horizon = self.planner.horizon()
+        # The typical latency, but at least a window: the room in the window is all there is
+        # until answers expire, so a fit of fast tasks does not spend it in a second.
+        horizon = max(self.planner.horizon(), self.throttle.window)
         budget = poll_budget(
             capacity=self.throttle.capacity_within(horizon),
             pending=self._pending(),
