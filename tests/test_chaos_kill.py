@@ -233,8 +233,11 @@ def _check_ledger(tmp_path: Path, sim: Simulator) -> None:
     with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
         logged = {t["task_id"]: t for t in store.task_log()}
         keys = {job.prompt: job.key for job in store.iter_jobs()}
-        lost = {a["key"] for a in store.attempts() if a["outcome"] in ("interrupted", "ambiguous")}
-        assert sum(t["consumed_credits"] for t in logged.values()) == store.credits_consumed()
+        lost_submits = [a for a in store.attempts() if a["outcome"] in ("interrupted", "ambiguous")]
+        lost = {a["key"] for a in lost_submits}
+        spend = store.spend()  # what Summary and status show: charged, possibly charged
+        assert sum(t["charged_credits"] for t in logged.values()) == spend.charged
+        assert 40 * len(lost_submits) == spend.possible
     assert logged.keys() <= sim.stats.tasks.keys()
     for task_id, record in sim.stats.tasks.items():
         if task_id in logged:  # the credits the vendor reported, task by task
