@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not prefix CSV cells starting with = + - @ with a quote",
     )
+    report.add_argument(
+        "--ledger",
+        action="store_true",
+        help="also write ledger.csv (every task ever created) and claims.csv",
+    )
     report.set_defaults(handler=_cmd_report)
 
     status = add_command(commands, "status", "what the state says, without any network")
@@ -131,6 +136,8 @@ _PLAIN = (
     "allow_regenerate",
     "default_mode",
     "default_ratio",
+    "variants",
+    "prompt_template",
     "budget_scope",
     "retry_failed",
     "resubmit_unknown",
@@ -247,7 +254,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from batchgen.app.commands import rebuild_reports
 
     settings = settings_from_args(args)
-    for line in rebuild_reports(args.manifests, settings):
+    for line in rebuild_reports(args.manifests, settings, ledger=args.ledger):
         print(line)
     return 0
 

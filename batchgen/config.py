@@ -62,6 +62,8 @@ class Settings:
     allow_regenerate: bool = False  # send rows whose request was generated under another key
     default_mode: str | None = None
     default_ratio: str | None = None
+    variants: int | None = None  # variants of rows that leave the variants cell empty
+    prompt_template: str | None = None  # prompt of rows that leave the prompt cell empty
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     download_concurrency: int = 4

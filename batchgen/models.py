@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,12 +21,27 @@ __all__ = [
     "RunInfo",
     "TaskState",
     "TaskStatus",
+    "split_variant",
+    "variant_key",
 ]
 
 MODES: tuple[str, ...] = ("fun", "normal", "spicy")
 RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
 CREDITS_PER_TASK = 40
 USD_PER_CREDIT = 0.01
+_VARIANT_KEY = re.compile(r"^(?P<row>.+)#v(?P<n>[1-9]\d*)$")
+
+
+def variant_key(row_key: str, number: int) -> str:
+    """The job key of variant ``number`` (from 1) of the row keyed ``row_key``: variant 1
+    keeps the row's key, variant n > 1 is ``<row key>#v<n>``."""
+    return row_key if number == 1 else f"{row_key}#v{number}"
+
+
+def split_variant(key: str) -> tuple[str, int]:
+    """``(row key, variant number)`` of a job key: ``"id:a#v3"`` -> ``("id:a", 3)``."""
+    match = _VARIANT_KEY.match(key)
+    return (key, 1) if match is None else (match["row"], int(match["n"]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

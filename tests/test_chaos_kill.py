@@ -88,6 +88,7 @@ async def test_chaos_with_ten_kills(
         await gateway.stop()
     assert gateway.mangled and gateway.applied.get("bom") and gateway.applied.get("outage")
     _check(tmp_path, sim)
+    _check_ledger(tmp_path, sim)
 
 
 async def _chaos(cli: Cli, seed: int, tmp_path: Path) -> None:
@@ -225,3 +226,21 @@ def _check(tmp_path: Path, sim: Simulator) -> None:
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def _check_ledger(tmp_path: Path, sim: Simulator) -> None:
+    """The per-task ledger against the simulator's own record of the tasks it created."""
+    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+        logged = {t["task_id"]: t for t in store.task_log()}
+        keys = {job.prompt: job.key for job in store.iter_jobs()}
+        lost_submits = [a for a in store.attempts() if a["outcome"] in ("interrupted", "ambiguous")]
+        lost = {a["key"] for a in lost_submits}
+        spend = store.spend()  # what Summary and status show: charged, possibly charged
+        assert sum(t["charged_credits"] for t in logged.values()) == spend.charged
+        assert 40 * len(lost_submits) == spend.possible
+    assert logged.keys() <= sim.stats.tasks.keys()
+    for task_id, record in sim.stats.tasks.items():
+        if task_id in logged:  # the credits the vendor reported, task by task
+            assert logged[task_id]["consumed_credits"] in (0, record.credits), task_id
+        else:  # a task batchgen never heard of: its submit was reported as of unknown outcome
+            assert keys[record.prompt] in lost, task_id

@@ -116,7 +116,8 @@ def add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
 
 
 def add_manifest_options(g: Any) -> None:
-    """--sheet, --default-mode, --default-ratio, --include-hidden and --allow-regenerate."""
+    """--sheet, --default-mode, --default-ratio, --include-hidden, --allow-regenerate,
+    --variants and --prompt-template."""
     g.add_argument(
         "--sheet",
         help="XLSX sheet to read (default: the active sheet if visible with a prompt column, "
@@ -133,6 +134,18 @@ def add_manifest_options(g: Any) -> None:
         "--allow-regenerate",
         action="store_true",
         help="send rows whose request was already generated under another key (pays again)",
+    )
+    g.add_argument(
+        "--variants",
+        type=_positive_int,
+        help="generations per row for rows that leave the variants column empty (default 1, "
+        "at most 10)",
+    )
+    g.add_argument(
+        "--prompt-template",
+        metavar="TEXT",
+        help="prompt for rows that leave it empty; {column} takes that column's value, "
+        "{{ and }} are literal braces",
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from batchgen.app.review import absorb_decisions, ledger_report
 from batchgen.app.validate import Plan, ValidationResult, plural, validate_paths
 from batchgen.config import Settings
 from batchgen.errors import ManifestError, StateError
@@ -75,6 +76,8 @@ def validate_manifests(
         sheet=settings.sheet,
         default_mode=settings.default_mode,
         default_ratio=settings.default_ratio,
+        variants=settings.variants,
+        prompt_template=settings.prompt_template,
         max_credits=settings.max_credits,
         done_keys=lambda path: _from_state(settings.out_dir, path, StateStore.done_keys, set()),
         latencies=lambda path: _from_state(settings.out_dir, path, StateStore.latency_samples, []),
@@ -287,14 +290,18 @@ def _last_run_line(run: dict[str, Any] | None) -> str:
 # --- report ---------------------------------------------------------------------------------
 
 
-def rebuild_reports(paths: Sequence[Path], settings: Settings) -> list[str]:
-    """Rewrite results.xlsx/.csv and index.html of each manifest from its state alone."""
+def rebuild_reports(
+    paths: Sequence[Path], settings: Settings, *, ledger: bool = False
+) -> list[str]:
+    """Rewrite results.xlsx/.csv and index.html of each manifest from its state alone;
+    with ``ledger``, also ledger.csv and claims.csv (see :mod:`batchgen.output.ledger`)."""
     lines = []
     for path in find_manifests(list(paths)):
         state = existing_state(settings.out_dir, path)
         if state is None:
             raise StateError(f"{path.name}: no state in {settings.out_dir}; run it first")
         with StateStore.open(state) as store:
+            absorb_decisions(store, state.parent)  # the workbook is about to be rewritten
             write_reports(
                 store,
                 state.parent,
@@ -302,5 +309,7 @@ def rebuild_reports(paths: Sequence[Path], settings: Settings) -> list[str]:
                 settings=settings,
                 prompt_column=prompt_column(store.columns()),
             )
+            if ledger:
+                lines.append(f"{path.name}: {ledger_report(store, state.parent)}")
         lines.append(f"{path.name}: wrote {state.parent / 'results.xlsx'}, results.csv, index.html")
     return lines

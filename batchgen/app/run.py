@@ -22,6 +22,7 @@ import aiohttp
 from batchgen import __version__
 from batchgen.app.outcome import MEANINGS, OUTCOMES, manifest_exit, overall_exit
 from batchgen.app.record import record_run
+from batchgen.app.review import sync_with_review
 from batchgen.config import Settings
 from batchgen.engine.addresses import cdn_connector
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
@@ -91,6 +92,8 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         default_mode=settings.default_mode,
         default_ratio=settings.default_ratio,
         include_hidden=settings.include_hidden,
+        variants=settings.variants,
+        prompt_template=settings.prompt_template,
     )
     if not manifest.rows:  # a sheet emptied after a campaign: a note, nothing to do
         for problem in manifest.problems:
@@ -113,7 +116,7 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         manifest, _ = hold_regenerations(manifest, generated, allow=settings.allow_regenerate)
         for problem in manifest.problems:
             (log.warning if problem.severity == "warning" else log.error)("%s", problem)
-        report = store.sync_manifest(manifest.columns, manifest.rows)
+        report = sync_with_review(store, manifest, store.path.parent)
         for warning in report.warnings:
             log.warning("%s: %s", path.name, warning)
         _recover(store, path, settings)

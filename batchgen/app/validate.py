@@ -304,6 +304,8 @@ def validate_paths(
     sheet: str | None = None,
     default_mode: str | None = None,
     default_ratio: str | None = None,
+    variants: int | None = None,
+    prompt_template: str | None = None,
     max_credits: int | None = None,
     done_keys: Callable[[Path], Collection[str]] | None = None,
     latencies: Callable[[Path], Sequence[float]] | None = None,
@@ -338,6 +340,8 @@ def validate_paths(
                 default_mode=default_mode,
                 default_ratio=default_ratio,
                 include_hidden=include_hidden,
+                variants=variants,
+                prompt_template=prompt_template,
             )
         except ManifestError as exc:
             errors.append(exc)

@@ -83,7 +83,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchgen.errors import ManifestError
+from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.columns import ALIASES
 from batchgen.manifest.model import (
     MAX_CELLS,
@@ -98,9 +98,11 @@ from batchgen.manifest.model import (
     ManifestRow,
     Problem,
 )
+from batchgen.manifest.prompt_template import template_problem
 from batchgen.manifest.read import OTHER_FORMATS, read_table
 from batchgen.manifest.validate import build_manifest
 from batchgen.manifest.values import request_key
+from batchgen.manifest.variants import expand_variants
 
 __all__ = [
     "ALIASES",
@@ -132,22 +134,31 @@ def read_manifest(
     default_mode: str | None = None,
     default_ratio: str | None = None,
     include_hidden: bool = False,
+    variants: int | None = None,
+    prompt_template: str | None = None,
 ) -> Manifest:
     """Read and validate the manifest at ``path``.
 
     Bad rows become problems on the returned :class:`Manifest`; rows hidden in the sheet are
     marked skipped unless ``include_hidden``. Raises ManifestError when the file cannot be
-    used at all, and UsageError when a default is not a valid mode/ratio.
+    used at all, and UsageError when a default is not a valid mode/ratio (or
+    ``prompt_template`` is malformed). ``variants`` and ``prompt_template`` apply to rows
+    that leave those cells empty (see :mod:`batchgen.manifest.variants` and
+    :mod:`batchgen.manifest.prompt_template`).
     """
     path = Path(path)
+    if prompt_template is not None and (problem := template_problem(prompt_template)):
+        raise UsageError(f"--prompt-template: {problem}")
     table = read_table(path, sheet=sheet, include_hidden=include_hidden)
-    return build_manifest(
+    manifest = build_manifest(
         path,
         table,
         default_mode=default_mode,
         default_ratio=default_ratio,
         include_hidden=include_hidden,
+        prompt_template=prompt_template,
     )
+    return expand_variants(manifest, default=variants)
 
 
 def no_manifest_message(paths: Sequence[Path]) -> str:

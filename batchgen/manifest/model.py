@@ -43,9 +43,10 @@ MAX_DATA_ROWS = 200_000
 #: Columns per manifest: Excel's own maximum.
 MAX_COLUMNS = 16_384
 #: Columns batchgen adds to the user's in the results sheet (``output.results.RESULT_COLUMNS``
-#: holds 13; a test keeps this at least as large): a manifest wider than MAX_COLUMNS minus
-#: these could be paid for and then never get a results sheet.
-RESULT_COLUMNS_RESERVED = 16
+#: holds 13, ``output.review.REVIEW_COLUMNS`` 5; a test keeps this at least as large): a
+#: manifest wider than MAX_COLUMNS minus these could be paid for and then never get a
+#: results sheet.
+RESULT_COLUMNS_RESERVED = 20
 #: Characters a spreadsheet cell holds (Excel's limit).
 MAX_CELL_CHARS = 32_767
 #: Data rows times header width: bounds memory whatever the shape of the sheet.
@@ -106,6 +107,7 @@ class ManifestRow:
     prompt: str
     problems: tuple[Problem, ...] = ()
     skipped: str | None = None  # why the row is not sent although it may be valid (hidden)
+    template: str | None = None  # the prompt template ``spec.prompt`` was filled from
 
     @property
     def valid(self) -> bool:

@@ -22,6 +22,7 @@ from batchgen.manifest.model import (
     safe,
     show,
 )
+from batchgen.manifest.prompt_template import fill_prompt
 from batchgen.manifest.table import CellIssue, RawTable
 from batchgen.manifest.urls import share_link
 from batchgen.manifest.values import (
@@ -63,6 +64,7 @@ class _Checked:
     row_id: str  # "" when there is none, or when it is unusable (too long...)
     problems: list[Problem]
     hidden: bool = False  # hidden in the sheet and not included: skipped, never sent
+    template: str | None = None  # the prompt template the prompt was filled from
 
 
 class _RowChecker:
@@ -75,6 +77,7 @@ class _RowChecker:
         names: dict[int, str],
         keep: list[int] | None,
         defaults: tuple[str | None, str | None],
+        template: str | None = None,
     ) -> None:
         self.shown = display_path(path)
         self.cols: ColumnMap = table.columns
@@ -83,6 +86,7 @@ class _RowChecker:
         self.order = [names[i] for i in sorted(names)]
         self.keep = keep
         self.default_mode, self.default_ratio = defaults
+        self.template = template  # --prompt-template, for rows whose prompt cell is empty
         self.request = table.columns.request_columns()
         self.hidden_no_value = 0  # formulas without results outside the request columns
 
@@ -138,7 +142,12 @@ class _RowChecker:
         problems: list[Problem] = []
         prompt_raw = as_text(values[self.cols.prompt])
         prompt = prompt_raw.strip().replace("\r\n", "\n").replace("\r", "\n")
-        self.add(problems, number, self.cols.prompt, prompt_raw, prompt_problem(prompt))
+        user = self.user(values)
+        filled = fill_prompt(prompt, user, default=self.template, own=self.name(self.cols.prompt))
+        problems.extend(self._template_problem(number, *found) for found in filled.problems)
+        prompt = filled.prompt
+        if not filled.problems:
+            self.add(problems, number, self.cols.prompt, prompt_raw, prompt_problem(prompt))
         if prompt.startswith("="):
             problems.append(self.formula_warning(number, prompt_raw))
         mode = self.resolve(problems, number, values, "mode")
@@ -158,7 +167,7 @@ class _RowChecker:
             problems = self.with_issues(number, issues, problems)
         return _Checked(
             number=number,
-            user=self.user(values),
+            user=user,
             prompt_raw=prompt_raw,
             prompt=prompt,
             mode=mode,
@@ -166,7 +175,14 @@ class _RowChecker:
             images=images,
             row_id=row_id,
             problems=problems,
+            template=filled.template,
         )
+
+    def _template_problem(
+        self, number: int, column: str | None, value: str | None, message: str
+    ) -> Problem:
+        shown = column if column is not None else self.name(self.cols.prompt)
+        return Problem(path=self.shown, row=number, column=shown, value=value, message=message)
 
     def add(
         self, problems: list[Problem], number: int, column: int, value: Any, message: str | None
@@ -273,18 +289,21 @@ def build_manifest(
     default_mode: str | None = None,
     default_ratio: str | None = None,
     include_hidden: bool = False,
+    prompt_template: str | None = None,
 ) -> Manifest:
     """Validate every row of ``table`` and give each a key. Never raises for a bad row.
 
     Rows hidden in the sheet are checked and keyed like the others (so un-hiding one never
     changes a key) but, unless ``include_hidden``, marked skipped and their problems left
-    out. Raises ManifestError when the results of the table could not be written (more
-    columns than a sheet holds once batchgen's result columns are added).
+    out. ``prompt_template`` fills rows whose prompt cell is empty (see
+    :mod:`batchgen.manifest.prompt_template`). Raises ManifestError when the results of the
+    table could not be written (more columns than a sheet holds once batchgen's result
+    columns are added).
     """
     defaults = (normalise_default("mode", default_mode), normalise_default("ratio", default_ratio))
     names, keep, notes = column_names(table)
     check_width(path, names)
-    checker = _RowChecker(path, table, names, keep, defaults)
+    checker = _RowChecker(path, table, names, keep, defaults, prompt_template)
     checked = [checker.check(number, values) for number, values in table.rows]
     if table.hidden:
         for item in checked:
@@ -376,4 +395,5 @@ def _row(item: _Checked, key: str) -> ManifestRow:
         prompt=item.prompt_raw,
         problems=tuple(item.problems),
         skipped=HIDDEN_REASON if item.hidden else None,
+        template=item.template,
     )

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from batchgen.atomic import atomic_path
-from batchgen.models import NEEDS_ATTENTION, Job, JobStatus
+from batchgen.models import NEEDS_ATTENTION, Job, JobStatus, split_variant
 from batchgen.output.cells import STATUS_TONE, prompt_used, utc_naive
 from batchgen.output.gallery_assets import CSS, JS
 from batchgen.output.posters import poster_for
@@ -283,11 +283,14 @@ class _Page:
         attention = "1" if job.in_manifest and job.status in NEEDS_ATTENTION else "0"
         current = job.user.get(self.prompt_column) if self.prompt_column else None
         shown = job.prompt if current is None else _cell_text(current)
+        variant = split_variant(job.key)[1]  # a row's variants follow it, each labelled
+        label = f"row {job.row}" + (f" · variant {variant}" if variant > 1 else "")
         parts = [
-            f'<article class="card" data-row="{job.row}" data-status="{escape(str(job.status))}"'
+            f'<article class="card" data-row="{job.row}" data-variant="{variant}"'
+            f' data-status="{escape(str(job.status))}"'
             f' data-attention="{attention}" data-deleted="{"0" if job.in_manifest else "1"}"'
             f"{'' if job.in_manifest else ' hidden'}>",
-            f'<div class="meta"><span>row {job.row}</span> {self.badge(job)} '
+            f'<div class="meta"><span>{label}</span> {self.badge(job)} '
             f"<span>{escape(job.mode)}</span> <span>{escape(job.ratio)}</span></div>",
             f'<p class="prompt">{escape(shown)}</p>',
         ]

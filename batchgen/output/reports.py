@@ -11,12 +11,37 @@ from pathlib import Path
 
 from batchgen import __version__
 from batchgen.config import Settings
-from batchgen.models import USD_PER_CREDIT, RunInfo
+from batchgen.models import USD_PER_CREDIT, Job, RunInfo, split_variant
 from batchgen.output.gallery import write_gallery
-from batchgen.output.results import summarise, write_results
+from batchgen.output.results import XLSX_NAME, summarise, write_results
+from batchgen.output.review import Review, cost_per_keeper
 from batchgen.state.store import StateStore
 
-__all__ = ["record_run_counts", "reports_current", "write_reports"]
+__all__ = [
+    "WORKBOOK_STAMP_META",
+    "record_run_counts",
+    "reports_current",
+    "workbook_stamp",
+    "write_reports",
+]
+
+#: Meta key: size and mtime of results.xlsx as written; another value means a person saved it.
+WORKBOOK_STAMP_META = "results_xlsx_stamp"
+
+
+def workbook_stamp(out_dir: Path) -> str:
+    """``size:mtime_ns`` of ``out_dir/results.xlsx`` ("" when there is none)."""
+    try:
+        info = (out_dir / XLSX_NAME).stat()
+    except OSError:
+        return ""
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
+def _display_order(job: Job) -> tuple[bool, int, int, str]:
+    row_key, variant = split_variant(job.key)
+    return (not job.in_manifest, job.row, variant, row_key)
+
 
 _RUN_COUNTS = "run_counts:{}"
 
@@ -54,8 +79,10 @@ def write_reports(
 
     ``prompt_column`` names the manifest column holding the prompt (None: unknown), so that
     rows whose prompt changed after generation show the prompt their video was made from.
+    Jobs are listed by row, each row's variants after it by number (``#v2`` before ``#v10``).
     """
-    summary = summarise(store.iter_jobs(), _runs(store), manifest=name, version=__version__)
+    jobs = sorted(store.iter_jobs(), key=_display_order)
+    summary = summarise(jobs, _runs(store), manifest=name, version=__version__)
     spend = store.spend()  # charged / committed / possibly charged, never below 40 a task
     summary = dataclasses.replace(
         summary,
@@ -64,15 +91,21 @@ def write_reports(
         possible=spend.possible,
         usd=round(spend.total * USD_PER_CREDIT, 2),
     )
+    review = Review(origins=store.origins(), decisions=store.decisions())
+    statuses = {job.key: job.status for job in jobs}
+    keepers, per_keeper = cost_per_keeper(summary.credits, statuses, review.decisions)
+    summary = dataclasses.replace(summary, approved=keepers, credits_per_keeper=per_keeper)
     write_results(
         out_dir,
         columns=store.columns(),
-        jobs=store.iter_jobs(),
+        jobs=jobs,
         summary=summary,
         csv_escape=settings.csv_escape,
         prompt_column=prompt_column,
+        review=review,
     )
-    write_gallery(out_dir, jobs=store.iter_jobs(), summary=summary, prompt_column=prompt_column)
+    write_gallery(out_dir, jobs=jobs, summary=summary, prompt_column=prompt_column)
+    store.set_meta(WORKBOOK_STAMP_META, workbook_stamp(out_dir))
     store.set_meta(_REPORTS_META, store.fingerprint())
 
 

@@ -44,6 +44,7 @@ from batchgen.output.cells import (
     utc_naive,
     what_to_do,
 )
+from batchgen.output.review import REVIEW_COLUMNS, Review
 from batchgen.output.summary import Summary, summarise
 from batchgen.output.workbook import write_workbook
 
@@ -97,12 +98,14 @@ def write_results(
     summary: Summary,
     csv_escape: bool = True,
     prompt_column: str | None = None,
+    review: Review | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/results.xlsx`` and ``out_dir/results.csv``, each atomically.
 
     ``columns`` are the manifest's own header names, whose values each ``job.user`` holds;
     ``prompt_column`` is the one among them holding the prompt (for ``prompt_used``);
     ``job.files`` are relative to ``out_dir``. Deleted rows are moved last if they are not.
+    ``review`` adds the variant, lineage, template and decision columns to both files.
     Returns the paths of the XLSX and the CSV.
     """
     out_dir = Path(out_dir)
@@ -111,9 +114,16 @@ def write_results(
     ordered = sorted(jobs, key=lambda job: not job.in_manifest)
     xlsx_path, csv_path = out_dir / XLSX_NAME, out_dir / CSV_NAME
     write_workbook(
-        xlsx_path, columns=columns, jobs=ordered, summary=summary, prompt_column=prompt_column
+        xlsx_path,
+        columns=columns,
+        jobs=ordered,
+        summary=summary,
+        prompt_column=prompt_column,
+        review=review,
     )
-    _write_csv(csv_path, columns, ordered, escape=csv_escape, prompt_column=prompt_column)
+    _write_csv(
+        csv_path, columns, ordered, escape=csv_escape, prompt_column=prompt_column, review=review
+    )
     return xlsx_path, csv_path
 
 
@@ -173,8 +183,10 @@ def _write_csv(
     *,
     escape: bool,
     prompt_column: str | None,
+    review: Review | None = None,
 ) -> None:
-    header = [*columns, *unique_names(columns, RESULT_COLUMNS)]
+    ours = RESULT_COLUMNS + (REVIEW_COLUMNS if review is not None else ())
+    header = [*columns, *unique_names(columns, ours)]
     getters = _getters(prompt_column)
     # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
@@ -183,4 +195,6 @@ def _write_csv(
         for job in jobs:
             values = [job.user.get(name) for name in columns]
             values += [getter(job) for getter in getters]
+            if review is not None:
+                values += review.values(job.key, job.prompt)
             writer.writerow([_csv_field(value, escape) for value in values])

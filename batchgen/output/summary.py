@@ -40,6 +40,8 @@ class Summary:
     possible: int = 0  # credits possibly charged by submits of unknown outcome (40 each)
     videos: int = 0
     runs: tuple[RunInfo, ...] = field(default=())
+    approved: int = 0  # downloaded jobs whose decision is approve
+    credits_per_keeper: float | None = None  # every credit spent / approved videos
 
     @property
     def needs_attention(self) -> int:

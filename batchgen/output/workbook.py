@@ -52,6 +52,7 @@ from batchgen.output.cells import (
     what_to_do,
     wrapped,
 )
+from batchgen.output.review import REVIEW_HEADER, Review, decision_validation, review_values
 from batchgen.output.summary import Summary
 
 __all__ = [
@@ -123,12 +124,14 @@ def write_workbook(
     jobs: Sequence[Job],
     summary: Summary,
     prompt_column: str | None = None,
+    review: Review | None = None,
 ) -> None:
     """Write the four sheets to ``path`` atomically (``jobs`` already in sheet order)."""
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), _OPTIONS)
         try:
             sheets = _Sheets(wb, columns, jobs, prompt_column)
+            sheets.review = review  # REVIEW_HEADER after the videos, the Decision drop-down last
             sheets.results(wb.add_worksheet("Results"))
             sheets.summary(wb.add_worksheet("Summary"), summary)
             sheets.failed(wb.add_worksheet("Failed"))
@@ -155,6 +158,7 @@ class _Sheets:
         prompt_column: str | None,
     ) -> None:
         self.columns, self.jobs, self.prompt_column = tuple(columns), jobs, prompt_column
+        self.review: Review | None = None
         top = {"valign": "top"}
         self.header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "valign": "top"})
         self.top: Format | None = None  # the workbook's default: top-aligned
@@ -272,20 +276,20 @@ class _Sheets:
         n = len(self.columns)
         ours = [*RESULT_HEADER, *(f"Video {i}" for i in range(1, max(self.videos, 1) + 1))]
         widths = [*_RESULT_WIDTHS, *(_VIDEO_WIDTH,) * max(self.videos, 1)]
+        review_at = n + len(ours)
+        if self.review is not None:
+            ws.data_validation(*decision_validation(review_at + 4, len(self.jobs)))
+            ours, widths = [*ours, *REVIEW_HEADER], [*widths, 9, 22, 40, 40, 14]
         widths[2] = max([widths[2], *(len(status_text(j)) + 3 for j in self.jobs)])
         self.heading(
-            ws,
-            [*self.columns, *unique_names(self.columns, ours)],
-            [
-                *self.user_widths,
-                *widths,
-            ],
+            ws, [*self.columns, *unique_names(self.columns, ours)], [*self.user_widths, *widths]
         )
         for row, job in enumerate(self.jobs, start=1):
             used = prompt_used(job, self.prompt_column)
             self.fit_height(ws, row, [*self.wrapped_user(job), (job.error_message, 50), (used, 50)])
             self.user_cells(ws, row, 0, job)
             self._result_cells(ws, row, n, job, used)
+            ws.write_row(row, review_at, review_values(self.review, job))  # never a formula
 
     def _result_cells(self, ws: Worksheet, row: int, n: int, job: Job, used: str | None) -> None:
         ws.write_number(row, n, job.row, self.top)
@@ -353,6 +357,8 @@ class _Sheets:
             ("Cost (USD)", summary.usd),
             ("Credits committed (tasks in flight)", summary.committed),
             ("Credits possibly charged (unknown submits)", summary.possible),
+            ("Approved videos (Decision: approve)", summary.approved),
+            ("Credits per approved video (cost per keeper)", summary.credits_per_keeper),
             *((f"  {status}", n) for status, n in summary.counts.items()),
             ("Deleted from the manifest (listed last)", summary.deleted),
             ("Requests made", summary.requests),

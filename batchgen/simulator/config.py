@@ -130,6 +130,7 @@ class SimConfig:
     refuse_duration: float = 0.05  # how long the listening socket stays closed
     truncate_fraction: float = 0.5  # share of the body sent before a truncated download closes
     link_ttl: float | None = None  # video links expire this long after the task completed
+    failed_credits: int = 0  # consumed_credits a failed task reports (0: failures refunded)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", frozenset(self.tokens))
@@ -156,6 +157,7 @@ class SimConfig:
                 "delays and durations must not be negative",
             ),
             (self.link_ttl is None or self.link_ttl >= 0, "link_ttl must not be negative"),
+            (self.failed_credits >= 0, "failed_credits must not be negative"),
         )
         return next((message for ok, message in checks if not ok), None)
 

@@ -3,7 +3,8 @@
 A task needs no timer of its own: its status is computed from the clock when someone asks.
 It is ``queued`` for the first ``queued_fraction`` of its latency, then ``processing``, then
 ``completed`` or ``failed``. A failed task reports ``consumed_credits`` 0 (the simulator's
-answer to the contract's silence: failures are refunded); any other task reports 40.
+answer to the contract's silence: failures are refunded) unless ``failed_credits`` says
+otherwise; any other task reports 40.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def draw_record(
         final_status="failed" if message else "completed",
         error_message=message,
         videos=rng.randint(*config.videos_per_task),
-        credits=0 if message else CREDITS_PER_TASK,
+        credits=config.failed_credits if message else CREDITS_PER_TASK,
         unknown_status=rng.choice(UNKNOWN_STATUSES) if fate.unknown_status else None,
     )
 
@@ -164,7 +165,7 @@ def status_data(record: TaskRecord, status: str, base_url: str) -> dict[str, Any
     completed = status == "completed"
     failed = status == "failed"
     return {
-        "consumed_credits": 0 if failed else CREDITS_PER_TASK,
+        "consumed_credits": record.credits if failed else CREDITS_PER_TASK,
         "created_at": record.created_at,
         "status": status,
         "task_id": record.task_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from batchgen.models import CREDITS_PER_TASK, JobStatus
+from batchgen.state.origins_sql import ORIGINS_MIGRATION
 from batchgen.text import clean_text
 
 __all__ = [
@@ -57,7 +58,8 @@ REQUEUE: dict[JobStatus, frozenset[JobStatus]] = {
     S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN, S.LOST}),
 }
 
-#: Numbered schema migrations; statements are separated by ";" (never inside a literal).
+#: Numbered schema migrations; statements are separated by ";" (never inside a literal;
+#: a trigger's body may hold one: statements are split where ``sqlite3.complete_statement``).
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,6 +89,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN earlier_possible INTEGER NOT NULL DEFAULT 0
     """,
+    ORIGINS_MIGRATION,  # 3: templates, lineage, decisions, one line per task (additive)
 )
 
 ATTEMPT_SQL = (

@@ -46,6 +46,7 @@ from batchgen.errors import (
 )
 from batchgen.models import USD_PER_CREDIT, Job, JobStatus, RunInfo
 from batchgen.state.location import STATE_FILE, state_path_for
+from batchgen.state.origins import OriginRecords
 from batchgen.state.rows import (
     FIELDS,
     RowLike,
@@ -182,7 +183,18 @@ def _translating(
     return wrapper
 
 
-class StateStore:
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script (a trigger's ``;`` stays inside it)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending
+            pending = ""
+
+
+class StateStore(OriginRecords):
     """The SQLite state of one manifest. Open with :meth:`open`; use from one thread."""
 
     def __init__(
@@ -250,7 +262,7 @@ class StateStore:
             # re-read inside the write lock: another process may have just migrated
             with self._transaction() as c:
                 if self._version() < number:
-                    for statement in filter(str.strip, script.split(";")):
+                    for statement in _statements(script):
                         c.execute(statement)
                     c.execute(f"PRAGMA user_version = {number}")
 

@@ -1,0 +1,150 @@
+"""The review loop at the start of a run: decisions read back, regenerations planned, and the
+manifest (with its variants) folded into the state.
+
+:func:`sync_with_review` replaces a bare ``store.sync_manifest`` call:
+
+1. the ``decision`` column of the previous ``results.xlsx`` is read, matched by key (see
+   :func:`batchgen.output.review.read_decisions`) and stored in the state, so the results
+   writer may rewrite the workbook without losing them;
+2. each ``regenerate`` not yet acted on becomes one new variant of its row
+   (``<row key>#v<n>``, n one above every variant the row ever had), its lineage recorded;
+   an approved or rejected job is never regenerated, nor one whose row left the manifest;
+3. variants the state holds beyond the row's count (sent before the count was lowered, or
+   regenerations) stay listed under their row, then the manifest is synced and the prompt
+   templates recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from batchgen.manifest.load import Manifest
+from batchgen.manifest.variants import with_variants
+from batchgen.models import JobStatus, split_variant, variant_key
+from batchgen.output.ledger import write_ledger
+from batchgen.output.reports import WORKBOOK_STAMP_META, workbook_stamp
+from batchgen.output.results import XLSX_NAME
+from batchgen.output.review import read_decisions
+from batchgen.state.store import StateStore, SyncReport
+
+__all__ = ["absorb_decisions", "ledger_report", "plan_regenerations", "sync_with_review"]
+
+log = logging.getLogger("batchgen")
+
+#: A job in one of these has a video (or a final failure) a person can judge.
+_SETTLED = frozenset(
+    {JobStatus.DOWNLOADED, JobStatus.FAILED, JobStatus.REJECTED, JobStatus.DOWNLOAD_FAILED}
+)
+
+
+def absorb_decisions(store: StateStore, out_dir: Path) -> int:
+    """Store the decisions of ``out_dir/results.xlsx``; returns how many changed.
+
+    Warnings (a file that cannot be matched, a value that is not a decision) are logged. A
+    workbook unchanged since batchgen wrote it is not read (a 100,000-row one takes a while).
+    """
+    stamp = workbook_stamp(out_dir)
+    if not stamp or stamp == store.get_meta(WORKBOOK_STAMP_META):
+        return 0
+    known = {job.key for job in store.iter_jobs()}
+    found = read_decisions(out_dir / XLSX_NAME, known)
+    if found.refused:
+        log.warning("%s", found.refused)
+    for warning in found.warnings:
+        log.warning("%s", warning)
+    changed = store.record_decisions(found.decisions)
+    store.set_meta(WORKBOOK_STAMP_META, stamp)  # read once per edit
+    if changed:
+        log.info("%s: %d decision(s) read from the results", out_dir.name, changed)
+    return changed
+
+
+def plan_regenerations(store: StateStore, manifest: Manifest) -> list[str]:
+    """Record one new variant per ``regenerate`` not yet acted on; returns the new keys."""
+    decisions = store.decisions()
+    wanted = [k for k, d in decisions.items() if d == "regenerate"]
+    if not wanted:
+        return []
+    done = store.regenerated()
+    rows = {row.key: row for row in manifest.rows if row.spec is not None}
+    highest: dict[str, int] = defaultdict(int)
+    statuses: dict[str, JobStatus] = {}
+    for job in store.iter_jobs():
+        row_key, number = split_variant(job.key)
+        highest[row_key] = max(highest[row_key], number)
+        statuses[job.key] = job.status
+    for key in store.origins():
+        row_key, number = split_variant(key)
+        highest[row_key] = max(highest[row_key], number)
+    for row in manifest.rows:
+        row_key, number = split_variant(row.key)
+        highest[row_key] = max(highest[row_key], number)
+    made = []
+    for key in sorted(wanted, key=lambda k: split_variant(k)):
+        if key in done:
+            continue
+        row_key = split_variant(key)[0]
+        if row_key not in rows:
+            log.warning(
+                "%s: %s is marked regenerate, but its row is no longer in the "
+                "manifest (or is invalid); not regenerated",
+                manifest.path.name,
+                key,
+            )
+            continue
+        if statuses.get(key) not in _SETTLED:
+            log.info(
+                "%s: %s is marked regenerate but has no result yet; waiting for it",
+                manifest.path.name,
+                key,
+            )
+            continue
+        highest[row_key] += 1
+        new = variant_key(row_key, highest[row_key])
+        store.add_regeneration(new, key)
+        made.append(new)
+    if made:
+        log.info("%s: %d variant(s) to regenerate", manifest.path.name, len(made))
+    return made
+
+
+def sync_with_review(store: StateStore, manifest: Manifest, out_dir: Path) -> SyncReport:
+    """Decisions, regenerations, then ``store.sync_manifest`` with every variant listed."""
+    absorb_decisions(store, out_dir)
+    plan_regenerations(store, manifest)
+    extra: dict[str, set[int]] = defaultdict(set)
+    for key in store.kept_keys():
+        row_key, number = split_variant(key)
+        if number > 1:
+            extra[row_key].add(number)
+    manifest = with_variants(manifest, extra)
+    report = store.sync_manifest(manifest.columns, manifest.rows)
+    templates = {row.key: row.template for row in manifest.rows if row.template is not None}
+    if templates:
+        store.record_templates(templates)
+    return report
+
+
+def ledger_report(store: StateStore, out_dir: Path) -> str:
+    """Write ledger.csv and claims.csv from the state; one line saying what they hold.
+
+    The ledger's credits are checked against the state's own total (what ``status`` and the
+    Summary sheet show); a difference is said in the line, never hidden.
+    """
+    jobs = {job.key: job for job in store.iter_jobs()}
+    totals = write_ledger(out_dir, tasks=store.task_log(), attempts=store.attempts(), jobs=jobs)
+    line = (
+        f"wrote {out_dir / 'ledger.csv'} ({totals.tasks} tasks, {totals.credits} credits "
+        f"reported, {totals.charged} counted as charged, {totals.charged_but_failed} charged "
+        f"but failed, {totals.ambiguous} submits of unknown outcome, {totals.possible} credits "
+        f"possibly charged) and claims.csv ({totals.claims} claims)"
+    )
+    spend = store.spend()
+    if (spend.charged, spend.possible) != (totals.charged, totals.possible):
+        line += (
+            f"; WARNING: the state counts {spend.charged} charged and {spend.possible} "
+            "possibly charged"
+        )
+    return line
