@@ -33,9 +33,17 @@ async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: st
     async with Simulator(DEMO_SIMULATOR) as sim:
         log.info("demo: the GrokImagine simulator listens on %s (token %r)", sim.url, DEMO_TOKEN)
         log.info("demo: credits are simulated; nothing is paid. Output goes to %s", out_dir)
-        # the simulator is this process's own: no window to share with other runs
+        # The simulator is this process's own: its limit is the run's, there is no window to
+        # share with other runs, and the latency prior (12 x first_poll, see engine.polling)
+        # is its known median, so the demo does not wait on a real vendor's minute.
         settings = dataclasses.replace(
-            settings, base_url=sim.url, first_poll=1.0, out_dir=out_dir, demo=True, limiter="none"
+            settings,
+            base_url=sim.url,
+            rpm=DEMO_SIMULATOR.rpm,
+            first_poll=DEMO_SIMULATOR.latency_median / 12,
+            out_dir=out_dir,
+            demo=True,
+            limiter="none",
         )
         code = await run_batch(manifests, settings, Token(DEMO_TOKEN), command=command)
     log.info("demo: open the results.xlsx and index.html in the folders under %s", out_dir)
