@@ -85,7 +85,7 @@ def main() -> None:
         work = Path(tmp)
         shutil.copytree(REPO / "manifests", work / "manifests")
         subprocess.run([sys.executable, "-m", "batchgen", "demo", "-q"], cwd=work, check=True)
-        out = work / "outputs" / "example"
+        out = work / "outputs" / "demo" / "example"
         table = work / "results.html"
         table.write_text(sheet_html(out / "results.xlsx", "Results"), encoding="utf-8")
         with sync_playwright() as playwright:

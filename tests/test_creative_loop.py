@@ -88,6 +88,7 @@ async def test_variants_raised_then_lowered_across_runs(make_sim: MakeSim, tmp_p
     ]
     assert all(r["status"] == "downloaded" and r["files"] for r in rows)
     assert len({r["task_id"] for r in rows}) == 6  # one task each
+    assert all(r["prompt_sent"] == "" for r in rows)  # no template: no copy of the prompt
     assert len({r["files"] for r in rows}) == 6  # and files of its own
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "row 3 · variant 3" in page and 'data-row="3" data-variant="2"' in page

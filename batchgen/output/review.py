@@ -4,7 +4,8 @@ reading the decisions a person typed back out of ``results.xlsx``.
 Columns added after the result columns (``REVIEW_COLUMNS`` in the CSV, ``REVIEW_HEADER`` in
 the XLSX, after the videos): ``variant`` (1, 2...; the row's
 variants share its ``row``), ``replaces`` (the key of the variant this one regenerates),
-``prompt_template`` (when the prompt was filled from one), ``prompt_sent`` (the text sent)
+``prompt_template`` (when the prompt was filled from one), ``prompt_sent`` (the text that
+template gave)
 and ``decision`` (``approve`` / ``reject`` / ``regenerate``, a drop-down in the XLSX).
 
 Reading decisions back (:func:`read_decisions`) matches rows by the ``key`` column, never by
@@ -79,9 +80,14 @@ class Review:
     decisions: Mapping[str, str] = field(default_factory=dict)
 
     def values(self, key: str, prompt: str) -> list[Any]:
-        """The ``REVIEW_COLUMNS`` values of the job ``key`` whose sent prompt is ``prompt``."""
+        """The ``REVIEW_COLUMNS`` values of the job ``key`` whose sent prompt is ``prompt``.
+
+        ``prompt_sent`` is filled only when a template made it: otherwise it is the prompt
+        column itself, and a copy would only make every row of the sheet taller.
+        """
         template, replaces = self.origins.get(key, (None, None))
-        return [split_variant(key)[1], replaces, template, prompt, self.decisions.get(key)]
+        sent = prompt if template else None
+        return [split_variant(key)[1], replaces, template, sent, self.decisions.get(key)]
 
 
 def review_values(review: Review | None, job: Job) -> list[Any]:
