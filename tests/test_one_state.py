@@ -115,6 +115,27 @@ async def test_a_state_is_bound_to_its_api_base_url(tmp_path: Path, vendor: Host
         assert TOKEN not in (store.get_meta("base_url") or "")
 
 
+async def test_a_state_that_never_reached_its_api_follows_the_corrected_url(
+    tmp_path: Path, vendor: HostileVendor
+) -> None:
+    # A mistyped --base-url on the first night: nothing connects, nothing is sent (exit 6).
+    manifest = write_rows(tmp_path / "briefs.csv", 2)
+    out = tmp_path / "outputs"
+    await vendor.go_away()
+    dead = vendor.url
+    assert await run([manifest], out, dead, "--outage-timeout", "1s") == ExitCode.OUTAGE
+    async with HostileVendor(TOKEN) as right:
+        # the corrected URL is simply used: the state held no task id to lose
+        assert await run([manifest], out, right.url) == ExitCode.OK
+        assert len(right.tasks) == 2
+    with StateStore.open(out / "briefs" / "state.sqlite") as store:
+        assert store.get_meta("base_url") == right.url
+    # once tasks exist, another URL is refused again
+    async with HostileVendor(TOKEN) as other:
+        with pytest.raises(StateConflictError, match="--rebind-base-url"):
+            await run([manifest], out, other.url)
+
+
 async def test_the_demo_never_touches_a_real_state(tmp_path: Path, vendor: HostileVendor) -> None:
     manifest = write_rows(tmp_path / "my.csv", 2)
     out = tmp_path / "outputs"

@@ -600,11 +600,13 @@ class StateStore(OriginRecords):
     def bind_base_url(self, base_url: str, *, rebind: bool = False) -> None:
         """Record the API base URL this state's tasks belong to; refuse another one.
 
-        Raises StateConflictError (exit 2) when the state was made against another URL,
-        unless ``rebind`` (``--rebind-base-url``) moves it to ``base_url``.
+        Raises StateConflictError (exit 2) when the state has sent a submit to another URL,
+        unless ``rebind`` (``--rebind-base-url``) moves it to ``base_url``. A state that never
+        sent a submit anywhere (say, its first run had a mistyped URL and could not connect)
+        holds no task id to lose, so it simply moves to ``base_url``.
         """
         known = self.get_meta("base_url")
-        if known is None or known == base_url or rebind:
+        if known is None or known == base_url or rebind or not self._ever_submitted():
             self.set_meta("base_url", base_url)
             return
         raise StateConflictError(
@@ -612,6 +614,15 @@ class StateStore(OriginRecords):
             "where its task ids mean nothing. Use --base-url " + known + ", or "
             "--rebind-base-url if this is the same service at a new address"
         )
+
+    def _ever_submitted(self) -> bool:
+        """Whether any row of this state ever had a submit that may have reached an API."""
+        sql = (
+            "SELECT 1 FROM jobs WHERE task_id IS NOT NULL OR submitted_at IS NOT NULL "
+            "OR status IN (?, ?) OR earlier_credits > 0 OR earlier_possible > 0 LIMIT 1"
+        )
+        found = self._conn.execute(sql, (S.SUBMITTING.value, S.UNKNOWN.value)).fetchone()
+        return found is not None
 
     @_translating
     def latency_samples(self, limit: int = 2000) -> list[float]:
