@@ -325,3 +325,19 @@ def test_the_sync_warning_names_the_id_once(tmp_path: Path) -> None:
     with StateStore.open(state_path_for(out, path), manifest=path) as store:
         warnings = store.sync_manifest(manifest.columns, manifest.rows).warnings
     assert warnings and warnings[0].startswith("row 2 (id spring-01) changed its request")
+
+
+def test_a_missing_manifest_is_named_once_by_run_and_report(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GROKIMAGINE_API_TOKEN", "sk-cli-test-s3cret-value")
+    assert main(["report", "nosuch.csv"]) == ExitCode.USAGE
+    assert "nosuch.csv: no such file or folder" in capsys.readouterr().err
+    code = main(["run", "nosuch.csv", "--base-url", "http://127.0.0.1:9", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != ExitCode.OK and "nosuch.csv" in err
+    skipped = next(line for line in err.splitlines() if "skipped" in line)
+    assert skipped.count("nosuch.csv") == 1, skipped

@@ -298,6 +298,8 @@ def rebuild_reports(
     lines = []
     for path in find_manifests(list(paths)):
         state = existing_state(settings.out_dir, path)
+        if state is None and not path.exists():
+            raise StateError(f"{path}: no such file or folder")
         if state is None:
             raise StateError(f"{path.name}: no state in {settings.out_dir}; run it first")
         with StateStore.open(state) as store:

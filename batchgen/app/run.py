@@ -192,7 +192,8 @@ def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Ba
             except (ManifestError, BatchgenError) as exc:
                 if isinstance(exc, UsageError | StateConflictError):
                     raise
-                log.error("%s: skipped: %s", path.name, exc)
+                shown = str(exc) if isinstance(exc, ManifestError) else f"{path.name}: {exc}"
+                log.error("skipped %s", shown)
                 batch.unreadable.append(path.name)
     except BaseException:
         for prepared_one in batch.prepared:

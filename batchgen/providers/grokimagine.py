@@ -151,6 +151,10 @@ class ApiClient:
         return self._session
 
     # ------------------------------------------------------------------ submit
+    def _cannot_connect(self, exc: Exception) -> str:
+        # aiohttp names its TLS context ("ssl:default") even for plain http: noise to a reader
+        return f"could not connect to {self.host}: {str(exc).replace(' ssl:default', '')}"
+
     async def submit(self, spec: JobSpec, *, mark: SendMark | None = None) -> str:
         """Start one generation; returns the vendor's task id (errors: ``providers.base``)."""
         where = "POST /v1/generate"
@@ -160,7 +164,7 @@ class ApiClient:
             )
         except NotSent as exc:
             self._proved(SubmitAnswer(sent=False))
-            raise NotSentError(f"could not connect to {self.host}: {exc}") from None
+            raise NotSentError(self._cannot_connect(exc)) from None
         except NoAnswer as exc:
             rule = self._proved(SubmitAnswer(status=None))
             raise AmbiguousSubmitError(f"{where}: {exc}; {rule.why}") from None
@@ -207,7 +211,7 @@ class ApiClient:
         try:
             reply = await self._exchange("GET", "/v1/status", params={"task_id": task_id})
         except NotSent as exc:
-            raise NotSentError(f"could not connect to {self.host}: {exc}") from None
+            raise NotSentError(self._cannot_connect(exc)) from None
         except NoAnswer as exc:
             raise TransientApiError(f"{where}: {exc}") from None
         code = reply.code or 0
@@ -305,7 +309,7 @@ class ApiClient:
         try:
             reply = await self._request(method, path, json_body, params, mark or SendMark())
         except NotSent as exc:
-            self.health.failed(self.clock(), f"could not connect to {self.host}: {exc}")
+            self.health.failed(self.clock(), self._cannot_connect(exc))
             raise
         except NoAnswer as exc:
             self.health.failed(self.clock(), f"{self.host} did not answer: {exc}")
