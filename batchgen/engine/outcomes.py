@@ -23,7 +23,8 @@ from batchgen.errors import (
     TransientApiError,
 )
 from batchgen.models import CREDITS_PER_TASK, JobStatus, TaskStatus
-from batchgen.state.store import Attempt, StateStore
+from batchgen.state.protocol import Store
+from batchgen.state.store import Attempt
 
 __all__ = [
     "charged",
@@ -61,7 +62,7 @@ def outcome_of(exc: ApiError) -> Outcome:
 
 
 def settle_submit(
-    store: StateStore,
+    store: Store,
     key: str,
     to: JobStatus,
     kind: str,
