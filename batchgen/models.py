@@ -13,7 +13,6 @@ __all__ = [
     "MODES",
     "NEEDS_ATTENTION",
     "RATIOS",
-    "TERMINAL",
     "USD_PER_CREDIT",
     "Job",
     "JobSpec",
@@ -85,17 +84,6 @@ class JobStatus(StrEnum):
     SKIPPED = "skipped"  # hidden in the sheet; never sent (``--include-hidden`` sends it)
 
 
-#: Nothing more will happen to these without the user asking (``--retry-failed`` etc.).
-TERMINAL = frozenset(
-    {
-        JobStatus.DOWNLOADED,
-        JobStatus.INVALID,
-        JobStatus.REJECTED,
-        JobStatus.UNKNOWN,
-        JobStatus.SKIPPED,
-        JobStatus.LOST,
-    }
-)
 #: Statuses of rows a person should look at in the morning.
 NEEDS_ATTENTION = frozenset(
     {
