@@ -52,3 +52,19 @@ def test_engine_and_outputs_use_only_the_protocol_of_the_store() -> None:
                     and path.name != "latency_store.py"  # its ``store`` is the latency file
                 ):
                     assert node.attr in allowed, f"{path.name} calls store.{node.attr}"
+
+
+def test_error_kinds_are_stored_as_the_plain_strings_older_state_files_hold() -> None:
+    from batchgen.engine.retry import PERMANENT, TRANSIENT, task_error_kind
+    from batchgen.models import ErrorKind
+
+    assert [k.value for k in ErrorKind] == ["transient", "permanent", "gone", "note", "download"]
+    assert task_error_kind("Network error") is TRANSIENT is ErrorKind.TRANSIENT
+    assert task_error_kind("content policy") is PERMANENT
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (kind TEXT)")
+    conn.execute("INSERT INTO t VALUES (?)", (ErrorKind.GONE,))
+    assert conn.execute("SELECT kind, typeof(kind) FROM t").fetchone() == ("gone", "text")
+    assert ErrorKind("gone") is ErrorKind.GONE  # an old row's string reads back
