@@ -39,6 +39,10 @@ class Timeouts:
     download_read: float = 60.0
 
 
+#: Fraction of the rpm limit left unused (the one default of ``--safety-margin`` and Throttle).
+DEFAULT_SAFETY_MARGIN = 0.03
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
     """How transient failures are retried. See ``batchgen.engine.throttle.backoff``."""
@@ -55,7 +59,7 @@ class Settings:
 
     base_url: str = DEFAULT_BASE_URL
     rpm: int = TIERS["free"]
-    safety_margin: float = 0.03  # fraction of the limit left unused
+    safety_margin: float = DEFAULT_SAFETY_MARGIN  # fraction of the limit left unused
     out_dir: Path = Path("outputs")
     sheet: str | None = None
     include_hidden: bool = False  # send rows hidden in the sheet (and read hidden sheets)

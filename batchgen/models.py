@@ -13,8 +13,8 @@ __all__ = [
     "MODES",
     "NEEDS_ATTENTION",
     "RATIOS",
-    "TERMINAL",
     "USD_PER_CREDIT",
+    "ErrorKind",
     "Job",
     "JobSpec",
     "JobStatus",
@@ -85,17 +85,16 @@ class JobStatus(StrEnum):
     SKIPPED = "skipped"  # hidden in the sheet; never sent (``--include-hidden`` sends it)
 
 
-#: Nothing more will happen to these without the user asking (``--retry-failed`` etc.).
-TERMINAL = frozenset(
-    {
-        JobStatus.DOWNLOADED,
-        JobStatus.INVALID,
-        JobStatus.REJECTED,
-        JobStatus.UNKNOWN,
-        JobStatus.SKIPPED,
-        JobStatus.LOST,
-    }
-)
+class ErrorKind(StrEnum):
+    """Why a row needs a look (``jobs.error_kind``; the stored strings are these values)."""
+
+    TRANSIENT = "transient"  # worth trying again on its own
+    PERMANENT = "permanent"  # the vendor refused it; the same request would fail again
+    GONE = "gone"  # the vendor no longer knows the task
+    NOTE = "note"  # a completed task's message, kept for the results
+    DOWNLOAD = "download"  # the videos could not be fetched (yet)
+
+
 #: Statuses of rows a person should look at in the morning.
 NEEDS_ATTENTION = frozenset(
     {
@@ -147,7 +146,7 @@ class Job:
     task_id: str | None = None
     attempts: int = 0
     consumed_credits: int = 0
-    error_kind: str | None = None  # transient | permanent | ambiguous | invalid | download
+    error_kind: str | None = None  # an ErrorKind value (a str: older state files may hold others)
     error_message: str | None = None
     video_urls: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # paths relative to the manifest's output folder

@@ -16,10 +16,14 @@ from batchgen.config import (
     TIERS,
     TOKEN_ENV,
     TOKEN_FILE_ENV,
+    RetryPolicy,
+    Settings,
     parse_size,
 )
 from batchgen.engine.limiter import LIMITER_HELP, limiter_option
 from batchgen.errors import ExitCode
+
+_DEFAULTS = Settings()  # each default is written once, in config.Settings
 
 __all__ = [
     "CONFIG_FILE",
@@ -103,7 +107,7 @@ def epilog() -> str:
 def add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
     """--out, -q, -v and --config, on ``p`` (or in ``group``)."""
     g = group or p
-    g.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
+    g.add_argument("--out", type=Path, default=_DEFAULTS.out_dir, help="output folder")
     g.add_argument("-q", "--quiet", action="count", default=0, help="only warnings and errors")
     g.add_argument(
         "-v",
@@ -165,7 +169,7 @@ def add_budget_options(g: Any) -> None:
     g.add_argument(
         "--budget-scope",
         choices=("run", "total"),
-        default="run",
+        default=_DEFAULTS.budget_scope,
         help="count the budget per run, or with earlier runs' spend",
     )
 
@@ -221,13 +225,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     budget.add_argument(
         "--grace",
         type=parse_duration,
-        default=600.0,
+        default=_DEFAULTS.grace,
         help="seconds of polling and downloading allowed after --max-runtime",
     )
     budget.add_argument(
         "--outage-timeout",
         type=parse_duration,
-        default=600.0,
+        default=_DEFAULTS.outage_timeout,
         help="stop (exit 6) when no API request has succeeded for this long, e.g. 90s or 10m "
         "(30 s when no request of the run ever got through)",
     )
@@ -243,7 +247,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         f"${TOKEN_FILE_ENV}, else ${TOKEN_ENV})",
     )
     api.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
-    api.add_argument("--limiter", type=limiter_option, default="local", help=LIMITER_HELP)
+    api.add_argument("--limiter", type=limiter_option, default=_DEFAULTS.limiter, help=LIMITER_HELP)
     api.add_argument(
         "--rebind-base-url",
         action="store_true",
@@ -252,22 +256,28 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     api.add_argument(
         "--max-answer-bytes",
         type=_positive_int,
-        default=1_000_000,
+        default=_DEFAULTS.max_answer_bytes,
         help="largest API answer read; a larger one is refused, never buffered",
     )
     api.add_argument(
         "--max-urls-per-task",
         type=_positive_int,
-        default=20,
+        default=_DEFAULTS.max_urls_per_task,
         help="more video URLs than this in one task is a protocol error for its row",
     )
 
     tuning = p.add_argument_group("tuning")
     tuning.add_argument(
-        "--max-attempts", type=_positive_int, default=5, help="tries per transient step"
+        "--max-attempts",
+        type=_positive_int,
+        default=RetryPolicy().max_attempts,
+        help="tries per transient step",
     )
     tuning.add_argument(
-        "--download-concurrency", type=_positive_int, default=4, help="videos fetched at once"
+        "--download-concurrency",
+        type=_positive_int,
+        default=_DEFAULTS.download_concurrency,
+        help="videos fetched at once",
     )
     tuning.add_argument(
         "--max-video-size",
@@ -290,25 +300,25 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     tuning.add_argument(
         "--heartbeat",
         type=parse_duration,
-        default=60.0,
+        default=_DEFAULTS.heartbeat,
         help="seconds between progress lines when there are no bars",
     )
     tuning.add_argument(
         "--first-poll",
         type=parse_duration,
-        default=5.0,
+        default=_DEFAULTS.first_poll,
         help="seconds before a task's first status poll, until latencies are learned",
     )
     tuning.add_argument(
         "--max-poll-lag",
         type=parse_duration,
-        default=600.0,
+        default=_DEFAULTS.max_poll_lag,
         help="seconds a due status poll may wait while submissions use the budget",
     )
     tuning.add_argument(
         "--rate-window",
         type=parse_duration,
-        default=60.0,
+        default=_DEFAULTS.rate_window,
         help="seconds the vendor counts the rpm limit over (the benchmark shrinks it)",
     )
 

@@ -21,13 +21,13 @@ import aiohttp
 
 from batchgen import __version__
 from batchgen.app.outcome import MEANINGS, OUTCOMES, manifest_exit, overall_exit
+from batchgen.app.provider import ProviderFactory, grokimagine_provider
 from batchgen.app.record import record_run
 from batchgen.app.review import sync_with_review
 from batchgen.config import Settings
 from batchgen.engine.addresses import cdn_connector
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.download_stage import policy_for
-from batchgen.engine.guards import time_left_until_end
 from batchgen.engine.latency_store import learned_latencies
 from batchgen.engine.limiter import open_throttle
 from batchgen.engine.progress import Progress
@@ -48,7 +48,7 @@ from batchgen.models import JobStatus
 from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
 from batchgen.providers.endpoint import normalise_base_url
-from batchgen.providers.grokimagine import ApiClient, Token
+from batchgen.providers.grokimagine import Token
 from batchgen.state.location import manifest_identity
 from batchgen.state.registry import Registry, locate_state
 from batchgen.state.store import Spend, StateStore
@@ -209,8 +209,12 @@ async def run_batch(
     *,
     command: str,
     install_signals: bool = True,
+    provider: ProviderFactory = grokimagine_provider,
 ) -> int:
-    """Run every manifest under ``paths``; returns the process exit code."""
+    """Run every manifest under ``paths``; returns the process exit code.
+
+    ``provider`` builds the vendor client (the engine sees only the
+    :class:`~batchgen.providers.base.Provider` protocol); GrokImagine unless told."""
     batch = _prepare_all(paths, settings, command)
     if not batch.prepared:
         if batch.locked:
@@ -223,7 +227,7 @@ async def run_batch(
         return ExitCode.OK  # only manifests without data rows: nothing to do
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
-        outcome = await _dispatch(batch.prepared, settings, token, install_signals)
+        outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
         code = _finish(batch, outcome, settings)
         if settings.notify_url:
             await _notify(settings.notify_url, batch, code)
@@ -236,19 +240,15 @@ async def run_batch(
 
 
 async def _dispatch(
-    prepared: list[Prepared], settings: Settings, token: Token, install_signals: bool
+    prepared: list[Prepared],
+    settings: Settings,
+    token: Token,
+    install_signals: bool,
+    provider: ProviderFactory,
 ) -> _Outcome:
     async with (
         open_throttle(settings, token.reveal()) as throttle,
-        ApiClient(
-            settings.base_url,
-            token,
-            timeouts=settings.timeouts,
-            on_response=throttle.observe,
-            max_answer_bytes=settings.max_answer_bytes,
-            max_urls=settings.max_urls_per_task,
-            time_left=time_left_until_end(settings),
-        ) as api,
+        provider(settings, token, throttle.observe) as api,
         aiohttp.ClientSession(
             connector=cdn_connector(allow_private=policy_for(settings).allow_private)
         ) as cdn,

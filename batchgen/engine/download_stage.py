@@ -41,7 +41,7 @@ from batchgen.engine.manifest_run import ManifestRun, VideoFiles
 from batchgen.engine.retry import backoff_delay
 from batchgen.engine.verify import sniff
 from batchgen.errors import DiskFullError, DownloadError
-from batchgen.models import Job, JobStatus, TaskState, TaskStatus
+from batchgen.models import ErrorKind, Job, JobStatus, TaskState, TaskStatus
 from batchgen.state.store import Attempt
 
 __all__ = ["MAX_CDN_WAIT", "DownloadStage", "HashedFiles", "policy_for"]
@@ -184,7 +184,11 @@ class DownloadStage:
             files=tuple(files),
             file_sizes=tuple(sizes),
             # a vendor's note beside a completed task stays; a download error is cleared
-            **({} if job.error_kind == "note" else {"error_kind": None, "error_message": None}),
+            **(
+                {}
+                if job.error_kind == ErrorKind.NOTE
+                else {"error_kind": None, "error_message": None}
+            ),
         )
         run.counters.downloaded += 1
 
@@ -193,7 +197,7 @@ class DownloadStage:
         run.store.transition(
             job.key,
             JobStatus.DOWNLOAD_FAILED,
-            error_kind="download",
+            error_kind=ErrorKind.DOWNLOAD,
             error_message=str(exc),
             attempt=Attempt("download", "failed", str(exc)),
         )

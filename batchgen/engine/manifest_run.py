@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from batchgen.models import Job
-from batchgen.state.store import StateStore
+from batchgen.state.protocol import Store
 
 __all__ = ["Counters", "ManifestRun", "VideoFiles"]
 
@@ -47,7 +47,7 @@ class ManifestRun:
     """One manifest taking part in the run."""
 
     name: str
-    store: StateStore
+    store: Store
     out_dir: Path
     counters: Counters = field(default_factory=Counters)
     cursor: int = 0  # highest row number already handed to a submitter

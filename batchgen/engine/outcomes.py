@@ -22,8 +22,9 @@ from batchgen.errors import (
     TaskGoneError,
     TransientApiError,
 )
-from batchgen.models import CREDITS_PER_TASK, JobStatus, TaskStatus
-from batchgen.state.store import Attempt, StateStore
+from batchgen.models import CREDITS_PER_TASK, ErrorKind, JobStatus, TaskStatus
+from batchgen.state.protocol import Store
+from batchgen.state.store import Attempt
 
 __all__ = [
     "charged",
@@ -61,7 +62,7 @@ def outcome_of(exc: ApiError) -> Outcome:
 
 
 def settle_submit(
-    store: StateStore,
+    store: Store,
     key: str,
     to: JobStatus,
     kind: str,
@@ -105,7 +106,7 @@ def record_gone(run: ManifestRun, key: str, task_id: str, exc: TaskGoneError) ->
     run.store.transition(
         key,
         JobStatus.LOST,
-        error_kind="gone",
+        error_kind=ErrorKind.GONE,
         error_message=message,
         attempt=Attempt("poll", "gone", str(exc), task_id),
     )
@@ -133,7 +134,7 @@ def record_completed(run: ManifestRun, key: str, status: TaskStatus) -> None:
     """A task done with at least one URL; a message beside it is kept as a note."""
     fields: dict[str, Any] = {}
     if status.error_message:  # a success with a remark: a note, not an error
-        fields = {"error_kind": "note", "error_message": status.error_message}
+        fields = {"error_kind": ErrorKind.NOTE, "error_message": status.error_message}
     run.store.transition(
         key,
         JobStatus.COMPLETED,

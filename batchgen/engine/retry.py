@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from batchgen.config import RetryPolicy
+from batchgen.models import ErrorKind
 
 __all__ = [
     "PERMANENT",
@@ -34,8 +35,8 @@ __all__ = [
     "task_error_kind",
 ]
 
-TRANSIENT = "transient"
-PERMANENT = "permanent"
+TRANSIENT = ErrorKind.TRANSIENT
+PERMANENT = ErrorKind.PERMANENT
 
 # Task error messages the vendor contract documents as worth a retry, and nothing else: an
 # automatic retry costs 40 credits, so a message we do not recognise counts as permanent.
@@ -135,7 +136,7 @@ def decide(
     return Decision(Action.RETRY, delay)
 
 
-def task_error_kind(message: str | None) -> str:
+def task_error_kind(message: str | None) -> ErrorKind:
     """Whether a failed task is worth generating again on its own (the contract's list).
 
     Messages we do not recognise count as permanent: a retry costs 40 credits, and

@@ -50,6 +50,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from batchgen.config import DEFAULT_SAFETY_MARGIN
 from batchgen.engine.window import SharedWindow
 from batchgen.errors import BatchgenError
 from batchgen.providers.grokimagine import DEFAULT_RESET, RateInfo
@@ -75,7 +76,7 @@ class Throttle:
         limit: int,
         *,
         window: float = 60.0,
-        margin: float = 0.02,
+        margin: float = DEFAULT_SAFETY_MARGIN,
         clock: Callable[[], float] | None = None,
         shared: SharedWindow | None = None,
     ) -> None:

@@ -56,8 +56,6 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 #: Sum of the uncompressed parts of an .xlsx: the guard against zip bombs.
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 
-SEVERITIES = ("error", "warning")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:

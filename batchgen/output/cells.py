@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from batchgen.models import USD_PER_CREDIT, Job, JobStatus
+from batchgen.models import USD_PER_CREDIT, ErrorKind, Job, JobStatus
 
 __all__ = [
     "DELETED_MARK",
@@ -122,7 +122,7 @@ _WHAT_TO_DO = {
 def what_to_do(job: Job) -> str:
     """One line telling a person what to do about a row that needs attention."""
     if job.status is JobStatus.FAILED:
-        if job.error_kind == "transient":
+        if job.error_kind == ErrorKind.TRANSIENT:
             return "A passing failure: run again, it is retried automatically."
         return "The task failed for good: change the prompt, then run with --retry-failed."
     return _WHAT_TO_DO.get(job.status, "")

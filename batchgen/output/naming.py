@@ -40,7 +40,7 @@ from string import Formatter
 from batchgen.errors import DownloadError, UsageError
 from batchgen.models import Job
 from batchgen.output.sidecar import sidecar_owner, sidecar_path, write_sidecar
-from batchgen.state.store import StateStore
+from batchgen.state.protocol import Store
 
 __all__ = [
     "HASH_CHARS",
@@ -256,9 +256,9 @@ class FileNames:
 
 
 def file_names(
-    store: StateStore, template: str | None, columns: Sequence[str], manifest: str
+    store: Store, template: str | None, columns: Sequence[str], manifest: str
 ) -> FileNames:
-    """The ``FileNames`` of one manifest's run (``store``: its ``StateStore``).
+    """The ``FileNames`` of one manifest's run (``store``: its state).
 
     UsageError when ``template`` is malformed or names a column ``columns`` lacks.
     """

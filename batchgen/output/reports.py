@@ -15,7 +15,7 @@ from batchgen.models import USD_PER_CREDIT, Job, RunInfo, split_variant
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import XLSX_NAME, summarise, write_results
 from batchgen.output.review import Review, cost_per_keeper
-from batchgen.state.store import StateStore
+from batchgen.state.protocol import Store
 
 __all__ = [
     "WORKBOOK_STAMP_META",
@@ -46,13 +46,13 @@ def _display_order(job: Job) -> tuple[bool, int, int, str]:
 _RUN_COUNTS = "run_counts:{}"
 
 
-def record_run_counts(store: StateStore, run_id: int, *, submitted: int, downloaded: int) -> None:
+def record_run_counts(store: Store, run_id: int, *, submitted: int, downloaded: int) -> None:
     """Keep what one run submitted and downloaded, for the ``Runs`` sheet."""
     counts = {"submitted": submitted, "downloaded": downloaded}
     store.set_meta(_RUN_COUNTS.format(run_id), json.dumps(counts))
 
 
-def _runs(store: StateStore) -> list[RunInfo]:
+def _runs(store: Store) -> list[RunInfo]:
     runs = []
     for run in store.runs():
         raw = store.get_meta(_RUN_COUNTS.format(run.run_id))
@@ -68,7 +68,7 @@ def _runs(store: StateStore) -> list[RunInfo]:
 
 
 def write_reports(
-    store: StateStore,
+    store: Store,
     out_dir: Path,
     *,
     name: str,
@@ -113,7 +113,7 @@ _REPORTS_META = "reports_fingerprint"
 _REPORT_FILES = ("results.xlsx", "results.csv", "index.html")
 
 
-def reports_current(store: StateStore, out_dir: Path) -> bool:
+def reports_current(store: Store, out_dir: Path) -> bool:
     """True when the reports on disk were written from exactly this state of the rows.
 
     A no-op re-run of a 100,000-row manifest then costs seconds instead of the time that

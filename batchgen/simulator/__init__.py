@@ -27,7 +27,6 @@ from batchgen.simulator.command import (
     DEFAULT_PORT,
     add_simulate_arguments,
     config_from_args,
-    main_simulate,
     serve,
 )
 from batchgen.simulator.config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
@@ -49,7 +48,6 @@ __all__ = [
     "TaskRecord",
     "add_simulate_arguments",
     "config_from_args",
-    "main_simulate",
     "max_in_window",
     "serve",
     "token_label",

@@ -1,7 +1,7 @@
 """``batchgen simulate``: options, the ``SimConfig`` they build, and the serving loop.
 
 ``batchgen.cli`` owns the parser; it calls ``add_simulate_arguments`` on its ``simulate``
-sub-parser and then ``main_simulate(namespace)`` (or ``serve(config_from_args(ns), ...)``).
+sub-parser and then ``serve(config_from_args(ns), ...)``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from typing import Any, TextIO
@@ -19,7 +18,7 @@ from batchgen.errors import UsageError
 from batchgen.simulator.config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
 from batchgen.simulator.server import Simulator
 
-__all__ = ["DEFAULT_PORT", "add_simulate_arguments", "config_from_args", "main_simulate", "serve"]
+__all__ = ["DEFAULT_PORT", "add_simulate_arguments", "config_from_args", "serve"]
 
 DEFAULT_PORT = 8089
 _DEFAULTS = SimConfig()
@@ -211,16 +210,3 @@ async def _until_terminated() -> None:
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
-
-
-def main_simulate(ns: argparse.Namespace) -> int:
-    """``batchgen simulate``: serve until Ctrl+C or SIGTERM; returns the exit code (0).
-
-    Raises ``UsageError`` for bad options or a port that cannot be bound.
-    """
-    config = config_from_args(ns)
-    if ns.access_log:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, ns.host, ns.port, access_log=ns.access_log))
-    return 0
