@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +13,7 @@ __all__ = [
     "MODES",
     "NEEDS_ATTENTION",
     "RATIOS",
+    "REQUEST_FIELDS",
     "USD_PER_CREDIT",
     "ErrorKind",
     "Job",
@@ -46,10 +47,16 @@ def split_variant(key: str) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobSpec:
-    """One valid manifest row, normalised: exactly what will be sent to ``POST /v1/generate``.
+    """One valid manifest row, normalised: exactly what will be asked of the provider.
 
     ``row`` is the row number as the user sees it in the spreadsheet (the header is row 1).
-    ``key`` is the row's stable identity across runs (see ``batchgen.manifest.load``).
+    ``key`` is the row's stable identity across runs (see ``batchgen.manifest.validate``).
+
+    This class is the one declaration of the request's fields: every field after ``key`` and
+    ``row`` (:data:`REQUEST_FIELDS`) is stored by the state (one column each, derived from
+    this declaration in :mod:`batchgen.state.columns`), compared when a row is re-read, and
+    shown in the sidecar. A field added later must have a default; rows that leave it at the
+    default keep their key (:meth:`request`), so adding a field changes no existing identity.
     """
 
     key: str
@@ -59,12 +66,22 @@ class JobSpec:
     ratio: str
     images: tuple[str, ...] = ()
 
-    def payload(self) -> dict[str, Any]:
-        """The JSON body of the generate request."""
-        body: dict[str, Any] = {"mode": self.mode, "prompt": self.prompt, "ratio": self.ratio}
-        if self.images:
-            body["images"] = list(self.images)
+    def request(self) -> dict[str, Any]:
+        """The request's fields by name, in declaration order, leaving out every field that
+        is at its default (``images`` when empty): ``{"prompt": ..., "mode": ..., ...}``.
+        Tuples become lists. The provider turns this into its own wire body."""
+        body: dict[str, Any] = {}
+        for f in REQUEST_FIELDS:
+            value = getattr(self, f.name)
+            if f.default is MISSING or value != f.default:
+                body[f.name] = list(value) if isinstance(value, tuple) else value
         return body
+
+
+#: The request's own fields (``JobSpec``'s fields after ``key`` and ``row``), in order.
+REQUEST_FIELDS: tuple[Field[Any], ...] = tuple(
+    f for f in fields(JobSpec) if f.name not in ("key", "row")
+)
 
 
 class JobStatus(StrEnum):
@@ -131,15 +148,10 @@ class TaskStatus:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Job:
-    """One row of the state store: a manifest row and everything that happened to it."""
+class Job(JobSpec):
+    """One row of the state store: its request (the :class:`JobSpec` fields) and everything
+    that happened to it."""
 
-    key: str
-    row: int
-    prompt: str
-    mode: str
-    ratio: str
-    images: tuple[str, ...] = ()
     user: dict[str, Any] = field(default_factory=dict)  # the user's own columns, in order
     status: JobStatus = JobStatus.PENDING
     in_manifest: bool = True  # False: deleted from the manifest since an earlier run
@@ -157,15 +169,11 @@ class Job:
     updated_at: dt.datetime | None = None
 
     def spec(self) -> JobSpec:
-        """The request this row sends."""
-        return JobSpec(
-            key=self.key,
-            row=self.row,
-            prompt=self.prompt,
-            mode=self.mode,
-            ratio=self.ratio,
-            images=self.images,
-        )
+        """The request this row sends (a plain :class:`JobSpec`)."""
+        return JobSpec(**{name: getattr(self, name) for name in _SPEC_NAMES})
+
+
+_SPEC_NAMES = tuple(f.name for f in fields(JobSpec))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,7 +45,7 @@ def test_mode_and_ratio_ignore_case_and_spaces(tmp_path: Path) -> None:
     manifest = read_manifest(write(tmp_path, [["cat", " NoRmAl ", " 3 : 2 ", ""]]))
     spec = manifest.valid[0]
     assert (spec.mode, spec.ratio, spec.images) == ("normal", "3:2", ())
-    assert spec.payload() == {"mode": "normal", "prompt": "cat", "ratio": "3:2"}
+    assert spec.request() == {"mode": "normal", "prompt": "cat", "ratio": "3:2"}
 
 
 def test_defaults_fill_empty_cells_and_missing_columns(tmp_path: Path) -> None:

@@ -11,15 +11,16 @@ with an error (``--allow-regenerate`` sends it anyway, with a warning).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from batchgen.manifest.model import Manifest, ManifestRow, Problem, display_path
 from batchgen.manifest.values import request_key
+from batchgen.models import JobSpec
 
 __all__ = ["Generated", "hold_regenerations", "regenerations"]
 
-#: ``(key, row, prompt, mode, ratio, images)`` of a state row whose task was created.
-Generated = tuple[str, int, str, str, str, Sequence[str]]
+#: The request of a state row whose task was created (``Store.generated_requests``).
+Generated = JobSpec
 
 
 def regenerations(manifest: Manifest, generated: Iterable[Generated]) -> dict[str, tuple[str, int]]:
@@ -27,19 +28,19 @@ def regenerations(manifest: Manifest, generated: Iterable[Generated]) -> dict[st
     generated under another key, when its own key was never generated and the other key is
     no longer in the manifest (its identity changed)."""
     rows = list(generated)
-    keys = {key for key, *_ in rows}
+    keys = {spec.key for spec in rows}
     # Only rows the state has never generated can be regenerations; a re-run of an unchanged
     # manifest has none, and then no request is hashed at all.
     candidates = [spec for spec in manifest.valid if spec.key not in keys]
     if not candidates:
         return {}
     by_request: dict[str, tuple[str, int]] = {}
-    for key, row, prompt, mode, ratio, images in rows:
-        by_request.setdefault(request_key(prompt, mode, ratio, images), (key, row))
+    for old in rows:
+        by_request.setdefault(request_key(**old.request()), (old.key, old.row))
     present = {row.key for row in manifest.rows}
     found: dict[str, tuple[str, int]] = {}
     for spec in candidates:
-        hit = by_request.get(request_key(spec.prompt, spec.mode, spec.ratio, spec.images))
+        hit = by_request.get(request_key(**spec.request()))
         # An old key still in the manifest means this row is a second copy of a row that
         # kept its identity (a deliberate duplicate, already warned about), not a renamed one.
         if hit is not None and hit[0] != spec.key and hit[0] not in present:

@@ -225,13 +225,21 @@ def id_problem(row_id: str) -> str | None:
     return _control_problem("id", row_id)
 
 
-def request_key(prompt: str, mode: str, ratio: str, images: Sequence[str]) -> str:
+def request_key(
+    prompt: str, mode: str, ratio: str, images: Sequence[str] = (), **extra: Any
+) -> str:
     """``h:`` + 16 hex digits of SHA-256 over the normalised request.
 
     The prompt is compared NFC-normalised with runs of white space folded to one space, so
-    re-saving the file or re-wrapping a line does not make a new job.
+    re-saving the file or re-wrapping a line does not make a new job. ``extra`` holds request
+    fields added to ``JobSpec`` after these four, and only those not at their default (the
+    shape of ``JobSpec.request()``: ``request_key(**spec.request())``); they are hashed after
+    the four, by name, so a row that leaves a new field at its default keeps its key.
     """
     folded = " ".join(unicodedata.normalize("NFC", prompt).split())
-    blob = json.dumps([folded, mode, ratio, list(images)], ensure_ascii=False)
+    request: list[Any] = [folded, mode, ratio, list(images)]
+    if extra:
+        request.append(sorted([name, value] for name, value in extra.items()))
+    blob = json.dumps(request, ensure_ascii=False, default=str)
     digest = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
     return f"h:{digest[:16]}"

@@ -60,7 +60,7 @@ def sidecar_data(job: Job, *, index: int, video: str, size: int) -> dict[str, An
         "index": index,
         "bytes": size,
         "task_id": job.task_id,
-        "request": job.spec().payload(),
+        "request": job.spec().request(),
         "created_at": _utc(job.submitted_at),
         "completed_at": _utc(job.completed_at),
         "credits": job.consumed_credits,

@@ -65,6 +65,7 @@ __all__ = [
     "RateInfo",
     "Token",
     "check_transport",
+    "generate_body",
     "load_token",
     "parse_rate_headers",
     "parse_reset",
@@ -79,6 +80,16 @@ MAX_URLS_PER_TASK = 20
 
 #: Called with every response's rate information and HTTP status (the throttle listens).
 ResponseHook = Callable[[RateInfo, int], None]
+
+
+def generate_body(spec: JobSpec) -> dict[str, Any]:
+    """The JSON body of ``POST /v1/generate`` for ``spec`` (contract: ``GenerateRequest`` in
+    ``tests/contract/grokimagine.json``): ``mode``, ``prompt``, ``ratio``, and ``images``
+    only when there are some. A request field the vendor has no word for is not sent."""
+    body: dict[str, Any] = {"mode": spec.mode, "prompt": spec.prompt, "ratio": spec.ratio}
+    if spec.images:
+        body["images"] = list(spec.images)
+    return body
 
 
 class ApiClient:
@@ -160,7 +171,7 @@ class ApiClient:
         where = "POST /v1/generate"
         try:
             reply = await self._exchange(
-                "POST", "/v1/generate", json_body=spec.payload(), mark=mark
+                "POST", "/v1/generate", json_body=generate_body(spec), mark=mark
             )
         except NotSent as exc:
             self._proved(SubmitAnswer(sent=False))

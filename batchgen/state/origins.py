@@ -19,9 +19,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from batchgen.errors import StateError
+from batchgen.state.columns import parse_ts
 from batchgen.state.origins_sql import TASK_FIELDS as _TASK_FIELDS
-from batchgen.state.rows import dicts, parse_ts
+from batchgen.state.rows import dicts
 from batchgen.state.schema import CHARGED_SQL
+from batchgen.state.sqlite import SqliteBase
 
 __all__ = ["DECISIONS", "OriginRecords"]
 
@@ -29,14 +31,8 @@ __all__ = ["DECISIONS", "OriginRecords"]
 DECISIONS = ("approve", "reject", "regenerate")
 
 
-class OriginRecords:
-    """Methods over the three tables above; mixed into the state store."""
-
-    _conn: sqlite3.Connection
-    path: Any
-
-    def _now(self) -> str:  # provided by the store
-        raise NotImplementedError
+class OriginRecords(SqliteBase):
+    """Methods over the three tables above (part of the state store)."""
 
     def _run(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         try:

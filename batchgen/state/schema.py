@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from batchgen.models import CREDITS_PER_TASK, JobStatus
+from batchgen.state.columns import REQUEST_COLUMNS
 from batchgen.state.origins_sql import ORIGINS_MIGRATION
+from batchgen.state.rows import INCOMING_COLUMNS
 from batchgen.text import clean_text
 
 __all__ = [
@@ -19,7 +21,6 @@ __all__ = [
     "FLOOR",
     "FRESH",
     "INTERRUPTED",
-    "JOB_COLUMNS",
     "MIGRATIONS",
     "NOW_INVALID",
     "REDOABLE",
@@ -121,11 +122,6 @@ CHANGED = (
     "Give the row a new id to generate it again."
 )
 NOW_INVALID = "row {row} (id {key}) is now invalid ({why}); the earlier task stands."
-JOB_COLUMNS = (
-    "key, row_num, prompt, mode, ratio, images, user_values, status, in_manifest, task_id, "
-    "attempts, consumed_credits, error_kind, error_message, video_urls, files, file_sizes, "
-    "created_at, submitted_at, completed_at, updated_at"
-)
 #: Credits a created task is counted at, at least (the contract's price): the budget never
 #: believes a vendor that reports less.
 FLOOR = CREDITS_PER_TASK
@@ -151,17 +147,25 @@ SPEND_SQL = (
     "FROM jobs"
 )
 
+# The request's columns (from the JobSpec declaration: see batchgen.state.columns).
+_REQ = [c.name for c in REQUEST_COLUMNS]
+_J_REQ = ", ".join(f"j.{n}" for n in _REQ)
+_I_REQ = ", ".join(f"i.{n}" for n in _REQ)
+_JOBS_REQ = ", ".join(f"jobs.{n}" for n in _REQ)
+_SET_REQ = ", ".join(f"{n} = i.{n}" for n in _REQ)
+_INCOMING = ", ".join(n for n, _ in INCOMING_COLUMNS)
+
 SYNC_SQL = {
-    "temp": """CREATE TEMP TABLE IF NOT EXISTS incoming (key TEXT PRIMARY KEY, row_num INTEGER,
-        prompt TEXT, mode TEXT, ratio TEXT, images TEXT, user_values TEXT, status TEXT,
-        error_kind TEXT, error_message TEXT)""",
-    "warnings": """SELECT i.row_num, i.key, i.status, i.error_message FROM incoming i
+    "temp": "CREATE TEMP TABLE IF NOT EXISTS incoming ("
+    + ", ".join(f"{n} {t}" for n, t in INCOMING_COLUMNS)
+    + ")",
+    "warnings": f"""SELECT i.row_num, i.key, i.status, i.error_message FROM incoming i
         JOIN jobs j ON j.key = i.key WHERE j.status NOT IN ('pending', 'invalid', 'skipped')
-        AND (i.prompt, i.mode, i.ratio, i.images) IS NOT (j.prompt, j.mode, j.ratio, j.images)
+        AND ({_I_REQ}) IS NOT ({_J_REQ})
         ORDER BY i.row_num, i.key""",
     # Not yet sent: the manifest is the truth, request and validity included.
-    "refresh": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
-        in_manifest = 1, prompt = i.prompt, mode = i.mode, ratio = i.ratio, images = i.images,
+    "refresh": f"""UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
+        in_manifest = 1, {_SET_REQ},
         status = i.status,
         error_kind = CASE WHEN i.status IN ('invalid', 'skipped') THEN i.error_kind
             WHEN jobs.status IN ('invalid', 'skipped') THEN NULL ELSE jobs.error_kind END,
@@ -170,9 +174,8 @@ SYNC_SQL = {
         updated_at = ?
         FROM incoming i WHERE jobs.key = i.key
         AND jobs.status IN ('pending', 'invalid', 'skipped')
-        AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, jobs.prompt, jobs.mode,
-              jobs.ratio, jobs.images, jobs.status)
-             IS NOT (i.row_num, i.user_values, 1, i.prompt, i.mode, i.ratio, i.images, i.status)
+        AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, {_JOBS_REQ}, jobs.status)
+             IS NOT (i.row_num, i.user_values, 1, {_I_REQ}, i.status)
              OR (i.status IN ('invalid', 'skipped')
                  AND jobs.error_message IS NOT i.error_message))""",
     # Already sent: the task stands, only the row's place and the user's columns follow.
@@ -184,8 +187,7 @@ SYNC_SQL = {
         """,
     "gone": """UPDATE jobs SET in_manifest = 0, updated_at = ? WHERE in_manifest = 1
         AND key NOT IN (SELECT key FROM incoming)""",
-    "insert": """INSERT INTO jobs (key, row_num, prompt, mode, ratio, images, user_values,
-        status, error_kind, error_message, created_at, updated_at)
-        SELECT key, row_num, prompt, mode, ratio, images, user_values, status, error_kind,
-        error_message, ?1, ?1 FROM incoming WHERE key NOT IN (SELECT key FROM jobs)""",
+    "insert": f"""INSERT INTO jobs ({_INCOMING}, created_at, updated_at)
+        SELECT {_INCOMING}, ?1, ?1 FROM incoming WHERE key NOT IN (SELECT key FROM jobs)""",
+    "fill": f"INSERT INTO incoming ({_INCOMING}) VALUES ({', '.join('?' * len(INCOMING_COLUMNS))})",
 }
