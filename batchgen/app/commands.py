@@ -24,8 +24,10 @@ from batchgen.manifest.load import Manifest, find_manifests
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
 from batchgen.output.reports import write_reports
 from batchgen.output.results import prompt_used
+from batchgen.state.backend import open_store
+from batchgen.state.protocol import ManifestStore
 from batchgen.state.registry import Registry
-from batchgen.state.store import STATE_FILE, StateStore, state_path_for
+from batchgen.state.store import STATE_FILE, state_path_for
 
 __all__ = [
     "JSON_VERSION",
@@ -79,8 +81,10 @@ def validate_manifests(
         variants=settings.variants,
         prompt_template=settings.prompt_template,
         max_credits=settings.max_credits,
-        done_keys=lambda path: _from_state(settings.out_dir, path, StateStore.done_keys, set()),
-        latencies=lambda path: _from_state(settings.out_dir, path, StateStore.latency_samples, []),
+        done_keys=lambda path: _from_state(settings.out_dir, path, lambda s: s.done_keys(), set()),
+        latencies=lambda path: _from_state(
+            settings.out_dir, path, lambda s: s.latency_samples(), []
+        ),
         notes=lambda path, manifest: _changed_prompts(settings.out_dir, path, manifest),
         include_hidden=settings.include_hidden,
         generated=lambda path: _from_state(settings.out_dir, path, _generated_requests, []),
@@ -95,11 +99,11 @@ def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
     state = existing_state(out_dir, manifest)
     if state is None:
         return empty
-    with StateStore.open(state) as store:
+    with open_store(state) as store:
         return read(store)
 
 
-def _generated_requests(store: StateStore) -> list[Generated]:
+def _generated_requests(store: ManifestStore) -> list[Generated]:
     return list(store.generated_requests())
 
 
@@ -110,7 +114,7 @@ def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]
         return []
     current = {spec.key: spec for spec in manifest.valid}
     notes = []
-    with StateStore.open(state) as store:
+    with open_store(state) as store:
         for job in store.iter_jobs(in_manifest_only=True):
             spec = current.get(job.key)
             if spec is not None and prompt_used(replace(job, user={"p": spec.prompt}), "p"):
@@ -201,7 +205,7 @@ def _status_entry(path: Path, out_dir: Path) -> dict[str, Any]:
         entry["state"] = "never run" if path.exists() else "missing"
         entry["out_dir"] = str(out_dir)
         return entry
-    with StateStore.open(state) as store:
+    with open_store(state) as store:
         counts = store.counts(in_manifest_only=True)
         spend = store.spend()
         last = store.last_run()
@@ -302,7 +306,7 @@ def rebuild_reports(
             raise StateError(f"{path}: no such file or folder")
         if state is None:
             raise StateError(f"{path.name}: no state in {settings.out_dir}; run it first")
-        with StateStore.open(state) as store:
+        with open_store(state) as store:
             absorb_decisions(store, state.parent)  # the workbook is about to be rewritten
             write_reports(
                 store,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from batchgen.engine.dispatcher import Dispatcher, StopReason
 from batchgen.errors import ExitCode
 from batchgen.models import JobStatus
-from batchgen.state.store import StateStore
+from batchgen.state.protocol import ManifestStore
 
 __all__ = ["MEANINGS", "OUTCOMES", "manifest_exit", "overall_exit"]
 
@@ -21,7 +21,7 @@ OUTCOMES = {
 }
 
 
-def manifest_exit(store: StateStore, dispatcher: Dispatcher, signum: int | None) -> int:
+def manifest_exit(store: ManifestStore, dispatcher: Dispatcher, signum: int | None) -> int:
     """One manifest's exit code after the dispatcher stopped."""
     counts = store.counts(in_manifest_only=True)
     if dispatcher.fatal is not None:

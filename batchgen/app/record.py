@@ -8,7 +8,7 @@ from batchgen.app.commands import prompt_column
 from batchgen.config import Settings
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.output.reports import record_run_counts, reports_current, write_reports
-from batchgen.state.store import StateStore
+from batchgen.state.protocol import ManifestStore
 
 __all__ = ["record_run"]
 
@@ -16,7 +16,7 @@ log = logging.getLogger("batchgen")
 
 
 def record_run(
-    store: StateStore,
+    store: ManifestStore,
     run_id: int,
     run: ManifestRun,
     *,

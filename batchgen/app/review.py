@@ -27,7 +27,8 @@ from batchgen.output.ledger import write_ledger
 from batchgen.output.reports import WORKBOOK_STAMP_META, workbook_stamp
 from batchgen.output.results import XLSX_NAME
 from batchgen.output.review import read_decisions
-from batchgen.state.store import StateStore, SyncReport
+from batchgen.state.protocol import ManifestStore
+from batchgen.state.store import SyncReport
 
 __all__ = ["absorb_decisions", "ledger_report", "plan_regenerations", "sync_with_review"]
 
@@ -39,7 +40,7 @@ _SETTLED = frozenset(
 )
 
 
-def absorb_decisions(store: StateStore, out_dir: Path) -> int:
+def absorb_decisions(store: ManifestStore, out_dir: Path) -> int:
     """Store the decisions of ``out_dir/results.xlsx``; returns how many changed.
 
     Warnings (a file that cannot be matched, a value that is not a decision) are logged. A
@@ -61,7 +62,7 @@ def absorb_decisions(store: StateStore, out_dir: Path) -> int:
     return changed
 
 
-def plan_regenerations(store: StateStore, manifest: Manifest) -> list[str]:
+def plan_regenerations(store: ManifestStore, manifest: Manifest) -> list[str]:
     """Record one new variant per ``regenerate`` not yet acted on; returns the new keys."""
     decisions = store.decisions()
     wanted = [k for k, d in decisions.items() if d == "regenerate"]
@@ -110,7 +111,7 @@ def plan_regenerations(store: StateStore, manifest: Manifest) -> list[str]:
     return made
 
 
-def sync_with_review(store: StateStore, manifest: Manifest, out_dir: Path) -> SyncReport:
+def sync_with_review(store: ManifestStore, manifest: Manifest, out_dir: Path) -> SyncReport:
     """Decisions, regenerations, then ``store.sync_manifest`` with every variant listed."""
     absorb_decisions(store, out_dir)
     plan_regenerations(store, manifest)
@@ -127,7 +128,7 @@ def sync_with_review(store: StateStore, manifest: Manifest, out_dir: Path) -> Sy
     return report
 
 
-def ledger_report(store: StateStore, out_dir: Path) -> str:
+def ledger_report(store: ManifestStore, out_dir: Path) -> str:
     """Write ledger.csv and claims.csv from the state; one line saying what they hold.
 
     The ledger's credits are checked against the state's own total (what ``status`` and the

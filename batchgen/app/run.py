@@ -49,9 +49,11 @@ from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
 from batchgen.providers.endpoint import normalise_base_url
 from batchgen.providers.grokimagine import Token
+from batchgen.state.backend import open_store
 from batchgen.state.location import manifest_identity
+from batchgen.state.protocol import ManifestStore
 from batchgen.state.registry import Registry, locate_state
-from batchgen.state.store import Spend, StateStore
+from batchgen.state.store import Spend
 
 __all__ = ["Prepared", "run_batch"]
 
@@ -64,7 +66,7 @@ class Prepared:
 
     path: Path
     out_dir: Path
-    store: StateStore
+    store: ManifestStore
     run_id: int
     run: ManifestRun
 
@@ -101,7 +103,7 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         return None
     registry = None if settings.demo else Registry()
     state = locate_state(settings.out_dir, path, registry=registry, new_state=settings.new_state)
-    store = StateStore.open(state, manifest=path)
+    store = open_store(state, manifest=path)
     try:
         # a wrong --name-template stops before anything is sent
         files = file_names(store, settings.name_template, manifest.columns, path.name)
@@ -130,7 +132,7 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
     return Prepared(path=path, out_dir=out_dir, store=store, run_id=run_id, run=run)
 
 
-def _recover(store: StateStore, path: Path, settings: Settings) -> None:
+def _recover(store: ManifestStore, path: Path, settings: Settings) -> None:
     name = path.name
     if moved := store.recover_interrupted():
         log.warning(
@@ -162,7 +164,7 @@ _SKIPPED = {
 }
 
 
-def _explain_skips(store: StateStore, name: str, new: int) -> None:
+def _explain_skips(store: ManifestStore, name: str, new: int) -> None:
     """-v: why rows of the manifest are not sent this run."""
     counts = store.counts(in_manifest_only=True)
     log.debug("%s: %d new row(s), %d to send", name, new, counts.get(JobStatus.PENDING, 0))

@@ -40,6 +40,7 @@ __all__ = [
     "REQUEST_COLUMNS",
     "SETTABLE",
     "Column",
+    "columns_of",
     "dump_list",
     "dump_user",
     "iso",
@@ -159,16 +160,18 @@ def _column(name: str, hint: Any, default: Any) -> Column:
     return Column(name, _RENAMED.get(name, name), encode, decode, sql_type, blank)
 
 
-def _columns() -> tuple[Column, ...]:
-    hints = typing.get_type_hints(Job)
+def columns_of(record: type) -> tuple[Column, ...]:
+    """The columns that store the dataclass ``record`` (``Job``, or a test's subclass of it),
+    one per field in declaration order; TypeError for a field type without a storage rule."""
+    hints = typing.get_type_hints(record)
     return tuple(
         _column(f.name, hints[f.name], f.default if f.default_factory is MISSING else MISSING)
-        for f in fields(Job)
+        for f in fields(record)
     )
 
 
 #: Every Job field's column, in the dataclass's order (``JobSpec``'s fields first).
-COLUMNS: tuple[Column, ...] = _columns()
+COLUMNS: tuple[Column, ...] = columns_of(Job)
 _BY_FIELD = {c.field: c for c in COLUMNS}
 #: The columns of the request's own fields (``prompt``, ``mode``, ``ratio``, ``images``, ...).
 REQUEST_COLUMNS: tuple[Column, ...] = tuple(_BY_FIELD[f.name] for f in REQUEST_FIELDS)
