@@ -36,7 +36,6 @@ MAX_LINES = 400
 # Modules still over MAX_LINES; this list only ever shrinks.
 OVERSIZE = {
     "batchgen/engine/dispatcher.py",
-    "batchgen/simulator/server.py",
 }
 
 

@@ -1,4 +1,13 @@
-"""A faithful, self-contained fake of the GrokImagine video API, for tests, demos and benchmarks.
+"""The simulator: an aiohttp app standing in for the GrokImagine vendor (tests, demos, benchmarks).
+
+It owns everything on the vendor's side of the wire and nothing on batchgen's: the API and CDN
+routes (``server`` wires them, ``api`` and ``cdn`` answer them), the tasks and their clock-driven
+lifecycle (``tasks``), per-token rate windows (``limits``), fault injection (``faults``, configured
+in ``config``), the answers' shapes (``responses``, ``files``), what it saw (``stats``) and the
+``batchgen simulate`` command (``command``). It follows the vendor contract,
+``../shared/grokimagine-api.md`` (restated in ``tests/contract/grokimagine.json``), and imports
+only base modules (``batchgen.config``, ``models``, ``errors``), never the engine, providers,
+state or the app.
 
 ``Simulator(SimConfig(...))`` serves, on a real local port:
 
@@ -12,8 +21,8 @@
 
 Faults (see ``batchgen.simulator.config``) are injected at a random rate or at exact ordinals.
 Where the contract is silent the simulator decides, and says so in the module that decides:
-rate windows in ``limits``, credits of failed tasks in ``tasks``, the order of checks and the
-``refuse`` outage in ``server``.
+rate windows in ``limits``, credits of failed tasks in ``tasks``, the order of checks in ``api``
+and the ``refuse`` outage in ``server``.
 
 Usage in a test::
 

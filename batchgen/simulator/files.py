@@ -1,4 +1,5 @@
-"""The simulator's CDN: serves one tiny, real, playable MP4 for every video URL.
+"""The simulator's CDN pieces: one tiny, real, playable MP4 for every video URL, byte ranges,
+and the shapes of the CDN's answers, good and bad (``cdn`` decides which one a request gets).
 
 The video is package data, ``batchgen/data/tiny.mp4`` (about 2 KB: 1 s, 64x64, 10 fps, H.264
 constrained baseline, yuv420p, no audio, ``moov`` first so a browser can start at once). It was
@@ -26,6 +27,8 @@ __all__ = [
     "expired_response",
     "login_page",
     "parse_range",
+    "ranged_response",
+    "truncated_response",
     "unsized_cut",
     "video_bytes",
     "video_etag",
@@ -76,6 +79,52 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if end < start:
         return None  # RFC 9110: an invalid range is ignored
     return start, end
+
+
+def ranged_response(
+    request: web.Request,
+    body: bytes,
+    content_type: str = VIDEO_CONTENT_TYPE,
+    *,
+    etag: str | None = None,
+) -> web.Response:
+    """200 with the whole ``body``, or 206/416 for a ``Range`` request.
+
+    With an ``etag`` the answer carries it and ``Accept-Ranges: bytes``, and a ``Range`` whose
+    ``If-Range`` names another validator gets the whole body (RFC 9110 section 13.1.5);
+    without one, ``If-Range`` is ignored.
+    """
+    size = len(body)
+    headers = {"Accept-Ranges": "bytes", "ETag": etag} if etag is not None else {}
+    if_range = request.headers.get("If-Range")
+    honour = etag is None or if_range in (None, etag)
+    try:
+        span = parse_range(request.headers.get("Range") if honour else None, size)
+    except RangeNotSatisfiable:
+        headers["Content-Range"] = f"bytes */{size}"
+        return web.Response(status=416, headers=headers)
+    if span is None:
+        return web.Response(body=body, content_type=content_type, headers=headers)
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    part = body[start : end + 1]
+    return web.Response(status=206, body=part, content_type=content_type, headers=headers)
+
+
+async def truncated_response(
+    request: web.Request, full: web.Response, fraction: float
+) -> web.StreamResponse:
+    """``full``'s status and headers (its length included), part of its body, then a FIN."""
+    body = full.body
+    assert isinstance(body, bytes)
+    response = web.StreamResponse(status=full.status, headers=full.headers)
+    response.content_length = len(body)
+    response.force_close()
+    await response.prepare(request)
+    await response.write(body[: int(len(body) * fraction)])
+    if request.transport is not None:
+        request.transport.close()  # FIN after the partial body: the client sees a short read
+    return response
 
 
 def expired_response(ordinal: int) -> web.Response:

@@ -1,4 +1,4 @@
-"""Per-token rate limiting: a fixed or a sliding window, plus 429 storms.
+"""Per-token rate limiting: a fixed or a sliding window, plus 429 storms; one ``Account`` a token.
 
 Only admitted requests use up the budget: a request answered 429 does not push the
 window further out (the simulator still counts it in ``SimStats.max_window``).
@@ -14,7 +14,18 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["FixedWindow", "RateWindow", "SlidingWindow", "TokenGate", "Verdict", "make_window"]
+from batchgen.simulator.stats import PeakWindow, token_label
+
+__all__ = [
+    "Account",
+    "FixedWindow",
+    "RateWindow",
+    "SlidingWindow",
+    "TokenGate",
+    "Verdict",
+    "make_window",
+    "rate_headers",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +126,15 @@ class TokenGate:
         """Begin a 429 storm at ``now``; returns the verdict for the request that started it."""
         self.storm_until = max(self.storm_until, now + duration)
         return Verdict(False, 0, self.storm_until - now)
+
+
+class Account:
+    """One accepted token's rate state: its gate, and the peak of its arrivals for the stats."""
+
+    __slots__ = ("gate", "label", "peak", "token")
+
+    def __init__(self, token: str, *, kind: str, limit: int, window: float) -> None:
+        self.token = token
+        self.label = token_label(token)
+        self.gate = TokenGate(make_window(kind, limit, window))
+        self.peak = PeakWindow(window)

@@ -1,4 +1,5 @@
-"""Tasks: request validation, the fate a task draws at birth, and its status as time passes.
+"""Tasks: request validation, the fate a task draws at birth, its status as time passes, and
+the book of every task created (``TaskBook``: who owns it, which videos it serves).
 
 A task needs no timer of its own: its status is computed from the clock when someone asks.
 It is ``queued`` for the first ``queued_fraction`` of its latency, then ``processing``, then
@@ -12,18 +13,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import secrets
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
 from batchgen.models import CREDITS_PER_TASK, MODES, RATIOS
 from batchgen.simulator.config import SimConfig
-from batchgen.simulator.stats import TaskRecord
+from batchgen.simulator.stats import SimStats, TaskRecord
 
 __all__ = [
     "PERMANENT_MESSAGES",
     "TRANSIENT_MESSAGES",
     "UNKNOWN_STATUSES",
     "Fate",
+    "TaskBook",
     "draw_record",
     "status_data",
     "status_of",
@@ -115,6 +119,15 @@ class Fate:
         self.transient = transient
         self.unknown_status = unknown_status
 
+    @classmethod
+    def of(cls, faults: Collection[str]) -> Fate:
+        """The fate made of the task faults that fired (names from ``config.TASK_FAULTS``)."""
+        return cls(
+            permanent="task_permanent" in faults,
+            transient="task_transient" in faults,
+            unknown_status="unknown_status" in faults,
+        )
+
 
 def draw_record(
     *,
@@ -178,3 +191,58 @@ def status_data(record: TaskRecord, status: str, base_url: str) -> dict[str, Any
 def video_urls(base_url: str, record: TaskRecord) -> list[str]:
     """The URLs a completed task lists: ``{base}/files/{task_id}/{n}.mp4``, n from 1."""
     return [f"{base_url}/files/{record.task_id}/{n}.mp4" for n in range(1, record.videos + 1)]
+
+
+class TaskBook:
+    """Every task the simulator created and the token that owns it.
+
+    The records themselves live in ``stats.tasks`` (tests read them there); creating a task
+    also counts it and its credits in ``stats``.
+    """
+
+    def __init__(self, config: SimConfig, stats: SimStats, rng: random.Random) -> None:
+        self._config = config
+        self._stats = stats
+        self._rng = rng
+        self._owners: dict[str, str] = {}  # task id -> the token that created it
+
+    def create(self, request: dict[str, Any], owner: str, now: float, fate: Fate) -> TaskRecord:
+        """A new task for the validated ``request`` of token ``owner``, born at clock ``now``."""
+        task_id = self._new_task_id()
+        record = draw_record(
+            task_id=task_id,
+            request=request,
+            now=now,
+            fate=fate,
+            config=self._config,
+            rng=self._rng,
+        )
+        stats = self._stats
+        stats.tasks[task_id] = record
+        stats.tasks_created += 1
+        stats.credits_charged += record.credits
+        stats.tasks_by_prompt[record.prompt] += 1
+        self._owners[task_id] = owner
+        return record
+
+    def _new_task_id(self) -> str:
+        # Not drawn from the seeded generator: a restarted simulator with the same seed must
+        # not hand out ids that a client's state still holds from the previous instance.
+        while True:
+            task_id = f"task_{secrets.randbelow(10**12):012d}"
+            if task_id not in self._owners:
+                return task_id
+
+    def owned(self, task_id: str, owner: str) -> TaskRecord | None:
+        """Task ``task_id`` if token ``owner`` created it (another token's task is unknown)."""
+        record = self._stats.tasks.get(task_id)
+        if record is None or self._owners[task_id] != owner:
+            return None
+        return record
+
+    def video(self, task_id: str, n: int, now: float) -> TaskRecord | None:
+        """The completed task whose video ``n`` (from 1) exists at clock ``now``, if any."""
+        record = self._stats.tasks.get(task_id)
+        if record is None or now < record.finished or record.final_status != "completed":
+            return None
+        return record if 1 <= n <= record.videos else None
