@@ -36,7 +36,13 @@ from typing import Any
 import brotli
 from aiohttp import web
 
-from batchgen.simulator.files import CloseDelimited, RangeNotSatisfiable, parse_range, video_bytes
+from batchgen.simulator.files import (
+    CloseDelimited,
+    ranged_response,
+    send_then_close,
+    send_unsized,
+    video_bytes,
+)
 
 HUGE = 10 * 1024**3
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + b"\x00" * 64
@@ -90,24 +96,11 @@ class HostileCdn:
         return response
 
     # ------------------------------------------------------------------ honest answers
-    @staticmethod
-    def _ranged(request: web.Request, body: bytes, content_type: str) -> web.Response:
-        try:
-            span = parse_range(request.headers.get("Range"), len(body))
-        except RangeNotSatisfiable:
-            return web.Response(status=416, headers={"Content-Range": f"bytes */{len(body)}"})
-        if span is None:
-            return web.Response(body=body, content_type=content_type)
-        start, end = span
-        headers = {"Content-Range": f"bytes {start}-{end}/{len(body)}"}
-        part = body[start : end + 1]
-        return web.Response(status=206, body=part, content_type=content_type, headers=headers)
-
     async def _ok(self, request: web.Request) -> web.Response:
-        return self._ranged(request, video_bytes(), "video/mp4")
+        return ranged_response(request, video_bytes(), "video/mp4")
 
     async def _named(self, request: web.Request) -> web.Response:
-        return self._ranged(request, named_video(request.match_info["name"]), "video/mp4")
+        return ranged_response(request, named_video(request.match_info["name"]), "video/mp4")
 
     # ------------------------------------------------------------------ encodings
     async def _encoded(self, encoding: str, body: bytes) -> web.Response:
@@ -128,44 +121,25 @@ class HostileCdn:
         response = web.StreamResponse(headers={"Content-Encoding": "gzip"})
         response.content_type = "video/mp4"
         response.content_length = len(body)
-        return await self._cut(request, response, body[: len(body) // 2])
+        return await send_then_close(request, response, body[: len(body) // 2])
 
     # ------------------------------------------------------------------ no length
-    @staticmethod
-    async def _cut(
-        request: web.Request, response: web.StreamResponse, body: bytes
-    ) -> web.StreamResponse:
-        response.force_close()
-        await response.prepare(request)
-        await response.write(body)
-        if request.transport is not None:
-            request.transport.close()
-        return response
-
-    async def _unsized(self, request: web.Request, body: bytes) -> web.StreamResponse:
-        response = CloseDelimited(headers={"Content-Type": "video/mp4"})
-        response.force_close()
-        await response.prepare(request)
-        await response.write(body)
-        await response.write_eof()
-        return response
-
     async def _unsized_half(self, request: web.Request) -> web.StreamResponse:
         video = video_bytes()
-        return await self._unsized(request, video[: len(video) // 2])
+        return await _unsized(request, video[: len(video) // 2])
 
     async def _unsized_then_range(self, request: web.Request) -> web.StreamResponse:
         if "Range" in request.headers:
-            return self._ranged(request, video_bytes(), "video/mp4")
+            return ranged_response(request, video_bytes(), "video/mp4")
         return await self._unsized_half(request)
 
     async def _unsized_whole(self, request: web.Request) -> web.StreamResponse:
-        return await self._unsized(request, video_bytes())
+        return await _unsized(request, video_bytes())
 
     async def _webm_unsized(self, request: web.Request) -> web.StreamResponse:
         if "Range" in request.headers:
-            return self._ranged(request, WEBM, "video/webm")
-        return await self._unsized(request, WEBM)
+            return ranged_response(request, WEBM, "video/webm")
+        return await _unsized(request, WEBM)
 
     # ------------------------------------------------------------------ not a video
     async def _html_login(self, request: web.Request) -> web.Response:
@@ -188,7 +162,7 @@ class HostileCdn:
     async def _huge(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
         response.content_length = HUGE
-        return await self._cut(request, response, video_bytes())
+        return await send_then_close(request, response, video_bytes())
 
     async def _endless(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
@@ -208,7 +182,7 @@ class HostileCdn:
         if self.seen[request.match_info["mode"]] <= self.busy:
             headers = {"Retry-After": self.retry_after}
             return web.Response(status=status, text="slow down", headers=headers)
-        return self._ranged(request, video_bytes(), "video/mp4")
+        return ranged_response(request, video_bytes(), "video/mp4")
 
     async def _busy429(self, request: web.Request) -> web.Response:
         return await self._busy(request, 429)
@@ -221,3 +195,8 @@ class HostileCdn:
 
     async def _redirect_loop(self, request: web.Request) -> web.Response:
         raise web.HTTPFound(str(request.url))
+
+
+async def _unsized(request: web.Request, body: bytes) -> web.StreamResponse:
+    """``body`` as video/mp4 with neither length nor chunking, then a close."""
+    return await send_unsized(request, CloseDelimited(headers={"Content-Type": "video/mp4"}), body)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from batchgen.config import DEMO_TOKEN
 from batchgen.errors import UsageError
@@ -24,7 +25,7 @@ from batchgen.simulator import (
     serve,
     token_label,
 )
-from batchgen.simulator.files import RangeNotSatisfiable, parse_range
+from batchgen.simulator.files import RangeNotSatisfiable, parse_range, ranged_response
 from batchgen.simulator.limits import FixedWindow, SlidingWindow, TokenGate
 from batchgen.simulator.stats import PeakWindow
 
@@ -134,6 +135,29 @@ def test_parse_range(header: str | None, expected: tuple[int, int] | None) -> No
 def test_parse_range_past_the_end(header: str) -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 100)
+
+
+BODY = bytes(range(100))
+
+
+def test_ranged_response_with_an_etag_honours_if_range() -> None:
+    matching = {"Range": "bytes=10-19", "If-Range": '"v1"'}
+    part = ranged_response(make_mocked_request("GET", "/", headers=matching), BODY, etag='"v1"')
+    assert (part.status, part.body) == (206, BODY[10:20])
+    assert part.headers["Content-Range"] == "bytes 10-19/100"
+    assert (part.headers["ETag"], part.headers["Accept-Ranges"]) == ('"v1"', "bytes")
+    changed = {"Range": "bytes=10-19", "If-Range": '"v0"'}
+    whole = ranged_response(make_mocked_request("GET", "/", headers=changed), BODY, etag='"v1"')
+    assert (whole.status, whole.body) == (200, BODY)
+
+
+def test_ranged_response_without_an_etag_ignores_if_range() -> None:
+    headers = {"Range": "bytes=-10", "If-Range": '"v0"'}
+    part = ranged_response(make_mocked_request("GET", "/", headers=headers), BODY, "video/webm")
+    assert (part.status, part.body, part.content_type) == (206, BODY[90:], "video/webm")
+    assert "ETag" not in part.headers and "Accept-Ranges" not in part.headers
+    past = ranged_response(make_mocked_request("GET", "/", headers={"Range": "bytes=100-"}), BODY)
+    assert (past.status, past.headers["Content-Range"]) == (416, "bytes */100")
 
 
 # ---------------------------------------------------------------- configuration

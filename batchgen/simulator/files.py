@@ -28,6 +28,8 @@ __all__ = [
     "login_page",
     "parse_range",
     "ranged_response",
+    "send_then_close",
+    "send_unsized",
     "truncated_response",
     "unsized_cut",
     "video_bytes",
@@ -119,11 +121,19 @@ async def truncated_response(
     assert isinstance(body, bytes)
     response = web.StreamResponse(status=full.status, headers=full.headers)
     response.content_length = len(body)
+    return await send_then_close(request, response, body[: int(len(body) * fraction)])
+
+
+async def send_then_close(
+    request: web.Request, response: web.StreamResponse, part: bytes
+) -> web.StreamResponse:
+    """Send ``response``'s headers as they stand and ``part``, then close the connection (FIN):
+    with a longer ``Content-Length`` the client sees a short read."""
     response.force_close()
     await response.prepare(request)
-    await response.write(body[: int(len(body) * fraction)])
+    await response.write(part)
     if request.transport is not None:
-        request.transport.close()  # FIN after the partial body: the client sees a short read
+        request.transport.close()
     return response
 
 
@@ -160,8 +170,16 @@ async def unsized_cut(request: web.Request, full: web.Response, fraction: float)
     assert isinstance(body, bytes)
     response = CloseDelimited(status=full.status, headers=full.headers)
     response.headers.pop("Content-Length", None)
+    return await send_unsized(request, response, body[: int(len(body) * fraction)])
+
+
+async def send_unsized(
+    request: web.Request, response: CloseDelimited, body: bytes
+) -> CloseDelimited:
+    """Send ``response``'s headers as they stand and ``body``, then close the connection: the
+    close is the body's only end."""
     response.force_close()
     await response.prepare(request)
-    await response.write(body[: int(len(body) * fraction)])
+    await response.write(body)
     await response.write_eof()
     return response
