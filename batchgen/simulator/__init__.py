@@ -1,10 +1,11 @@
 """The simulator: an aiohttp app standing in for the GrokImagine vendor (tests, demos, benchmarks).
 
 It owns everything on the vendor's side of the wire and nothing on batchgen's: the API and CDN
-routes (``server`` wires them, ``api`` and ``cdn`` answer them), the tasks and their clock-driven
-lifecycle (``tasks``), per-token rate windows (``limits``), fault injection (``faults``, configured
-in ``config``), the answers' shapes (``responses``, ``files``), what it saw (``stats``) and the
-``batchgen simulate`` command (``command``). It follows the vendor contract,
+routes (``server`` wires them to the state they share, ``backend``; ``api`` and ``cdn`` answer
+them), the tasks and their clock-driven lifecycle (``tasks``), per-token rate windows
+(``limits``), fault injection (``faults``, configured in ``config``), the answers' shapes
+(``responses``, ``files``), what it saw (``stats``) and the ``batchgen simulate`` command
+(``command``). It follows the vendor contract,
 ``../shared/grokimagine-api.md`` (restated in ``tests/contract/grokimagine.json``), and imports
 only base modules (``batchgen.config``, ``models``, ``errors``), never the engine, providers,
 state or the app.

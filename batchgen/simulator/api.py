@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from batchgen.simulator.config import API_FAULT_PRECEDENCE, SimConfig
-from batchgen.simulator.faults import FaultInjector
+from batchgen.simulator.backend import Backend
+from batchgen.simulator.config import API_FAULT_PRECEDENCE
 from batchgen.simulator.limits import Account, Verdict, rate_headers
 from batchgen.simulator.responses import (
     Headers,
@@ -29,8 +29,7 @@ from batchgen.simulator.responses import (
     reset_connection,
     server_fault_response,
 )
-from batchgen.simulator.stats import SimStats
-from batchgen.simulator.tasks import Fate, TaskBook, status_data, status_of, validate_generate
+from batchgen.simulator.tasks import Fate, status_data, status_of, validate_generate
 
 __all__ = ["VendorApi"]
 
@@ -40,24 +39,16 @@ Answer = Callable[[web.Request, Account, Headers], Awaitable[web.StreamResponse]
 class VendorApi:
     """The two API routes' handlers, with every accepted token's rate state.
 
-    ``clock`` is the simulator's; ``on_refuse`` is called when the ``refuse`` fault fires.
+    ``on_refuse`` is called when the ``refuse`` fault fires.
     """
 
-    def __init__(
-        self,
-        config: SimConfig,
-        *,
-        stats: SimStats,
-        faults: FaultInjector,
-        tasks: TaskBook,
-        clock: Callable[[], float],
-        on_refuse: Callable[[], None],
-    ) -> None:
+    def __init__(self, backend: Backend, *, on_refuse: Callable[[], None]) -> None:
+        config = backend.config
         self._config = config
-        self._stats = stats
-        self._faults = faults
-        self._tasks = tasks
-        self._clock = clock
+        self._stats = backend.stats
+        self._faults = backend.faults
+        self._tasks = backend.tasks
+        self._clock = backend.clock
         self._on_refuse = on_refuse
         self._accounts = {
             token: Account(token, kind=config.window_kind, limit=config.rpm, window=config.window)

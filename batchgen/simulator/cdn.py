@@ -8,12 +8,9 @@ has expired; otherwise the ``file`` faults (``expired``, ``truncated``, ``wrong_
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aiohttp import web
 
-from batchgen.simulator.config import SimConfig
-from batchgen.simulator.faults import FaultInjector
+from batchgen.simulator.backend import Backend
 from batchgen.simulator.files import (
     expired_response,
     login_page,
@@ -23,48 +20,36 @@ from batchgen.simulator.files import (
     video_bytes,
     video_etag,
 )
-from batchgen.simulator.stats import SimStats
-from batchgen.simulator.tasks import TaskBook
 
 __all__ = ["Cdn"]
 
 
 class Cdn:
-    """The file route's handler; ``clock`` is the simulator's."""
+    """The file route's handler."""
 
-    def __init__(
-        self,
-        config: SimConfig,
-        stats: SimStats,
-        faults: FaultInjector,
-        tasks: TaskBook,
-        clock: Callable[[], float],
-    ) -> None:
-        self._config = config
-        self._stats = stats
-        self._faults = faults
-        self._tasks = tasks
-        self._clock = clock
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         """The answer to one video request (HEAD or GET)."""
-        self._stats.requests["files"] += 1
-        now = self._clock()
+        backend = self._backend
+        backend.stats.requests["files"] += 1
+        now = backend.clock()
         task_id, n = request.match_info["task_id"], int(request.match_info["n"])
-        record = self._tasks.video(task_id, n, now)
+        record = backend.tasks.video(task_id, n, now)
         if record is None:
             return web.Response(status=404, text="Not found", content_type="text/plain")
         if request.method == "HEAD":  # faults are for downloads only
             return _video(request)
-        ttl = self._config.link_ttl
+        ttl = backend.config.link_ttl
         if ttl is not None and now > record.finished + ttl:
             return expired_response(1)
-        faults = self._faults
+        faults = backend.faults
         fired = faults.fire("file")
         if "expired" in fired:
             faults.mark("expired")
             return expired_response(faults.alternate("expired"))
-        fraction = self._config.truncate_fraction
+        fraction = backend.config.truncate_fraction
         if "truncated" in fired:
             faults.mark("truncated")
             return await truncated_response(request, _video(request), fraction)

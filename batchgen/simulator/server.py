@@ -1,7 +1,7 @@
 """The simulator's aiohttp app and its life: routes, listening, the ``refuse`` outage, the clock.
 
 The routes' answers are decided elsewhere: the vendor API in ``api``, the CDN in ``cdn``; this
-module wires them to one state (config, stats, faults, tasks, clock), counts every answer sent
+module wires them to one ``Backend`` (config, stats, faults, tasks, clock), counts every answer sent
 by HTTP status, and serves ``GET /_sim/stats``.
 
 ``refuse`` answers its request normally, with ``Connection: close``, and closes the listening
@@ -15,18 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from batchgen.simulator.api import VendorApi
+from batchgen.simulator.backend import Backend
 from batchgen.simulator.cdn import Cdn
 from batchgen.simulator.config import SimConfig
-from batchgen.simulator.faults import FaultInjector
 from batchgen.simulator.responses import NeverSent
 from batchgen.simulator.stats import SimStats
-from batchgen.simulator.tasks import TaskBook
 
 __all__ = ["Simulator"]
 
@@ -55,18 +53,9 @@ class Simulator:
         self.url = ""
         self._clock = clock
         self._access_log = access_log
-        rng = random.Random(config.seed)  # one generator for faults and tasks, in request order
-        faults = FaultInjector(config, rng, self.stats)
-        tasks = TaskBook(config, self.stats, rng)
-        self._api = VendorApi(
-            config,
-            stats=self.stats,
-            faults=faults,
-            tasks=tasks,
-            clock=self.now,
-            on_refuse=self._refuse_for_a_while,
-        )
-        self._cdn = Cdn(config, self.stats, faults, tasks, self.now)
+        backend = Backend.create(config, self.stats, self.now)
+        self._api = VendorApi(backend, on_refuse=self._refuse_for_a_while)
+        self._cdn = Cdn(backend)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self._relisten: asyncio.Task[None] | None = None
