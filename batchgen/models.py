@@ -15,6 +15,8 @@ __all__ = [
     "RATIOS",
     "REQUEST_FIELDS",
     "USD_PER_CREDIT",
+    "AttemptKind",
+    "AttemptOutcome",
     "ErrorKind",
     "Job",
     "JobSpec",
@@ -110,6 +112,33 @@ class ErrorKind(StrEnum):
     GONE = "gone"  # the vendor no longer knows the task
     NOTE = "note"  # a completed task's message, kept for the results
     DOWNLOAD = "download"  # the videos could not be fetched (yet)
+
+
+class AttemptKind(StrEnum):
+    """The step an entry of a row's history records (``attempts.kind``; stored as these values).
+
+    The retry policy names its steps with the same words (``batchgen.engine.retry.Step``).
+    """
+
+    SUBMIT = "submit"  # the POST that creates a task
+    POLL = "poll"  # a status request about the row's task
+    DOWNLOAD = "download"  # fetching the task's videos
+
+
+class AttemptOutcome(StrEnum):
+    """How one step of a row ended (``attempts.outcome``; the stored strings are these values,
+    so state files written by older versions read the same)."""
+
+    OK = "ok"  # a submit that returned a task id
+    RATE_LIMITED = "rate limited"  # a submit refused with 429 before any work: sent again
+    TRANSIENT = "transient"  # a submit that created nothing (written by older versions only)
+    AMBIGUOUS = "ambiguous"  # a submit that may have created (and charged) a task
+    INTERRUPTED = "interrupted"  # the process died mid-POST (``recover_interrupted``)
+    REJECTED = "rejected"  # the vendor refused the request itself
+    UNAUTHORIZED = "unauthorized"  # the token was refused: the run stops
+    GONE = "gone"  # a poll: the vendor no longer knows the task
+    PROTOCOL_ERROR = "protocol error"  # a poll's answer could not be used
+    FAILED = "failed"  # a download that could not be completed
 
 
 #: Statuses of rows a person should look at in the morning.

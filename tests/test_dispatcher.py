@@ -16,7 +16,7 @@ from conftest import SimulatorFactory
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.throttle import Throttle
-from batchgen.models import JobSpec, JobStatus
+from batchgen.models import AttemptKind, AttemptOutcome, JobSpec, JobStatus
 from batchgen.providers.grokimagine import ApiClient, Token
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
@@ -327,3 +327,28 @@ async def test_budget_stops_submitting_at_the_limit(make_sim: MakeSim, tmp_path:
     # the next run continues where this one stopped
     await dispatch([(store, out)], settings_for(sim, max_credits=6 * 40))
     assert_all_downloaded(store, out, 10)
+
+
+async def test_every_history_entry_of_a_real_run_is_in_the_closed_vocabularies(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    # A run that meets most kinds of outcome: an interrupted POST found at the start (what
+    # `batchgen run` recovers first), a 429 storm, an ambiguous POST, a refused request, a
+    # download whose links expire for good.
+    sim = await make_sim(
+        ambiguous=Fault(at={3}), storm=Fault(at={5}), storm_duration=0.2, expired=Fault(rate=1.0)
+    )
+    rows = make_rows(8)
+    bad = JobSpec(key="id:bad", row=20, prompt="x", mode="fun", ratio="4:3")  # server says 400
+    rows.append(Row(20, bad.key, {"id": "bad", "prompt": "x"}, bad, "x"))
+    store, out = open_store(tmp_path, "briefs", rows)
+    store.transition("id:0", JobStatus.SUBMITTING)  # the last run died mid-POST
+    assert store.recover_interrupted() == 1
+    await dispatch([(store, out)], settings_for(sim))
+    history = store.attempts()
+    kinds = {entry["kind"] for entry in history}
+    outcomes = {entry["outcome"] for entry in history}
+    assert kinds <= set(AttemptKind) and outcomes <= set(AttemptOutcome), history
+    # the run really met them (so the check above is not vacuous)
+    assert {"interrupted", "ok", "ambiguous", "rejected", "failed", "rate limited"} <= outcomes
+    assert kinds == {"submit", "download"}

@@ -65,7 +65,15 @@ from batchgen.errors import (
     TaskGoneError,
     TransientApiError,
 )
-from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, TaskState, TaskStatus
+from batchgen.models import (
+    CREDITS_PER_TASK,
+    AttemptKind,
+    AttemptOutcome,
+    Job,
+    JobStatus,
+    TaskState,
+    TaskStatus,
+)
 from batchgen.providers.base import Provider, SendMark
 from batchgen.state.store import Attempt
 
@@ -368,7 +376,9 @@ class Dispatcher:
                 )
                 return exc
             except RateLimitedError as exc:  # refused before any work: send again later
-                settle_submit(store, key, JobStatus.PENDING, TRANSIENT, "rate limited", exc)
+                settle_submit(
+                    store, key, JobStatus.PENDING, TRANSIENT, AttemptOutcome.RATE_LIMITED, exc
+                )
                 return exc
             except (PermanentApiError, AmbiguousSubmitError, AuthError) as exc:
                 self._submit_refused(run, key, exc)
@@ -387,7 +397,7 @@ class Dispatcher:
             key,
             JobStatus.SUBMITTED,
             task_id=task_id,
-            attempt=Attempt("submit", "ok", None, task_id),
+            attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, task_id),
         )
         run.counters.submitted += 1
         self._push(_InFlight(run, key, task_id, self.throttle.now(), job.mode), 0.0)
@@ -410,7 +420,7 @@ class Dispatcher:
 
     def _submit_refused(self, run: ManifestRun, key: str, exc: ApiError) -> None:
         if isinstance(exc, AuthError):
-            attempt = Attempt("submit", "unauthorized", str(exc))
+            attempt = Attempt(AttemptKind.SUBMIT, AttemptOutcome.UNAUTHORIZED, str(exc))
             run.store.transition(key, JobStatus.PENDING, attempt=attempt)
             self._fatal(exc)
         else:

@@ -41,7 +41,15 @@ from batchgen.engine.manifest_run import ManifestRun, VideoFiles
 from batchgen.engine.retry import backoff_delay
 from batchgen.engine.verify import sniff
 from batchgen.errors import DiskFullError, DownloadError
-from batchgen.models import ErrorKind, Job, JobStatus, TaskState, TaskStatus
+from batchgen.models import (
+    AttemptKind,
+    AttemptOutcome,
+    ErrorKind,
+    Job,
+    JobStatus,
+    TaskState,
+    TaskStatus,
+)
 from batchgen.state.store import Attempt
 
 __all__ = ["MAX_CDN_WAIT", "DownloadStage", "HashedFiles", "policy_for"]
@@ -199,7 +207,7 @@ class DownloadStage:
             JobStatus.DOWNLOAD_FAILED,
             error_kind=ErrorKind.DOWNLOAD,
             error_message=str(exc),
-            attempt=Attempt("download", "failed", str(exc)),
+            attempt=Attempt(AttemptKind.DOWNLOAD, AttemptOutcome.FAILED, str(exc)),
         )
         log.warning("%s: row %d: %s", run.name, job.row, exc)
 

@@ -22,7 +22,14 @@ from batchgen.errors import (
     TaskGoneError,
     TransientApiError,
 )
-from batchgen.models import CREDITS_PER_TASK, ErrorKind, JobStatus, TaskStatus
+from batchgen.models import (
+    CREDITS_PER_TASK,
+    AttemptKind,
+    AttemptOutcome,
+    ErrorKind,
+    JobStatus,
+    TaskStatus,
+)
 from batchgen.state.protocol import Store
 from batchgen.state.store import Attempt
 
@@ -66,7 +73,7 @@ def settle_submit(
     key: str,
     to: JobStatus,
     kind: str,
-    outcome: str,
+    outcome: AttemptOutcome,
     exc: ApiError,
     message: str | None = None,
 ) -> None:
@@ -76,7 +83,7 @@ def settle_submit(
         to,
         error_kind=kind,
         error_message=message or str(exc),
-        attempt=Attempt("submit", outcome, str(exc)),
+        attempt=Attempt(AttemptKind.SUBMIT, outcome, str(exc)),
     )
 
 
@@ -88,12 +95,14 @@ def submit_refused(run: ManifestRun, key: str, exc: ApiError) -> None:
             f"{exc}. Not sent again automatically: check the vendor's dashboard, "
             "then re-run with --resubmit-unknown to generate it again"
         )
-        settle_submit(run.store, key, JobStatus.UNKNOWN, "ambiguous", "ambiguous", exc, message)
+        settle_submit(
+            run.store, key, JobStatus.UNKNOWN, "ambiguous", AttemptOutcome.AMBIGUOUS, exc, message
+        )
         run.counters.unknown += 1
         run.counters.possible += CREDITS_PER_TASK
         log.warning("%s: row key %s: outcome of the submit is unknown: %s", run.name, key, exc)
     else:
-        settle_submit(run.store, key, JobStatus.REJECTED, PERMANENT, "rejected", exc)
+        settle_submit(run.store, key, JobStatus.REJECTED, PERMANENT, AttemptOutcome.REJECTED, exc)
         run.counters.rejected += 1
 
 
@@ -108,7 +117,7 @@ def record_gone(run: ManifestRun, key: str, task_id: str, exc: TaskGoneError) ->
         JobStatus.LOST,
         error_kind=ErrorKind.GONE,
         error_message=message,
-        attempt=Attempt("poll", "gone", str(exc), task_id),
+        attempt=Attempt(AttemptKind.POLL, AttemptOutcome.GONE, str(exc), task_id),
     )
     run.counters.lost += 1
     run.counters.credits += CREDITS_PER_TASK
@@ -123,7 +132,7 @@ def record_protocol_error(run: ManifestRun, key: str, task_id: str, exc: Protoco
         JobStatus.FAILED,
         error_kind=PERMANENT,
         error_message=message,
-        attempt=Attempt("poll", "protocol error", str(exc), task_id),
+        attempt=Attempt(AttemptKind.POLL, AttemptOutcome.PROTOCOL_ERROR, str(exc), task_id),
     )
     run.counters.failed += 1
     run.counters.credits += CREDITS_PER_TASK

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from batchgen.config import RetryPolicy
-from batchgen.models import ErrorKind
+from batchgen.models import AttemptKind, ErrorKind
 
 __all__ = [
     "PERMANENT",
@@ -43,12 +43,8 @@ PERMANENT = ErrorKind.PERMANENT
 _TRANSIENT_HINTS = ("network error", "try again later", "build failed")
 
 
-class Step(StrEnum):
-    """The kind of request that failed."""
-
-    SUBMIT = "submit"
-    POLL = "poll"
-    DOWNLOAD = "download"
+#: The kind of request that failed: the same words a row's history uses for its steps.
+Step = AttemptKind
 
 
 class Outcome(StrEnum):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.atomic import atomic_path
-from batchgen.models import CREDITS_PER_TASK, Job, split_variant
+from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, Job, split_variant
 
 __all__ = [
     "AMBIGUOUS_OUTCOMES",
@@ -75,7 +75,7 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "detail",
 )
 #: Submit outcomes (in the state's attempt history) that may have created an unseen task.
-AMBIGUOUS_OUTCOMES = frozenset({"ambiguous", "interrupted"})
+AMBIGUOUS_OUTCOMES = frozenset({AttemptOutcome.AMBIGUOUS, AttemptOutcome.INTERRUPTED})
 _FAILED = frozenset({"failed", "rejected"})
 _CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -114,7 +114,7 @@ def build_ledger(
     ``attempts()`` and jobs by key."""
     lines = [_task_line(task, jobs) for task in tasks]
     for attempt in attempts:
-        if attempt["kind"] == "submit" and attempt["outcome"] in AMBIGUOUS_OUTCOMES:
+        if attempt["kind"] == AttemptKind.SUBMIT and attempt["outcome"] in AMBIGUOUS_OUTCOMES:
             lines.append(_ambiguous_line(attempt, jobs))
     lines.sort(key=lambda line: (line["submitted_at"], line["key"], line["task_id"]))
     return lines
@@ -177,7 +177,7 @@ def build_claims(
             detail = f"reported {credits} credits; a generation costs {CREDITS_PER_TASK}"
             claims.append(_claim("credits_above_expected", task, jobs, detail))
     for attempt in attempts:
-        if attempt["kind"] == "submit" and attempt["outcome"] in AMBIGUOUS_OUTCOMES:
+        if attempt["kind"] == AttemptKind.SUBMIT and attempt["outcome"] in AMBIGUOUS_OUTCOMES:
             resend = _resend(attempt, tasks)
             if resend is not None:
                 claims.append(_duplicate(attempt, resend, jobs))

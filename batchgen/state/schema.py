@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from batchgen.models import CREDITS_PER_TASK, JobStatus
+from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, JobStatus
 from batchgen.state.columns import REQUEST_COLUMNS
 from batchgen.state.origins_sql import ORIGINS_MIGRATION
 from batchgen.state.rows import INCOMING_COLUMNS
@@ -101,8 +101,8 @@ ATTEMPT_SQL = (
 class Attempt(NamedTuple):
     """One entry of a row's history (``StateStore.transition(..., attempt=...)``)."""
 
-    kind: str  # submit | poll | download
-    outcome: str
+    kind: AttemptKind
+    outcome: AttemptOutcome
     message: str | None = None
     task_id: str | None = None
 
