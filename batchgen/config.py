@@ -47,7 +47,7 @@ DEFAULT_SAFETY_MARGIN = 0.03
 class RetryPolicy:
     """How transient failures are retried. See ``batchgen.engine.throttle.backoff``."""
 
-    max_attempts: int = 5  # per row and per kind of step (submit, poll, download)
+    max_attempts: int = 5  # tries of one step of one row: see batchgen.engine.retry
     base_delay: float = 1.0
     max_delay: float = 60.0
     jitter: float = 0.5  # fraction of the delay drawn at random

@@ -31,6 +31,7 @@ from batchgen.engine.download_stage import policy_for
 from batchgen.engine.latency_store import learned_latencies
 from batchgen.engine.limiter import open_throttle
 from batchgen.engine.progress import Progress
+from batchgen.engine.retry import Step, attempt_limit
 from batchgen.errors import (
     AuthError,
     BatchgenError,
@@ -146,7 +147,8 @@ def _recover(store: ManifestStore, path: Path, settings: Settings) -> None:
             "%s: sending %d row(s) of unknown outcome again (--resubmit-unknown)", name, moved
         )
     moved = store.requeue_failed(
-        include_permanent=settings.retry_failed, max_attempts=settings.retry.max_attempts
+        include_permanent=settings.retry_failed,
+        max_attempts=attempt_limit(Step.SUBMIT, settings.retry),
     )
     if moved:
         log.info("%s: %d failed row(s) will be tried again", name, moved)

@@ -27,7 +27,7 @@ import itertools
 import logging
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -51,6 +51,7 @@ from batchgen.engine.retry import (
     Action,
     Outcome,
     Step,
+    attempt_limit,
     decide,
 )
 from batchgen.engine.throttle import Throttle
@@ -581,14 +582,13 @@ class Dispatcher:
 
     def _poll_failed(self, item: _InFlight, exc: ApiError) -> None:
         item.errors += 1
-        policy = replace(self.settings.retry, max_attempts=3 * self.settings.retry.max_attempts)
         hint = exc.retry_after if isinstance(exc, TransientApiError) else None
         decision = decide(
             Step.POLL,
             outcome_of(exc),
             item.errors,
             hint,
-            policy=policy,
+            policy=self.settings.retry,
             time_left=self.guard.time_to_end(),
             draw=self.rng.random(),
         )
@@ -639,10 +639,11 @@ class Dispatcher:
         run = item.run
         kind = record_failed(run, item.key, status)
         job = run.store.get(item.key)
+        limit = attempt_limit(Step.SUBMIT, self.settings.retry)
         if (
             kind == TRANSIENT
             and not self._stop_submitting
-            and run.store.retry_transient(item.key, self.settings.retry.max_attempts)
+            and run.store.retry_transient(item.key, limit)
         ):
             delay = decide(
                 Step.SUBMIT,
@@ -661,7 +662,7 @@ class Dispatcher:
                 job.row,
                 job.error_message,
                 job.attempts + 1,
-                self.settings.retry.max_attempts,
+                limit,
             )
         else:
             run.counters.failed += 1

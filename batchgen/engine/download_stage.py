@@ -5,7 +5,7 @@ A bounded queue and a few workers. Per video: a path that no other row owns (the
 row's DOWNLOADED or DOWNLOAD_FAILED committed to its state. Retries:
 
 * a cut that added bytes is progress, not a failure; other failures count up to
-  ``RetryPolicy.max_attempts`` with backoff;
+  ``attempt_limit(Step.DOWNLOAD, ...)`` (``RetryPolicy.max_attempts``) with backoff;
 * an expired link, or a body that is not a video, asks the API for fresh links once (a body
   that is still not a video then counts as a failure);
 * a CDN's ``Retry-After`` (429/503) is honoured, but never past the run's deadline and never
@@ -38,7 +38,7 @@ from batchgen.engine.download import (
     download,
 )
 from batchgen.engine.manifest_run import ManifestRun, VideoFiles
-from batchgen.engine.retry import backoff_delay
+from batchgen.engine.retry import Step, attempt_limit, backoff_delay
 from batchgen.engine.verify import sniff
 from batchgen.errors import DiskFullError, DownloadError
 from batchgen.models import (
@@ -248,7 +248,7 @@ class DownloadStage:
 
     async def _failure(self, exc: DownloadError, failures: int) -> int:
         """Re-raise ``exc`` after the last attempt (or on a stop); else pause; the count."""
-        if failures >= self.settings.retry.max_attempts or self._stopping():
+        if failures >= attempt_limit(Step.DOWNLOAD, self.settings.retry) or self._stopping():
             raise exc
         await self._pause(exc, failures)
         return failures

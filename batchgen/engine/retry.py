@@ -7,11 +7,25 @@ because the deadline comes first. The rules, in order:
 1. an *ambiguous* submit (maybe created, maybe charged) is never retried: the user decides;
 2. *permanent*, *protocol* and *gone* outcomes are final for the row;
 3. *not sent* and *rate limited* are retried without counting an attempt (nothing happened
-   at the vendor; the outage rule and the deadline bound them); after ``4 x max_attempts``
-   429s in a row a row is left for the next run;
-4. *transient* outcomes are retried up to ``policy.max_attempts``;
+   at the vendor; the outage rule and the deadline bound them); after
+   ``RATE_LIMITED_PER_ATTEMPT`` times the step's limit of 429s a row is left for the next run;
+4. *transient* outcomes are retried until the step's limit, ``attempt_limit(step, policy)``;
 5. a retry waits ``max(backoff with jitter, the server's hint)``; if that wait would end after
    the time left, the row is left as it is for the next run (the deadline always wins).
+
+What ``RetryPolicy.max_attempts`` means, written here and only here (every caller asks
+``attempt_limit``; none multiplies or reinterprets the setting):
+
+* **it is how many times one step of one row is tried** when the step keeps failing
+  transiently. A submit: up to ``max_attempts`` POSTs that failed without creating a task,
+  and up to ``max_attempts`` tasks created for the row that failed transiently (the row's
+  ``attempts``; ``--retry-failed`` then decides). A download: ``max_attempts`` failed
+  fetches of one video (a cut that added bytes is progress, not a failure).
+* **a poll** is the exception, named: a task in flight is asked about many times over its
+  life and a failed status request costs nothing, so the polls of one task may fail
+  ``POLLS_PER_ATTEMPT x max_attempts`` times in a run; then the task stays submitted and the
+  next run asks again.
+* **429s** count ``RATE_LIMITED_PER_ATTEMPT x`` the step's limit (rule 3).
 """
 
 from __future__ import annotations
@@ -25,11 +39,14 @@ from batchgen.models import AttemptKind, ErrorKind
 
 __all__ = [
     "PERMANENT",
+    "POLLS_PER_ATTEMPT",
+    "RATE_LIMITED_PER_ATTEMPT",
     "TRANSIENT",
     "Action",
     "Decision",
     "Outcome",
     "Step",
+    "attempt_limit",
     "backoff_delay",
     "decide",
     "task_error_kind",
@@ -37,6 +54,11 @@ __all__ = [
 
 TRANSIENT = ErrorKind.TRANSIENT
 PERMANENT = ErrorKind.PERMANENT
+
+#: Failed polls of one task per run, per unit of ``max_attempts`` (see the module docs).
+POLLS_PER_ATTEMPT = 3
+#: 429s in a row per unit of a step's limit before the row is left for the next run.
+RATE_LIMITED_PER_ATTEMPT = 4
 
 # Task error messages the vendor contract documents as worth a retry, and nothing else: an
 # automatic retry costs 40 credits, so a message we do not recognise counts as permanent.
@@ -77,6 +99,13 @@ class Decision:
     reason: str = ""
 
 
+def attempt_limit(step: Step, policy: RetryPolicy) -> int:
+    """How many transient failures of ``step`` one row meets before ``decide`` gives up:
+    ``policy.max_attempts``, and ``POLLS_PER_ATTEMPT`` times that for the polls of one task
+    in one run (the module docs say why)."""
+    return policy.max_attempts * (POLLS_PER_ATTEMPT if step is Step.POLL else 1)
+
+
 def backoff_delay(
     attempt: int,
     policy: RetryPolicy,
@@ -109,6 +138,9 @@ def decide(
 ) -> Decision:
     """What to do after ``attempt`` (counted from 1) of ``step`` ended in ``outcome``.
 
+    ``policy`` is the run's own ``RetryPolicy``, as configured: the step's limit comes from
+    ``attempt_limit`` (never pass a policy with ``max_attempts`` scaled).
+
     ``hint`` is the server's requested pause in seconds (None: none); ``time_left`` the
     seconds until the run's deadline (None: no deadline); ``draw`` in [0, 1) the jitter.
     """
@@ -116,10 +148,10 @@ def decide(
         return Decision(Action.ASK_USER, reason="the vendor may have created (and charged) it")
     if outcome in (Outcome.PERMANENT, Outcome.PROTOCOL, Outcome.GONE):
         return Decision(Action.GIVE_UP, reason=f"{outcome.value}: trying again cannot help")
-    counted = outcome is Outcome.TRANSIENT
-    if counted and attempt >= policy.max_attempts:
+    limit = attempt_limit(step, policy)
+    if outcome is Outcome.TRANSIENT and attempt >= limit:
         return Decision(Action.GIVE_UP, reason=f"gave up after {attempt} attempts")
-    if outcome is Outcome.RATE_LIMITED and attempt >= 4 * policy.max_attempts:
+    if outcome is Outcome.RATE_LIMITED and attempt >= RATE_LIMITED_PER_ATTEMPT * limit:
         return Decision(Action.LEAVE, reason=f"rate limited {attempt} times; left for the next run")
     delay = _delay(attempt, policy, draw, hint)
     if time_left is not None and delay >= time_left:
