@@ -197,7 +197,8 @@ async def test_memory_stays_flat_in_n_no_task_per_row(make_sim: MakeSim, tmp_pat
 
 def _of_the_dispatcher(task: asyncio.Task[Any]) -> bool:
     coro = task.get_coro()
-    return getattr(coro, "__qualname__", "").startswith("Dispatcher.")
+    name = getattr(coro, "__qualname__", "")
+    return name.startswith(("Dispatcher.", "SubmitStage.", "PollStage."))
 
 
 async def test_a_lower_real_limit_is_adapted_to(make_sim: MakeSim, tmp_path: Path) -> None:

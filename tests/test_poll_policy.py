@@ -18,9 +18,10 @@ from conftest import FakeClock, SimulatorFactory
 
 from batchgen.app.run import run_batch
 from batchgen.config import Settings
-from batchgen.engine.dispatcher import Dispatcher, ManifestRun, _InFlight
+from batchgen.engine.dispatcher import Dispatcher, ManifestRun
 from batchgen.engine.latency import LatencyModel, Observation
 from batchgen.engine.latency_store import MAX_PER_MODE, LatencyStore
+from batchgen.engine.poll_stage import InFlight
 from batchgen.engine.polling import BOTTLENECK, Budget, PollPlanner, poll_budget
 from batchgen.engine.throttle import Throttle
 from batchgen.paths import digest, user_state_dir
@@ -114,7 +115,7 @@ def _dispatcher(tmp_path: Path, clock: FakeClock, *, rows: int, planner: PollPla
         settings=Settings(rpm=100),
         planner=planner,
     )
-    dispatcher._rows_total = rows
+    dispatcher.polls.rows_total = rows
     return dispatcher
 
 
@@ -129,31 +130,31 @@ async def test_dispatcher_polls_late_while_rows_wait_for_the_budget(tmp_path: Pa
     planner = PollPlanner(history={"fun": WARM}, spread=0.0)
     dispatcher = _dispatcher(tmp_path, clock, rows=300, planner=planner)
     await _fill(dispatcher.throttle, 97)  # the first window's submits
-    assert dispatcher._budget() == BOTTLENECK
-    item = _InFlight(dispatcher.runs[0], "k", "task-1", clock(), "fun")
-    dispatcher._push(item, 0.0)
+    assert dispatcher.polls.budget() == BOTTLENECK
+    item = InFlight(dispatcher.runs[0], "k", "task-1", clock(), "fun")
+    dispatcher.polls.push(item, 0.0)
     assert item.due - item.submitted > 60.0 * math.exp(0.5 * 1.5)  # past the 93rd percentile
     # a straggler is still re-polled within 8% of its age
-    dispatcher._push(item, 300.0)
+    dispatcher.polls.push(item, 300.0)
     assert item.due - item.submitted == pytest.approx(324.0)
     # and a due poll waits while the window's room is what the pending rows need
-    assert dispatcher._submits_first(item)
+    assert dispatcher.polls.submits_first(item)
 
 
 async def test_dispatcher_polls_promptly_while_the_budget_is_idle(tmp_path: Path) -> None:
     clock = FakeClock()
     dispatcher = _dispatcher(tmp_path, clock, rows=10, planner=PollPlanner(history={"fun": WARM}))
     dispatcher.runs[0].counters.submitted = 10  # every row sent: 10 tasks in flight
-    items = [_InFlight(dispatcher.runs[0], f"k{i}", f"t{i}", clock(), "fun") for i in range(10)]
+    items = [InFlight(dispatcher.runs[0], f"k{i}", f"t{i}", clock(), "fun") for i in range(10)]
     for item in items[1:]:
-        dispatcher._schedule(item, clock() + 30.0)
-    budget = dispatcher._budget()
+        dispatcher.polls.schedule(item, clock() + 30.0)
+    budget = dispatcher.polls.budget()
     assert budget.free > 0.8 and budget.spare_gap < 10.0
-    dispatcher._push(items[0], 0.0)
+    dispatcher.polls.push(items[0], 0.0)
     assert items[0].due - items[0].submitted < 70.0  # about the median, not the 95th percentile
-    dispatcher._push(items[0], 300.0)
+    dispatcher.polls.push(items[0], 300.0)
     assert items[0].due - items[0].submitted < 300.0 * 1.05  # a straggler: sooner than 8%
-    assert not dispatcher._submits_first(items[0])
+    assert not dispatcher.polls.submits_first(items[0])
 
 
 async def test_dispatcher_free_share_falls_smoothly_as_rows_wait(tmp_path: Path) -> None:
@@ -162,9 +163,9 @@ async def test_dispatcher_free_share_falls_smoothly_as_rows_wait(tmp_path: Path)
     frees = []
     for sent in range(90, -1, -1):  # 0 to 90 rows still to send, 5 tasks in flight
         dispatcher.runs[0].counters.submitted = sent
-        for i in range(5 - len(dispatcher._heap)):
-            dispatcher._schedule(_InFlight(dispatcher.runs[0], f"k{i}", f"t{i}", 0, ""), 1e9)
-        frees.append(dispatcher._budget().free)
+        for i in range(5 - len(dispatcher.polls.heap)):
+            dispatcher.polls.schedule(InFlight(dispatcher.runs[0], f"k{i}", f"t{i}", 0, ""), 1e9)
+        frees.append(dispatcher.polls.budget().free)
         clock.advance(0.1)  # past the budget's cache
     assert frees[0] > 0.4 and frees[-1] < 0.05
     assert max(a - b for a, b in itertools.pairwise(frees)) < 0.05
@@ -271,17 +272,17 @@ async def test_a_cold_start_that_learns_fast_tasks_replans_the_polls_it_set_late
     clock = FakeClock()
     planner = PollPlanner(first_poll=5.0, spread=0.0, seed=3)  # prior: median 60 s
     dispatcher = _dispatcher(tmp_path, clock, rows=0, planner=planner)
-    items = [_InFlight(dispatcher.runs[0], f"k{i}", f"t{i}", clock(), "fun") for i in range(20)]
+    items = [InFlight(dispatcher.runs[0], f"k{i}", f"t{i}", clock(), "fun") for i in range(20)]
     for item in items:
-        dispatcher._schedule(item, clock() + planner.next_age(0.0, BOTTLENECK))
+        dispatcher.polls.schedule(item, clock() + planner.next_age(0.0, BOTTLENECK))
     assert min(item.due for item in items) > clock() + 60.0  # planned with the prior
     clock.advance(5.0)
     for i in range(6):  # the first probes find tasks done within 5 s
         planner.observe(f"p{i}", "fun", 0.0, 5.0)
-    probe = _InFlight(dispatcher.runs[0], "kp", "tp", clock(), "fun")
-    dispatcher._push(probe, 0.0)
+    probe = InFlight(dispatcher.runs[0], "kp", "tp", clock(), "fun")
+    dispatcher.polls.push(probe, 0.0)
     assert max(item.due for item in items) < clock() + 5.0  # asked again now, not in a minute
-    assert dispatcher._heap[0][0] == min(item.due for item in [*items, probe])
+    assert dispatcher.polls.heap[0][0] == min(item.due for item in [*items, probe])
 
 
 def test_tasks_only_ever_found_done_do_not_drive_the_fit_to_zero() -> None:

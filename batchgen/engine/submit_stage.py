@@ -1,0 +1,262 @@
+"""The run's submit stage: pending rows in, tasks in flight out, within the credit budget.
+
+A few workers take pending rows from each manifest's state a page at a time, round-robin
+(rows whose task failed transiently come back through ``ManifestRun.retry`` when their pause
+is over), while fewer than ``max_in_flight`` tasks are out and the credits already committed
+leave room for one more task. One POST per row at a time, its intent committed first
+(SUBMITTING); its answer settles the row (``engine/outcomes.py``): a task id hands the task to
+the poll stage; a request that provably never created anything is sent again as
+``retry.decide`` says; a refused or ambiguous one is never sent again without the user; a
+refused token stops the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Callable
+
+from batchgen.config import Settings
+from batchgen.engine.guards import StopReason
+from batchgen.engine.manifest_run import ManifestRun
+from batchgen.engine.outcomes import outcome_of, settle_submit, submit_refused
+from batchgen.engine.poll_stage import InFlight, PollStage
+from batchgen.engine.retry import TRANSIENT, Action, Outcome, Step, decide
+from batchgen.engine.run_control import RunControl
+from batchgen.engine.throttle import Throttle
+from batchgen.errors import (
+    AmbiguousSubmitError,
+    ApiError,
+    AuthError,
+    NotSentError,
+    PermanentApiError,
+    RateLimitedError,
+    TransientApiError,
+)
+from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, Job, JobStatus
+from batchgen.providers.base import Provider, SendMark
+from batchgen.state.store import Attempt
+
+__all__ = ["SubmitStage"]
+
+log = logging.getLogger(__name__)
+
+_PAGE = 256
+
+
+class SubmitStage:
+    """Every pending row of a run's manifests, submitted once (or left for the next run).
+
+    ``time_left()`` is the seconds until the run's deadline (None: no deadline), which no
+    retry of a submit may pass.
+    """
+
+    def __init__(
+        self,
+        runs: list[ManifestRun],
+        *,
+        api: Provider,
+        throttle: Throttle,
+        settings: Settings,
+        control: RunControl,
+        polls: PollStage,
+        rng: random.Random,
+        time_left: Callable[[], float | None],
+    ) -> None:
+        self.runs = runs
+        self.api = api
+        self.throttle = throttle
+        self.settings = settings
+        self.control = control
+        self.polls = polls
+        self.rng = rng
+        self._time_left = time_left
+        self.submitting = 0  # POSTs whose credits are committed but not yet in flight
+        self._next_lock = asyncio.Lock()
+        self._round_robin = itertools.cycle(runs) if runs else iter(())
+        self._credits_base = 0
+
+    def workers(self) -> int:
+        """How many submit workers the run starts: enough POSTs in flight to keep the throttle
+        busy at high tiers, few at low ones."""
+        return max(4, min(32, self.throttle.limit // 200 + 2))
+
+    # ------------------------------------------------------------------ budget
+    def start(self) -> None:
+        """Count what earlier runs spent, when the budget covers them (``budget_scope``)."""
+        self._credits_base = self._budget_base()
+
+    def _budget_base(self) -> int:
+        if self.settings.budget_scope != "total":
+            return 0
+        spends = [run.store.spend() for run in self.runs]
+        # tasks in flight are counted below, from the heap they are loaded into
+        return sum(spend.charged + spend.possible for spend in spends)
+
+    def committed_credits(self) -> int:
+        """What may have been charged (scope-dependent): finished tasks (never below 40
+        each), unknown submits (40 each), and 40 for every task in flight or being sent."""
+        counters = [run.counters for run in self.runs]
+        spent = self._credits_base + sum(c.credits + c.possible for c in counters)
+        return spent + CREDITS_PER_TASK * (self.polls.in_flight() + self.submitting)
+
+    def _budget_allows(self) -> bool:
+        limit = self.settings.max_credits
+        return limit is None or self.committed_credits() + CREDITS_PER_TASK <= limit
+
+    # ------------------------------------------------------------------ taking rows
+    async def worker(self) -> None:
+        """Submit rows until none is left, or submissions stop."""
+        while (item := await self._next_row()) is not None:
+            run, job = item
+            try:
+                await self._submit(run, job)
+            finally:
+                self.submitting -= 1
+
+    async def _next_row(self) -> tuple[ManifestRun, Job] | None:
+        control = self.control
+        async with self._next_lock:
+            while self.polls.in_flight() + self.submitting >= self.settings.max_in_flight:
+                if control.stop_submitting:
+                    return None
+                await control.wait_wake(1.0)
+            if control.stop_submitting:
+                return None
+            if not self._budget_allows():
+                log.warning("the credit budget is reached: no new submissions this run")
+                control.request_stop(StopReason.BUDGET)
+                return None
+            item = await self._take_row()
+            if item is not None:
+                self.submitting += 1
+            return item
+
+    async def _take_row(self) -> tuple[ManifestRun, Job] | None:
+        while True:
+            for _ in range(len(self.runs)):
+                run = next(self._round_robin)
+                job = self._row_from(run)
+                if job is not None:
+                    return run, job
+            retry_at = self._earliest_retry()
+            if retry_at is None and not self.polls.in_flight():
+                return None  # nothing pending, and nothing in flight that could fail back
+            wait = 1.0 if retry_at is None else max(0.0, retry_at - self.throttle.now())
+            await self.control.wait_wake(wait)
+            if self.control.stop_submitting:
+                return None
+
+    def _row_from(self, run: ManifestRun) -> Job | None:
+        if run.retry and run.retry[0][0] <= self.throttle.now():
+            return run.retry.popleft()[1]
+        if not run.buffer and not run.exhausted:
+            page = run.store.next_pending(_PAGE, after_row=run.cursor)
+            run.buffer.extend(page)
+            run.exhausted = len(page) < _PAGE
+            if page:
+                run.cursor = page[-1].row
+        return run.buffer.popleft() if run.buffer else None
+
+    def _earliest_retry(self) -> float | None:
+        times = [run.retry[0][0] for run in self.runs if run.retry]
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ submitting
+    async def _submit(self, run: ManifestRun, job: Job) -> None:
+        counted = tries = 0
+        while True:
+            failure = await self._submit_once(run, job)
+            if failure is None:
+                return
+            outcome = outcome_of(failure)
+            tries += 1
+            counted += outcome is Outcome.TRANSIENT
+            decision = decide(
+                Step.SUBMIT,
+                outcome,
+                counted if outcome is Outcome.TRANSIENT else tries,
+                failure.retry_after,
+                policy=self.settings.retry,
+                time_left=self._time_left(),
+                draw=self.rng.random(),
+            )
+            if decision.action is Action.GIVE_UP:
+                self._give_up_submit(run, job, failure, counted)
+                return
+            if decision.action is not Action.RETRY or self.control.stop_submitting:
+                return  # stays pending: the next run sends it
+            log.debug(
+                "%s: row %d: submit met %s; trying again in %.1f s",
+                run.name,
+                job.row,
+                failure,
+                decision.delay,
+            )
+            await asyncio.sleep(decision.delay)
+
+    async def _submit_once(self, run: ManifestRun, job: Job) -> TransientApiError | None:
+        """One POST; returns the failure when nothing was created and a retry may help."""
+        store, key = run.store, job.key
+        async with self.control.api_slot() as may_send:
+            if not may_send or self.control.past_deadline:  # the deadline came while this
+                return None  # submit queued: the row stays pending (the budget counted it)
+            store.transition(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
+            mark = SendMark()
+            try:
+                task_id = await self.api.submit(job.spec(), mark=mark)
+            except NotSentError as exc:  # the request never left: the row is as it was
+                store.transition(
+                    key, JobStatus.PENDING, error_kind=TRANSIENT, error_message=str(exc)
+                )
+                return exc
+            except RateLimitedError as exc:  # refused before any work: send again later
+                settle_submit(
+                    store, key, JobStatus.PENDING, TRANSIENT, AttemptOutcome.RATE_LIMITED, exc
+                )
+                return exc
+            except (PermanentApiError, AmbiguousSubmitError, AuthError) as exc:
+                self._submit_refused(run, key, exc)
+                return None
+            except TransientApiError as exc:  # not a proof of "not created": ask the user
+                self._submit_refused(run, key, AmbiguousSubmitError(str(exc)))
+                return None
+            except asyncio.CancelledError:  # halted mid-POST
+                if mark.sent:  # the vendor may have seen it: maybe created, maybe charged
+                    stopped = AmbiguousSubmitError("the run stopped while the POST was out")
+                    self._submit_refused(run, key, stopped)
+                else:  # it never left: the row is as it was
+                    store.transition(key, JobStatus.PENDING)
+                raise
+        store.transition(
+            key,
+            JobStatus.SUBMITTED,
+            task_id=task_id,
+            attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, task_id),
+        )
+        run.counters.submitted += 1
+        self.polls.push(InFlight(run, key, task_id, self.throttle.now(), job.mode), 0.0)
+        return None
+
+    def _submit_refused(self, run: ManifestRun, key: str, exc: ApiError) -> None:
+        if isinstance(exc, AuthError):
+            attempt = Attempt(AttemptKind.SUBMIT, AttemptOutcome.UNAUTHORIZED, str(exc))
+            run.store.transition(key, JobStatus.PENDING, attempt=attempt)
+            self.control.fail(exc)
+        else:
+            submit_refused(run, key, exc)
+
+    def _give_up_submit(self, run: ManifestRun, job: Job, exc: ApiError, attempts: int) -> None:
+        if self.control.stop_submitting:
+            return  # stays pending: the next run sends it
+        message = f"gave up after {attempts} attempts: {exc}"
+        run.store.transition(
+            job.key,
+            JobStatus.FAILED,
+            expect=(JobStatus.PENDING,),
+            error_kind=TRANSIENT,
+            error_message=message,
+        )
+        run.counters.failed += 1
