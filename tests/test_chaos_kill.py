@@ -28,7 +28,7 @@ from conftest import SimulatorFactory
 from hostile_vendor import HostileGateway
 from test_cli_run import TOKEN, Cli, paid_per_prompt, write_manifest
 
-from batchgen.models import CREDITS_PER_TASK, JobStatus
+from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, JobStatus
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
 from batchgen.state.store import StateStore
@@ -197,14 +197,19 @@ def _statuses(tmp_path: Path) -> set[str]:
         return {status.value for status, n in store.counts().items() if n}
 
 
+AMBIGUOUS = (AttemptOutcome.INTERRUPTED, AttemptOutcome.AMBIGUOUS)
+
+
 def _check(tmp_path: Path, sim: Simulator) -> None:
     out = tmp_path / "outputs" / "briefs"
     with StateStore.open(out / "state.sqlite") as store:
         assert store.integrity_ok()
         jobs = {job.key: job for job in store.iter_jobs()}
-        ambiguous = {
-            a["key"] for a in store.attempts() if a["outcome"] in ("interrupted", "ambiguous")
-        }
+        history = store.attempts()
+        ambiguous = {a["key"] for a in history if a["outcome"] in AMBIGUOUS}
+    # every entry ten kills and a hostile network wrote is in the closed vocabularies
+    assert {a["kind"] for a in history} <= set(AttemptKind)
+    assert {a["outcome"] for a in history} <= set(AttemptOutcome)
     by_prompt = {job.prompt: job for job in jobs.values()}
     for job in jobs.values():
         if job.status is JobStatus.DOWNLOADED:
