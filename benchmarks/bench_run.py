@@ -93,7 +93,7 @@ def expected_max_latency(n: int, median: float = MEDIAN, sigma: float = SIGMA) -
 
 def submit_capacity(rpm: int) -> float:
     """Submits per wall second the runner sustains on the 2-core machine (measured): about 35
-    per submit worker (``Dispatcher._submit_workers``: 4 at free, 7 at pro, 27 at enterprise),
+    per submit worker (``SubmitStage.workers``: 4 at free, 7 at pro, 27 at enterprise),
     at most about 150 in all (each submit commits two fsync'd SQLite writes on the loop)."""
     workers = max(4, min(32, rpm // 200 + 2))
     return min(35.0 * workers, MAX_SUBMITS)
