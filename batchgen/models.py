@@ -112,6 +112,9 @@ class ErrorKind(StrEnum):
     GONE = "gone"  # the vendor no longer knows the task
     NOTE = "note"  # a completed task's message, kept for the results
     DOWNLOAD = "download"  # the videos could not be fetched (yet)
+    AMBIGUOUS = "ambiguous"  # a submit whose outcome is unknown: maybe created, maybe charged
+    INVALID = "invalid"  # the manifest row is wrong (set by the manifest sync)
+    SKIPPED = "skipped"  # hidden in the sheet (set by the manifest sync)
 
 
 class AttemptKind(StrEnum):

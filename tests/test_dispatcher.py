@@ -16,7 +16,7 @@ from conftest import SimulatorFactory
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.throttle import Throttle
-from batchgen.models import AttemptKind, AttemptOutcome, JobSpec, JobStatus
+from batchgen.models import AttemptKind, AttemptOutcome, ErrorKind, JobSpec, JobStatus
 from batchgen.providers.grokimagine import ApiClient, Token
 from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
@@ -353,3 +353,6 @@ async def test_every_history_entry_of_a_real_run_is_in_the_closed_vocabularies(
     # the run really met them (so the check above is not vacuous)
     assert {"interrupted", "ok", "ambiguous", "rejected", "failed", "rate limited"} <= outcomes
     assert kinds == {"submit", "download"}
+    error_kinds = {job.error_kind for job in store.iter_jobs() if job.error_kind}
+    assert error_kinds <= set(ErrorKind), error_kinds
+    assert {"ambiguous", "download"} <= error_kinds

@@ -79,7 +79,16 @@ def test_error_kinds_are_stored_as_the_plain_strings_older_state_files_hold() ->
     from batchgen.engine.retry import PERMANENT, TRANSIENT, task_error_kind
     from batchgen.models import ErrorKind
 
-    assert [k.value for k in ErrorKind] == ["transient", "permanent", "gone", "note", "download"]
+    assert [k.value for k in ErrorKind] == [
+        "transient",
+        "permanent",
+        "gone",
+        "note",
+        "download",
+        "ambiguous",
+        "invalid",
+        "skipped",
+    ]
     assert task_error_kind("Network error") is TRANSIENT is ErrorKind.TRANSIENT
     assert task_error_kind("content policy") is PERMANENT
     import sqlite3

@@ -96,7 +96,13 @@ def submit_refused(run: ManifestRun, key: str, exc: ApiError) -> None:
             "then re-run with --resubmit-unknown to generate it again"
         )
         settle_submit(
-            run.store, key, JobStatus.UNKNOWN, "ambiguous", AttemptOutcome.AMBIGUOUS, exc, message
+            run.store,
+            key,
+            JobStatus.UNKNOWN,
+            ErrorKind.AMBIGUOUS,
+            AttemptOutcome.AMBIGUOUS,
+            exc,
+            message,
         )
         run.counters.unknown += 1
         run.counters.possible += CREDITS_PER_TASK
