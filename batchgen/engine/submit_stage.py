@@ -23,7 +23,7 @@ from batchgen.engine.guards import StopReason
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.engine.outcomes import outcome_of, settle_submit, submit_refused
 from batchgen.engine.poll_stage import InFlight, PollStage
-from batchgen.engine.retry import TRANSIENT, Action, Outcome, Step, decide
+from batchgen.engine.retry import TRANSIENT, Action, Step, decide
 from batchgen.engine.run_control import RunControl
 from batchgen.engine.throttle import Throttle
 from batchgen.errors import (
@@ -166,28 +166,26 @@ class SubmitStage:
 
     # ------------------------------------------------------------------ submitting
     async def _submit(self, run: ManifestRun, job: Job) -> None:
-        counted = tries = 0
+        """Send ``job`` until a task is created or the POST settles the row; a POST that
+        proved nothing was created (never sent, or a 429) is tried again per ``decide``, or
+        left pending for the next run (it cost nothing)."""
+        tries = 0
         while True:
             failure = await self._submit_once(run, job)
             if failure is None:
                 return
-            outcome = outcome_of(failure)
             tries += 1
-            counted += outcome is Outcome.TRANSIENT
             decision = decide(
                 Step.SUBMIT,
-                outcome,
-                counted if outcome is Outcome.TRANSIENT else tries,
+                outcome_of(failure),
+                tries,
                 failure.retry_after,
                 policy=self.settings.retry,
                 time_left=self._time_left(),
                 draw=self.rng.random(),
             )
-            if decision.action is Action.GIVE_UP:
-                self._give_up_submit(run, job, failure, counted)
-                return
             if decision.action is not Action.RETRY or self.control.stop_submitting:
-                return  # stays pending: the next run sends it
+                return  # stays pending: nothing was created, the next run sends it
             log.debug(
                 "%s: row %d: submit met %s; trying again in %.1f s",
                 run.name,
@@ -197,8 +195,11 @@ class SubmitStage:
             )
             await asyncio.sleep(decision.delay)
 
-    async def _submit_once(self, run: ManifestRun, job: Job) -> TransientApiError | None:
-        """One POST; returns the failure when nothing was created and a retry may help."""
+    async def _submit_once(
+        self, run: ManifestRun, job: Job
+    ) -> NotSentError | RateLimitedError | None:
+        """One POST; returns the failure when it proved nothing was created (the request
+        never left, or a 429), else None: the row is settled (submitted, rejected, unknown)."""
         store, key = run.store, job.key
         async with self.control.api_slot() as may_send:
             if not may_send or self.control.past_deadline:  # the deadline came while this
@@ -247,16 +248,3 @@ class SubmitStage:
             self.control.fail(exc)
         else:
             submit_refused(run, key, exc)
-
-    def _give_up_submit(self, run: ManifestRun, job: Job, exc: ApiError, attempts: int) -> None:
-        if self.control.stop_submitting:
-            return  # stays pending: the next run sends it
-        message = f"gave up after {attempts} attempts: {exc}"
-        run.store.transition(
-            job.key,
-            JobStatus.FAILED,
-            expect=(JobStatus.PENDING,),
-            error_kind=TRANSIENT,
-            error_message=message,
-        )
-        run.counters.failed += 1
