@@ -129,53 +129,27 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- settings
-#: Options copied as they are from the parsed arguments into Settings.
-_PLAIN = (
-    "sheet",
-    "include_hidden",
-    "allow_regenerate",
-    "default_mode",
-    "default_ratio",
-    "variants",
-    "prompt_template",
-    "budget_scope",
-    "retry_failed",
-    "resubmit_unknown",
-    "max_runtime",
-    "grace",
-    "download_concurrency",
-    "notify_url",
-    "csv_escape",
-    "progress",
-    "heartbeat",
-    "first_poll",
-    "max_poll_lag",
-    "rate_window",
-    "limiter",
-    "outage_timeout",
-    "rebind_base_url",
-    "new_state",
-    "max_answer_bytes",
-    "max_urls_per_task",
-    "max_video_size",
-    "allow_private_urls",
-    "name_template",
-)
+#: Settings options that are not copied as they are: worked out from other options.
+_DERIVED = frozenset({"rpm", "max_credits", "base_url"})
 
 
 def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None) -> Settings:
-    """Build the frozen Settings from parsed options."""
-    rpm = getattr(args, "rpm", None) or TIERS[getattr(args, "tier", "free") or "free"]
-    values: dict[str, Any] = {"rpm": rpm, "out_dir": args.out}
-    for name in _PLAIN:
-        if hasattr(args, name):
-            values[name] = getattr(args, name)
+    """Build the frozen Settings from parsed options: every option named like a setting is
+    copied (``Settings.from_options`` routes it to its group); the rest are worked out."""
+    values: dict[str, Any] = {
+        name: value
+        for name, value in vars(args).items()
+        if name in Settings.option_names() and name not in _DERIVED
+    }
+    values["out_dir"] = args.out
+    if getattr(args, "rpm", None) or getattr(args, "tier", None):
+        values["rpm"] = args.rpm or TIERS[args.tier]
     values["max_credits"] = _credit_limit(args)
     if hasattr(args, "max_attempts"):
         values["retry"] = RetryPolicy(max_attempts=args.max_attempts)
     if base_url is not None:
         values["base_url"] = base_url
-    return Settings(**values)
+    return Settings.from_options(**values)
 
 
 def _credit_limit(args: argparse.Namespace) -> int | None:
@@ -262,7 +236,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from batchgen.app.commands import status_report
 
-    text, code = status_report(args.manifests, Settings(out_dir=args.out), as_json=args.json)
+    text, code = status_report(
+        args.manifests, Settings.from_options(out_dir=args.out), as_json=args.json
+    )
     print(text)
     return code
 

@@ -58,7 +58,7 @@ from batchgen.config import Settings
 TIERS = {"free": 100, "pro": 1000, "enterprise": 5000}
 MEDIAN = 60.0  # seconds, before compression
 SIGMA = 0.5
-MARGIN = Settings().safety_margin  # the client's (the baselines use it too)
+MARGIN = Settings().api.safety_margin  # the client's (the baselines use it too)
 FIRST_POLL = 5.0  # seconds, before compression (the CLI's default --first-poll)
 POLL_LAG = 600.0  # seconds, before compression (the CLI's default --max-poll-lag)
 BASELINE_POLL = 5.0  # seconds, before compression

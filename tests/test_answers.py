@@ -265,7 +265,7 @@ class _Api:
 def _guard(now: list[float], **settings: Any) -> tuple[Guard, list[tuple[StopReason, bool]]]:
     stops: list[tuple[StopReason, bool]] = []
     guard = Guard(
-        Settings(**settings),
+        Settings.from_options(**settings),
         _Api(),
         lambda: now[0],
         lambda r, h: stops.append((r, h)),  # type: ignore[arg-type]

@@ -44,9 +44,13 @@ def test_the_polling_and_window_options_reach_the_settings() -> None:
         ["run", "x.csv", "--max-poll-lag", "5m", "--rate-window", "1.5", "--first-poll", "2"]
     )
     settings = settings_from_args(args)
-    assert (settings.max_poll_lag, settings.rate_window, settings.first_poll) == (300, 1.5, 2)
+    assert (
+        settings.polling.max_poll_lag,
+        settings.api.rate_window,
+        settings.polling.first_poll,
+    ) == (300, 1.5, 2)
     defaults = settings_from_args(build_parser().parse_args(["run", "x.csv"]))
-    assert (defaults.max_poll_lag, defaults.rate_window) == (600, 60)
+    assert (defaults.polling.max_poll_lag, defaults.api.rate_window) == (600, 60)
 
 
 def test_a_bad_option_is_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,4 +209,4 @@ def test_a_run_without_options_has_exactly_the_settings_defaults(
     # a variant: the throttle's own default margin is the settings' one
     from batchgen.engine.throttle import Throttle
 
-    assert Throttle(100).usable == Throttle(100, margin=defaults.safety_margin).usable
+    assert Throttle(100).usable == Throttle(100, margin=defaults.api.safety_margin).usable

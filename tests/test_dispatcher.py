@@ -65,7 +65,7 @@ def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
 
 
 def settings_for(sim: Simulator, **overrides: Any) -> Settings:
-    base = Settings(
+    base = Settings.from_options(
         base_url=sim.url,
         rpm=sim.config.rpm,
         retry=FAST_RETRY,
@@ -82,13 +82,13 @@ async def dispatch(
     window: float = 60.0,
     limit: int | None = None,
 ) -> Dispatcher:
-    throttle = Throttle(limit or settings.rpm, window=window, margin=settings.safety_margin)
+    throttle = Throttle(limit or settings.api.rpm, window=window, margin=settings.api.safety_margin)
     runs = [ManifestRun(name=p.name, store=s, out_dir=p) for s, p in stores]
     async with (
         ApiClient(
-            settings.base_url,
+            settings.api.base_url,
             Token(TOKEN),
-            timeouts=settings.timeouts,
+            timeouts=settings.api.timeouts,
             on_response=throttle.observe,
         ) as api,
         aiohttp.ClientSession() as cdn,
@@ -174,7 +174,7 @@ async def test_memory_stays_flat_in_n_no_task_per_row(make_sim: MakeSim, tmp_pat
     for n in (40, 400):
         store, out = open_store(tmp_path, f"m{n}", make_rows(n))
         settings = settings_for(sim, max_in_flight=25)
-        throttle = Throttle(settings.rpm, window=60.0, margin=settings.safety_margin)
+        throttle = Throttle(settings.api.rpm, window=60.0, margin=settings.api.safety_margin)
         async with (
             ApiClient(sim.url, Token(TOKEN), on_response=throttle.observe) as api,
             aiohttp.ClientSession() as cdn,

@@ -68,7 +68,7 @@ class Stage:
         async def no_status(task_id: str) -> None:
             return None
 
-        settings = Settings(base_url="http://127.0.0.1:9", retry=RETRY)
+        settings = Settings.from_options(base_url="http://127.0.0.1:9", retry=RETRY)
         async with aiohttp.ClientSession() as session:
             stage = DownloadStage(
                 session,
@@ -128,7 +128,7 @@ async def test_a_loopback_url_is_refused_when_the_api_is_public(
     cdn: HostileCdn, tmp_path: Path
 ) -> None:
     stage = Stage(tmp_path, cdn.url("ok"))
-    settings = Settings(base_url="https://grokimagineapi.com", retry=RETRY)
+    settings = Settings.from_options(base_url="https://grokimagineapi.com", retry=RETRY)
 
     async def no_status(task_id: str) -> None:
         return None

@@ -210,11 +210,13 @@ async def test_a_redirect_to_a_private_address_is_refused(
 
 
 def test_private_addresses_are_allowed_for_a_private_api_or_by_option() -> None:
-    assert not policy_for(Settings(base_url="https://grokimagineapi.com")).allow_private
-    assert policy_for(Settings(base_url="http://127.0.0.1:8080")).allow_private
-    assert policy_for(Settings(base_url="http://localhost:8080")).allow_private
-    assert policy_for(Settings(base_url="http://10.0.0.5")).allow_private
-    assert policy_for(Settings(allow_private_urls=True)).allow_private
+    assert not policy_for(
+        Settings.from_options(base_url="https://grokimagineapi.com")
+    ).allow_private
+    assert policy_for(Settings.from_options(base_url="http://127.0.0.1:8080")).allow_private
+    assert policy_for(Settings.from_options(base_url="http://localhost:8080")).allow_private
+    assert policy_for(Settings.from_options(base_url="http://10.0.0.5")).allow_private
+    assert policy_for(Settings.from_options(allow_private_urls=True)).allow_private
     assert host_is_private("http://[fd00::1]/") and not host_is_private("https://8.8.8.8/")
     assert is_public("8.8.8.8") and not is_public("100.64.0.1") and not is_public("224.0.0.1")
 

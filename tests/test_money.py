@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import dataclasses
 import logging
 import signal
 import time
@@ -50,7 +49,7 @@ def settings(tmp_path: Path, vendor: HostileVendor, *args: str) -> tuple[list[Pa
         ["run", str(manifest), "--out", str(tmp_path / "outputs"), "--first-poll", "0.01", *args]
     )
     built = settings_from_args(ns, base_url=vendor.url)
-    return ns.manifests, dataclasses.replace(built, retry=FAST_RETRY, heartbeat=0.2)
+    return ns.manifests, built.with_options(retry=FAST_RETRY, heartbeat=0.2)
 
 
 async def run(tmp_path: Path, vendor: HostileVendor, *args: str) -> int:
@@ -286,7 +285,7 @@ async def test_an_api_that_never_answers_is_reported_quickly_and_touches_no_row(
     await vendor.go_away()
     manifests, built = settings(tmp_path, vendor, "--outage-timeout", "2s")
     if url != "dead-port":
-        built = dataclasses.replace(built, base_url=url)
+        built = built.with_options(base_url=url)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="batchgen"):
         code = await asyncio.wait_for(
@@ -308,7 +307,9 @@ async def test_a_task_the_vendor_does_not_know_is_lost_listed_and_resubmittable(
     vendor.status = [mode]
     assert await run(tmp_path, vendor) == ExitCode.ATTENTION
     assert sorted(statuses(tmp_path)) == [JobStatus.DOWNLOADED, JobStatus.LOST]
-    text, code = status_report([tmp_path / "briefs.csv"], Settings(out_dir=tmp_path / "outputs"))
+    text, code = status_report(
+        [tmp_path / "briefs.csv"], Settings.from_options(out_dir=tmp_path / "outputs")
+    )
     assert code == 1 and "lost" in text and "does not know task" in text
     requests = vendor.requests["status"]
     assert await run(tmp_path, vendor) == ExitCode.ATTENTION  # not polled again for ever
@@ -346,7 +347,9 @@ async def test_a_lying_consumed_credits_never_lowers_the_spend(
     with store(tmp_path) as s:
         assert s.spend().charged == vendor.charged == 80
     assert summary_figures(tmp_path)["Cost (USD)"] == 0.8
-    text, _ = status_report([tmp_path / "briefs.csv"], Settings(out_dir=tmp_path / "outputs"))
+    text, _ = status_report(
+        [tmp_path / "briefs.csv"], Settings.from_options(out_dir=tmp_path / "outputs")
+    )
     assert "charged" in text and "$-" not in text
 
 

@@ -6,7 +6,6 @@ registry lives in the test's private ``BATCHGEN_HOME`` (conftest).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,7 +31,7 @@ async def vendor() -> AsyncIterator[HostileVendor]:
 
 async def run(manifests: list[Path], out: Path, url: str, *args: str) -> int:
     ns = parse_args(["run", *map(str, manifests), "--out", str(out), "--first-poll", "0.01", *args])
-    settings = dataclasses.replace(settings_from_args(ns, base_url=url), retry=FAST_RETRY)
+    settings = settings_from_args(ns, base_url=url).with_options(retry=FAST_RETRY)
     return await run_batch(ns.manifests, settings, Token(TOKEN), command="t", install_signals=False)
 
 
@@ -140,7 +139,7 @@ async def test_the_demo_never_touches_a_real_state(tmp_path: Path, vendor: Hosti
     manifest = write_rows(tmp_path / "my.csv", 2)
     out = tmp_path / "outputs"
     ns = parse_args(["demo", str(manifest), "--out", str(out)])
-    settings = dataclasses.replace(settings_from_args(ns), retry=FAST_RETRY)
+    settings = settings_from_args(ns).with_options(retry=FAST_RETRY)
     assert await run_demo([manifest], settings, command="demo") == ExitCode.OK
     assert (out / "demo" / "my" / "state.sqlite").exists()
     assert not (out / "my").exists() and Registry().lookup(manifest) is None

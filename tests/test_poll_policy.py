@@ -112,7 +112,7 @@ def _dispatcher(tmp_path: Path, clock: FakeClock, *, rows: int, planner: PollPla
         api=cast(ApiClient, None),
         throttle=throttle,
         cdn=cast(aiohttp.ClientSession, None),
-        settings=Settings(rpm=100),
+        settings=Settings.from_options(rpm=100),
         planner=planner,
     )
     dispatcher.polls.rows_total = rows
@@ -244,7 +244,9 @@ async def test_a_second_run_on_a_new_sheet_starts_warm(
     sim = await simulator_factory(
         SimConfig(tokens=frozenset({token}), rpm=100_000, time_scale=0.01, latency_median=10.0)
     )
-    settings = Settings(base_url=sim.url, out_dir=tmp_path / "out", first_poll=0.02, rpm=100_000)
+    settings = Settings.from_options(
+        base_url=sim.url, out_dir=tmp_path / "out", first_poll=0.02, rpm=100_000
+    )
     first = _manifest(tmp_path / "monday.csv", 12)
     assert (
         await run_batch([first], settings, Token(token), command="run", install_signals=False) == 0

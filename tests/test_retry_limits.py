@@ -106,7 +106,7 @@ async def test_a_tasks_polls_fail_exactly_the_polls_limit_then_it_waits_for_the_
     store.sync_manifest(["id"], [_Row(spec)])
     vendor = _FailingStatus(error)
     retry = dataclasses.replace(POLICY, max_attempts=2)
-    settings = Settings(rpm=100_000, retry=retry, first_poll=0.001, max_poll_lag=0.0)
+    settings = Settings.from_options(rpm=100_000, retry=retry, first_poll=0.001, max_poll_lag=0.0)
     dispatcher = Dispatcher(
         [ManifestRun(name="m.csv", store=store, out_dir=tmp_path)],
         api=vendor,

@@ -42,13 +42,13 @@ async def _toy() -> AsyncIterator[ToyServer]:
 def _factory(
     settings: Settings, token: Token, on_response: ResponseHook
 ) -> contextlib.AbstractAsyncContextManager[Provider]:
-    return ToyProvider(settings.base_url)
+    return ToyProvider(settings.api.base_url)
 
 
 async def _run(tmp_path: Path, prompts: list[str]) -> tuple[int, ToyServer, Path]:
     manifest = _manifest(tmp_path / "toy.csv", prompts)
     async with _toy() as server:
-        settings = Settings(
+        settings = Settings.from_options(
             base_url=server.url, out_dir=tmp_path / "out", first_poll=0.02, rpm=100_000
         )
         code = await run_batch(

@@ -13,10 +13,11 @@ from typing import Any
 from batchgen.config import (
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
+    DEFAULT_TIER,
     TIERS,
     TOKEN_ENV,
     TOKEN_FILE_ENV,
-    RetryPolicy,
+    BudgetScope,
     Settings,
     parse_size,
 )
@@ -107,7 +108,7 @@ def epilog() -> str:
 def add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
     """--out, -q, -v and --config, on ``p`` (or in ``group``)."""
     g = group or p
-    g.add_argument("--out", type=Path, default=_DEFAULTS.out_dir, help="output folder")
+    g.add_argument("--out", type=Path, default=_DEFAULTS.output.out_dir, help="output folder")
     g.add_argument("-q", "--quiet", action="count", default=0, help="only warnings and errors")
     g.add_argument(
         "-v",
@@ -157,7 +158,10 @@ def add_tier_options(g: Any) -> None:
     """--tier or --rpm: the account's request limit."""
     tier = g.add_mutually_exclusive_group()
     tier.add_argument(
-        "--tier", choices=sorted(TIERS), default="free", help="the account's tier: its rpm limit"
+        "--tier",
+        choices=sorted(TIERS),
+        default=DEFAULT_TIER,
+        help="the account's tier: its rpm limit",
     )
     tier.add_argument("--rpm", type=_positive_int, help="a custom requests-per-minute limit")
 
@@ -168,8 +172,8 @@ def add_budget_options(g: Any) -> None:
     g.add_argument("--max-usd", type=float, help="stop submitting at this estimated spend, USD")
     g.add_argument(
         "--budget-scope",
-        choices=("run", "total"),
-        default=_DEFAULTS.budget_scope,
+        choices=[scope.value for scope in BudgetScope],  # text: argparse shows them as is
+        default=_DEFAULTS.limits.budget_scope,
         help="count the budget per run, or with earlier runs' spend",
     )
 
@@ -225,13 +229,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     budget.add_argument(
         "--grace",
         type=parse_duration,
-        default=_DEFAULTS.grace,
+        default=_DEFAULTS.limits.grace,
         help="seconds of polling and downloading allowed after --max-runtime",
     )
     budget.add_argument(
         "--outage-timeout",
         type=parse_duration,
-        default=_DEFAULTS.outage_timeout,
+        default=_DEFAULTS.api.outage_timeout,
         help="stop (exit 6) when no API request has succeeded for this long, e.g. 90s or 10m "
         "(30 s when no request of the run ever got through)",
     )
@@ -247,7 +251,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         f"${TOKEN_FILE_ENV}, else ${TOKEN_ENV})",
     )
     api.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
-    api.add_argument("--limiter", type=limiter_option, default=_DEFAULTS.limiter, help=LIMITER_HELP)
+    api.add_argument(
+        "--limiter", type=limiter_option, default=_DEFAULTS.api.limiter, help=LIMITER_HELP
+    )
     api.add_argument(
         "--rebind-base-url",
         action="store_true",
@@ -256,13 +262,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     api.add_argument(
         "--max-answer-bytes",
         type=_positive_int,
-        default=_DEFAULTS.max_answer_bytes,
+        default=_DEFAULTS.api.max_answer_bytes,
         help="largest API answer read; a larger one is refused, never buffered",
     )
     api.add_argument(
         "--max-urls-per-task",
         type=_positive_int,
-        default=_DEFAULTS.max_urls_per_task,
+        default=_DEFAULTS.api.max_urls_per_task,
         help="more video URLs than this in one task is a protocol error for its row",
     )
 
@@ -270,13 +276,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     tuning.add_argument(
         "--max-attempts",
         type=_positive_int,
-        default=RetryPolicy().max_attempts,
+        default=_DEFAULTS.limits.retry.max_attempts,
         help="tries per transient step",
     )
     tuning.add_argument(
         "--download-concurrency",
         type=_positive_int,
-        default=_DEFAULTS.download_concurrency,
+        default=_DEFAULTS.downloads.download_concurrency,
         help="videos fetched at once",
     )
     tuning.add_argument(
@@ -300,25 +306,25 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     tuning.add_argument(
         "--heartbeat",
         type=parse_duration,
-        default=_DEFAULTS.heartbeat,
+        default=_DEFAULTS.output.heartbeat,
         help="seconds between progress lines when there are no bars",
     )
     tuning.add_argument(
         "--first-poll",
         type=parse_duration,
-        default=_DEFAULTS.first_poll,
+        default=_DEFAULTS.polling.first_poll,
         help="seconds before a task's first status poll, until latencies are learned",
     )
     tuning.add_argument(
         "--max-poll-lag",
         type=parse_duration,
-        default=_DEFAULTS.max_poll_lag,
+        default=_DEFAULTS.polling.max_poll_lag,
         help="seconds a due status poll may wait while submissions use the budget",
     )
     tuning.add_argument(
         "--rate-window",
         type=parse_duration,
-        default=_DEFAULTS.rate_window,
+        default=_DEFAULTS.api.rate_window,
         help="seconds the vendor counts the rpm limit over (the benchmark shrinks it)",
     )
 

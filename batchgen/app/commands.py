@@ -74,21 +74,23 @@ def validate_manifests(
     invalid, 2 unusable."""
     result = validate_paths(
         list(paths),
-        rpm=settings.rpm,
-        sheet=settings.sheet,
-        default_mode=settings.default_mode,
-        default_ratio=settings.default_ratio,
-        variants=settings.variants,
-        prompt_template=settings.prompt_template,
-        max_credits=settings.max_credits,
-        done_keys=lambda path: _from_state(settings.out_dir, path, lambda s: s.done_keys(), set()),
-        latencies=lambda path: _from_state(
-            settings.out_dir, path, lambda s: s.latency_samples(), []
+        rpm=settings.api.rpm,
+        sheet=settings.manifest.sheet,
+        default_mode=settings.manifest.default_mode,
+        default_ratio=settings.manifest.default_ratio,
+        variants=settings.manifest.variants,
+        prompt_template=settings.manifest.prompt_template,
+        max_credits=settings.limits.max_credits,
+        done_keys=lambda path: _from_state(
+            settings.output.out_dir, path, lambda s: s.done_keys(), set()
         ),
-        notes=lambda path, manifest: _changed_prompts(settings.out_dir, path, manifest),
-        include_hidden=settings.include_hidden,
-        generated=lambda path: _from_state(settings.out_dir, path, _generated_requests, []),
-        allow_regenerate=settings.allow_regenerate,
+        latencies=lambda path: _from_state(
+            settings.output.out_dir, path, lambda s: s.latency_samples(), []
+        ),
+        notes=lambda path, manifest: _changed_prompts(settings.output.out_dir, path, manifest),
+        include_hidden=settings.manifest.include_hidden,
+        generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
+        allow_regenerate=settings.manifest.allow_regenerate,
     )
     if as_json:
         return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code
@@ -183,7 +185,7 @@ def status_report(
     a manifest named does not exist)."""
     entries, code = [], 0
     for path in find_manifests(list(paths)):
-        entry = _status_entry(path, settings.out_dir)
+        entry = _status_entry(path, settings.output.out_dir)
         entries.append(entry)
         code = max(code, _status_code(entry))
     if as_json:
@@ -301,11 +303,11 @@ def rebuild_reports(
     with ``ledger``, also ledger.csv and claims.csv (see :mod:`batchgen.output.ledger`)."""
     lines = []
     for path in find_manifests(list(paths)):
-        state = existing_state(settings.out_dir, path)
+        state = existing_state(settings.output.out_dir, path)
         if state is None and not path.exists():
             raise StateError(f"{path}: no such file or folder")
         if state is None:
-            raise StateError(f"{path.name}: no state in {settings.out_dir}; run it first")
+            raise StateError(f"{path.name}: no state in {settings.output.out_dir}; run it first")
         with open_store(state) as store:
             absorb_decisions(store, state.parent)  # the workbook is about to be rewritten
             write_reports(

@@ -7,7 +7,6 @@ simulated and the summary says so.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,15 +28,14 @@ DEMO_FOLDER = "demo"
 
 async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: str) -> int:
     """Start the simulator on a free loopback port, run the manifests against it, stop it."""
-    out_dir = settings.out_dir / DEMO_FOLDER
+    out_dir = settings.output.out_dir / DEMO_FOLDER
     async with Simulator(DEMO_SIMULATOR) as sim:
         log.info("demo: the GrokImagine simulator listens on %s (token %r)", sim.url, DEMO_TOKEN)
         log.info("demo: credits are simulated; nothing is paid. Output goes to %s", out_dir)
         # The simulator is this process's own: its limit is the run's, there is no window to
         # share with other runs, and the latency prior (12 x first_poll, see engine.polling)
         # is its known median, so the demo does not wait on a real vendor's minute.
-        settings = dataclasses.replace(
-            settings,
+        settings = settings.with_options(
             base_url=sim.url,
             rpm=DEMO_SIMULATOR.rpm,
             first_poll=DEMO_SIMULATOR.latency_median / 12,

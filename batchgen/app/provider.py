@@ -22,13 +22,13 @@ ProviderFactory = Callable[
 def grokimagine_provider(
     settings: Settings, token: Token, on_response: ResponseHook
 ) -> contextlib.AbstractAsyncContextManager[Provider]:
-    """The default :data:`ProviderFactory`: the GrokImagine client at ``settings.base_url``."""
+    """The default :data:`ProviderFactory`: the GrokImagine client at ``settings.api.base_url``."""
     return ApiClient(
-        settings.base_url,
+        settings.api.base_url,
         token,
-        timeouts=settings.timeouts,
+        timeouts=settings.api.timeouts,
         on_response=on_response,
-        max_answer_bytes=settings.max_answer_bytes,
-        max_urls=settings.max_urls_per_task,
+        max_answer_bytes=settings.api.max_answer_bytes,
+        max_urls=settings.api.max_urls_per_task,
         time_left=time_left_until_end(settings),
     )

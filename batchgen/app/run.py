@@ -91,32 +91,37 @@ class _Batch:
 def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
     manifest = read_manifest(
         path,
-        sheet=settings.sheet,
-        default_mode=settings.default_mode,
-        default_ratio=settings.default_ratio,
-        include_hidden=settings.include_hidden,
-        variants=settings.variants,
-        prompt_template=settings.prompt_template,
+        sheet=settings.manifest.sheet,
+        default_mode=settings.manifest.default_mode,
+        default_ratio=settings.manifest.default_ratio,
+        include_hidden=settings.manifest.include_hidden,
+        variants=settings.manifest.variants,
+        prompt_template=settings.manifest.prompt_template,
     )
     if not manifest.rows:  # a sheet emptied after a campaign: a note, nothing to do
         for problem in manifest.problems:
             log.info("%s", problem)
         return None
-    registry = None if settings.demo else Registry()
-    state = locate_state(settings.out_dir, path, registry=registry, new_state=settings.new_state)
+    registry = None if settings.state.demo else Registry()
+    state = locate_state(
+        settings.output.out_dir, path, registry=registry, new_state=settings.state.new_state
+    )
     store = open_store(state, manifest=path)
     try:
         # a wrong --name-template stops before anything is sent
-        files = file_names(store, settings.name_template, manifest.columns, path.name)
+        files = file_names(store, settings.output.name_template, manifest.columns, path.name)
         store.acquire_lock()
         store.bind_base_url(
-            normalise_base_url(settings.base_url), rebind=settings.rebind_base_url or settings.demo
+            normalise_base_url(settings.api.base_url),
+            rebind=settings.state.rebind_base_url or settings.state.demo,
         )
         store.set_meta("manifest_path", manifest_identity(path))
         if registry is not None:
             registry.record(path, store.path)
         generated = store.generated_requests()
-        manifest, _ = hold_regenerations(manifest, generated, allow=settings.allow_regenerate)
+        manifest, _ = hold_regenerations(
+            manifest, generated, allow=settings.manifest.allow_regenerate
+        )
         for problem in manifest.problems:
             (log.warning if problem.severity == "warning" else log.error)("%s", problem)
         report = sync_with_review(store, manifest, store.path.parent)
@@ -142,13 +147,13 @@ def _recover(store: ManifestStore, path: Path, settings: Settings) -> None:
             name,
             moved,
         )
-    if settings.resubmit_unknown and (moved := store.requeue_unknown()):
+    if settings.limits.resubmit_unknown and (moved := store.requeue_unknown()):
         log.warning(
             "%s: sending %d row(s) of unknown outcome again (--resubmit-unknown)", name, moved
         )
     moved = store.requeue_failed(
-        include_permanent=settings.retry_failed,
-        max_attempts=attempt_limit(Step.SUBMIT, settings.retry),
+        include_permanent=settings.limits.retry_failed,
+        max_attempts=attempt_limit(Step.SUBMIT, settings.limits.retry),
     )
     if moved:
         log.info("%s: %d failed row(s) will be tried again", name, moved)
@@ -233,8 +238,8 @@ async def run_batch(
     try:
         outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
         code = _finish(batch, outcome, settings)
-        if settings.notify_url:
-            await _notify(settings.notify_url, batch, code)
+        if settings.output.notify_url:
+            await _notify(settings.output.notify_url, batch, code)
         return code
     finally:
         for handler in handlers:
@@ -284,10 +289,11 @@ async def _await_with_stop_timeout(
         if done or dispatcher.stop_reason is not StopReason.SIGNAL:
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), settings.stop_timeout)
+            await asyncio.wait_for(asyncio.shield(task), settings.limits.stop_timeout)
         if not task.done():
             log.warning(
-                "requests still in flight after %.0f s: abandoning them", settings.stop_timeout
+                "requests still in flight after %.0f s: abandoning them",
+                settings.limits.stop_timeout,
             )
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -350,7 +356,7 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
             )
         except (DiskFullError, OSError) as exc:
             log.error("%s: results not written: %s", prepared.path.name, exc)
-        log.info("%s", summary_line(prepared, demo=settings.demo))
+        log.info("%s", summary_line(prepared, demo=settings.state.demo))
     return overall_exit(
         codes,
         dispatcher,

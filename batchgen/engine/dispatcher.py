@@ -66,7 +66,7 @@ class Dispatcher:
         self.throttle = throttle
         self.cdn = cdn
         self.settings = settings
-        self.planner = planner or PollPlanner(first_poll=settings.first_poll)
+        self.planner = planner or PollPlanner(first_poll=settings.polling.first_poll)
         self.rng = rng or random.Random()
         self.control = RunControl(api, throttle)
         self.downloads = DownloadStage(
@@ -131,7 +131,8 @@ class Dispatcher:
             "submit": [spawn(self.submits.worker()) for _ in range(self.submits.workers())],
             "poll": [spawn(self.polls.worker()) for _ in range(_POLL_WORKERS)],
             "download": [
-                spawn(self.downloads.worker()) for _ in range(self.settings.download_concurrency)
+                spawn(self.downloads.worker())
+                for _ in range(self.settings.downloads.download_concurrency)
             ],
             "feed": [spawn(self.downloads.feed(self.runs))],
         }

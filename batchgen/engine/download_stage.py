@@ -62,9 +62,10 @@ MAX_CDN_WAIT = 600.0  # seconds one Retry-After may hold a download
 def policy_for(settings: Settings) -> DownloadPolicy:
     """The download limits of a run: private addresses only for a private API or the option."""
     return DownloadPolicy(
-        max_bytes=settings.max_video_size or DEFAULT_MAX_VIDEO_BYTES,
-        allow_private=settings.allow_private_urls or host_is_private(settings.base_url),
-        read_timeout=settings.timeouts.download_read,
+        max_bytes=settings.downloads.max_video_size or DEFAULT_MAX_VIDEO_BYTES,
+        allow_private=settings.downloads.allow_private_urls
+        or host_is_private(settings.api.base_url),
+        read_timeout=settings.api.timeouts.download_read,
     )
 
 
@@ -128,7 +129,7 @@ class DownloadStage:
         self._sleep = sleep
         self.disk_full: DiskFullError | None = None
         self._queue: asyncio.Queue[tuple[ManifestRun, Job] | None] = asyncio.Queue(
-            maxsize=max(4, settings.download_concurrency * 4)
+            maxsize=max(4, settings.downloads.download_concurrency * 4)
         )
         self._queued: set[tuple[int, str]] = set()
 
@@ -248,14 +249,14 @@ class DownloadStage:
 
     async def _failure(self, exc: DownloadError, failures: int) -> int:
         """Re-raise ``exc`` after the last attempt (or on a stop); else pause; the count."""
-        if failures >= attempt_limit(Step.DOWNLOAD, self.settings.retry) or self._stopping():
+        if failures >= attempt_limit(Step.DOWNLOAD, self.settings.limits.retry) or self._stopping():
             raise exc
         await self._pause(exc, failures)
         return failures
 
     async def _pause(self, exc: DownloadError, failures: int) -> None:
         """Back off before the next try; a CDN's Retry-After counts, within the deadline."""
-        delay = backoff_delay(max(failures, 1), self.settings.retry, rng=self.rng)
+        delay = backoff_delay(max(failures, 1), self.settings.limits.retry, rng=self.rng)
         hint = exc.retry_after if isinstance(exc, CdnBusyError) else None
         if hint is not None:
             if hint > MAX_CDN_WAIT:

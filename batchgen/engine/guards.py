@@ -46,9 +46,9 @@ StopHook = Callable[[StopReason, bool], None]
 def time_left_until_end(settings: Settings) -> Callable[[], float | None]:
     """Seconds until deadline + grace from now (None: no deadline), on the monotonic clock:
     every API request's total time limit is capped by it."""
-    if settings.max_runtime is None:
+    if settings.limits.max_runtime is None:
         return lambda: None
-    end = time.monotonic() + settings.max_runtime + settings.grace
+    end = time.monotonic() + settings.limits.max_runtime + settings.limits.grace
     return lambda: end - time.monotonic()
 
 
@@ -82,14 +82,14 @@ class Guard:
     @property
     def deadline(self) -> float | None:
         """When submissions stop (None: no ``--max-runtime``)."""
-        runtime = self.settings.max_runtime
+        runtime = self.settings.limits.max_runtime
         return None if runtime is None else self.started + runtime
 
     @property
     def hard_end(self) -> float | None:
         """When everything stops: the deadline plus the grace period."""
         deadline = self.deadline
-        return None if deadline is None else deadline + self.settings.grace
+        return None if deadline is None else deadline + self.settings.limits.grace
 
     def time_to_deadline(self) -> float | None:
         """Seconds until submissions stop (None: no deadline)."""
@@ -106,7 +106,7 @@ class Guard:
         """The part of a server-requested pause the run can honour (the throttle's hook)."""
         now = self.now()
         end = self.hard_end
-        limit = end - now if end is not None else self.settings.outage_timeout
+        limit = end - now if end is not None else self.settings.api.outage_timeout
         asked = f"the API at {self.api.host} asked to hold all requests for {seconds:.0f} s"
         if seconds > limit:
             why = (
@@ -131,7 +131,7 @@ class Guard:
     # ------------------------------------------------------------------ watchers
     async def watch_deadline(self) -> None:
         """Stop submissions at the deadline; halt at deadline + grace."""
-        if self.settings.max_runtime is None:
+        if self.settings.limits.max_runtime is None:
             return
         await asyncio.sleep(max(0.0, self.time_to_deadline() or 0.0))
         log.warning("the --max-runtime deadline has passed: no new submissions")
@@ -145,10 +145,10 @@ class Guard:
 
     def outage_limit(self) -> float:
         """Seconds of failing requests that make an outage (shorter before any success)."""
-        timeout = self.settings.outage_timeout
+        timeout = self.settings.api.outage_timeout
         if self.api.health.ever_reached:
             return timeout
-        return min(timeout, self.settings.connect_window)
+        return min(timeout, self.settings.api.connect_window)
 
     async def watch_outage(self) -> None:
         """Halt the run when the API has not answered usefully for too long."""

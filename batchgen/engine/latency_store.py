@@ -78,10 +78,10 @@ class LatencyStore:
 
 @contextlib.asynccontextmanager
 async def learned_latencies(settings: Settings) -> AsyncIterator[PollPlanner]:
-    """A poll planner that starts from what earlier runs learned of ``settings.base_url``,
+    """A poll planner that starts from what earlier runs learned of ``settings.api.base_url``,
     and keeps what this run learned when the block ends (however it ends)."""
-    store = LatencyStore.for_api(settings.base_url)
-    planner = PollPlanner(first_poll=settings.first_poll, history=store.load())
+    store = LatencyStore.for_api(settings.api.base_url)
+    planner = PollPlanner(first_poll=settings.polling.first_poll, history=store.load())
     try:
         yield planner
     finally:

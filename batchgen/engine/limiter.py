@@ -47,9 +47,9 @@ def limiter_option(text: str) -> str:
 
 
 def _shared_window(settings: Settings, token: str) -> SharedWindow | None:
-    kind = check_limiter(settings.limiter)
+    kind = check_limiter(settings.api.limiter)
     clock = asyncio.get_running_loop().time
-    digest = paths.digest(settings.base_url, token)
+    digest = paths.digest(settings.api.base_url, token)
     if kind.lower() == "none":
         return None
     if kind.lower() == "local":
@@ -72,7 +72,10 @@ async def open_throttle(settings: Settings, token: str) -> AsyncIterator[Throttl
 
     shared = _shared_window(settings, token)
     throttle = Throttle(
-        settings.rpm, window=settings.rate_window, margin=settings.safety_margin, shared=shared
+        settings.api.rpm,
+        window=settings.api.rate_window,
+        margin=settings.api.safety_margin,
+        shared=shared,
     )
     if shared is None:
         yield throttle

@@ -205,9 +205,9 @@ class PollStage:
     def submits_first(self, item: InFlight) -> bool:
         """True while a due poll would take room in the window that pending rows need (it
         waits for it, up to ``max_poll_lag``): polls spend the slack, never the submits'."""
-        if self.throttle.now() >= item.due + self.settings.max_poll_lag:
+        if self.throttle.now() >= item.due + self.settings.polling.max_poll_lag:
             return False
-        if self.in_flight() + self._submitting() >= self.settings.max_in_flight:
+        if self.in_flight() + self._submitting() >= self.settings.limits.max_in_flight:
             return False  # the submitters wait for polls to free a place
         pending = self.pending()
         return pending > 0 and self.throttle.capacity_within(0.0) <= pending
@@ -229,7 +229,7 @@ class PollStage:
             if self.heap:
                 delay = self.heap[0][0] - self.throttle.now()
                 if delay <= 0 and self.submits_first(self.heap[0][2]):
-                    lag = self.heap[0][0] + self.settings.max_poll_lag - self.throttle.now()
+                    lag = self.heap[0][0] + self.settings.polling.max_poll_lag - self.throttle.now()
                     delay = min(lag, self.throttle.window / 20)
                 elif delay <= 0:
                     return heapq.heappop(self.heap)[2]
@@ -245,7 +245,9 @@ class PollStage:
         # A poll yields to submissions until it is max_poll_lag overdue: while rows wait to be
         # sent, the budget goes to them, and a finished task loses nothing by waiting a little.
         try:
-            async with self.control.api_slot(item.due + self.settings.max_poll_lag) as may_send:
+            async with self.control.api_slot(
+                item.due + self.settings.polling.max_poll_lag
+            ) as may_send:
                 if not may_send:
                     return
                 status = await self.api.status(item.task_id)
@@ -279,7 +281,7 @@ class PollStage:
             outcome_of(exc),
             item.errors,
             hint,
-            policy=self.settings.retry,
+            policy=self.settings.limits.retry,
             time_left=self._time_left(),
             draw=self.rng.random(),
         )
@@ -304,7 +306,7 @@ class PollStage:
             item.marked_running = True
         item.last_running_age = age
         self.planner.saw_running(item.task_id, item.mode, age)
-        if age > self.settings.task_deadline:
+        if age > self.settings.limits.task_deadline:
             if not item.warned:
                 item.warned = True
                 log.warning(
@@ -330,7 +332,7 @@ class PollStage:
         run = item.run
         kind = record_failed(run, item.key, status)
         job = run.store.get(item.key)
-        limit = attempt_limit(Step.SUBMIT, self.settings.retry)
+        limit = attempt_limit(Step.SUBMIT, self.settings.limits.retry)
         if (
             kind == TRANSIENT
             and not self.control.stop_submitting
@@ -341,7 +343,7 @@ class PollStage:
                 Outcome.TRANSIENT,
                 job.attempts,
                 None,
-                policy=self.settings.retry,
+                policy=self.settings.limits.retry,
                 draw=self.rng.random(),
             ).delay
             run.retry.append((self.throttle.now() + delay, run.store.get(item.key)))

@@ -45,7 +45,9 @@ class Progress:
         self.settings = settings
         self.stream = stream or sys.stderr
         self.bars_enabled = (
-            settings.progress if settings.progress is not None else self.stream.isatty()
+            settings.output.progress
+            if settings.output.progress is not None
+            else self.stream.isatty()
         )
         self._task: asyncio.Task[None] | None = None
         self._logs = contextlib.ExitStack()
@@ -66,7 +68,9 @@ class Progress:
             ]
             self._task = asyncio.create_task(self._loop(0.5, self._draw))
         else:
-            self._task = asyncio.create_task(self._loop(self.settings.heartbeat, self._heartbeat))
+            self._task = asyncio.create_task(
+                self._loop(self.settings.output.heartbeat, self._heartbeat)
+            )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -89,7 +89,7 @@ class SubmitStage:
         self._credits_base = self._budget_base()
 
     def _budget_base(self) -> int:
-        if self.settings.budget_scope != "total":
+        if self.settings.limits.budget_scope != "total":
             return 0
         spends = [run.store.spend() for run in self.runs]
         # tasks in flight are counted below, from the heap they are loaded into
@@ -103,7 +103,7 @@ class SubmitStage:
         return spent + CREDITS_PER_TASK * (self.polls.in_flight() + self.submitting)
 
     def _budget_allows(self) -> bool:
-        limit = self.settings.max_credits
+        limit = self.settings.limits.max_credits
         return limit is None or self.committed_credits() + CREDITS_PER_TASK <= limit
 
     # ------------------------------------------------------------------ taking rows
@@ -119,7 +119,7 @@ class SubmitStage:
     async def _next_row(self) -> tuple[ManifestRun, Job] | None:
         control = self.control
         async with self._next_lock:
-            while self.polls.in_flight() + self.submitting >= self.settings.max_in_flight:
+            while self.polls.in_flight() + self.submitting >= self.settings.limits.max_in_flight:
                 if control.stop_submitting:
                     return None
                 await control.wait_wake(1.0)
@@ -180,7 +180,7 @@ class SubmitStage:
                 outcome_of(failure),
                 tries,
                 failure.retry_after,
-                policy=self.settings.retry,
+                policy=self.settings.limits.retry,
                 time_left=self._time_left(),
                 draw=self.rng.random(),
             )

@@ -100,7 +100,7 @@ def write_reports(
         columns=store.columns(),
         jobs=jobs,
         summary=summary,
-        csv_escape=settings.csv_escape,
+        csv_escape=settings.output.csv_escape,
         prompt_column=prompt_column,
         review=review,
     )
