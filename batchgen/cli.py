@@ -236,9 +236,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from batchgen.app.commands import status_report
 
-    text, code = status_report(
-        args.manifests, Settings.from_options(out_dir=args.out), as_json=args.json
-    )
+    text, code = status_report(args.manifests, settings_from_args(args), as_json=args.json)
     print(text)
     return code
 

@@ -208,6 +208,12 @@ class Settings:
         """Every flat option name :meth:`from_options` accepts."""
         return frozenset(_GROUP_OF)
 
+    @staticmethod
+    def group_of(option: str) -> str:
+        """The name of the group holding ``option`` (``"max_poll_lag"`` -> ``"polling"``);
+        KeyError for a name that is no setting."""
+        return _GROUP_OF[option]
+
 
 def _groups() -> dict[str, str]:
     """Each flat option name -> the name of its group in Settings."""

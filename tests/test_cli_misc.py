@@ -186,27 +186,3 @@ def test_the_demo_runs_the_example_manifest(tmp_path: Path) -> None:
     assert not (tmp_path / "outputs" / "example").exists()
     assert "simulated" in done.stderr
     assert list((out / "videos").glob("*.mp4"))
-
-
-def test_a_run_without_options_has_exactly_the_settings_defaults(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each default is written once (config.Settings): the CLI does not restate it."""
-    import dataclasses
-
-    from batchgen.cli import parse_args
-    from batchgen.config import Settings
-
-    monkeypatch.chdir(tmp_path)  # no batchgen.toml around
-    settings = settings_from_args(parse_args(["run", "sheet.csv"]))
-    defaults = Settings()
-    differ = [
-        f.name
-        for f in dataclasses.fields(Settings)
-        if getattr(settings, f.name) != getattr(defaults, f.name)
-    ]
-    assert differ == []
-    # a variant: the throttle's own default margin is the settings' one
-    from batchgen.engine.throttle import Throttle
-
-    assert Throttle(100).usable == Throttle(100, margin=defaults.api.safety_margin).usable
