@@ -72,7 +72,7 @@ def settings_for(sim: Simulator, **overrides: Any) -> Settings:
         first_poll=0.02,
         download_concurrency=4,
     )
-    return dataclasses.replace(base, **overrides)
+    return base.with_options(**overrides)
 
 
 async def dispatch(
