@@ -58,7 +58,7 @@ class Timeouts:
     download_read: float = 60.0
 
 
-#: Fraction of the rpm limit left unused (the one default of ``--safety-margin`` and Throttle).
+#: Fraction of the rpm limit left unused (the one default of the settings and of Throttle).
 DEFAULT_SAFETY_MARGIN = 0.03
 
 
