@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from batchgen.config import Settings
+from batchgen.config import BudgetScope, Settings
 from batchgen.engine.guards import StopReason
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.engine.outcomes import outcome_of, settle_submit, submit_refused
@@ -89,7 +89,7 @@ class SubmitStage:
         self._credits_base = self._budget_base()
 
     def _budget_base(self) -> int:
-        if self.settings.limits.budget_scope != "total":
+        if self.settings.limits.budget_scope is not BudgetScope.TOTAL:
             return 0
         spends = [run.store.spend() for run in self.runs]
         # tasks in flight are counted below, from the heap they are loaded into
