@@ -65,20 +65,38 @@ async def _behind_a_gateway(sim: Simulator, seed: int, cli: Cli) -> HostileGatew
     return gateway
 
 
+async def _chaos_simulator(
+    factory: SimulatorFactory, seed: int, extra: dict[str, Any] | None = None
+) -> Simulator:
+    """A simulator with every fault in ``FAULTS`` (plus ``extra``), tasks of about 0.3 s."""
+    config = SimConfig(
+        tokens=frozenset({TOKEN}),
+        time_scale=0.01,
+        latency_median=30.0,
+        seed=seed,
+        rpm=100_000,
+        **(FAULTS | (extra or {})),
+    )
+    return await factory(config)
+
+
+async def _kill_at_random(
+    cli: Cli, rng: random.Random, times: int, *args: str, most: float
+) -> None:
+    """Start ``batchgen run *args`` ``times`` times, each killed -9 after 0.2 to ``most`` s."""
+    for _ in range(times):
+        proc = await cli.start("run", *args)
+        await asyncio.sleep(rng.uniform(0.2, most))  # the kill instant is what is random
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_chaos_with_ten_kills(
     simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
 ) -> None:
-    sim: Simulator = await simulator_factory(
-        SimConfig(
-            tokens=frozenset({TOKEN}),
-            time_scale=0.01,
-            latency_median=30.0,
-            seed=seed,
-            rpm=100_000,
-            **FAULTS,
-        )
-    )
+    sim = await _chaos_simulator(simulator_factory, seed)
     write_manifest(tmp_path / "briefs.csv", ROWS)
     cli = Cli(tmp_path, sim)
     gateway = await _behind_a_gateway(sim, seed, cli)
@@ -93,12 +111,9 @@ async def test_chaos_with_ten_kills(
 
 async def _chaos(cli: Cli, seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)
-    for _ in range(10):
-        proc = await cli.start("run", "briefs.csv", "--rpm", "6000", "--max-attempts", "8")
-        await asyncio.sleep(rng.uniform(0.2, 3.0))  # the kill instant is what is random
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+    await _kill_at_random(
+        cli, rng, 10, "briefs.csv", "--rpm", "6000", "--max-attempts", "8", most=3.0
+    )
     code = None
     for _ in range(5):
         result = await cli.run(
@@ -128,16 +143,7 @@ BAD_DOWNLOADS: dict[str, Any] = {"unsized_cut": Fault(rate=0.05), "wrong_type": 
 async def test_chaos_with_bad_downloads(
     simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
 ) -> None:
-    sim: Simulator = await simulator_factory(
-        SimConfig(
-            tokens=frozenset({TOKEN}),
-            time_scale=0.01,
-            latency_median=30.0,
-            seed=seed,
-            rpm=100_000,
-            **(FAULTS | BAD_DOWNLOADS),
-        )
-    )
+    sim = await _chaos_simulator(simulator_factory, seed, BAD_DOWNLOADS)
     write_manifest(tmp_path / "briefs.csv", ROWS)
     await _chaos(Cli(tmp_path, sim), seed, tmp_path)
     _check(tmp_path, sim)
@@ -154,28 +160,13 @@ BUDGET = 2000  # credits: 50 tasks
 async def test_chaos_budget_holds_under_ambiguity(
     simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
 ) -> None:
-    sim: Simulator = await simulator_factory(
-        SimConfig(
-            tokens=frozenset({TOKEN}),
-            time_scale=0.01,
-            latency_median=30.0,
-            seed=seed,
-            rpm=100_000,
-            **FAULTS,
-        )
-    )
+    sim = await _chaos_simulator(simulator_factory, seed)
     write_manifest(tmp_path / "briefs.csv", 200)
     cli = Cli(tmp_path, sim)
     gateway = await _behind_a_gateway(sim, seed, cli)
     budget = ("--budget-scope", "total", "--max-credits", str(BUDGET), "--rpm", "6000")
-    rng = random.Random(seed)
     try:
-        for _ in range(4):
-            proc = await cli.start("run", "briefs.csv", *budget)
-            await asyncio.sleep(rng.uniform(0.2, 2.0))
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        await _kill_at_random(cli, random.Random(seed), 4, "briefs.csv", *budget, most=2.0)
         for extra in ((), ("--resubmit-unknown",), ("--retry-failed",), ()):
             result = await cli.run("run", "briefs.csv", *budget, *extra, limit=300)
             assert result.code in (1, 5) and "Traceback" not in result.stderr, result.stderr
