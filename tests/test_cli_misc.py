@@ -13,8 +13,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from test_gallery import card_texts
 
 from batchgen.cli import build_parser, main, parse_duration, settings_from_args
+from batchgen.models import MODES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -186,3 +188,10 @@ def test_the_demo_runs_the_example_manifest(tmp_path: Path) -> None:
     assert not (tmp_path / "outputs" / "example").exists()
     assert "simulated" in done.stderr
     assert list((out / "videos").glob("*.mp4"))
+    # each card shows its mode and ratio once (the example has mode and ratio columns)
+    cards = card_texts((out / "index.html").read_text(encoding="utf-8"))
+    assert cards
+    for texts in cards:
+        assert "mode" not in texts and "ratio" not in texts, texts  # no list entry of them
+        assert sum(t in MODES for t in texts) == 1, texts
+        assert sum(re.fullmatch(r"\d+:\d+", t) is not None for t in texts) == 1, texts

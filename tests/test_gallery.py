@@ -44,7 +44,7 @@ def make_job(row: int, status: JobStatus = JobStatus.DOWNLOADED, **kw: Any) -> J
     return Job(**(fields | kw))
 
 
-def render(tmp_path: Path, jobs: list[Job], prompt_column: str | None = None) -> str:
+def render(tmp_path: Path, jobs: list[Job], prompt_column: str | None = None, **kw: Any) -> str:
     runs = [
         RunInfo(
             run_id=1,
@@ -57,7 +57,7 @@ def render(tmp_path: Path, jobs: list[Job], prompt_column: str | None = None) ->
         )
     ]
     summary = summarise(jobs, runs, manifest="spring & <summer>.xlsx", version="1.2.3")
-    path = write_gallery(tmp_path, jobs=jobs, summary=summary, prompt_column=prompt_column)
+    path = write_gallery(tmp_path, jobs=jobs, summary=summary, prompt_column=prompt_column, **kw)
     assert path == tmp_path / "index.html"
     return path.read_text(encoding="utf-8")
 
@@ -223,6 +223,39 @@ def test_every_user_column_is_on_the_card(tmp_path: Path) -> None:
         ("col3", "notes"),
     ]
     assert 'id="search"' in page
+
+
+def card_texts(page: str) -> list[list[str]]:
+    """Each card's visible text, in pieces split where the HTML puts tags."""
+    cards = page.split('<article class="card"')[1:]
+    return [[t for t in parse(c).text if t.strip()] for c in cards]
+
+
+def test_mode_and_ratio_are_on_the_card_once(tmp_path: Path) -> None:
+    # the manifest's own Mode / Aspect ratio columns: shown once, as sent, in the top line
+    user = {"prompt": "p", "Video Mode": "Fun", "Aspect Ratio": "3:2", "campaign": "spring"}
+    page = render(
+        tmp_path,
+        [make_job(2, user=user)],
+        prompt_column="prompt",
+        mode_column="Video Mode",
+        ratio_column="Aspect Ratio",
+    )
+    (texts,) = card_texts(page)
+    assert texts.count("fun") == 1 and texts.count("3:2") == 1, texts
+    assert "Fun" not in texts and "Video Mode" not in texts and "Aspect Ratio" not in texts
+    assert "campaign" in texts and "spring" in texts
+    # they stay sortable and searchable under their own header names
+    assert '<option value="col0">Video Mode</option>' in page
+    assert '<span class="request" data-col="0">fun</span>' in page
+    assert '<span class="request" data-col="1">3:2</span>' in page
+
+
+def test_mode_and_ratio_without_their_columns_are_shown_once(tmp_path: Path) -> None:
+    # defaults (no mode or ratio column): the top line still says what was sent, once
+    page = render(tmp_path, [make_job(2, user={"prompt": "p", "owner": "Ana"})], "prompt")
+    (texts,) = card_texts(page)
+    assert texts.count("fun") == 1 and texts.count("3:2") == 1, texts
 
 
 def test_a_card_says_when_its_video_shows_an_earlier_prompt(tmp_path: Path) -> None:

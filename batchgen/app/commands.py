@@ -31,6 +31,7 @@ from batchgen.state.store import STATE_FILE, state_path_for
 
 __all__ = [
     "JSON_VERSION",
+    "column_of",
     "existing_state",
     "prompt_column",
     "rebuild_reports",
@@ -56,7 +57,13 @@ def existing_state(out_dir: Path, manifest: Path) -> Path | None:
 
 def prompt_column(columns: Sequence[str]) -> str | None:
     """The header among ``columns`` that holds the prompt, or None."""
-    return next((name for name in columns if role_of(name) == "prompt"), None)
+    return column_of(columns, "prompt")
+
+
+def column_of(columns: Sequence[str], role: str) -> str | None:
+    """The first header among ``columns`` whose role (``prompt``, ``mode``, ``ratio``, ``id``
+    or ``images``; see :mod:`batchgen.manifest.columns`) is ``role``, or None."""
+    return next((name for name in columns if role_of(name) == role), None)
 
 
 def row_label(row: int, key: str) -> str:
@@ -316,6 +323,8 @@ def rebuild_reports(
                 name=path.name,
                 settings=settings,
                 prompt_column=prompt_column(store.columns()),
+                mode_column=column_of(store.columns(), "mode"),
+                ratio_column=column_of(store.columns(), "ratio"),
             )
             if ledger:
                 lines.append(f"{path.name}: {ledger_report(store, state.parent)}")

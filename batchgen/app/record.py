@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from batchgen.app.commands import prompt_column
+from batchgen.app.commands import column_of, prompt_column
 from batchgen.config import Settings
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.output.reports import record_run_counts, reports_current, write_reports
@@ -52,4 +52,6 @@ def record_run(
         name=run.name,
         settings=settings,
         prompt_column=prompt_column(store.columns()),
+        mode_column=column_of(store.columns(), "mode"),
+        ratio_column=column_of(store.columns(), "ratio"),
     )

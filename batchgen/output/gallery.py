@@ -7,11 +7,12 @@ the vendor and is escaped with ``html.escape``; on top of that a Content-Securit
 lets only this page's own script (by hash) run, so even a missed escape could not execute.
 
 What a reviewer gets: the business figures first (videos, failed, credits, USD; the
-engineering figures in a details line), a card per row with every column of the manifest,
-a text search over the prompt and those columns, a sort (row, status, or any of the
-user's columns), and a status filter whose counts add up to the header's rows (rows deleted
-from the manifest have their own filter and are hidden otherwise). A card whose prompt was
-edited after its video was made says so and shows the prompt the video was made from.
+engineering figures in a details line), a card per row with every column of the manifest
+(the mode and ratio once, in the card's top line, as sent), a text search over the prompt
+and those columns, a sort (row, status, or any of the user's columns), and a status filter
+whose counts add up to the header's rows (rows deleted from the manifest have their own
+filter and are hidden otherwise). A card whose prompt was edited after its video was made
+says so and shows the prompt the video was made from.
 
 To stay light with thousands of rows, only the first ``EAGER_VIDEOS`` players get their
 poster frame (``batchgen.output.posters``) and fetch metadata at once; the others
@@ -67,19 +68,24 @@ def write_gallery(
     jobs: Iterable[Job],
     summary: Summary,
     prompt_column: str | None = None,
+    mode_column: str | None = None,
+    ratio_column: str | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Path:
     """Write ``out_dir/index.html`` atomically and return its path.
 
     ``job.files`` are paths relative to ``out_dir`` (their posters are made beside them);
-    ``prompt_column`` names the user column holding the prompt. Rows deleted from the
+    ``prompt_column`` names the user column holding the prompt; ``mode_column`` and
+    ``ratio_column`` the ones holding the mode and ratio, which the card shows once, in its
+    top line, with the values sent (``job.mode``, ``job.ratio``). Rows deleted from the
     manifest are shown last, under their own filter. New posters are made for at most
     ``POSTER_SECONDS`` of ``clock`` time.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(jobs, key=lambda job: not job.in_manifest)
-    page = _Page(out_dir, ordered, summary, prompt_column, clock)
+    request_columns = {"mode": mode_column, "ratio": ratio_column}
+    page = _Page(out_dir, ordered, summary, prompt_column, request_columns, clock)
     path = out_dir / GALLERY_NAME
     # errors="replace": a lone surrogate from a bad JSON escape must not abort the page.
     with (
@@ -214,6 +220,7 @@ class _Page:
         jobs: Sequence[Job],
         summary: Summary,
         prompt_column: str | None,
+        request_columns: dict[str, str | None],
         clock: Callable[[], float],
     ) -> None:
         self.out_dir, self.jobs, self.summary = out_dir, jobs, summary
@@ -224,6 +231,8 @@ class _Page:
             names += [name for name in job.user if name not in names]
         self.columns = [name for name in names if name != prompt_column]
         self.eager = EAGER_VIDEOS
+        #: ``mode``/``ratio`` -> the user column holding it (None: the manifest has none).
+        self.request_columns = request_columns
 
     def render(self) -> Iterator[str]:
         """The page, in pieces."""
@@ -271,11 +280,22 @@ class _Page:
             badge += ' <span class="badge deleted">deleted from manifest</span>'
         return badge
 
+    def request_part(self, role: str, value: str) -> str:
+        """The mode or ratio in the card's top line; it stands for its user column (if the
+        manifest has one) when searching and sorting, so the list below leaves it out."""
+        column = self.request_columns.get(role)
+        if column is None or column not in self.columns:
+            return f"<span>{escape(value)}</span>"
+        index = self.columns.index(column)
+        return f'<span class="request" data-col="{index}">{escape(value)}</span>'
+
     def user_list(self, job: Job) -> str:
+        shown_above = set(self.request_columns.values())
         items = "".join(
             f'<div><dt>{escape(name)}</dt><dd data-col="{i}">'
             f"{escape(_cell_text(job.user.get(name)))}</dd></div>"
             for i, name in enumerate(self.columns)
+            if name not in shown_above
         )
         return f'<dl class="cols">{items}</dl>'
 
@@ -291,7 +311,7 @@ class _Page:
             f' data-attention="{attention}" data-deleted="{"0" if job.in_manifest else "1"}"'
             f"{'' if job.in_manifest else ' hidden'}>",
             f'<div class="meta"><span>{label}</span> {self.badge(job)} '
-            f"<span>{escape(job.mode)}</span> <span>{escape(job.ratio)}</span></div>",
+            f"{self.request_part('mode', job.mode)} {self.request_part('ratio', job.ratio)}</div>",
             f'<p class="prompt">{escape(shown)}</p>',
         ]
         used = prompt_used(job, self.prompt_column)

@@ -2,7 +2,8 @@
 
 The script runs in ``<head>`` with capturing listeners on the document, so that no media
 event is missed however early a player fires it; everything else waits for the DOM. It
-filters by status, searches the prompt and the user's columns, sorts the cards, and promotes
+filters by status, searches the prompt and the user's columns (each ``[data-col]`` element:
+the list's values, and the mode and ratio in the top line), sorts the cards, and promotes
 lazy players (poster, then metadata) when they are scrolled near.
 """
 
@@ -78,7 +79,7 @@ JS = """
   function text(card) {
     if (card._text === undefined) {
       var parts = [];
-      card.querySelectorAll(".prompt, .used-prompt, dl.cols dd").forEach(function (n) {
+      card.querySelectorAll(".prompt, .used-prompt, [data-col]").forEach(function (n) {
         parts.push(n.textContent);
       });
       card._text = parts.join("\\n").toLowerCase();
@@ -105,8 +106,8 @@ JS = """
   function sortKey(card, by) {
     if (by === "row") return "";
     if (by === "status") return card.dataset.status;
-    var dd = card.querySelector('dd[data-col="' + by.slice(3) + '"]');
-    return dd ? dd.textContent : "";
+    var cell = card.querySelector('[data-col="' + by.slice(3) + '"]');
+    return cell ? cell.textContent : "";
   }
   function sort(main, cards, by) {
     var order = Array.prototype.slice.call(cards);

@@ -74,11 +74,14 @@ def write_reports(
     name: str,
     settings: Settings,
     prompt_column: str | None = None,
+    mode_column: str | None = None,
+    ratio_column: str | None = None,
 ) -> None:
     """Rebuild results.xlsx, results.csv and index.html from the state alone.
 
     ``prompt_column`` names the manifest column holding the prompt (None: unknown), so that
-    rows whose prompt changed after generation show the prompt their video was made from.
+    rows whose prompt changed after generation show the prompt their video was made from;
+    ``mode_column`` and ``ratio_column`` the ones the gallery shows in a card's top line.
     Jobs are listed by row, each row's variants after it by number (``#v2`` before ``#v10``).
     """
     jobs = sorted(store.iter_jobs(), key=_display_order)
@@ -104,7 +107,14 @@ def write_reports(
         prompt_column=prompt_column,
         review=review,
     )
-    write_gallery(out_dir, jobs=jobs, summary=summary, prompt_column=prompt_column)
+    write_gallery(
+        out_dir,
+        jobs=jobs,
+        summary=summary,
+        prompt_column=prompt_column,
+        mode_column=mode_column,
+        ratio_column=ratio_column,
+    )
     store.set_meta(WORKBOOK_STAMP_META, workbook_stamp(out_dir))
     store.set_meta(_REPORTS_META, store.fingerprint())
 
