@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_manifest_options(validate)
     add_tier_options(validate)
     add_budget_options(validate)
+    validate.add_argument(
+        "--name-template",
+        metavar="TEMPLATE",
+        help="check video file names as run would make them (see run --help, README 'File names')",
+    )
     json_option(validate)
     validate.set_defaults(handler=_cmd_validate)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import re
 import shutil
@@ -76,6 +77,25 @@ def test_validate_exit_codes_and_plan(tmp_path: Path, capsys: pytest.CaptureFixt
     assert re.search(expected, out, re.M)
     missing = tmp_path / "nope.csv"
     assert main(["validate", str(missing)]) == 2
+
+
+def test_validate_and_dry_run_check_the_name_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write_csv(tmp_path / "good.csv", [["a", "a cat", "fun", "1:1"]])
+    bad = ["--name-template", "{brand}/{id}"]
+    assert main(["validate", str(good), *bad, "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert document["exit_code"] == 2
+    (problem,) = document["manifests"][0]["problems"]
+    assert problem["row"] is None and problem["severity"] == "error"
+    message = "--name-template '{brand}/{id}': {brand} is not a column of good.csv"
+    assert problem["message"].startswith(message)
+    for command in (["validate"], ["run", "--dry-run"]):
+        assert main([*command, str(good), *bad]) == 2
+        assert message in capsys.readouterr().out
+        assert main([*command, str(good), "--name-template", "{id}_{n}"]) == 0
+        assert "no problems found" in capsys.readouterr().out
 
 
 def test_validate_needs_no_token_and_no_network(

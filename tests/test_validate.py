@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -17,6 +19,7 @@ from batchgen.app.validate import (
 )
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.load import read_manifest
+from batchgen.output.naming import file_names
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "manifests" / "example.csv"
 
@@ -146,3 +149,87 @@ def test_template_refuses_to_overwrite_and_checks_the_name(tmp_path: Path) -> No
     with pytest.raises(UsageError, match="is not a folder"):
         write_template(tmp_path / "missing" / "t.xlsx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.xlsx"]
+
+
+# ---------------------------------------------------------------- --name-template
+NAMED = "id,prompt,mode,ratio,campaign\n"
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{brand}/{id}", "{brand} is not a column of m.csv"),  # run's own message
+        ("{Campaign}/{id}_{n}}", "Single '}'"),  # bad braces
+        ("{campaign}/../{id}", "not '.' or '..' folders"),  # a path escape
+        ("{}", "every {} needs a column name"),
+    ],
+)
+def test_a_bad_name_template_is_reported_like_run_does(
+    tmp_path: Path, template: str, problem: str
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(NAMED + "a,p,fun,1:1,Spring\n", encoding="utf-8")
+    result = validate_paths([path], rpm=100, name_template=template)
+    assert result.exit_code == 2  # usage: the run would stop before sending anything
+    ((manifest, plan),) = result.results
+    (error,) = manifest.errors
+    assert error.row is None and error.message.startswith(f"--name-template {template!r}")
+    assert problem in error.message and problem in result.report
+    with pytest.raises(UsageError) as raised:  # the very message ``run`` stops with
+        file_names(_NoStore(tmp_path), template, manifest.columns, "m.csv")
+    assert str(raised.value) == error.message
+    assert plan.valid == 1  # the rows themselves are still checked and planned
+
+
+def test_a_name_template_column_is_checked_per_manifest(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(NAMED + "a,p,fun,1:1,Spring\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("prompt,mode,ratio\np,fun,1:1\n", encoding="utf-8")
+    result = validate_paths([tmp_path], rpm=100, name_template="{campaign}/{id}")
+    assert result.exit_code == 2
+    errors = {m.path.name: [p.message for p in m.errors] for m, _ in result.results}
+    assert errors["a.csv"] == []
+    (message,) = errors["b.csv"]
+    assert "{campaign} is not a column of b.csv (available: id, key, mode, ratio, n, prompt)" in (
+        message
+    )
+
+
+def test_rows_whose_names_collide_or_are_made_safe_are_warned_per_row(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(
+        NAMED
+        + "a,p1,fun,1:1,Spring\n"
+        + "b,p2,fun,1:1,SPRING\n"  # the same name as row 2 but for case
+        + "c,p3,fun,1:1,Fall\n"  # its own name: no warning
+        + "d,p4,fun,1:1,CON\n"  # a Windows device name
+        + "e,p5,fun,1:1,\n",  # an empty value
+        encoding="utf-8",
+    )
+    result = validate_paths([path], rpm=100, name_template="{campaign}/{n}")
+    assert result.exit_code == 0  # the run names them all, uniquely: warnings only
+    ((manifest, plan),) = result.results
+    warned = {p.row: p.message for p in manifest.warnings}
+    assert sorted(warned) == [2, 3, 5, 6] and plan.warnings == 4
+    assert "the name of row 3 too (case aside)" in warned[2]
+    assert "the name of row 2 too" in warned[3]
+    assert "gives videos/_CON/1.mp4, a name that had to be made safe" in warned[5]
+    assert "gives videos/_/1.mp4" in warned[6]
+    assert all("the video is saved as videos/" in m and "~" in m for m in warned.values())
+    assert re.search(r"\n +2 +warning +--name-template '\{campaign\}/\{n\}' gives", result.report)
+
+
+def test_without_a_name_template_nothing_about_names_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(NAMED + "a,p1,fun,1:1,Spring\nb,p2,fun,1:1,Spring\n", encoding="utf-8")
+    result = validate_paths([path], rpm=100)
+    assert result.exit_code == 0 and "name-template" not in result.report
+
+
+class _NoStore:
+    """Just enough of a store for ``file_names``: its folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "state.sqlite"
+
+    def iter_jobs(self) -> list[Any]:
+        return []

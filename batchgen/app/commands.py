@@ -98,6 +98,7 @@ def validate_manifests(
         include_hidden=settings.manifest.include_hidden,
         generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
         allow_regenerate=settings.manifest.allow_regenerate,
+        name_template=settings.output.name_template,
     )
     if as_json:
         return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code

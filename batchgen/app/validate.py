@@ -9,7 +9,7 @@ limit and the generations' latency, what a budget covers).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batchgen.app.template import TEMPLATE_COLUMNS, write_template
@@ -17,8 +17,9 @@ from batchgen.config import TIERS
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
-from batchgen.manifest.model import safe
-from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT
+from batchgen.manifest.model import Problem, safe
+from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT, Job
+from batchgen.output.naming import NameTemplate, name_notes
 
 __all__ = [
     "REQUESTS_PER_TASK",
@@ -313,6 +314,7 @@ def validate_paths(
     include_hidden: bool = False,
     generated: Callable[[Path], Iterable[Generated]] | None = None,
     allow_regenerate: bool = False,
+    name_template: str | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
@@ -322,10 +324,13 @@ def validate_paths(
     ``generated(path)`` the requests its state already generated, so that rows asking for
     one of them under another key are reported as ``run`` would hold them (see
     :mod:`batchgen.manifest.identity`). A file that cannot be read is collected as an
-    error, not raised.
+    error, not raised. ``name_template`` (``--name-template``) is checked as ``run`` checks
+    it: a malformed one, or one naming a column a manifest lacks, is a file-wide error with
+    ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
+    names_wrong = False
     try:
         files = find_manifests(paths)
     except ManifestError as exc:
@@ -348,6 +353,9 @@ def validate_paths(
             continue
         if generated is not None:
             manifest, _ = hold_regenerations(manifest, generated(path), allow=allow_regenerate)
+        if name_template:
+            manifest, wrong = _check_names(manifest, name_template)
+            names_wrong = names_wrong or wrong
         done = done_keys(path) if done_keys is not None else ()
         plan = plan_manifest(
             manifest,
@@ -363,5 +371,29 @@ def validate_paths(
         results=results,
         errors=errors,
         report=format_report(results, errors),
-        exit_code=validate_exit_code(plans, errors),
+        exit_code=2 if names_wrong else validate_exit_code(plans, errors),
     )
+
+
+def _check_names(manifest: Manifest, template: str) -> tuple[Manifest, bool]:
+    """``manifest`` with the problems of ``template`` for it added (see ``validate_paths``),
+    and whether the template is unusable for it."""
+    shown = str(manifest.path)  # as the user gave it; run's message names the file
+    try:
+        parsed = NameTemplate.parse(template)
+        parsed.check_columns(manifest.columns, manifest.path.name)
+    except UsageError as exc:
+        found = [Problem(path=shown, row=None, column=None, value=template, message=str(exc))]
+        return replace(manifest, problems=found + manifest.problems), True
+    jobs = [
+        Job(key=r.spec.key, row=r.row, prompt=r.spec.prompt, mode=r.spec.mode, ratio=r.spec.ratio,
+            user=r.user)
+        for r in manifest.rows
+        if r.valid and r.spec is not None
+    ]  # fmt: skip
+    notes = [
+        Problem(path=shown, row=job.row, column=None, value=None, message=note, severity="warning")
+        for job, note in name_notes(parsed, jobs)
+    ]
+    in_order = sorted(manifest.problems + notes, key=lambda p: -1 if p.row is None else p.row)
+    return replace(manifest, problems=in_order), False

@@ -49,6 +49,7 @@ __all__ = [
     "NameTemplate",
     "default_stem",
     "file_names",
+    "name_notes",
     "sanitise_part",
 ]
 
@@ -138,10 +139,10 @@ class NameTemplate:
         known = set(self.BUILT_IN) | set(columns) | {_normalise_field(c) for c in columns}
         missing = sorted(f for f in self.fields if f not in known)
         if missing:
-            have = ", ".join(["id", "key", "mode", "ratio", "n", *columns])
+            have = ", ".join(dict.fromkeys([*self.BUILT_IN, *columns]))
             raise UsageError(
-                f"--name-template: {', '.join('{' + m + '}' for m in missing)} is not a column "
-                f"of {manifest} (available: {have})"
+                f"--name-template {self.text!r}: {', '.join('{' + m + '}' for m in missing)} "
+                f"is not a column of {manifest} (available: {have})"
             )
 
     def render(self, job: Job, index: int) -> tuple[list[str], bool]:
@@ -267,3 +268,38 @@ def file_names(
         parsed = NameTemplate.parse(template)
         parsed.check_columns(columns, manifest)
     return FileNames(store.path.parent, lambda: store.iter_jobs(), template=parsed)
+
+
+def name_notes(template: NameTemplate, jobs: Sequence[Job]) -> list[tuple[Job, str]]:
+    """The rows of ``jobs`` whose first video will not get ``template``'s plain name, each
+    with a sentence saying why and the name it gets instead, by the rules ``run`` applies
+    (the module docstring): another row's name up to case, or a name made safe (a character
+    replaced, a device name, a part cut, an empty value). ``validate`` shows them as
+    warnings; rows only an earlier run's state knows of are not considered.
+    """
+    names = FileNames(Path(), lambda: jobs, template=template)
+    sharing: dict[str, list[Job]] = defaultdict(list)
+    for job in jobs:
+        sharing[_fold(names._plain(job, 1)[0])].append(job)
+    notes = []
+    for job in jobs:
+        plain = names._plain(job, 1)[0]
+        given = names.candidates(job, 1)[0]
+        if given == plain + ".mp4":
+            continue
+        others = sorted({other.row for other in sharing[_fold(plain)] if other.key != job.key})
+        why = (
+            f"the name of {'row' if len(others) == 1 else 'rows'} "
+            f"{', '.join(map(str, others))} too (case aside)"
+            if others
+            else "a name that had to be made safe (a character, a device name, a length or "
+            "an empty value)"
+        )
+        notes.append(
+            (
+                job,
+                f"--name-template {template.text!r} gives {plain}.mp4, {why}; "
+                f"the video is saved as {given}",
+            )
+        )
+    return notes
