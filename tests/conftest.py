@@ -10,6 +10,10 @@
 * ``fake_clock``: a ``FakeClock`` to inject as ``clock=`` so a test steps simulated time.
 * ``sim_client``: ``client = sim_client(sim)`` gives a ``SimClient``, raw HTTP calls to the
   simulator returning ``Reply`` records (status, headers, body), for tests of the fake itself.
+* ``make_sim``: ``sim = await make_sim(**options)`` starts a simulator with
+  ``SimConfig(**(SIM_DEFAULTS | options))``, ``SIM_DEFAULTS`` being the test module's own dict.
+* ``StubRow``: a stand-in for ``batchgen.manifest.load.ManifestRow`` (a valid row unless its
+  ``spec`` is None).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pytest
 from multidict import CIMultiDictProxy
 
 from batchgen.config import DEMO_TOKEN, TIERS
+from batchgen.models import JobSpec
 from batchgen.simulator import SimConfig, Simulator
 
 #: Tasks take about 20 ms (10-60 ms), plenty of budget, reproducible draws.
@@ -70,6 +75,33 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time forward."""
         self.now += seconds
+
+
+MakeSim = Callable[..., Awaitable[Simulator]]
+
+
+@pytest.fixture
+def make_sim(simulator_factory: SimulatorFactory, request: pytest.FixtureRequest) -> MakeSim:
+    """Starts simulators with the test module's ``SIM_DEFAULTS`` and ``options`` on top."""
+    defaults: dict[str, Any] = request.module.SIM_DEFAULTS
+
+    async def make(**options: Any) -> Simulator:
+        return await simulator_factory(SimConfig(**(defaults | options)))
+
+    return make
+
+
+@dataclass(frozen=True)
+class StubRow:
+    """A stand-in for ``batchgen.manifest.load.ManifestRow``."""
+
+    row: int
+    key: str
+    user: dict[str, Any]
+    spec: JobSpec | None
+    prompt: str
+    problems: tuple[Any, ...] = ()
+    skipped: str | None = None  # a row hidden in the sheet
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import email.utils
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SimulatorFactory
+from conftest import MakeSim
 
 from batchgen.config import Timeouts
 from batchgen.errors import (
@@ -35,22 +34,12 @@ from batchgen.providers.grokimagine import (
     parse_rate_headers,
     parse_reset,
 )
-from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.simulator import Fault, Simulator
 
 TOKEN = "sk-test-5ecret-t0ken"
 SPEC = JobSpec(key="k1", row=2, prompt="a red fox in snow", mode="fun", ratio="1:1")
 
-MakeSim = Callable[..., Awaitable[Simulator]]
-
-
-@pytest.fixture
-def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
-    async def make(**options: Any) -> Simulator:
-        return await simulator_factory(
-            SimConfig(**({"tokens": frozenset({TOKEN}), "time_scale": 0.01, "seed": 1} | options))
-        )
-
-    return make
+SIM_DEFAULTS: dict[str, Any] = {"tokens": frozenset({TOKEN}), "time_scale": 0.01, "seed": 1}
 
 
 def client(sim: Simulator, token: str = TOKEN, **kwargs: object) -> ApiClient:

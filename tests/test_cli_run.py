@@ -13,24 +13,23 @@ import os
 import random
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import SimulatorFactory
+from conftest import MakeSim
 
 from batchgen.models import JobStatus
-from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.simulator import Fault, Simulator
 from batchgen.simulator.files import video_bytes
 from batchgen.state.store import StateStore
 
 TOKEN = "sk-cli-test-s3cret-value"
 VIDEO_SIZE = len(video_bytes())
 
-MakeSim = Callable[..., Awaitable[Simulator]]
 SIM_DEFAULTS: dict[str, Any] = {
     "tokens": frozenset({TOKEN}),
     "time_scale": 0.01,
@@ -38,14 +37,6 @@ SIM_DEFAULTS: dict[str, Any] = {
     "seed": 11,
     "rpm": 100_000,
 }
-
-
-@pytest.fixture
-def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
-    async def make(**options: Any) -> Simulator:
-        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
-
-    return make
 
 
 def write_manifest(path: Path, n: int, *, extra: list[list[str]] | None = None) -> Path:

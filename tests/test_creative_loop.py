@@ -9,26 +9,15 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import Any
 
 import openpyxl
 import pytest
-from conftest import SimulatorFactory
-from test_cli_run import SIM_DEFAULTS, Cli, MakeSim, store_of
+from conftest import MakeSim
+from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from test_cli_run import Cli, store_of
 
 from batchgen.models import JobStatus
-from batchgen.simulator import Fault, SimConfig, Simulator
-
-
-@pytest.fixture
-def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
-    """A simulator with the CLI tests' defaults and ``options`` on top."""
-
-    async def make(**options: Any) -> Simulator:
-        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
-
-    return make
-
+from batchgen.simulator import Fault, Simulator
 
 HEADER = ["id", "prompt", "mode", "ratio", "product", "surface", "variants"]
 

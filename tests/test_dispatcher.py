@@ -4,37 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import SimulatorFactory
+from conftest import MakeSim
+from conftest import StubRow as Row
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.throttle import Throttle
 from batchgen.models import AttemptKind, AttemptOutcome, ErrorKind, JobSpec, JobStatus
 from batchgen.providers.grokimagine import ApiClient, Token
-from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.simulator import Fault, Simulator
 from batchgen.simulator.files import video_bytes
 from batchgen.state.store import StateStore
 
 TOKEN = "sk-dispatch-test"
 VIDEO_SIZE = len(video_bytes())
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, jitter=0.5)
-
-
-@dataclass(frozen=True)
-class Row:
-    row: int
-    key: str
-    user: dict[str, Any]
-    spec: JobSpec | None
-    prompt: str
-    problems: tuple[Any, ...] = field(default=())
 
 
 def make_rows(n: int, *, start: int = 0) -> list[Row]:
@@ -46,7 +36,6 @@ def make_rows(n: int, *, start: int = 0) -> list[Row]:
     return rows
 
 
-MakeSim = Callable[..., Awaitable[Simulator]]
 SIM_DEFAULTS: dict[str, Any] = {
     "tokens": frozenset({TOKEN}),
     "time_scale": 0.01,
@@ -54,14 +43,6 @@ SIM_DEFAULTS: dict[str, Any] = {
     "seed": 7,
     "rpm": 100_000,
 }
-
-
-@pytest.fixture
-def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
-    async def make(**options: Any) -> Simulator:
-        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
-
-    return make
 
 
 def settings_for(sim: Simulator, **overrides: Any) -> Settings:

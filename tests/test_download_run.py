@@ -11,31 +11,23 @@ import os
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from conftest import SimulatorFactory
+from conftest import MakeSim
 from hostile_cdn import HostileCdn
-from test_cli_run import SIM_DEFAULTS, VIDEO_SIZE, Cli, MakeSim, store_of, write_manifest
+from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from test_cli_run import VIDEO_SIZE, Cli, store_of, write_manifest
 from test_dispatcher import make_rows
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.download_stage import DownloadStage
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.models import JobStatus
-from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.simulator import Fault
 from batchgen.state.store import StateStore
 
 RETRY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, jitter=0.0)
-
-
-@pytest.fixture
-def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
-    async def make(**options: Any) -> Simulator:
-        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
-
-    return make
 
 
 @pytest.fixture

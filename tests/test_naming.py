@@ -6,25 +6,16 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import SimulatorFactory
-from test_cli_run import SIM_DEFAULTS, VIDEO_SIZE, Cli, MakeSim, store_of
+from conftest import MakeSim
+from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from test_cli_run import VIDEO_SIZE, Cli, store_of
 
 from batchgen.errors import DownloadError, UsageError
 from batchgen.models import Job, JobStatus
 from batchgen.output.naming import FileNames, NameTemplate, default_stem, sanitise_part
 from batchgen.output.sidecar import sidecar_owner, write_sidecar
-from batchgen.simulator import SimConfig, Simulator
-
-
-@pytest.fixture
-def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
-    async def make(**options: Any) -> Simulator:
-        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
-
-    return make
 
 
 def job(key: str, **user: str) -> Job:

@@ -12,22 +12,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import SimulatorFactory
-from test_cli_run import SIM_DEFAULTS, Cli, MakeSim, store_of
+from conftest import MakeSim
+from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from test_cli_run import Cli, store_of
 
 from batchgen.cli import main
 from batchgen.errors import ManifestError
 from batchgen.manifest.load import read_manifest
 from batchgen.models import JobStatus
-from batchgen.simulator import SimConfig, Simulator
-
-
-@pytest.fixture
-def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
-    async def make(**options: object) -> Simulator:
-        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
-
-    return make
 
 
 def _filtered_workbook(path: Path) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import StubRow as Row
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
 from batchgen.models import JobSpec, JobStatus
@@ -51,19 +52,6 @@ class Problem:
 
     def __str__(self) -> str:
         return self.text
-
-
-@dataclass(frozen=True)
-class Row:
-    """A stand-in for ``batchgen.manifest.load.ManifestRow``."""
-
-    row: int
-    key: str
-    user: dict[str, Any]
-    spec: JobSpec | None
-    prompt: str
-    problems: tuple[Any, ...] = ()
-    skipped: str | None = None  # a row hidden in the sheet
 
 
 def row(
