@@ -12,6 +12,7 @@
   simulator returning ``Reply`` records (status, headers, body), for tests of the fake itself.
 * ``make_sim``: ``sim = await make_sim(**options)`` starts a simulator with
   ``SimConfig(**(SIM_DEFAULTS | options))``, ``SIM_DEFAULTS`` being the test module's own dict.
+* ``write_briefs(path, n)``: a CSV manifest of ``n`` numbered rows with ids.
 * ``StubRow``: a stand-in for ``batchgen.manifest.load.ManifestRow`` (a valid row unless its
   ``spec`` is None).
 """
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -102,6 +104,15 @@ class StubRow:
     prompt: str
     problems: tuple[Any, ...] = ()
     skipped: str | None = None  # a row hidden in the sheet
+
+
+def write_briefs(path: Path, n: int) -> Path:
+    """A CSV manifest of ``n`` rows (``id`` r0.., ``prompt`` "<stem> prompt i", fun, 1:1)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "prompt", "mode", "ratio"])
+        writer.writerows([f"r{i}", f"{path.stem} prompt {i}", "fun", "1:1"] for i in range(n))
+    return path
 
 
 @pytest.fixture

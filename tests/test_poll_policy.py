@@ -3,7 +3,6 @@ clock, the latency prior and censoring, and latency history that carries over be
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import logging
@@ -14,7 +13,7 @@ from typing import Any, cast
 
 import aiohttp
 import pytest
-from conftest import FakeClock, SimulatorFactory
+from conftest import FakeClock, SimulatorFactory, write_briefs
 
 from batchgen.app.run import run_batch
 from batchgen.config import Settings
@@ -229,14 +228,6 @@ def test_malformed_intervals_are_skipped(tmp_path: Path) -> None:
     assert store.load() == {"fun": [Observation(1.0, 2.0), Observation(0.0, 5.0)]}
 
 
-def _manifest(path: Path, n: int) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "prompt", "mode", "ratio"])
-        writer.writerows([f"r{i}", f"{path.stem} prompt {i}", "fun", "1:1"] for i in range(n))
-    return path
-
-
 async def test_a_second_run_on_a_new_sheet_starts_warm(
     tmp_path: Path, simulator_factory: SimulatorFactory
 ) -> None:
@@ -247,7 +238,7 @@ async def test_a_second_run_on_a_new_sheet_starts_warm(
     settings = Settings.from_options(
         base_url=sim.url, out_dir=tmp_path / "out", first_poll=0.02, rpm=100_000
     )
-    first = _manifest(tmp_path / "monday.csv", 12)
+    first = write_briefs(tmp_path / "monday.csv", 12)
     assert (
         await run_batch([first], settings, Token(token), command="run", install_signals=False) == 0
     )
@@ -258,7 +249,7 @@ async def test_a_second_run_on_a_new_sheet_starts_warm(
     assert warm.model_for("fun").completions == 12
     assert 0.05 < warm.model.quantile(0.5) < 0.3  # the simulator's median is 0.1 s
 
-    second = _manifest(tmp_path / "tuesday.csv", 8)
+    second = write_briefs(tmp_path / "tuesday.csv", 8)
     assert (
         await run_batch([second], settings, Token(token), command="run", install_signals=False) == 0
     )

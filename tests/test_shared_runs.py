@@ -9,13 +9,12 @@ once through a real ``redis-server`` (``--limiter redis://…``).
 from __future__ import annotations
 
 import asyncio
-import csv
 import os
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import SimulatorFactory
+from conftest import SimulatorFactory, write_briefs
 from redis_server import redis_server_or_skip
 
 from batchgen.simulator import SimConfig, Simulator
@@ -23,14 +22,6 @@ from batchgen.simulator import SimConfig, Simulator
 TOKEN = "sk-shared-window-s3cret"
 RPM = 30  # per 1-second window (the client's --rate-window 1): a whole run takes seconds
 ROWS = 40
-
-
-def write_manifest(path: Path, n: int) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "prompt", "mode", "ratio"])
-        writer.writerows([f"r{i}", f"{path.stem} prompt {i}", "fun", "1:1"] for i in range(n))
-    return path
 
 
 async def run_two(tmp_path: Path, url: str, *extra: str) -> list[tuple[int, str]]:
@@ -41,7 +32,7 @@ async def run_two(tmp_path: Path, url: str, *extra: str) -> list[tuple[int, str]
     for name in ("north", "south"):
         folder = tmp_path / name
         folder.mkdir()
-        write_manifest(folder / f"{name}.csv", ROWS)
+        write_briefs(folder / f"{name}.csv", ROWS)
         argv = [sys.executable, "-m", "batchgen", "run", f"{name}.csv", "--base-url", url]
         argv += ["--rpm", str(RPM), "--rate-window", "1", "--first-poll", "0.05"]
         argv += ["--heartbeat", "0.3", "--no-progress", "-v", *extra]
@@ -103,7 +94,7 @@ async def test_an_unreachable_redis_stops_the_run_before_anything_is_sent(
     simulator_factory: SimulatorFactory, tmp_path: Path
 ) -> None:
     sim = await sim_for(simulator_factory)
-    write_manifest(tmp_path / "m.csv", 3)
+    write_briefs(tmp_path / "m.csv", 3)
     # the configuration file's key, with a password that must show nowhere
     (tmp_path / "batchgen.toml").write_text('limiter = "redis://:hunter2@127.0.0.1:1/0"\n')
     env = {**os.environ, "GROKIMAGINE_API_TOKEN": TOKEN}

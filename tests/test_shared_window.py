@@ -70,6 +70,14 @@ async def ask(
     return await member.acquire(usable=USABLE, window=WINDOW, want=want, after=after, count=count)
 
 
+async def fill_window(member: SharedWindow) -> None:
+    """``member`` takes every usable slot of the window, each answered at once, and beats."""
+    for _ in range(USABLE):
+        assert (await ask(member)).granted
+        member.answered()
+    await member.beat()
+
+
 async def test_two_processes_never_exceed_the_limit_in_any_window(
     store: Open, clock: FakeClock
 ) -> None:
@@ -132,10 +140,7 @@ async def test_a_silent_process_stops_being_waited_for_after_two_seconds(
 ) -> None:
     a, b = store(), store()
     start = clock.now
-    for _ in range(USABLE):
-        assert (await ask(b)).granted
-        b.answered()
-    await b.beat()
+    await fill_window(b)
     clock.now = start + WINDOW - 1.0
     assert not (await ask(a, want=-5.0)).granted  # full: a's request waits, a goes silent
     clock.now = start + WINDOW + 0.01  # every answer has left the window
@@ -166,10 +171,7 @@ async def test_submits_of_one_process_go_before_polls_of_another(
 ) -> None:
     a, b = store(), store()
     start = clock.now
-    for _ in range(USABLE):
-        assert (await ask(a)).granted
-        a.answered()
-    await a.beat()
+    await fill_window(a)
     clock.advance(1.0)
     assert not (await ask(a, want=300.0)).granted  # a poll: due + lag
     assert not (await ask(b, want=0.0)).granted  # b's submit: now
@@ -187,10 +189,7 @@ async def test_a_process_that_finishes_leaves_its_share_at_once(
 ) -> None:
     a, b = store(), store()
     start = clock.now
-    for _ in range(USABLE):
-        assert (await ask(b)).granted
-        b.answered()
-    await b.beat()
+    await fill_window(b)
     assert not (await ask(a, want=-1.0)).granted  # a waits with the earliest deadline
     await a.close()  # ... and finishes: nothing is reserved for it any more
     clock.now = start + WINDOW + 0.01
