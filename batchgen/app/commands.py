@@ -35,6 +35,7 @@ __all__ = [
     "existing_state",
     "prompt_column",
     "rebuild_reports",
+    "rewrite_reports",
     "row_label",
     "status_report",
     "validate_manifests",
@@ -64,6 +65,21 @@ def column_of(columns: Sequence[str], role: str) -> str | None:
     """The first header among ``columns`` whose role (``prompt``, ``mode``, ``ratio``, ``id``
     or ``images``; see :mod:`batchgen.manifest.columns`) is ``role``, or None."""
     return next((name for name in columns if role_of(name) == role), None)
+
+
+def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings: Settings) -> None:
+    """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
+    columns hold the prompt, the mode and the ratio (found by header, as the manifest is)."""
+    columns = store.columns()
+    write_reports(
+        store,
+        out_dir,
+        name=name,
+        settings=settings,
+        prompt_column=prompt_column(columns),
+        mode_column=column_of(columns, "mode"),
+        ratio_column=column_of(columns, "ratio"),
+    )
 
 
 def row_label(row: int, key: str) -> str:
@@ -318,15 +334,7 @@ def rebuild_reports(
             raise StateError(f"{path.name}: no state in {settings.output.out_dir}; run it first")
         with open_store(state) as store:
             absorb_decisions(store, state.parent)  # the workbook is about to be rewritten
-            write_reports(
-                store,
-                state.parent,
-                name=path.name,
-                settings=settings,
-                prompt_column=prompt_column(store.columns()),
-                mode_column=column_of(store.columns(), "mode"),
-                ratio_column=column_of(store.columns(), "ratio"),
-            )
+            rewrite_reports(store, state.parent, name=path.name, settings=settings)
             if ledger:
                 lines.append(f"{path.name}: {ledger_report(store, state.parent)}")
         lines.append(f"{path.name}: wrote {state.parent / 'results.xlsx'}, results.csv, index.html")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from batchgen.app.commands import column_of, prompt_column
+from batchgen.app.commands import rewrite_reports
 from batchgen.config import Settings
 from batchgen.engine.manifest_run import ManifestRun
-from batchgen.output.reports import record_run_counts, reports_current, write_reports
+from batchgen.output.reports import record_run_counts, reports_current
 from batchgen.state.protocol import ManifestStore
 
 __all__ = ["record_run"]
@@ -46,12 +46,4 @@ def record_run(
             run.name,
         )
         return
-    write_reports(
-        store,
-        run.out_dir,
-        name=run.name,
-        settings=settings,
-        prompt_column=prompt_column(store.columns()),
-        mode_column=column_of(store.columns(), "mode"),
-        ratio_column=column_of(store.columns(), "ratio"),
-    )
+    rewrite_reports(store, run.out_dir, name=run.name, settings=settings)

@@ -6,7 +6,7 @@ Per-row work is kept small (cached mode/ratio parsing, one regex per check) so t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +102,7 @@ class _RowChecker:
 
     def warning(self, number: int, column: int | None, value: Any, message: str) -> Problem:
         """A warning at ``number``/``column`` of this file."""
-        return Problem(
-            path=self.shown,
-            row=number,
-            column=self.name(column),
-            value=None if value is None else safe(value),
-            message=message,
-            severity="warning",
-        )
+        return replace(self.problem(number, column, value, message), severity="warning")
 
     def formula_warning(self, number: int, prompt: str) -> Problem:
         """A warning for a prompt that reads like a spreadsheet formula."""
