@@ -13,6 +13,7 @@
 * ``make_sim``: ``sim = await make_sim(**options)`` starts a simulator with
   ``SimConfig(**(SIM_DEFAULTS | options))``, ``SIM_DEFAULTS`` being the test module's own dict.
 * ``write_briefs(path, n)``: a CSV manifest of ``n`` numbered rows with ids.
+* ``finished_run(run_id, started_at, seconds, command, **counts)``: a ``RunInfo``.
 * ``StubRow``: a stand-in for ``batchgen.manifest.load.ManifestRow`` (a valid row unless its
   ``spec`` is None).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ import pytest
 from multidict import CIMultiDictProxy
 
 from batchgen.config import DEMO_TOKEN, TIERS
-from batchgen.models import JobSpec
+from batchgen.models import JobSpec, RunInfo
 from batchgen.simulator import SimConfig, Simulator
 
 #: Tasks take about 20 ms (10-60 ms), plenty of budget, reproducible draws.
@@ -104,6 +106,20 @@ class StubRow:
     prompt: str
     problems: tuple[Any, ...] = ()
     skipped: str | None = None  # a row hidden in the sheet
+
+
+def finished_run(
+    run_id: int, started_at: dt.datetime, seconds: float, command: str, **counts: int
+) -> RunInfo:
+    """A ``RunInfo`` of a run that took ``seconds``; ``counts``: requests, rate_limited,
+    credits."""
+    return RunInfo(
+        run_id=run_id,
+        started_at=started_at,
+        ended_at=started_at + dt.timedelta(seconds=seconds),
+        command=command,
+        **counts,
+    )
 
 
 def write_briefs(path: Path, n: int) -> Path:

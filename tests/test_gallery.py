@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import finished_run
 
 import batchgen
-from batchgen.models import Job, JobStatus, RunInfo
+from batchgen.models import Job, JobStatus
 from batchgen.output import gallery
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import summarise
@@ -46,15 +47,7 @@ def make_job(row: int, status: JobStatus = JobStatus.DOWNLOADED, **kw: Any) -> J
 
 def render(tmp_path: Path, jobs: list[Job], prompt_column: str | None = None, **kw: Any) -> str:
     runs = [
-        RunInfo(
-            run_id=1,
-            started_at=T0,
-            ended_at=T0 + dt.timedelta(seconds=3725),
-            command="batchgen run <m>.xlsx",
-            requests=12,
-            rate_limited=2,
-            credits=80,
-        )
+        finished_run(1, T0, 3725, "batchgen run <m>.xlsx", requests=12, rate_limited=2, credits=80)
     ]
     summary = summarise(jobs, runs, manifest="spring & <summer>.xlsx", version="1.2.3")
     path = write_gallery(tmp_path, jobs=jobs, summary=summary, prompt_column=prompt_column, **kw)

@@ -11,6 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 import xlsxwriter
+from conftest import finished_run
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
@@ -104,25 +105,12 @@ def sample_jobs() -> list[Job]:
 
 def make_summary(jobs: Sequence[Job]) -> Summary:
     runs = [
-        RunInfo(
-            run_id=1,
-            started_at=T0,
-            ended_at=T0 + dt.timedelta(minutes=5),
-            command="old",
-            requests=10,
-            rate_limited=1,
-            credits=80,
-        ),
-        RunInfo(
-            run_id=2,
-            started_at=T0 + dt.timedelta(hours=1),
-            ended_at=T0 + dt.timedelta(hours=1, seconds=90),
-            command="batchgen run m.xlsx",
-            requests=5,
-            rate_limited=2,
+        finished_run(1, T0, 300, "old", requests=10, rate_limited=1, credits=80),
+        finished_run(
+            2, T0 + dt.timedelta(hours=1), 90, "batchgen run m.xlsx", requests=5, rate_limited=2,
             credits=40,
         ),
-    ]
+    ]  # fmt: skip
     return summarise(jobs, runs, manifest="m.xlsx", version="9.9.9")
 
 
