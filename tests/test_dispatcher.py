@@ -13,6 +13,7 @@ import pytest
 from conftest import MakeSim
 from conftest import StubRow as Row
 from test_cli_run import SIM_DEFAULTS as CLI_SIM_DEFAULTS
+from test_cli_run import paid_per_prompt
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
@@ -97,14 +98,6 @@ def assert_all_downloaded(store: StateStore, out: Path, n: int) -> None:
             assert (out / rel).stat().st_size == size == VIDEO_SIZE
     assert not list(out.rglob("*.part"))
     assert store.integrity_ok()
-
-
-def paid_per_prompt(sim: Simulator) -> dict[str, int]:
-    paid: dict[str, int] = {}
-    for record in sim.stats.tasks.values():
-        if record.credits:
-            paid[record.prompt] = paid.get(record.prompt, 0) + 1
-    return paid
 
 
 async def test_every_row_goes_from_pending_to_a_verified_file(
