@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import MakeSim
-from conftest import StubRow as Row
-from test_cli_run import SIM_DEFAULTS as CLI_SIM_DEFAULTS
-from test_cli_run import paid_per_prompt
+from conftest import SimulatorFactory
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.throttle import Throttle
 from batchgen.models import AttemptKind, AttemptOutcome, ErrorKind, JobSpec, JobStatus
 from batchgen.providers.grokimagine import ApiClient, Token
-from batchgen.simulator import Fault, Simulator
+from batchgen.simulator import Fault, SimConfig, Simulator
 from batchgen.simulator.files import video_bytes
 from batchgen.state.store import StateStore
 
 TOKEN = "sk-dispatch-test"
 VIDEO_SIZE = len(video_bytes())
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, jitter=0.5)
+
+
+@dataclass(frozen=True)
+class Row:
+    row: int
+    key: str
+    user: dict[str, Any]
+    spec: JobSpec | None
+    prompt: str
+    problems: tuple[Any, ...] = field(default=())
 
 
 def make_rows(n: int, *, start: int = 0) -> list[Row]:
@@ -38,12 +46,22 @@ def make_rows(n: int, *, start: int = 0) -> list[Row]:
     return rows
 
 
-#: The CLI tests' simulator, with this file's token, faster tasks (0.1 s) and its own draws.
-SIM_DEFAULTS: dict[str, Any] = CLI_SIM_DEFAULTS | {
+MakeSim = Callable[..., Awaitable[Simulator]]
+SIM_DEFAULTS: dict[str, Any] = {
     "tokens": frozenset({TOKEN}),
-    "latency_median": 10.0,
+    "time_scale": 0.01,
+    "latency_median": 10.0,  # 0.1 s once scaled
     "seed": 7,
+    "rpm": 100_000,
 }
+
+
+@pytest.fixture
+def make_sim(simulator_factory: SimulatorFactory) -> MakeSim:
+    async def make(**options: Any) -> Simulator:
+        return await simulator_factory(SimConfig(**(SIM_DEFAULTS | options)))
+
+    return make
 
 
 def settings_for(sim: Simulator, **overrides: Any) -> Settings:
@@ -98,6 +116,14 @@ def assert_all_downloaded(store: StateStore, out: Path, n: int) -> None:
             assert (out / rel).stat().st_size == size == VIDEO_SIZE
     assert not list(out.rglob("*.part"))
     assert store.integrity_ok()
+
+
+def paid_per_prompt(sim: Simulator) -> dict[str, int]:
+    paid: dict[str, int] = {}
+    for record in sim.stats.tasks.values():
+        if record.credits:
+            paid[record.prompt] = paid.get(record.prompt, 0) + 1
+    return paid
 
 
 async def test_every_row_goes_from_pending_to_a_verified_file(
