@@ -226,20 +226,26 @@ async def test_exactly_one_paid_submission_per_row_under_faults(
         unknown_status=Fault(rate=0.1),
     )
     store, out = open_store(tmp_path, "briefs", make_rows(40))
-    await dispatch([(store, out)], settings_for(sim))
+    # Every POST that may have created a task counts as an attempt, the unknown ones too, and
+    # at these rates about a third of POSTs end without a video: with six attempts some row
+    # runs out in about one run of five (measured), which is the retry limit working, not this
+    # test's subject (tests/test_retry_limits.py covers the limit). So the limit is raised
+    # here, out of reach of chance.
+    patient = settings_for(sim, retry=dataclasses.replace(FAST_RETRY, max_attempts=40))
+    await dispatch([(store, out)], patient)
     # A 500, a 502 page, a 200 with "code": 500 or an HTML 200 prove nothing about the task
     # (submit_table.py), and a connection waiting to be accepted when the listener closes
     # ("refuse") is reset after the POST went out: each such row is reported unknown, not
     # sent again. Here the vendor had not created a task for any of them.
     ever_unknown: set[str] = set()
-    for _ in range(6):  # what --resubmit-unknown does, run after run
+    for _ in range(20):  # what --resubmit-unknown does, run after run
         unknown = [job for job in store.iter_jobs() if job.status is JobStatus.UNKNOWN]
         assert all(paid_per_prompt(sim).get(job.prompt, 0) == 0 for job in unknown)
         ever_unknown |= {job.prompt for job in unknown}
         if not unknown:
             break
         store.requeue_unknown()
-        await dispatch([(store, out)], settings_for(sim))
+        await dispatch([(store, out)], patient)
     assert_all_downloaded(store, out, 40)
     assert set(paid_per_prompt(sim).values()) == {1}
     assert ever_unknown
