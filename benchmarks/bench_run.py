@@ -259,7 +259,7 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: TextI
 def runner_argv(k: int, args: Sequence[str]) -> list[str]:
     """``batchgen <args>`` with every duration of the client compressed by ``k``."""
     compressed = {"--rate-window": 60.0, "--first-poll": FIRST_POLL, "--max-poll-lag": POLL_LAG}
-    durations = [f"{option}={seconds / k:.6f}" for option, seconds in compressed.items()]
+    durations = [f"{option}={seconds / k:.6f}s" for option, seconds in compressed.items()]
     return [sys.executable, "-m", "batchgen", *args, *durations]
 
 

@@ -92,5 +92,5 @@ def test_marginal_cpu_is_the_slope_between_two_sizes(bench: ModuleType) -> None:
 def test_the_runner_gets_every_duration_compressed(bench: ModuleType) -> None:
     argv = bench.runner_argv(10, ["run", "m.csv"])
     assert argv[1:5] == ["-m", "batchgen", "run", "m.csv"]
-    assert "--rate-window=6.000000" in argv and "--first-poll=0.500000" in argv
-    assert "--max-poll-lag=60.000000" in argv
+    assert "--rate-window=6.000000s" in argv and "--first-poll=0.500000s" in argv
+    assert "--max-poll-lag=60.000000s" in argv

@@ -71,7 +71,7 @@ class Cli:
         }
 
     async def start(self, *args: str) -> asyncio.subprocess.Process:
-        fast = ("--first-poll", "0.05") if args and args[0] == "run" else ()
+        fast = ("--first-poll", "0.05s") if args and args[0] == "run" else ()
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -231,7 +231,7 @@ async def test_exit_5_at_the_deadline_and_the_next_run_continues(
         "--rpm",
         "10",
         "--rate-window",
-        "1",
+        "1s",
         "--max-runtime",
         "1s",
         "--grace",
@@ -314,7 +314,7 @@ async def test_heartbeat_lines_and_no_progress_bars_when_not_a_terminal(
     sim = await make_sim(latency_median=100.0)
     write_manifest(tmp_path / "briefs.csv", 5)
     result = await Cli(tmp_path, sim).run(
-        "run", "briefs.csv", "--rpm", "5000", "--heartbeat", "0.2"
+        "run", "briefs.csv", "--rpm", "5000", "--heartbeat", "0.2s"
     )
     assert result.code == 0
     beats = [line for line in result.stderr.splitlines() if "progress: done" in line]

@@ -233,7 +233,7 @@ def test_status_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
 async def _batchgen(tmp_path: Path, url: str, *args: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "GROKIMAGINE_API_TOKEN": TOKEN, "GROKIMAGINE_BASE_URL": url}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "batchgen", *args, "--first-poll", "0.05",
+        sys.executable, "-m", "batchgen", *args, "--first-poll", "0.05s",
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 

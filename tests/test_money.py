@@ -46,7 +46,7 @@ def write_rows(path: Path, n: int) -> Path:
 def settings(tmp_path: Path, vendor: HostileVendor, *args: str) -> tuple[list[Path], Settings]:
     manifest = tmp_path / "briefs.csv"
     ns = parse_args(
-        ["run", str(manifest), "--out", str(tmp_path / "outputs"), "--first-poll", "0.01", *args]
+        ["run", str(manifest), "--out", str(tmp_path / "outputs"), "--first-poll", "0.01s", *args]
     )
     built = settings_from_args(ns, base_url=vendor.url)
     return ns.manifests, built.with_options(retry=FAST_RETRY, heartbeat=0.2)

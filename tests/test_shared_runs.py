@@ -34,8 +34,8 @@ async def run_two(tmp_path: Path, url: str, *extra: str) -> list[tuple[int, str]
         folder.mkdir()
         write_briefs(folder / f"{name}.csv", ROWS)
         argv = [sys.executable, "-m", "batchgen", "run", f"{name}.csv", "--base-url", url]
-        argv += ["--rpm", str(RPM), "--rate-window", "1", "--first-poll", "0.05"]
-        argv += ["--heartbeat", "0.3", "--no-progress", "-v", *extra]
+        argv += ["--rpm", str(RPM), "--rate-window", "1s", "--first-poll", "0.05s"]
+        argv += ["--heartbeat", "0.3s", "--no-progress", "-v", *extra]
         procs.append(
             await asyncio.create_subprocess_exec(
                 *argv, cwd=folder, env=env, stderr=asyncio.subprocess.PIPE

@@ -36,32 +36,70 @@ __all__ = [
     "add_manifest_options",
     "add_run_options",
     "add_tier_options",
+    "allow_negative_values",
     "epilog",
     "json_option",
     "parse_duration",
+    "positive_usd",
 ]
 
 CONFIG_FILE = "batchgen.toml"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.IGNORECASE)
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])", re.IGNORECASE)
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_FORMS = "5s, 90m, 6h or 1h30m"
 
 
 def parse_duration(text: str) -> float:
-    """``6h``, ``90m``, ``1h30m``, ``45s`` or plain seconds."""
+    """Seconds from ``6h``, ``90m``, ``1h30m`` or ``45s`` (units s, m, h, d); ``0`` alone
+    needs no unit. A bare number such as ``5`` is refused (it could mean seconds or hours),
+    and so is a negative one; both raise ``argparse.ArgumentTypeError`` with a plain message."""
     cleaned = str(text).strip().replace(" ", "")
+    if cleaned.startswith("-"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: must be a positive duration like {_DURATION_FORMS}"
+        )
+    if re.fullmatch(r"0+(?:\.0*)?", cleaned):
+        return 0.0
+    if re.fullmatch(r"\d+(?:\.\d+)?|\.\d+", cleaned):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no unit: write {cleaned}s, {cleaned}m or {cleaned}h "
+            "(seconds, minutes or hours)"
+        )
     matches = list(_DURATION.finditer(cleaned))
     if not matches or "".join(m.group(0) for m in matches) != cleaned:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 6h, 90m or 1h30m")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like {_DURATION_FORMS}")
     return sum(float(m.group(1)) * _UNITS[m.group(2).lower()] for m in matches)
+
+
+def positive_usd(text: str) -> float:
+    """A dollar amount above zero (``2.50``, ``$2.50``); ``argparse.ArgumentTypeError`` with a
+    plain message otherwise."""
+    cleaned = str(text).strip().removeprefix("$")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an amount of US dollars, like 25 or 2.50"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an amount above zero, like 2.50")
+    return value
+
+
+def allow_negative_values(p: argparse.ArgumentParser) -> None:
+    """Let ``p`` read values that start with ``-`` and a digit (``--max-runtime -5m``) as
+    values, so their own check answers, rather than argparse's "expected one argument".
+    No option of batchgen's looks like a negative number, so nothing is mistaken."""
+    p._negative_number_matcher = re.compile(r"^-\.?\d")
 
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, like 5") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above zero")
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number above zero")
     return value
 
 
@@ -168,8 +206,12 @@ def add_tier_options(g: Any) -> None:
 
 def add_budget_options(g: Any) -> None:
     """--max-credits, --max-usd and --budget-scope."""
+    if isinstance(g, argparse.ArgumentParser):
+        allow_negative_values(g)
     g.add_argument("--max-credits", type=_positive_int, help="stop submitting at this many credits")
-    g.add_argument("--max-usd", type=float, help="stop submitting at this estimated spend, USD")
+    g.add_argument(
+        "--max-usd", type=positive_usd, help="stop submitting at this estimated spend, USD"
+    )
     g.add_argument(
         "--budget-scope",
         choices=[scope.value for scope in BudgetScope],  # text: argparse shows them as is
@@ -180,6 +222,7 @@ def add_budget_options(g: Any) -> None:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Every option of ``run`` and ``demo``, in four groups."""
+    allow_negative_values(p)
     essentials = p.add_argument_group("essentials")
     add_common(p, essentials)
     add_tier_options(essentials)
@@ -224,13 +267,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     budget = p.add_argument_group("budget and deadline")
     add_budget_options(budget)
     budget.add_argument(
-        "--max-runtime", type=parse_duration, help="stop submitting after e.g. 6h or 90m"
+        "--max-runtime",
+        type=parse_duration,
+        help="stop submitting after e.g. 6h or 90m (a unit is required: 5s, 90m, 6h)",
     )
     budget.add_argument(
         "--grace",
         type=parse_duration,
         default=_DEFAULTS.limits.grace,
-        help="seconds of polling and downloading allowed after --max-runtime",
+        help="polling and downloading allowed after --max-runtime, e.g. 10m",
     )
     budget.add_argument(
         "--outage-timeout",
@@ -307,25 +352,25 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--heartbeat",
         type=parse_duration,
         default=_DEFAULTS.output.heartbeat,
-        help="seconds between progress lines when there are no bars",
+        help="time between progress lines when there are no bars, e.g. 30s",
     )
     tuning.add_argument(
         "--first-poll",
         type=parse_duration,
         default=_DEFAULTS.polling.first_poll,
-        help="seconds before a task's first status poll, until latencies are learned",
+        help="wait before a task's first status poll, until latencies are learned, e.g. 5s",
     )
     tuning.add_argument(
         "--max-poll-lag",
         type=parse_duration,
         default=_DEFAULTS.polling.max_poll_lag,
-        help="seconds a due status poll may wait while submissions use the budget",
+        help="how long a due status poll may wait while submissions use the budget, e.g. 10m",
     )
     tuning.add_argument(
         "--rate-window",
         type=parse_duration,
         default=_DEFAULTS.api.rate_window,
-        help="seconds the vendor counts the rpm limit over (the benchmark shrinks it)",
+        help="window the vendor counts the rpm limit over, e.g. 60s (the benchmark shrinks it)",
     )
 
 

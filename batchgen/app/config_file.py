@@ -115,6 +115,10 @@ def _coerce(action: argparse.Action, value: Any, path: Path, key: str) -> Any:
             converted = convert(str(value))
         except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
             detail = str(exc) or "not valid"
+            if not isinstance(value, str) and getattr(action.type, "__name__", "") == (
+                "parse_duration"
+            ):
+                detail += f' (in quotes in the file: {name} = "{value}h")'
             raise UsageError(f"{path}: {name} = {value!r}: {detail}") from None
     if action.choices is not None and converted not in action.choices:
         raise UsageError(f"{path}: {name} = {value!r}: use {_accepted(action)}")
@@ -129,6 +133,8 @@ def _accepted(action: argparse.Action) -> str:
         return "a whole number"
     if kind == "float":
         return "a number"
+    if kind == "positive_usd":
+        return "an amount of US dollars, like 2.50"
     if kind == "parse_duration":
-        return "a duration like 6h, 90m or 1h30m"
+        return "a duration with a unit, like 5s, 90m or 6h (in quotes)"
     return "text"

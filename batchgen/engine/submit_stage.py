@@ -35,8 +35,16 @@ from batchgen.errors import (
     RateLimitedError,
     TransientApiError,
 )
-from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, Job, JobStatus
+from batchgen.models import (
+    CREDITS_PER_TASK,
+    USD_PER_CREDIT,
+    AttemptKind,
+    AttemptOutcome,
+    Job,
+    JobStatus,
+)
 from batchgen.providers.base import Provider, SendMark
+from batchgen.state.spend import Spend
 from batchgen.state.store import Attempt
 
 __all__ = ["SubmitStage"]
@@ -76,7 +84,7 @@ class SubmitStage:
         self.submitting = 0  # POSTs whose credits are committed but not yet in flight
         self._next_lock = asyncio.Lock()
         self._round_robin = itertools.cycle(runs) if runs else iter(())
-        self._credits_base = 0
+        self._spend_base = Spend()  # earlier runs' spend, when the budget covers them
 
     def workers(self) -> int:
         """How many submit workers the run starts: enough POSTs in flight to keep the throttle
@@ -86,21 +94,47 @@ class SubmitStage:
     # ------------------------------------------------------------------ budget
     def start(self) -> None:
         """Count what earlier runs spent, when the budget covers them (``budget_scope``)."""
-        self._credits_base = self._budget_base()
+        self._spend_base = self._budget_base()
 
-    def _budget_base(self) -> int:
+    def _budget_base(self) -> Spend:
         if self.settings.limits.budget_scope is not BudgetScope.TOTAL:
-            return 0
+            return Spend()
         spends = [run.store.spend() for run in self.runs]
         # tasks in flight are counted below, from the heap they are loaded into
-        return sum(spend.charged + spend.possible for spend in spends)
+        return Spend(
+            charged=sum(spend.charged for spend in spends),
+            possible=sum(spend.possible for spend in spends),
+        )
 
     def committed_credits(self) -> int:
         """What may have been charged (scope-dependent): finished tasks (never below 40
         each), unknown submits (40 each), and 40 for every task in flight or being sent."""
+        return self.spend().total
+
+    def spend(self) -> Spend:
+        """What the budget counts, by how sure it is (``state.spend.Spend``): earlier runs'
+        spend when the scope is ``total``, then this run's."""
         counters = [run.counters for run in self.runs]
-        spent = self._credits_base + sum(c.credits + c.possible for c in counters)
-        return spent + CREDITS_PER_TASK * (self.polls.in_flight() + self.submitting)
+        return self._spend_base + Spend(
+            charged=sum(c.credits for c in counters),
+            committed=CREDITS_PER_TASK * (self.polls.in_flight() + self.submitting),
+            possible=sum(c.possible for c in counters),
+        )
+
+    def budget_message(self) -> str:
+        """Why the budget stops submissions: its limit in credits and ~USD, its scope, and
+        what is already counted, e.g. ``the budget of 10 credits (~$0.10, this run) is less
+        than one generation (40 credits): nothing was sent``."""
+        limit = self.settings.limits.max_credits or 0
+        total = self.settings.limits.budget_scope is BudgetScope.TOTAL
+        scope = "this run and earlier runs" if total else "this run"
+        budget = f"the budget of {limit:,} credits (~${limit * USD_PER_CREDIT:,.2f}, {scope})"
+        if limit < CREDITS_PER_TASK:
+            return (
+                f"{budget} is less than one generation ({CREDITS_PER_TASK} credits): "
+                "nothing was sent"
+            )
+        return f"{budget} is reached: {self.spend().describe()}; no new submissions this run"
 
     def _budget_allows(self) -> bool:
         limit = self.settings.limits.max_credits
@@ -126,7 +160,7 @@ class SubmitStage:
             if control.stop_submitting:
                 return None
             if not self._budget_allows():
-                log.warning("the credit budget is reached: no new submissions this run")
+                log.warning("%s", self.budget_message())
                 control.request_stop(StopReason.BUDGET)
                 return None
             item = await self._take_row()

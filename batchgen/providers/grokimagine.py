@@ -277,10 +277,10 @@ class ApiClient:
         raise PermanentApiError(f"{message} (HTTP {effective})", status=reply.status)
 
     # ------------------------------------------------------------------ both
-    @staticmethod
-    def _auth_error(reply: Reply) -> AuthError:
+    def _auth_error(self, reply: Reply) -> AuthError:
         return AuthError(
-            f"the API refused the token (HTTP 401: {reply.message}); check {TOKEN_ENV}",
+            f"the API at {self.host} refused the token (HTTP 401: {reply.message}); "
+            f"check {TOKEN_ENV}",
             status=reply.status,
             code=reply.code,
         )
