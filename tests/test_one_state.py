@@ -30,7 +30,9 @@ async def vendor() -> AsyncIterator[HostileVendor]:
 
 
 async def run(manifests: list[Path], out: Path, url: str, *args: str) -> int:
-    ns = parse_args(["run", *map(str, manifests), "--out", str(out), "--first-poll", "0.01s", *args])
+    ns = parse_args(
+        ["run", *map(str, manifests), "--out", str(out), "--first-poll", "0.01s", *args]
+    )
     settings = settings_from_args(ns, base_url=url).with_options(retry=FAST_RETRY)
     return await run_batch(ns.manifests, settings, Token(TOKEN), command="t", install_signals=False)
 

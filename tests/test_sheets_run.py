@@ -205,7 +205,10 @@ def test_report_reads_the_config_too(in_folder: Path, capsys: pytest.CaptureFixt
             "batchgen.toml: budget-scope = 'forever': use 'run' or 'total'",
         ),
         ('retry-failed = "yes"', "batchgen.toml: retry-failed = 'yes': use true or false"),
-        ("max-credits = 0", "batchgen.toml: max-credits = 0: '0' must be above zero"),
+        (
+            "max-credits = 0",
+            "batchgen.toml: max-credits = 0: '0': must be a whole number above zero",
+        ),
         (
             'max-runtime = "six hours"',
             "batchgen.toml: max-runtime = 'six hours': 'six hours' is not a duration",

@@ -1,0 +1,138 @@
+"""Messages a new user meets first: durations need a unit, bad values say the option, the
+value and what is accepted (command line and batchgen.toml alike), a refused token names the
+API's host, and a budget stop says its limit, scope and what is already counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import MakeSim
+from test_api import SPEC, client
+from test_cli_run import SIM_DEFAULTS, Cli, write_manifest
+
+from batchgen.cli import main
+from batchgen.errors import AuthError
+
+__all__ = ["SIM_DEFAULTS"]  # the simulator options make_sim reads
+
+
+def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """stderr of ``batchgen ARGV``, which must end with exit 2 and no traceback."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code  # type: ignore[assignment]
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--max-runtime", "5", "argument --max-runtime: '5' has no unit: write 5s, 5m or 5h"),
+        ("--grace", "10", "argument --grace: '10' has no unit: write 10s, 10m or 10h"),
+        ("--heartbeat", "30", "argument --heartbeat: '30' has no unit"),
+        ("--max-runtime", "-5m", "argument --max-runtime: '-5m': must be a positive duration"),
+        ("--grace", "-1h", "argument --grace: '-1h': must be a positive duration"),
+        ("--max-usd", "abc", "argument --max-usd: 'abc' is not an amount of US dollars"),
+        ("--max-usd", "-3", "argument --max-usd: '-3': must be an amount above zero"),
+        ("--max-credits", "many", "argument --max-credits: 'many' is not a whole number"),
+    ],
+)
+def test_a_bad_value_on_the_command_line_names_option_value_and_form(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, expected: str
+) -> None:
+    err = _usage_error(capsys, ["run", "x.csv", option, value])
+    assert expected in err, err
+    assert "invalid float value" not in err and "expected one argument" not in err
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "max-runtime = 5",
+            "batchgen.toml: max-runtime = 5: '5' has no unit: write 5s, 5m or 5h",
+        ),
+        ('grace = "10"', "batchgen.toml: grace = '10': '10' has no unit"),
+        (
+            'max-usd = "lots"',
+            "batchgen.toml: max-usd = 'lots': 'lots' is not an amount of US dollars",
+        ),
+        ("max-usd = -1.5", "batchgen.toml: max-usd = -1.5: '-1.5': must be an amount above zero"),
+    ],
+)
+def test_a_bad_value_in_the_file_names_file_key_value_and_form(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    line: str,
+    expected: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "batchgen.toml").write_text(line + "\n", encoding="utf-8")
+    err = _usage_error(capsys, ["validate", "m.csv"])
+    assert expected in err and "could not convert" not in err, err
+
+
+def test_a_bare_number_in_the_file_shows_the_quoted_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "batchgen.toml").write_text("max-runtime = 6\n", encoding="utf-8")
+    assert 'max-runtime = "6h"' in _usage_error(capsys, ["run", "m.csv"])
+
+
+async def test_a_refused_token_names_the_api_host_not_the_token(make_sim: MakeSim) -> None:
+    sim = await make_sim()
+    async with client(sim, token="wrong-token-value") as api:
+        with pytest.raises(AuthError) as caught:
+            await api.submit(SPEC)
+    text = str(caught.value)
+    assert f"the API at {api.host} refused the token (HTTP 401" in text
+    assert api.host.startswith("127.0.0.1:") and "wrong-token-value" not in text
+
+
+async def test_a_refused_token_on_the_command_line_names_the_host(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim()
+    write_manifest(tmp_path / "briefs.csv", 2)
+    result = await Cli(tmp_path, sim, token="sk-wrong").run("run", "briefs.csv", "--rpm", "5000")
+    assert result.code == 3
+    assert "the API at 127.0.0.1:" in result.stderr and "sk-wrong" not in result.stderr
+
+
+async def test_a_budget_below_one_generation_says_so_and_sends_nothing(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim()
+    write_manifest(tmp_path / "briefs.csv", 3)
+    result = await Cli(tmp_path, sim).run("run", "briefs.csv", "--rpm", "5000", "--max-usd", "0.1")
+    assert result.code == 5, result.stderr
+    assert (
+        "the budget of 10 credits (~$0.10, this run) is less than one generation (40 credits): "
+        "nothing was sent" in result.stderr
+    ), result.stderr
+    assert sim.stats.tasks_created == 0
+
+
+async def test_a_reached_budget_states_limit_scope_and_what_is_counted(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim()
+    write_manifest(tmp_path / "briefs.csv", 6)
+    cli = Cli(tmp_path, sim)
+    await cli.run("run", "briefs.csv", "--rpm", "5000", "--max-credits", "80")
+    again = await cli.run(
+        "run", "briefs.csv", "--rpm", "5000", "--max-credits", "160", "--budget-scope", "total"
+    )
+    assert again.code == 5, again.stderr
+    assert (
+        "the budget of 160 credits (~$1.60, this run and earlier runs) is reached: credits "
+        "charged " in again.stderr
+    ), again.stderr
+    assert "(~$1.60 at most); no new submissions this run" in again.stderr
