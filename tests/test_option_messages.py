@@ -39,7 +39,6 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
         ("--grace", "-1h", "argument --grace: '-1h': must be a positive duration"),
         ("--max-usd", "abc", "argument --max-usd: 'abc' is not an amount of US dollars"),
         ("--max-usd", "-3", "argument --max-usd: '-3': must be an amount above zero"),
-        ("--max-credits", "many", "argument --max-credits: 'many' is not a whole number"),
     ],
 )
 def test_a_bad_value_on_the_command_line_names_option_value_and_form(
