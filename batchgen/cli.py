@@ -38,7 +38,7 @@ from batchgen.config import (
     RetryPolicy,
     Settings,
 )
-from batchgen.errors import BatchgenError, ExitCode, UsageError
+from batchgen.errors import BatchgenError, ExitCode
 from batchgen.logs import configure_logging, hide_url_password, mask_secret
 
 __all__ = ["EXIT_MEANINGS", "build_parser", "main", "parse_duration", "settings_from_args"]
@@ -161,9 +161,7 @@ def _credit_limit(args: argparse.Namespace) -> int | None:
     limits = []
     if getattr(args, "max_credits", None):
         limits.append(int(args.max_credits))
-    if getattr(args, "max_usd", None) is not None:
-        if args.max_usd <= 0:
-            raise UsageError("--max-usd must be above zero")
+    if getattr(args, "max_usd", None) is not None:  # above zero: checked by its option type
         limits.append(round(args.max_usd * 100))  # 1 credit = 0.01 USD
     return min(limits) if limits else None
 

@@ -36,7 +36,6 @@ __all__ = [
     "add_manifest_options",
     "add_run_options",
     "add_tier_options",
-    "allow_negative_values",
     "epilog",
     "json_option",
     "parse_duration",
@@ -84,13 +83,6 @@ def positive_usd(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: must be an amount above zero, like 2.50")
     return value
-
-
-def allow_negative_values(p: argparse.ArgumentParser) -> None:
-    """Let ``p`` read values that start with ``-`` and a digit (``--max-runtime -5m``) as
-    values, so their own check answers, rather than argparse's "expected one argument".
-    No option of batchgen's looks like a negative number, so nothing is mistaken."""
-    p._negative_number_matcher = re.compile(r"^-\.?\d")
 
 
 def _positive_int(text: str) -> int:
@@ -206,8 +198,6 @@ def add_tier_options(g: Any) -> None:
 
 def add_budget_options(g: Any) -> None:
     """--max-credits, --max-usd and --budget-scope."""
-    if isinstance(g, argparse.ArgumentParser):
-        allow_negative_values(g)
     g.add_argument("--max-credits", type=_positive_int, help="stop submitting at this many credits")
     g.add_argument(
         "--max-usd", type=positive_usd, help="stop submitting at this estimated spend, USD"
@@ -222,7 +212,6 @@ def add_budget_options(g: Any) -> None:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Every option of ``run`` and ``demo``, in four groups."""
-    allow_negative_values(p)
     essentials = p.add_argument_group("essentials")
     add_common(p, essentials)
     add_tier_options(essentials)
