@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from batchgen.app.review import absorb_decisions, ledger_report
+from batchgen.app.review import absorb_decisions, ledger_report, pending_regenerations
 from batchgen.app.validate import Plan, ValidationResult, plural, validate_paths
 from batchgen.config import Settings
 from batchgen.errors import ManifestError, StateError
@@ -115,6 +115,9 @@ def validate_manifests(
         generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
         allow_regenerate=settings.manifest.allow_regenerate,
         name_template=settings.output.name_template,
+        regenerations=lambda path, manifest: _from_state(
+            settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []
+        ),
     )
     if as_json:
         return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code
@@ -159,6 +162,8 @@ def _plan_json(manifest: Manifest, plan: Plan) -> dict[str, Any]:
         "rows": plan.rows,
         "valid": plan.valid,
         "invalid": plan.invalid,
+        "takes": plan.takes,
+        "regenerate": plan.regenerate,
         "already_done": plan.done,
         "to_submit": plan.to_submit,
         "credits": plan.credits,

@@ -30,7 +30,13 @@ from batchgen.output.review import read_decisions
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.store import SyncReport
 
-__all__ = ["absorb_decisions", "ledger_report", "plan_regenerations", "sync_with_review"]
+__all__ = [
+    "absorb_decisions",
+    "ledger_report",
+    "pending_regenerations",
+    "plan_regenerations",
+    "sync_with_review",
+]
 
 log = logging.getLogger("batchgen")
 
@@ -64,10 +70,40 @@ def absorb_decisions(store: ManifestStore, out_dir: Path) -> int:
 
 def plan_regenerations(store: ManifestStore, manifest: Manifest) -> list[str]:
     """Record one new variant per ``regenerate`` not yet acted on; returns the new keys."""
+    planned, said = _regenerations(store, manifest, store.decisions())
+    for level, message in said:
+        log.log(level, "%s", message)
+    for new, origin in planned:
+        store.add_regeneration(new, origin)
+    if planned:
+        log.info("%s: %d variant(s) to regenerate", manifest.path.name, len(planned))
+    return [new for new, _ in planned]
+
+
+def pending_regenerations(store: ManifestStore, manifest: Manifest) -> list[str]:
+    """The keys of the variants the next run would add for ``regenerate`` decisions, the
+    decisions of ``results.xlsx`` beside the state included; writes nothing (``validate``)."""
     decisions = store.decisions()
+    stamp = workbook_stamp(store.path.parent)
+    if stamp and stamp != store.get_meta(WORKBOOK_STAMP_META):
+        known = {job.key for job in store.iter_jobs()}
+        found = read_decisions(store.path.parent / XLSX_NAME, known)
+        for key, decision in found.decisions.items():
+            if decision is None:
+                decisions.pop(key, None)
+            else:
+                decisions[key] = decision
+    return [new for new, _ in _regenerations(store, manifest, decisions)[0]]
+
+
+def _regenerations(
+    store: ManifestStore, manifest: Manifest, decisions: dict[str, str]
+) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+    """(new key, key it regenerates) per ``regenerate`` in ``decisions`` not yet acted on,
+    and (log level, message) for those left aside."""
     wanted = [k for k, d in decisions.items() if d == "regenerate"]
     if not wanted:
-        return []
+        return [], []
     done = store.regenerated()
     rows = {row.key: row for row in manifest.rows if row.spec is not None}
     highest: dict[str, int] = defaultdict(int)
@@ -82,33 +118,33 @@ def plan_regenerations(store: ManifestStore, manifest: Manifest) -> list[str]:
     for row in manifest.rows:
         row_key, number = split_variant(row.key)
         highest[row_key] = max(highest[row_key], number)
-    made = []
+    made: list[tuple[str, str]] = []
+    said: list[tuple[int, str]] = []
+    name = manifest.path.name
     for key in sorted(wanted, key=lambda k: split_variant(k)):
         if key in done:
             continue
         row_key = split_variant(key)[0]
         if row_key not in rows:
-            log.warning(
-                "%s: %s is marked regenerate, but its row is no longer in the "
-                "manifest (or is invalid); not regenerated",
-                manifest.path.name,
-                key,
+            said.append(
+                (
+                    logging.WARNING,
+                    f"{name}: {key} is marked regenerate, but its row is no longer in the "
+                    "manifest (or is invalid); not regenerated",
+                )
             )
             continue
         if statuses.get(key) not in _SETTLED:
-            log.info(
-                "%s: %s is marked regenerate but has no result yet; waiting for it",
-                manifest.path.name,
-                key,
+            said.append(
+                (
+                    logging.INFO,
+                    f"{name}: {key} is marked regenerate but has no result yet; waiting for it",
+                )
             )
             continue
         highest[row_key] += 1
-        new = variant_key(row_key, highest[row_key])
-        store.add_regeneration(new, key)
-        made.append(new)
-    if made:
-        log.info("%s: %d variant(s) to regenerate", manifest.path.name, len(made))
-    return made
+        made.append((variant_key(row_key, highest[row_key]), key))
+    return made, said
 
 
 def sync_with_review(store: ManifestStore, manifest: Manifest, out_dir: Path) -> SyncReport:

@@ -12,129 +12,38 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from batchgen.app.plan import (
+    ASSUMED_LATENCY_S,
+    REQUESTS_PER_TASK,
+    Plan,
+    plan_manifest,
+    plural,
+)
 from batchgen.app.template import TEMPLATE_COLUMNS, write_template
 from batchgen.config import TIERS
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import Problem, safe
-from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT, Job
+from batchgen.models import CREDITS_PER_TASK, Job
 from batchgen.output.naming import NameTemplate, name_notes
 
 __all__ = [
+    "ASSUMED_LATENCY_S",
     "REQUESTS_PER_TASK",
     "TEMPLATE_COLUMNS",
     "Plan",
     "ValidationResult",
     "format_report",
     "plan_manifest",
+    "plural",
     "validate_exit_code",
     "validate_paths",
     "write_template",
 ]
 
-#: Each generation costs at least one submit and one status request.
-REQUESTS_PER_TASK = 2
 #: Problems listed per manifest in a report; the rest are counted.
 MAX_LISTED_PROBLEMS = 50
-#: How long a generation is assumed to take when no earlier run of the manifest measured it.
-ASSUMED_LATENCY_S = 60.0
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 generation``, ``2 generations``, ``1,000 rows``."""
-    return f"{count:,} {word if count == 1 else (many or word + 's')}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    """What running a manifest would do and cost, worked out without the network.
-
-    ``done`` counts valid rows already downloaded in the state; ``min_minutes`` is the
-    least time the run needs at ``rpm`` requests per minute (two requests per generation at
-    least); ``budget_covers`` is how many generations ``max_credits`` pays for (None: no
-    budget). ``latency_s`` is how long one generation takes (learned from
-    ``latency_samples`` earlier ones, or ``ASSUMED_LATENCY_S`` when 0); ``notes`` are
-    warnings about the manifest against its state (e.g. a prompt edited after generation).
-    """
-
-    path: Path
-    rows: int
-    valid: int
-    invalid: int
-    done: int
-    to_submit: int
-    credits: int
-    usd: float
-    min_minutes: float
-    budget_covers: int | None
-    rpm: int
-    max_credits: int | None = None
-    warnings: int = 0
-    latency_s: float = ASSUMED_LATENCY_S
-    latency_samples: int = 0
-    notes: tuple[str, ...] = ()
-
-    @property
-    def estimated_minutes(self) -> float:
-        """The likely duration: the request limit's floor, or one batch of submits plus one
-        generation, whichever is longer (the README's lower bound, minutes)."""
-        if not self.to_submit:
-            return 0.0
-        return max(self.min_minutes, self.to_submit / self.rpm + self.latency_s / 60)
-
-    skipped: int = 0  # rows hidden in the sheet, not sent
-
-
-def plan_manifest(
-    manifest: Manifest,
-    *,
-    done_keys: Collection[str] = (),
-    rpm: int,
-    max_credits: int | None = None,
-    latencies: Sequence[float] = (),
-    notes: Sequence[str] = (),
-) -> Plan:
-    """Plan the run of ``manifest``, skipping rows whose key is in ``done_keys``.
-
-    ``latencies`` are earlier generations' durations in seconds (their median becomes the
-    plan's ``latency_s``); ``notes`` are carried into the report as warnings.
-    """
-    if rpm <= 0:
-        raise UsageError(f"the request limit must be a positive number, not {rpm}")
-    done_set = done_keys if isinstance(done_keys, set | frozenset) else set(done_keys)
-    valid = manifest.valid
-    done = sum(1 for spec in valid if spec.key in done_set)
-    to_submit = len(valid) - done
-    credits = to_submit * CREDITS_PER_TASK
-    covers = (
-        None if max_credits is None else min(to_submit, max(max_credits, 0) // CREDITS_PER_TASK)
-    )
-    return Plan(
-        path=manifest.path,
-        rows=len(manifest.rows),
-        valid=len(valid),
-        invalid=len(manifest.invalid),
-        skipped=len(manifest.skipped),
-        done=done,
-        to_submit=to_submit,
-        credits=credits,
-        usd=round(credits * USD_PER_CREDIT, 2),
-        min_minutes=REQUESTS_PER_TASK * to_submit / rpm,
-        budget_covers=covers,
-        rpm=rpm,
-        max_credits=max_credits,
-        warnings=len(manifest.warnings) + len(notes),
-        latency_s=_median(latencies) if latencies else ASSUMED_LATENCY_S,
-        latency_samples=len(latencies),
-        notes=tuple(notes),
-    )
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def validate_exit_code(plans: Iterable[Plan], errors: Sequence[ManifestError]) -> int:
@@ -215,8 +124,11 @@ def _plan_lines(plan: Plan) -> list[str]:
     rows = f"{plan.rows:,}: {plan.valid:,} valid, {plan.invalid:,} invalid"
     if plan.skipped:
         rows += f", {plan.skipped:,} hidden (skipped)"
+    rows += f"; {plural(plan.takes, 'take')}"
     if plan.done:
         rows += f", {plan.done:,} already done"
+    if plan.regenerate:
+        rows += f"; {plural(plan.regenerate, 'take')} to regenerate (review decisions)"
     lines = [
         f"  rows           {rows}",
         f"  to submit      {plural(plan.to_submit, 'generation')}",
@@ -315,6 +227,7 @@ def validate_paths(
     generated: Callable[[Path], Iterable[Generated]] | None = None,
     allow_regenerate: bool = False,
     name_template: str | None = None,
+    regenerations: Callable[[Path, Manifest], Sequence[str]] | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
@@ -327,6 +240,8 @@ def validate_paths(
     error, not raised. ``name_template`` (``--name-template``) is checked as ``run`` checks
     it: a malformed one, or one naming a column a manifest lacks, is a file-wide error with
     ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
+    ``regenerations(path, manifest)`` are the keys of the takes a run would add for the
+    review's ``regenerate`` decisions (:func:`batchgen.app.review.pending_regenerations`).
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -364,6 +279,7 @@ def validate_paths(
             max_credits=max_credits,
             latencies=latencies(path) if latencies is not None else (),
             notes=notes(path, manifest) if notes is not None else (),
+            regenerate=len(regenerations(path, manifest)) if regenerations is not None else 0,
         )
         results.append((manifest, plan))
     plans = [plan for _, plan in results]

@@ -27,17 +27,22 @@ def check_width(path: Path, names: dict[int, str]) -> None:
         )
 
 
-def hidden_note(numbers: list[int], included: bool) -> str:
-    """The file-wide note about rows hidden in the sheet (skipped, or included)."""
+def hidden_note(numbers: list[int], included: bool, sheet: str | None = None) -> str:
+    """The file-wide note about rows hidden in the sheet (skipped, or included); ``sheet``
+    is the name of an XLSX sheet (None for a CSV)."""
     listed = ", ".join(map(str, numbers[:_ROWS_LISTED]))
     if len(numbers) > _ROWS_LISTED:
         listed += f" and {len(numbers) - _ROWS_LISTED:,} more"
-    count = f"{len(numbers):,} row{'s' if len(numbers) != 1 else ''}"
+    one = len(numbers) == 1
+    count = f"{len(numbers):,} row{'' if one else 's'}"
+    where = "the sheet" if sheet is None else f"the sheet {show(sheet)}"
+    rows = f"row{'' if one else 's'} {listed}"
     if included:
-        return f"{count} hidden in the sheet are included (--include-hidden): rows {listed}"
+        verb = "is" if one else "are"
+        return f"{count} hidden in {where} {verb} included (--include-hidden): {rows}"
     return (
-        f"{count} hidden in the sheet (by a filter or by hand) were skipped, not sent: "
-        f"rows {listed}; --include-hidden sends them"
+        f"{count} hidden in {where} (by a filter or by hand) {'was' if one else 'were'} "
+        f"skipped, not sent: {rows}; --include-hidden sends {'it' if one else 'them'}"
     )
 
 

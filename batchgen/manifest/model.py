@@ -79,8 +79,7 @@ class Problem:
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column {show(self.column)}")
-        prefix = "warning: " if self.severity == "warning" else ""
-        return f"{', '.join(where)}: {prefix}{self.message}"
+        return f"{', '.join(where)}: {self.message}"  # the log's level says "warning"
 
     @property
     def is_error(self) -> bool:

@@ -301,7 +301,7 @@ def build_manifest(
     if table.hidden:
         for item in checked:
             item.hidden = not include_hidden and item.number in table.hidden
-        notes.append(hidden_note(sorted(table.hidden), include_hidden))
+        notes.append(hidden_note(sorted(table.hidden), include_hidden, table.sheet))
     if not table.rows:
         notes.append(f"has a header (row {table.header_row}) but no data rows: nothing to do")
     rows = _assign_keys(checker, checked)

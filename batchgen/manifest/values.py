@@ -40,12 +40,13 @@ MODES_TEXT = "fun, normal or spicy"
 RATIOS_TEXT = "2:3, 3:2 or 1:1"
 # NUL and the C0/C1 controls except tab, line feed and carriage return, plus DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Images are separated by line breaks, semicolons, or spaces or a comma that start another
-# URL: a comma inside a URL (a CDN's "w_100,h_80") is kept, and so is a space inside one,
-# so that the message can name it rather than report two broken halves.
+# Images are separated by line breaks, semicolons, a comma followed by a space, or spaces or
+# a comma that start another URL (``scheme://`` or ``www.``): a comma inside a URL (a CDN's
+# "w_100,h_80") is kept, and so is a space inside one, so that the message can name it
+# rather than report two broken halves.
 _IMAGE_SPLIT = re.compile(
     r"[\r\n\v\f;]+|[ \t\u00a0]+(?=[A-Za-z][A-Za-z0-9+.\-]*://)"
-    r"|,(?=\s*[A-Za-z][A-Za-z0-9+.\-]*://)"
+    r"|,(?:\s+|(?=[A-Za-z][A-Za-z0-9+.\-]*://|www\.))"
 )
 # An id written as a whole number with a zero fraction ("1.0", "12.00"): what a number
 # column becomes after a round trip through pandas or a CSV export.

@@ -287,10 +287,12 @@ def name_notes(template: NameTemplate, jobs: Sequence[Job]) -> list[tuple[Job, s
         given = names.candidates(job, 1)[0]
         if given == plain + ".mp4":
             continue
-        others = sorted({other.row for other in sharing[_fold(plain)] if other.key != job.key})
+        sharers = [other for other in sharing[_fold(plain)] if other.key != job.key]
+        others = sorted({other.row for other in sharers})
+        by_case = any(names._plain(other, 1)[0] != plain for other in sharers)
         why = (
             f"the name of {'row' if len(others) == 1 else 'rows'} "
-            f"{', '.join(map(str, others))} too (case aside)"
+            f"{', '.join(map(str, others))} too{' (case aside)' if by_case else ''}"
             if others
             else "a name that had to be made safe (a character, a device name, a length or "
             "an empty value)"

@@ -1,0 +1,124 @@
+"""The plan of one manifest's run for ``batchgen validate``: rows, takes, credits, time."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchgen.errors import UsageError
+from batchgen.manifest.load import Manifest
+from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT
+
+__all__ = ["ASSUMED_LATENCY_S", "REQUESTS_PER_TASK", "Plan", "plan_manifest", "plural"]
+
+#: Each generation costs at least one submit and one status request.
+REQUESTS_PER_TASK = 2
+#: How long a generation is assumed to take when no earlier run of the manifest measured it.
+ASSUMED_LATENCY_S = 60.0
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 generation``, ``2 generations``, ``1,000 rows``."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What running a manifest would do and cost, worked out without the network.
+
+    ``rows``, ``valid``, ``invalid`` and ``skipped`` count rows of the sheet; ``takes`` the
+    videos its valid rows ask for (a row with variants asks for several), ``regenerate`` the
+    takes the next run adds for ``regenerate`` decisions in the review. ``done`` counts
+    takes already downloaded in the state; ``to_submit`` the takes to generate;
+    ``min_minutes`` is the least time the run needs at ``rpm`` requests per minute (two
+    requests per generation at least); ``budget_covers`` is how many generations
+    ``max_credits`` pays for (None: no budget). ``latency_s`` is how long one generation
+    takes (learned from ``latency_samples`` earlier ones, or ``ASSUMED_LATENCY_S`` when 0);
+    ``notes`` are warnings about the manifest against its state
+    (e.g. a prompt edited after generation).
+    """
+
+    path: Path
+    rows: int
+    valid: int
+    invalid: int
+    done: int
+    to_submit: int
+    credits: int
+    usd: float
+    min_minutes: float
+    budget_covers: int | None
+    rpm: int
+    max_credits: int | None = None
+    warnings: int = 0
+    latency_s: float = ASSUMED_LATENCY_S
+    latency_samples: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def estimated_minutes(self) -> float:
+        """The likely duration: the request limit's floor, or one batch of submits plus one
+        generation, whichever is longer (the README's lower bound, minutes)."""
+        if not self.to_submit:
+            return 0.0
+        return max(self.min_minutes, self.to_submit / self.rpm + self.latency_s / 60)
+
+    skipped: int = 0  # rows hidden in the sheet, not sent
+    takes: int = 0
+    regenerate: int = 0
+
+
+def plan_manifest(
+    manifest: Manifest,
+    *,
+    done_keys: Collection[str] = (),
+    rpm: int,
+    max_credits: int | None = None,
+    latencies: Sequence[float] = (),
+    notes: Sequence[str] = (),
+    regenerate: int = 0,
+) -> Plan:
+    """Plan the run of ``manifest``, skipping rows whose key is in ``done_keys``.
+
+    ``latencies`` are earlier generations' durations in seconds (their median becomes the
+    plan's ``latency_s``); ``notes`` are carried into the report as warnings; ``regenerate``
+    takes (the variants a run adds for review decisions) are submitted on top of the rows'.
+    """
+    if rpm <= 0:
+        raise UsageError(f"the request limit must be a positive number, not {rpm}")
+    done_set = done_keys if isinstance(done_keys, set | frozenset) else set(done_keys)
+    valid = manifest.valid
+    done = sum(1 for spec in valid if spec.key in done_set)
+    to_submit = len(valid) - done + regenerate
+    credits = to_submit * CREDITS_PER_TASK
+    covers = (
+        None if max_credits is None else min(to_submit, max(max_credits, 0) // CREDITS_PER_TASK)
+    )
+    return Plan(
+        path=manifest.path,
+        rows=len({row.row for row in manifest.rows}),
+        valid=len({spec.row for spec in valid}),
+        invalid=len({row.row for row in manifest.invalid}),
+        skipped=len({row.row for row in manifest.skipped}),
+        takes=len(valid),
+        regenerate=regenerate,
+        done=done,
+        to_submit=to_submit,
+        credits=credits,
+        usd=round(credits * USD_PER_CREDIT, 2),
+        min_minutes=REQUESTS_PER_TASK * to_submit / rpm,
+        budget_covers=covers,
+        rpm=rpm,
+        max_credits=max_credits,
+        warnings=len(manifest.warnings) + len(notes),
+        latency_s=_median(latencies) if latencies else ASSUMED_LATENCY_S,
+        latency_samples=len(latencies),
+        notes=tuple(notes),
+    )
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
