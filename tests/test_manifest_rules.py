@@ -215,7 +215,7 @@ def test_problem_str_names_file_row_column_value_and_remedy() -> None:
     warning = Problem(
         path="b.csv", row=None, column=None, value=None, message="x", severity="warning"
     )
-    assert str(warning) == "b.csv: warning: x"
+    assert str(warning) == "b.csv: x"  # the log level (or the report) says "warning"
 
 
 def test_messages_escape_control_characters_and_shorten_values(tmp_path: Path) -> None:

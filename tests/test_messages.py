@@ -131,7 +131,7 @@ def test_validate_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFix
         "path", "sheet", "rows", "valid", "invalid", "already_done", "to_submit", "credits",
         "usd", "requests_per_minute", "minimum_minutes", "estimated_minutes",
         "generation_seconds", "generation_seconds_learned_from", "budget_credits",
-        "budget_covers", "problems", "warnings",
+        "budget_covers", "problems", "warnings", "takes", "regenerate",
     } == set(plan)  # fmt: skip
     assert (plan["rows"], plan["valid"], plan["invalid"], plan["to_submit"]) == (3, 2, 1, 2)
     assert plan["problems"][0]["row"] == 4 and plan["problems"][0]["column"] == "mode"
