@@ -13,16 +13,17 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from batchgen import __version__
-from batchgen.app.outcome import MEANINGS, OUTCOMES, manifest_exit, overall_exit
+from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
 from batchgen.app.provider import ProviderFactory, grokimagine_provider
-from batchgen.app.record import record_run
+from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
+from batchgen.app.record import write_results
 from batchgen.app.review import sync_with_review
 from batchgen.config import Settings
 from batchgen.engine.addresses import cdn_connector
@@ -237,9 +238,10 @@ async def run_batch(
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
         outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
-        code = _finish(batch, outcome, settings)
-        if settings.output.notify_url:
-            await _notify(settings.output.notify_url, batch, code)
+        with quit_on_signal(enabled=install_signals) as closed:
+            code = _finish(batch, outcome, settings, closed)
+            if settings.output.notify_url:
+                await _notify(settings.output.notify_url, batch, code)
         return code
     finally:
         for handler in handlers:
@@ -271,7 +273,11 @@ async def _dispatch(
             settings=settings,
             planner=planner,
         )
-        with _signals(dispatcher, settings, enabled=install_signals) as received:
+
+        def quit_now(code: int) -> None:
+            close_all(_lines(prepared), [code] * len(prepared), api.requests, api.rate_limited)
+
+        with _signals(dispatcher, quit_now, enabled=install_signals) as received:
             progress = Progress(dispatcher, api, settings)
             async with progress:
                 task = asyncio.ensure_future(dispatcher.run())
@@ -309,7 +315,10 @@ async def _await_with_stop_timeout(
 
 
 @contextlib.contextmanager
-def _signals(dispatcher: Dispatcher, settings: Settings, *, enabled: bool) -> Iterator[list[int]]:
+def _signals(
+    dispatcher: Dispatcher, quit_now: Callable[[int], None], *, enabled: bool
+) -> Iterator[list[int]]:
+    """First SIGINT/SIGTERM: stop gently. Second: close the runs' lines (``quit_now``), exit."""
     received: list[int] = []
     if not enabled:
         yield received
@@ -318,6 +327,7 @@ def _signals(dispatcher: Dispatcher, settings: Settings, *, enabled: bool) -> It
 
     def on_signal(signum: int) -> None:
         if received:  # the second signal: leave now; every transition is already committed
+            quit_now(128 + signum)
             os._exit(128 + signum)
         received.append(signum)
         log.warning(
@@ -336,24 +346,24 @@ def _signals(dispatcher: Dispatcher, settings: Settings, *, enabled: bool) -> It
             loop.remove_signal_handler(signum)
 
 
-def _finish(batch: _Batch, outcome: _Outcome, settings: Settings) -> int:
+def _lines(prepared: Sequence[Prepared]) -> list[RunLine]:
+    return [RunLine(p.path.name, p.store, p.run_id, p.run) for p in prepared]
+
+
+def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed) -> int:
+    """Write every run's line in its state first (quick), then the results (slow)."""
     dispatcher = outcome.dispatcher
-    codes = []
-    for index, prepared in enumerate(batch.prepared):
-        code = manifest_exit(prepared.store, dispatcher, outcome.signum)
-        codes.append(code)
+    codes = [manifest_exit(p.store, dispatcher, outcome.signum) for p in batch.prepared]
+    lines = _lines(batch.prepared)
+    close_all(lines, codes, outcome.requests, outcome.rate_limited)
+
+    def close(code: int) -> None:
+        close_all(lines, [code] * len(lines), outcome.requests, outcome.rate_limited)
+
+    closed.ready(close)
+    for prepared in batch.prepared:
         try:  # results are written "if space allows"
-            record_run(
-                prepared.store,
-                prepared.run_id,
-                prepared.run,
-                code=code,
-                outcome=OUTCOMES.get(code, "needs attention"),
-                # the API counters are process-wide: the first manifest carries them
-                requests=outcome.requests if index == 0 else 0,
-                rate_limited=outcome.rate_limited if index == 0 else 0,
-                settings=settings,
-            )
+            write_results(prepared.store, prepared.run, settings=settings)
         except (DiskFullError, OSError) as exc:
             log.error("%s: results not written: %s", prepared.path.name, exc)
         log.info("%s", summary_line(prepared, demo=settings.state.demo))
