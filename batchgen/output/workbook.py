@@ -40,6 +40,7 @@ from batchgen.output.cells import (
     MAX_LINK_CHARS,
     STATUS_TONE,
     TRUNCATION_MARKER,
+    PromptNow,
     file_target,
     fit_cell,
     job_usd,
@@ -125,12 +126,17 @@ def write_workbook(
     summary: Summary,
     prompt_column: str | None = None,
     review: Review | None = None,
+    prompt_now: PromptNow | None = None,
 ) -> None:
-    """Write the four sheets to ``path`` atomically (``jobs`` already in sheet order)."""
+    """Write the four sheets to ``path`` atomically (``jobs`` already in sheet order).
+
+    ``prompt_now`` gives what a row would send now (see :func:`batchgen.output.cells.prompt_used`).
+    """
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), _OPTIONS)
         try:
             sheets = _Sheets(wb, columns, jobs, prompt_column)
+            sheets.prompt_now = prompt_now
             sheets.review = review  # REVIEW_HEADER after the videos, the Decision drop-down last
             sheets.results(wb.add_worksheet("Results"))
             sheets.summary(wb.add_worksheet("Summary"), summary)
@@ -159,6 +165,7 @@ class _Sheets:
     ) -> None:
         self.columns, self.jobs, self.prompt_column = tuple(columns), jobs, prompt_column
         self.review: Review | None = None
+        self.prompt_now: PromptNow | None = None
         top = {"valign": "top"}
         self.header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "valign": "top"})
         self.top: Format | None = None  # the workbook's default: top-aligned
@@ -285,7 +292,7 @@ class _Sheets:
             ws, [*self.columns, *unique_names(self.columns, ours)], [*self.user_widths, *widths]
         )
         for row, job in enumerate(self.jobs, start=1):
-            used = prompt_used(job, self.prompt_column)
+            used = prompt_used(job, self.prompt_column, self.prompt_now)
             self.fit_height(ws, row, [*self.wrapped_user(job), (job.error_message, 50), (used, 50)])
             self.user_cells(ws, row, 0, job)
             self._result_cells(ws, row, n, job, used)
