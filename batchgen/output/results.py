@@ -121,9 +121,8 @@ def write_results(
         columns=columns,
         jobs=ordered,
         summary=summary,
-        prompt_column=prompt_column,
+        used_prompt=lambda job: prompt_used(job, prompt_column, prompt_now),
         review=review,
-        prompt_now=prompt_now,
     )
     _write_csv(
         csv_path,
