@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,10 @@ from batchgen.errors import ManifestError, StateError
 from batchgen.manifest.columns import role_of
 from batchgen.manifest.identity import Generated
 from batchgen.manifest.load import Manifest, find_manifests
+from batchgen.manifest.model import as_text
+from batchgen.manifest.prompt_template import fill_prompt
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
+from batchgen.output.cells import PromptNow
 from batchgen.output.reports import write_reports
 from batchgen.output.results import prompt_used
 from batchgen.state.backend import open_store
@@ -71,15 +74,33 @@ def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings:
     """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
     columns hold the prompt, the mode and the ratio (found by header, as the manifest is)."""
     columns = store.columns()
+    prompt = prompt_column(columns)
     write_reports(
         store,
         out_dir,
         name=name,
         settings=settings,
-        prompt_column=prompt_column(columns),
+        prompt_column=prompt,
         mode_column=column_of(columns, "mode"),
         ratio_column=column_of(columns, "ratio"),
+        prompt_now=_prompt_now(prompt, store.origins(), settings.manifest.prompt_template),
     )
+
+
+def _prompt_now(
+    column: str | None, origins: Mapping[str, tuple[str | None, str | None]], default: str | None
+) -> PromptNow:
+    """What a row would send now: its prompt cell (or, when empty, the prompt template last
+    recorded for its key, else ``default``) filled from its cells, as ``validate`` does."""
+
+    def now(job: Job) -> str | None:
+        cell = job.user.get(column) if column else None
+        if cell is None:
+            return None
+        template = origins.get(job.key, (None, None))[0] or default
+        return fill_prompt(as_text(cell), job.user, default=template, own=column).prompt
+
+    return now
 
 
 def row_label(row: int, key: str) -> str:

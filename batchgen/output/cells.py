@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -18,6 +18,7 @@ __all__ = [
     "MAX_LINK_CHARS",
     "STATUS_TONE",
     "TRUNCATION_MARKER",
+    "PromptNow",
     "clean_text",
     "csv_time",
     "file_target",
@@ -90,15 +91,23 @@ def _folded(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-def prompt_used(job: Job, prompt_column: str | None) -> str | None:
+#: What a row would send now (its prompt template filled from its cells), or None: unknown.
+PromptNow = Callable[[Job], str | None]
+
+
+def prompt_used(
+    job: Job, prompt_column: str | None, prompt_now: PromptNow | None = None
+) -> str | None:
     """The prompt a generated row was made from, when the manifest's prompt now differs.
 
-    None for rows not sent yet (their request follows the manifest) and when the prompts
-    match once white space is folded (as the row key compares them).
+    ``prompt_now`` gives the prompt the row would send now (a template filled from the row's
+    cells); without it the prompt cell's raw text is compared. None for rows not sent yet
+    (their request follows the manifest) and when the prompts match once white space is
+    folded (as the row key compares them).
     """
     if prompt_column is None or job.status in (JobStatus.PENDING, JobStatus.INVALID):
         return None
-    current = job.user.get(prompt_column)
+    current = job.user.get(prompt_column) if prompt_now is None else prompt_now(job)
     if current is None or _folded(str(current)) == _folded(job.prompt):
         return None
     return job.prompt

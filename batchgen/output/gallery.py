@@ -36,7 +36,7 @@ from urllib.parse import quote, urlsplit
 
 from batchgen.atomic import atomic_path
 from batchgen.models import NEEDS_ATTENTION, Job, JobStatus, split_variant
-from batchgen.output.cells import STATUS_TONE, prompt_used, utc_naive
+from batchgen.output.cells import STATUS_TONE, PromptNow, prompt_used, utc_naive
 from batchgen.output.gallery_assets import CSS, JS
 from batchgen.output.posters import poster_for
 from batchgen.output.summary import Summary
@@ -71,11 +71,14 @@ def write_gallery(
     mode_column: str | None = None,
     ratio_column: str | None = None,
     clock: Callable[[], float] = time.monotonic,
+    prompt_now: PromptNow | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` atomically and return its path.
 
     ``job.files`` are paths relative to ``out_dir`` (their posters are made beside them);
-    ``prompt_column`` names the user column holding the prompt; ``mode_column`` and
+    ``prompt_column`` names the user column holding the prompt and ``prompt_now`` gives what
+    a row would send now (a filled template; see :func:`~batchgen.output.cells.prompt_used`),
+    which the card shows; ``mode_column`` and
     ``ratio_column`` the ones holding the mode and ratio, which the card shows once, in its
     top line, with the values sent (``job.mode``, ``job.ratio``). Rows deleted from the
     manifest are shown last, under their own filter. New posters are made for at most
@@ -86,6 +89,7 @@ def write_gallery(
     ordered = sorted(jobs, key=lambda job: not job.in_manifest)
     request_columns = {"mode": mode_column, "ratio": ratio_column}
     page = _Page(out_dir, ordered, summary, prompt_column, request_columns, clock)
+    page.prompt_now = prompt_now
     path = out_dir / GALLERY_NAME
     # errors="replace": a lone surrogate from a bad JSON escape must not abort the page.
     with (
@@ -226,6 +230,7 @@ class _Page:
         self.out_dir, self.jobs, self.summary = out_dir, jobs, summary
         self.clock, self.poster_until = clock, clock() + POSTER_SECONDS
         self.prompt_column = prompt_column
+        self.prompt_now: PromptNow | None = None
         names: list[str] = []
         for job in jobs:
             names += [name for name in job.user if name not in names]
@@ -302,6 +307,8 @@ class _Page:
     def card(self, job: Job) -> str:
         attention = "1" if job.in_manifest and job.status in NEEDS_ATTENTION else "0"
         current = job.user.get(self.prompt_column) if self.prompt_column else None
+        if current is not None and self.prompt_now is not None:
+            current = self.prompt_now(job)
         shown = job.prompt if current is None else _cell_text(current)
         variant = split_variant(job.key)[1]  # a row's variants follow it, each labelled
         label = f"row {job.row}" + (f" · variant {variant}" if variant > 1 else "")
@@ -314,7 +321,7 @@ class _Page:
             f"{self.request_part('mode', job.mode)} {self.request_part('ratio', job.ratio)}</div>",
             f'<p class="prompt">{escape(shown)}</p>',
         ]
-        used = prompt_used(job, self.prompt_column)
+        used = prompt_used(job, self.prompt_column, self.prompt_now)
         if used is not None:
             parts.append(
                 '<p class="used"><strong>Prompt changed after this video was made.</strong> '

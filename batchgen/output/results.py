@@ -35,6 +35,7 @@ from batchgen.models import Job
 from batchgen.output.cells import (
     DELETED_MARK,
     STATUS_TONE,
+    PromptNow,
     clean_text,
     csv_time,
     job_usd,
@@ -99,11 +100,13 @@ def write_results(
     csv_escape: bool = True,
     prompt_column: str | None = None,
     review: Review | None = None,
+    prompt_now: PromptNow | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/results.xlsx`` and ``out_dir/results.csv``, each atomically.
 
     ``columns`` are the manifest's own header names, whose values each ``job.user`` holds;
-    ``prompt_column`` is the one among them holding the prompt (for ``prompt_used``);
+    ``prompt_column`` is the one among them holding the prompt (for ``prompt_used``) and
+    ``prompt_now`` what a row would send now (see :func:`~batchgen.output.cells.prompt_used`);
     ``job.files`` are relative to ``out_dir``. Deleted rows are moved last if they are not.
     ``review`` adds the variant, lineage, template and decision columns to both files.
     Returns the paths of the XLSX and the CSV.
@@ -118,11 +121,17 @@ def write_results(
         columns=columns,
         jobs=ordered,
         summary=summary,
-        prompt_column=prompt_column,
+        used_prompt=lambda job: prompt_used(job, prompt_column, prompt_now),
         review=review,
     )
     _write_csv(
-        csv_path, columns, ordered, escape=csv_escape, prompt_column=prompt_column, review=review
+        csv_path,
+        columns,
+        ordered,
+        escape=csv_escape,
+        prompt_column=prompt_column,
+        review=review,
+        prompt_now=prompt_now,
     )
     return xlsx_path, csv_path
 
@@ -137,7 +146,7 @@ def _lines(items: Sequence[str]) -> str | None:
     return "\n".join(items) or None
 
 
-def _getters(prompt_column: str | None) -> list[Callable[[Job], Any]]:
+def _getters(prompt_column: str | None, prompt_now: PromptNow | None) -> list[Callable[[Job], Any]]:
     return [
         lambda job: job.row,
         lambda job: job.key,
@@ -151,7 +160,7 @@ def _getters(prompt_column: str | None) -> list[Callable[[Job], Any]]:
         lambda job: csv_time(job.completed_at),
         lambda job: job.error_kind,
         lambda job: job.error_message,
-        lambda job: prompt_used(job, prompt_column),
+        lambda job: prompt_used(job, prompt_column, prompt_now),
         lambda job: _lines(job.video_urls),
         lambda job: _lines(job.files),
     ]
@@ -184,10 +193,11 @@ def _write_csv(
     escape: bool,
     prompt_column: str | None,
     review: Review | None = None,
+    prompt_now: PromptNow | None = None,
 ) -> None:
     ours = RESULT_COLUMNS + (REVIEW_COLUMNS if review is not None else ())
     header = [*columns, *unique_names(columns, ours)]
-    getters = _getters(prompt_column)
+    getters = _getters(prompt_column, prompt_now)
     # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)

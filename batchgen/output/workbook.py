@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ from batchgen.output.cells import (
     file_target,
     fit_cell,
     job_usd,
-    prompt_used,
     status_text,
     text_width,
     unique_names,
@@ -123,14 +122,15 @@ def write_workbook(
     columns: Sequence[str],
     jobs: Sequence[Job],
     summary: Summary,
-    prompt_column: str | None = None,
+    used_prompt: Callable[[Job], str | None] = lambda job: None,
     review: Review | None = None,
 ) -> None:
-    """Write the four sheets to ``path`` atomically (``jobs`` already in sheet order)."""
+    """Write the four sheets to ``path`` atomically (``jobs`` in sheet order; ``used_prompt``
+    gives a row's ``Prompt used``, see :func:`batchgen.output.cells.prompt_used`)."""
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), _OPTIONS)
         try:
-            sheets = _Sheets(wb, columns, jobs, prompt_column)
+            sheets = _Sheets(wb, columns, jobs, used_prompt)
             sheets.review = review  # REVIEW_HEADER after the videos, the Decision drop-down last
             sheets.results(wb.add_worksheet("Results"))
             sheets.summary(wb.add_worksheet("Summary"), summary)
@@ -155,9 +155,9 @@ class _Sheets:
         wb: xlsxwriter.Workbook,
         columns: Sequence[str],
         jobs: Sequence[Job],
-        prompt_column: str | None,
+        used_prompt: Callable[[Job], str | None],
     ) -> None:
-        self.columns, self.jobs, self.prompt_column = tuple(columns), jobs, prompt_column
+        self.columns, self.jobs, self.used_prompt = tuple(columns), jobs, used_prompt
         self.review: Review | None = None
         top = {"valign": "top"}
         self.header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "valign": "top"})
@@ -285,7 +285,7 @@ class _Sheets:
             ws, [*self.columns, *unique_names(self.columns, ours)], [*self.user_widths, *widths]
         )
         for row, job in enumerate(self.jobs, start=1):
-            used = prompt_used(job, self.prompt_column)
+            used = self.used_prompt(job)
             self.fit_height(ws, row, [*self.wrapped_user(job), (job.error_message, 50), (used, 50)])
             self.user_cells(ws, row, 0, job)
             self._result_cells(ws, row, n, job, used)
