@@ -170,6 +170,7 @@ async def test_exit_3_at_the_first_401_and_no_further_requests(
     result = await Cli(tmp_path, sim, token="sk-wrong").run("run", "briefs.csv", "--rpm", "5000")
     assert result.code == 3
     assert "GROKIMAGINE_API_TOKEN" in result.stderr and "sk-wrong" not in result.stderr
+    assert "the API at 127.0.0.1:" in result.stderr  # which API refused it
     assert sim.stats.unauthorized == 1 and sum(sim.stats.requests.values()) == 1
     with store_of(tmp_path, "briefs") as store:
         assert store.counts()[JobStatus.PENDING] == 20  # nothing lost

@@ -97,16 +97,6 @@ async def test_a_refused_token_names_the_api_host_not_the_token(make_sim: MakeSi
     assert api.host.startswith("127.0.0.1:") and "wrong-token-value" not in text
 
 
-async def test_a_refused_token_on_the_command_line_names_the_host(
-    make_sim: MakeSim, tmp_path: Path
-) -> None:
-    sim = await make_sim()
-    write_manifest(tmp_path / "briefs.csv", 2)
-    result = await Cli(tmp_path, sim, token="sk-wrong").run("run", "briefs.csv", "--rpm", "5000")
-    assert result.code == 3
-    assert "the API at 127.0.0.1:" in result.stderr and "sk-wrong" not in result.stderr
-
-
 async def test_a_budget_below_one_generation_says_so_and_sends_nothing(
     make_sim: MakeSim, tmp_path: Path
 ) -> None:
