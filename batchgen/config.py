@@ -64,7 +64,7 @@ DEFAULT_SAFETY_MARGIN = 0.03
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """How transient failures are retried. See ``batchgen.engine.throttle.backoff``."""
+    """How transient failures are retried. See ``batchgen.engine.pacing.throttle.backoff``."""
 
     max_attempts: int = 5  # tries of one step of one row: see batchgen.engine.retry
     base_delay: float = 1.0
@@ -89,7 +89,7 @@ class ApiSettings:
     rate_window: float = 60.0  # seconds the vendor counts the rpm limit over
     # whose window the rpm limit is counted in: "local" (every process of this user on this
     # host with the same API and token), "none" (this process alone), or "redis://HOST:PORT/DB"
-    # (checked by ``batchgen.engine.limiter.check_limiter``)
+    # (checked by ``batchgen.engine.pacing.limiter.check_limiter``)
     limiter: str = "local"
     timeouts: Timeouts = field(default_factory=Timeouts)
     outage_timeout: float = 600.0  # seconds without a successful API request: stop (exit 6)

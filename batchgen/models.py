@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "CREDITS_PER_TASK",
+    "DECISIONS",
     "MODES",
     "NEEDS_ATTENTION",
     "RATIOS",
@@ -32,6 +33,8 @@ MODES: tuple[str, ...] = ("fun", "normal", "spicy")
 RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
 CREDITS_PER_TASK = 40
 USD_PER_CREDIT = 0.01
+#: What a reviewer may write in the results' Decision column, in the order the drop-down lists.
+DECISIONS = ("approve", "reject", "regenerate")
 _VARIANT_KEY = re.compile(r"^(?P<row>.+)#v(?P<n>[1-9]\d*)$")
 
 
@@ -52,11 +55,11 @@ class JobSpec:
     """One valid manifest row, normalised: exactly what will be asked of the provider.
 
     ``row`` is the row number as the user sees it in the spreadsheet (the header is row 1).
-    ``key`` is the row's stable identity across runs (see ``batchgen.manifest.validate``).
+    ``key`` is the row's stable identity across runs (see ``batchgen.manifest.row_checks``).
 
     This class is the one declaration of the request's fields: every field after ``key`` and
     ``row`` (:data:`REQUEST_FIELDS`) is stored by the state (one column each, derived from
-    this declaration in :mod:`batchgen.state.columns`), compared when a row is re-read, and
+    this declaration in :mod:`batchgen.state.job_columns`), compared when a row is re-read, and
     shown in the sidecar. A field added later must have a default; rows that leave it at the
     default keep their key (:meth:`request`), so adding a field changes no existing identity.
     """

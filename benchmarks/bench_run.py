@@ -442,7 +442,7 @@ async def _baseline(
 ) -> tuple[float, float]:
     """Submit ``n`` tasks and poll each every 5 s (compressed) until done; the makespan and
     the span of the submits (wall seconds, from the first task id back)."""
-    from batchgen.engine.throttle import Throttle
+    from batchgen.engine.pacing.throttle import Throttle
     from batchgen.errors import TransientApiError
     from batchgen.models import JobSpec, TaskState
     from batchgen.providers.grokimagine import ApiClient, Token

@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batchgen.app.review import plan_regenerations
+from batchgen.app.review_loop import plan_regenerations
 from batchgen.config import Settings
 from batchgen.manifest.load import read_manifest
 from batchgen.manifest.prompt_template import fill_prompt, template_problem

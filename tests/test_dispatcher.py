@@ -15,7 +15,7 @@ from conftest import SimulatorFactory
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.pacing.throttle import Throttle
 from batchgen.models import AttemptKind, AttemptOutcome, ErrorKind, JobSpec, JobStatus
 from batchgen.providers.grokimagine import ApiClient, Token
 from batchgen.simulator import Fault, SimConfig, Simulator

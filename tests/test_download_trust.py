@@ -15,15 +15,15 @@ import pytest
 from hostile_cdn import WEBM, HostileCdn, named_video
 
 from batchgen.config import Settings
-from batchgen.engine.addresses import cdn_connector, host_is_private, is_public
-from batchgen.engine.download import (
+from batchgen.engine.download_stage import policy_for
+from batchgen.engine.downloads.addresses import cdn_connector, host_is_private, is_public
+from batchgen.engine.downloads.fetch import (
     CdnBusyError,
     DownloadPolicy,
     NotVideoError,
     RefusedError,
     download,
 )
-from batchgen.engine.download_stage import policy_for
 from batchgen.errors import DiskFullError, DownloadError
 from batchgen.simulator.files import video_bytes
 
@@ -197,7 +197,7 @@ async def test_a_redirect_to_a_private_address_is_refused(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from batchgen.engine import addresses
+    from batchgen.engine.downloads import addresses
 
     # the test server stands in for a public CDN: its own address counts as public here
     real = addresses.is_public
@@ -254,7 +254,7 @@ async def test_a_video_that_cannot_fit_stops_before_writing(
 ) -> None:
     import shutil
 
-    from batchgen.engine import disk as module
+    from batchgen.engine.downloads import disk as module
 
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(module.shutil, "disk_usage", lambda _: usage._replace(free=1000))

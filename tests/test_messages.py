@@ -17,8 +17,9 @@ import openpyxl
 import pytest
 from conftest import SimulatorFactory
 
-from batchgen.app.commands import prompt_column, row_label
-from batchgen.app.validate import plan_manifest, validate_paths, write_template
+from batchgen.app.reporting import prompt_column, row_label
+from batchgen.app.template import write_template
+from batchgen.app.validate import plan_manifest, validate_paths
 from batchgen.cli import EXIT_MEANINGS, build_parser, main
 from batchgen.errors import ExitCode
 from batchgen.manifest.load import read_manifest

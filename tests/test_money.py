@@ -21,8 +21,8 @@ import pytest
 from hostile_vendor import PRICE, HostileVendor
 from test_cli_run import Cli
 
-from batchgen.app.commands import status_report
 from batchgen.app.run import run_batch
+from batchgen.app.status import status_report
 from batchgen.cli import parse_args, settings_from_args
 from batchgen.config import RetryPolicy, Settings
 from batchgen.errors import ExitCode

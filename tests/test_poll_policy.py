@@ -18,11 +18,11 @@ from conftest import FakeClock, SimulatorFactory, write_briefs
 from batchgen.app.run import run_batch
 from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun
-from batchgen.engine.latency import LatencyModel, Observation
-from batchgen.engine.latency_store import MAX_PER_MODE, LatencyStore
+from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.poll_stage import InFlight
-from batchgen.engine.polling import BOTTLENECK, Budget, PollPlanner, poll_budget
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.timing.latency import LatencyModel, Observation
+from batchgen.engine.timing.latency_store import MAX_PER_MODE, LatencyStore
+from batchgen.engine.timing.poll_plan import BOTTLENECK, Budget, PollPlanner, poll_budget
 from batchgen.paths import digest, user_state_dir
 from batchgen.providers.grokimagine import ApiClient, Token
 from batchgen.simulator import SimConfig

@@ -13,6 +13,7 @@ import pytest
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun
+from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.retry import (
     POLLS_PER_ATTEMPT,
     RATE_LIMITED_PER_ATTEMPT,
@@ -22,7 +23,6 @@ from batchgen.engine.retry import (
     attempt_limit,
     decide,
 )
-from batchgen.engine.throttle import Throttle
 from batchgen.errors import RateLimitedError, TransientApiError
 from batchgen.models import JobSpec, JobStatus, TaskStatus
 from batchgen.providers.base import ApiHealth, SendMark
@@ -52,7 +52,7 @@ def test_decide_applies_the_steps_limit_to_the_policy_as_configured(step: Step) 
 
 # Where the setting may be read: the retry policy, and the two places that build it from the
 # command line. Anywhere else, a read of ``.max_attempts`` is a second meaning in the making.
-READERS = {"engine/retry.py", "cli.py", "app/cli_options.py"}
+READERS = {"engine/retry.py", "cli/settings.py", "cli/options.py"}
 
 
 def test_only_the_retry_policy_reads_max_attempts() -> None:

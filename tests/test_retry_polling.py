@@ -9,8 +9,8 @@ from statistics import NormalDist
 import pytest
 
 from batchgen.config import RetryPolicy
-from batchgen.engine.polling import BOTTLENECK, IDLE, Budget, PollPlanner
 from batchgen.engine.retry import PERMANENT, TRANSIENT, backoff_delay, task_error_kind
+from batchgen.engine.timing.poll_plan import BOTTLENECK, IDLE, Budget, PollPlanner
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:

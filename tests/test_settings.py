@@ -69,7 +69,7 @@ def test_a_command_without_options_has_exactly_the_settings_defaults(
 
 
 def test_the_throttle_default_margin_is_the_settings_one() -> None:
-    from batchgen.engine.throttle import Throttle
+    from batchgen.engine.pacing.throttle import Throttle
 
     margin = Settings().api.safety_margin
     assert Throttle(100).usable == Throttle(100, margin=margin).usable
@@ -101,7 +101,11 @@ def _literal_defaults(path: Path) -> list[str]:
 def test_the_command_line_writes_no_default_of_its_own() -> None:
     """Every option's default is read from config (``_DEFAULTS = Settings()`` or a DEFAULT_
     constant); a literal there would be a second copy of a setting's default."""
-    files = [REPO / "batchgen/cli.py", REPO / "batchgen/app/cli_options.py"]
+    files = [
+        REPO / "batchgen/cli/main.py",
+        REPO / "batchgen/cli/commands.py",
+        REPO / "batchgen/cli/options.py",
+    ]
     assert [line for path in files for line in _literal_defaults(path)] == []
 
 

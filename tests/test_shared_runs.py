@@ -121,7 +121,7 @@ def test_a_limiter_that_is_not_one_is_refused(
 
 
 def test_the_command_line_kept_in_the_state_hides_a_redis_password() -> None:
-    from batchgen.cli import _command_line
+    from batchgen.cli.main import _command_line
 
     line = _command_line(["run", "m.csv", "--limiter", "redis://:hunter2@10.0.0.5:6379/0"])
     assert "hunter2" not in line and "redis://***@10.0.0.5:6379/0" in line

@@ -17,10 +17,10 @@ import pytest
 from conftest import FakeClock
 from redis_server import RedisServer, redis_server_or_skip
 
-from batchgen.engine.throttle import Throttle
-from batchgen.engine.window import STALE, SharedWindow, Verdict, WindowRequest
-from batchgen.engine.window_local import LocalWindow
-from batchgen.engine.window_redis import RedisWindow
+from batchgen.engine.pacing.throttle import Throttle
+from batchgen.engine.pacing.window import STALE, SharedWindow, Verdict, WindowRequest
+from batchgen.engine.pacing.window_redis import RedisWindow
+from batchgen.engine.pacing.window_sqlite import LocalWindow
 from batchgen.simulator.stats import max_in_window
 
 WINDOW = 10.0

@@ -13,7 +13,7 @@ import pytest
 
 from batchgen.manifest.values import request_key
 from batchgen.models import REQUEST_FIELDS, Job, JobSpec, JobStatus
-from batchgen.state.columns import (
+from batchgen.state.job_columns import (
     COLUMNS,
     JOB_COLUMNS,
     REQUEST_COLUMNS,

@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from batchgen.engine.download import DownloadPolicy, download
-from batchgen.engine.throttle import Throttle, usable_limit
+from batchgen.engine.downloads.fetch import DownloadPolicy, download
+from batchgen.engine.pacing.throttle import Throttle, usable_limit
 from batchgen.errors import DownloadError
 from batchgen.providers.grokimagine import DEFAULT_RESET, RateInfo
 from batchgen.simulator import Fault, SimConfig, Simulator
@@ -175,7 +175,7 @@ async def test_a_cut_download_keeps_its_part_and_resumes_with_range(tmp_path: Pa
 
 
 async def test_an_expired_link_is_reported_as_such(tmp_path: Path) -> None:
-    from batchgen.engine.download import ExpiredLinkError
+    from batchgen.engine.downloads.fetch import ExpiredLinkError
 
     async with Simulator(SimConfig(time_scale=0.001, seed=3, expired=Fault(at={1}))) as sim:
         url = await _video_url(sim)

@@ -9,13 +9,12 @@ from typing import Any
 import openpyxl
 import pytest
 
+from batchgen.app.template import TEMPLATE_COLUMNS, write_template
 from batchgen.app.validate import (
-    TEMPLATE_COLUMNS,
     format_report,
     plan_manifest,
     validate_exit_code,
     validate_paths,
-    write_template,
 )
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.load import read_manifest

@@ -15,8 +15,7 @@ from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture re
 from test_cli_run import Cli, store_of
 from test_creative_loop import mark, write_rows
 
-from batchgen.app.commands import validate_manifests
-from batchgen.app.validate import validate_paths
+from batchgen.app.validate import validate_manifests, validate_paths
 from batchgen.config import Settings
 from batchgen.manifest.load import read_manifest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from batchgen.app.commands import rewrite_reports
+from batchgen.app.reporting import rewrite_reports
 from batchgen.config import Settings
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.output.reports import record_run_counts, reports_current

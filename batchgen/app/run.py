@@ -24,15 +24,15 @@ from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
 from batchgen.app.provider import ProviderFactory, grokimagine_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
 from batchgen.app.record import write_results
-from batchgen.app.review import sync_with_review
+from batchgen.app.review_loop import sync_with_review
 from batchgen.config import Settings
-from batchgen.engine.addresses import cdn_connector
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.download_stage import policy_for
-from batchgen.engine.latency_store import learned_latencies
-from batchgen.engine.limiter import open_throttle
+from batchgen.engine.downloads.addresses import cdn_connector
+from batchgen.engine.pacing.limiter import open_throttle
 from batchgen.engine.progress import Progress
 from batchgen.engine.retry import Step, attempt_limit
+from batchgen.engine.timing.latency_store import learned_latencies
 from batchgen.errors import (
     AuthError,
     BatchgenError,
@@ -51,11 +51,11 @@ from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
 from batchgen.providers.endpoint import normalise_base_url
 from batchgen.providers.grokimagine import Token
-from batchgen.state.backend import open_store
+from batchgen.state.factory import open_store
 from batchgen.state.location import manifest_identity
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.registry import Registry, locate_state
-from batchgen.state.store import Spend
+from batchgen.state.spend import Spend
 
 __all__ = ["Prepared", "run_batch"]
 

@@ -1,5 +1,4 @@
-"""The library side of ``batchgen validate`` (``write_template`` is re-exported from
-``batchgen.app.template``).
+"""``batchgen validate`` (and ``run --dry-run``): every problem of the manifests, then the plan.
 
 ``validate`` reads manifests without touching the network: it lists every problem, then
 plans the run (rows to submit, credits, dollars, an honest duration at the tier's request
@@ -8,9 +7,11 @@ limit and the generations' latency, what a budget covers).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from batchgen.app.plan import (
     ASSUMED_LATENCY_S,
@@ -19,27 +20,34 @@ from batchgen.app.plan import (
     plan_manifest,
     plural,
 )
-from batchgen.app.template import TEMPLATE_COLUMNS, write_template
-from batchgen.config import TIERS
+from batchgen.app.reporting import JSON_VERSION, existing_state, row_label
+from batchgen.app.review_loop import pending_regenerations
+from batchgen.config import TIERS, Settings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import Problem, safe
-from batchgen.models import CREDITS_PER_TASK, Job
+from batchgen.models import (
+    CREDITS_PER_TASK,
+    Job,
+)
 from batchgen.output.naming import NameTemplate, name_notes
+from batchgen.output.results import prompt_used
+from batchgen.state.factory import open_store
+from batchgen.state.protocol import ManifestStore
 
 __all__ = [
     "ASSUMED_LATENCY_S",
     "REQUESTS_PER_TASK",
-    "TEMPLATE_COLUMNS",
     "Plan",
     "ValidationResult",
     "format_report",
     "plan_manifest",
     "plural",
     "validate_exit_code",
+    "validate_manifests",
     "validate_paths",
-    "write_template",
+    "validation_json",
 ]
 
 #: Problems listed per manifest in a report; the rest are counted.
@@ -241,7 +249,7 @@ def validate_paths(
     it: a malformed one, or one naming a column a manifest lacks, is a file-wide error with
     ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
     ``regenerations(path, manifest)`` are the keys of the takes a run would add for the
-    review's ``regenerate`` decisions (:func:`batchgen.app.review.pending_regenerations`).
+    review's ``regenerate`` decisions (:func:`batchgen.app.review_loop.pending_regenerations`).
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -313,3 +321,117 @@ def _check_names(manifest: Manifest, template: str) -> tuple[Manifest, bool]:
     ]
     in_order = sorted(manifest.problems + notes, key=lambda p: -1 if p.row is None else p.row)
     return replace(manifest, problems=in_order), False
+
+
+def validate_manifests(
+    paths: Sequence[Path], settings: Settings, *, as_json: bool = False
+) -> tuple[str, int]:
+    """The ``validate`` report (text or JSON) and its exit code: 0 all valid, 1 some
+    invalid, 2 unusable."""
+    result = validate_paths(
+        list(paths),
+        rpm=settings.api.rpm,
+        sheet=settings.manifest.sheet,
+        default_mode=settings.manifest.default_mode,
+        default_ratio=settings.manifest.default_ratio,
+        variants=settings.manifest.variants,
+        prompt_template=settings.manifest.prompt_template,
+        max_credits=settings.limits.max_credits,
+        done_keys=lambda path: _from_state(
+            settings.output.out_dir, path, lambda s: s.done_keys(), set()
+        ),
+        latencies=lambda path: _from_state(
+            settings.output.out_dir, path, lambda s: s.latency_samples(), []
+        ),
+        notes=lambda path, manifest: _changed_prompts(settings.output.out_dir, path, manifest),
+        include_hidden=settings.manifest.include_hidden,
+        generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
+        allow_regenerate=settings.manifest.allow_regenerate,
+        name_template=settings.output.name_template,
+        regenerations=lambda path, manifest: _from_state(
+            settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []
+        ),
+    )
+    if as_json:
+        return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code
+    return result.report, result.exit_code
+
+
+def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
+    state = existing_state(out_dir, manifest)
+    if state is None:
+        return empty
+    with open_store(state) as store:
+        return read(store)
+
+
+def _generated_requests(store: ManifestStore) -> list[Generated]:
+    return list(store.generated_requests())
+
+
+def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
+    """Rows whose prompt was edited after their video was generated (they keep the video)."""
+    state = existing_state(out_dir, path)
+    if state is None:
+        return []
+    current = {spec.key: spec for spec in manifest.valid}
+    notes = []
+    with open_store(state) as store:
+        for job in store.iter_jobs(in_manifest_only=True):
+            spec = current.get(job.key)
+            if spec is not None and prompt_used(replace(job, user={"p": spec.prompt}), "p"):
+                notes.append(
+                    f"{row_label(spec.row, job.key)}: the prompt changed after its video was "
+                    "made; the video shows the earlier prompt (see 'Prompt used' in the "
+                    "results). Give the row a new id to generate it again."
+                )
+    return notes
+
+
+def _plan_json(manifest: Manifest, plan: Plan) -> dict[str, Any]:
+    return {
+        "path": str(plan.path),
+        "sheet": manifest.sheet,
+        "rows": plan.rows,
+        "valid": plan.valid,
+        "invalid": plan.invalid,
+        "takes": plan.takes,
+        "regenerate": plan.regenerate,
+        "already_done": plan.done,
+        "to_submit": plan.to_submit,
+        "credits": plan.credits,
+        "usd": plan.usd,
+        "requests_per_minute": plan.rpm,
+        "minimum_minutes": round(plan.min_minutes, 2),
+        "estimated_minutes": round(plan.estimated_minutes, 2),
+        "generation_seconds": round(plan.latency_s, 1),
+        "generation_seconds_learned_from": plan.latency_samples,
+        "budget_credits": plan.max_credits,
+        "budget_covers": plan.budget_covers,
+        "problems": [
+            {"row": p.row, "column": p.column, "severity": p.severity, "message": p.message}
+            for p in manifest.problems
+        ],
+        "warnings": list(plan.notes),
+    }
+
+
+def validation_json(result: ValidationResult) -> dict[str, Any]:
+    """The ``validate --json`` document (keys listed in the README)."""
+    plans = [plan for _, plan in result.results]
+    return {
+        "version": JSON_VERSION,
+        "exit_code": result.exit_code,
+        "manifests": [_plan_json(m, p) for m, p in result.results],
+        "unreadable": [_error_json(e) for e in result.errors],
+        "totals": {
+            "to_submit": sum(p.to_submit for p in plans),
+            "credits": sum(p.credits for p in plans),
+            "usd": round(sum(p.usd for p in plans), 2),
+            "minimum_minutes": round(sum(p.min_minutes for p in plans), 2),
+        },
+    }
+
+
+def _error_json(error: ManifestError) -> dict[str, str]:
+    return {"path": str(error.path), "error": error.reason}

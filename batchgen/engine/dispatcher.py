@@ -34,11 +34,11 @@ from batchgen.config import Settings
 from batchgen.engine.download_stage import DownloadStage
 from batchgen.engine.guards import Guard, StopReason, time_left_until_end
 from batchgen.engine.manifest_run import Counters, ManifestRun
+from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.poll_stage import PollStage
-from batchgen.engine.polling import PollPlanner
 from batchgen.engine.run_control import RunControl
 from batchgen.engine.submit_stage import SubmitStage
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.timing.poll_plan import PollPlanner
 from batchgen.errors import AuthError
 from batchgen.providers.base import Provider
 

@@ -1,7 +1,7 @@
 """The run's download stage: completed rows in, verified files out.
 
 A bounded queue and a few workers. Per video: a path that no other row owns (the manifest's
-``VideoFiles``), the download itself (:func:`batchgen.engine.download.download`), then the
+``VideoFiles``), the download itself (:func:`batchgen.engine.downloads.fetch.download`), then the
 row's DOWNLOADED or DOWNLOAD_FAILED committed to its state. Retries:
 
 * a cut that added bytes is progress, not a failure; other failures count up to
@@ -27,8 +27,8 @@ from pathlib import Path
 import aiohttp
 
 from batchgen.config import Settings
-from batchgen.engine.addresses import host_is_private
-from batchgen.engine.download import (
+from batchgen.engine.downloads.addresses import host_is_private
+from batchgen.engine.downloads.fetch import (
     DEFAULT_MAX_VIDEO_BYTES,
     CdnBusyError,
     DownloadPolicy,
@@ -37,9 +37,9 @@ from batchgen.engine.download import (
     RefusedError,
     download,
 )
+from batchgen.engine.downloads.verify import sniff
 from batchgen.engine.manifest_run import ManifestRun, VideoFiles
 from batchgen.engine.retry import Step, attempt_limit, backoff_delay
-from batchgen.engine.verify import sniff
 from batchgen.errors import DiskFullError, DownloadError
 from batchgen.models import (
     AttemptKind,
@@ -50,7 +50,7 @@ from batchgen.models import (
     TaskState,
     TaskStatus,
 )
-from batchgen.state.store import Attempt
+from batchgen.state.schema import Attempt
 
 __all__ = ["MAX_CDN_WAIT", "DownloadStage", "HashedFiles", "policy_for"]
 

@@ -31,7 +31,7 @@ from batchgen.models import (
     TaskStatus,
 )
 from batchgen.state.protocol import Store
-from batchgen.state.store import Attempt
+from batchgen.state.schema import Attempt
 
 __all__ = [
     "charged",

@@ -32,10 +32,10 @@ from batchgen.engine.outcomes import (
     record_protocol_error,
     record_without_video,
 )
-from batchgen.engine.polling import Budget, PollPlanner, poll_budget
+from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.retry import TRANSIENT, Action, Outcome, Step, attempt_limit, decide
 from batchgen.engine.run_control import RunControl
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.timing.poll_plan import Budget, PollPlanner, poll_budget
 from batchgen.errors import (
     ApiError,
     AuthError,

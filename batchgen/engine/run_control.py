@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from batchgen.engine.guards import StopReason
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.pacing.throttle import Throttle
 from batchgen.errors import ApiError, AuthError
 from batchgen.models import TaskStatus
 from batchgen.providers.base import Provider

@@ -22,10 +22,10 @@ from batchgen.config import BudgetScope, Settings
 from batchgen.engine.guards import StopReason
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.engine.outcomes import outcome_of, settle_submit, submit_refused
+from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.poll_stage import InFlight, PollStage
 from batchgen.engine.retry import TRANSIENT, Action, Step, decide
 from batchgen.engine.run_control import RunControl
-from batchgen.engine.throttle import Throttle
 from batchgen.errors import (
     AmbiguousSubmitError,
     ApiError,
@@ -44,8 +44,8 @@ from batchgen.models import (
     JobStatus,
 )
 from batchgen.providers.base import Provider, SendMark
+from batchgen.state.schema import Attempt
 from batchgen.state.spend import Spend
-from batchgen.state.store import Attempt
 
 __all__ = ["SubmitStage"]
 

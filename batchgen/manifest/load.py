@@ -100,7 +100,7 @@ from batchgen.manifest.model import (
 )
 from batchgen.manifest.prompt_template import template_problem
 from batchgen.manifest.read import OTHER_FORMATS, read_table
-from batchgen.manifest.validate import build_manifest
+from batchgen.manifest.row_checks import build_manifest
 from batchgen.manifest.values import request_key
 from batchgen.manifest.variants import expand_variants
 

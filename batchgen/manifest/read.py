@@ -1,6 +1,6 @@
 """Turn a manifest file into a raw table: header, numbered rows of cell values, cell issues.
 
-Nothing here judges the values (that is :mod:`batchgen.manifest.validate`); this module only
+Nothing here judges the values (that is :mod:`batchgen.manifest.row_checks`); this module only
 finds the header, keeps the row numbers the user sees, and turns every way a file can be
 unreadable into one :class:`~batchgen.errors.ManifestError` sentence.
 

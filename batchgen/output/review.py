@@ -26,8 +26,7 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
-from batchgen.models import Job, JobStatus, split_variant
-from batchgen.state.origins import DECISIONS
+from batchgen.models import DECISIONS, Job, JobStatus, split_variant
 
 __all__ = [
     "DECISION_SYNONYMS",

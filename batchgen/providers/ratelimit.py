@@ -3,7 +3,7 @@
 Sources: the vendor contract (``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` on every
 response; the reset's format is undocumented) and RFC 9110 section 10.2.3 (``Retry-After``:
 delay-seconds or an HTTP-date). A header that cannot be used is ignored (None), never an
-error: a hint is advice, and the deadline caps whatever it asks for (``engine/throttle.py``).
+error: a hint is advice, and the deadline caps whatever it asks for (``engine/pacing/throttle.py``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ state or the app.
   support, outside the rate limit (it stands for the vendor's CDN);
 * ``GET /_sim/stats``: ``SimStats`` as JSON (``?tasks=0`` leaves out the per-task records).
 
-Faults (see ``batchgen.simulator.config``) are injected at a random rate or at exact ordinals.
+Faults (see ``batchgen.simulator.sim_config``) are injected at a random rate or at exact ordinals.
 Where the contract is silent the simulator decides, and says so in the module that decides:
 rate windows in ``limits``, credits of failed tasks in ``tasks``, the order of checks in ``api``
 and the ``refuse`` outage in ``server``.
@@ -39,8 +39,8 @@ from batchgen.simulator.command import (
     config_from_args,
     serve,
 )
-from batchgen.simulator.config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
 from batchgen.simulator.server import Simulator
+from batchgen.simulator.sim_config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
 from batchgen.simulator.stats import SimStats, TaskRecord, max_in_window, token_label
 from batchgen.simulator.tasks import PERMANENT_MESSAGES, TRANSIENT_MESSAGES, UNKNOWN_STATUSES
 

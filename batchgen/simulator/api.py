@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from batchgen.simulator.backend import Backend
-from batchgen.simulator.config import API_FAULT_PRECEDENCE
 from batchgen.simulator.limits import Account, Verdict, rate_headers
 from batchgen.simulator.responses import (
     Headers,
@@ -29,6 +28,7 @@ from batchgen.simulator.responses import (
     reset_connection,
     server_fault_response,
 )
+from batchgen.simulator.sim_config import API_FAULT_PRECEDENCE
 from batchgen.simulator.tasks import Fate, status_data, status_of, validate_generate
 
 __all__ = ["VendorApi"]

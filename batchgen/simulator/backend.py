@@ -6,8 +6,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchgen.simulator.config import SimConfig
 from batchgen.simulator.faults import FaultInjector
+from batchgen.simulator.sim_config import SimConfig
 from batchgen.simulator.stats import SimStats
 from batchgen.simulator.tasks import TaskBook
 

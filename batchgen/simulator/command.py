@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from batchgen.config import BASE_URL_ENV, DEMO_TOKEN, TIERS
 from batchgen.errors import UsageError
-from batchgen.simulator.config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
 from batchgen.simulator.server import Simulator
+from batchgen.simulator.sim_config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
 
 __all__ = ["DEFAULT_PORT", "add_simulate_arguments", "config_from_args", "serve"]
 

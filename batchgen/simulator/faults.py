@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import random
 
-from batchgen.simulator.config import API_FAULTS, FILE_FAULTS, SUBMIT_FAULTS, TASK_FAULTS, SimConfig
+from batchgen.simulator.sim_config import (
+    API_FAULTS,
+    FILE_FAULTS,
+    SUBMIT_FAULTS,
+    TASK_FAULTS,
+    SimConfig,
+)
 from batchgen.simulator.stats import SimStats
 
 __all__ = ["FaultInjector"]

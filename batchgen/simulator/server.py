@@ -22,8 +22,8 @@ from aiohttp import web
 from batchgen.simulator.api import VendorApi
 from batchgen.simulator.backend import Backend
 from batchgen.simulator.cdn import Cdn
-from batchgen.simulator.config import SimConfig
 from batchgen.simulator.responses import NeverSent
+from batchgen.simulator.sim_config import SimConfig
 from batchgen.simulator.stats import SimStats
 
 __all__ = ["Simulator"]

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from batchgen.models import CREDITS_PER_TASK, MODES, RATIOS
-from batchgen.simulator.config import SimConfig
+from batchgen.simulator.sim_config import SimConfig
 from batchgen.simulator.stats import SimStats, TaskRecord
 
 __all__ = [

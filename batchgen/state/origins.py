@@ -19,16 +19,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from batchgen.errors import StateError
-from batchgen.state.columns import parse_ts
+from batchgen.state.job_columns import parse_ts
 from batchgen.state.origins_sql import TASK_FIELDS as _TASK_FIELDS
 from batchgen.state.rows import dicts
 from batchgen.state.schema import CHARGED_SQL
 from batchgen.state.sqlite import SqliteBase
 
-__all__ = ["DECISIONS", "OriginRecords"]
+__all__ = ["OriginRecords"]
 
 #: The values of the results workbook's Decision column.
-DECISIONS = ("approve", "reject", "regenerate")
 
 
 class OriginRecords(SqliteBase):

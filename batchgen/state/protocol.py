@@ -3,7 +3,7 @@
 :class:`Store` lists exactly the methods ``engine/*`` and ``output/*`` call; :class:`ManifestStore`
 adds what the commands in ``app/`` call (open, lock, sync with the manifest, requeue, record
 runs and reviews). Both are typed against these protocols, never the SQLite class, and open a
-state only through :func:`batchgen.state.backend.open_store`. So a second store (Postgres, a
+state only through :func:`batchgen.state.factory.open_store`. So a second store (Postgres, a
 server) is one new module implementing :class:`ManifestStore` plus one line in ``open_store``.
 :class:`batchgen.state.store.StateStore` is the one implementation today.
 """
@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from batchgen.models import Job, JobSpec, JobStatus, RunInfo
-from batchgen.state.store import Attempt, RowLike, Spend, StateStore, SyncReport
+from batchgen.state.rows import RowLike, SyncReport
+from batchgen.state.schema import Attempt
+from batchgen.state.spend import Spend
 
 __all__ = ["ManifestStore", "Store"]
 
@@ -109,8 +111,3 @@ class ManifestStore(Store, Protocol):
     def task_log(self) -> list[dict[str, Any]]: ...
     def __enter__(self) -> ManifestStore: ...
     def __exit__(self, *exc_info: object) -> None: ...
-
-
-def _sqlite_is_a_store(store: StateStore) -> ManifestStore:
-    """Never called: mypy checks here that the SQLite store satisfies :class:`ManifestStore`."""
-    return store

@@ -12,7 +12,7 @@ from typing import Any
 
 from batchgen.errors import StateError
 from batchgen.models import Job, JobSpec, JobStatus
-from batchgen.state.columns import JOB_COLUMNS, job_from, parse_ts, spec_columns, spec_from
+from batchgen.state.job_columns import JOB_COLUMNS, job_from, parse_ts, spec_columns, spec_from
 from batchgen.state.rows import dicts, qmarks
 from batchgen.state.schema import SPEND_SQL
 from batchgen.state.spend import Spend

@@ -1,20 +1,22 @@
 """Manifest rows on their way into the state (the ``incoming`` table of a sync), and small
-SQL helpers. How a Job's fields are stored is :mod:`batchgen.state.columns`.
+SQL helpers. How a Job's fields are stored is :mod:`batchgen.state.job_columns`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from batchgen.errors import StateError
 from batchgen.models import JobSpec
-from batchgen.state.columns import REQUEST_COLUMNS, dump_user
+from batchgen.state.job_columns import REQUEST_COLUMNS, dump_user
 
 __all__ = [
     "INCOMING_COLUMNS",
     "RowLike",
+    "SyncReport",
     "dicts",
     "incoming",
     "qmarks",
@@ -36,6 +38,16 @@ class RowLike(Protocol):
     def prompt(self) -> str: ...
     @property
     def problems(self) -> tuple[Any, ...]: ...
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What a manifest sync changed. ``deleted`` counts every state row absent from the manifest."""
+
+    new: int = 0
+    updated: int = 0
+    deleted: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

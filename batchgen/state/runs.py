@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from batchgen.errors import StateError
 from batchgen.models import RunInfo
-from batchgen.state.columns import parse_ts
+from batchgen.state.job_columns import parse_ts
 from batchgen.state.rows import dicts
 from batchgen.state.sqlite import SqliteBase, translating
 

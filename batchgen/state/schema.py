@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, JobStatus
-from batchgen.state.columns import REQUEST_COLUMNS
+from batchgen.state.job_columns import REQUEST_COLUMNS
 from batchgen.state.origins_sql import ORIGINS_MIGRATION
 from batchgen.state.rows import INCOMING_COLUMNS
 from batchgen.text import clean_text
@@ -147,7 +147,7 @@ SPEND_SQL = (
     "FROM jobs"
 )
 
-# The request's columns (from the JobSpec declaration: see batchgen.state.columns).
+# The request's columns (from the JobSpec declaration: see batchgen.state.job_columns).
 _REQ = [c.name for c in REQUEST_COLUMNS]
 _J_REQ = ", ".join(f"j.{n}" for n in _REQ)
 _I_REQ = ", ".join(f"i.{n}" for n in _REQ)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from batchgen.errors import DiskFullError, StateError
-from batchgen.state.columns import iso
+from batchgen.state.job_columns import iso
 
 __all__ = ["SqliteBase", "describe", "translating"]
 

@@ -19,7 +19,7 @@ at any instant resumes from the file alone. The rules that make that true:
 - ``sqlite3`` exceptions never leave the store: they become :class:`StateError`
   (:mod:`batchgen.state.sqlite`).
 - A Job's fields are stored by name, one column each, derived from the dataclass declaration
-  (:mod:`batchgen.state.columns`).
+  (:mod:`batchgen.state.job_columns`).
 
 The store is assembled from parts that each own one concern: :class:`Transitions`,
 :class:`Queries`, :class:`RunRecords` and :class:`OriginRecords`; this module opens, migrates,
@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchgen.errors import StateConflictError, StateError
@@ -43,8 +42,9 @@ from batchgen.models import JobStatus
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.lock import RunLock
 from batchgen.state.origins import OriginRecords
+from batchgen.state.protocol import ManifestStore
 from batchgen.state.queries import Queries
-from batchgen.state.rows import RowLike, incoming
+from batchgen.state.rows import RowLike, SyncReport, incoming
 from batchgen.state.runs import RunRecords
 from batchgen.state.schema import (
     ALLOWED,
@@ -76,16 +76,6 @@ __all__ = [
 
 S = JobStatus
 BUSY_TIMEOUT = 10.0  # seconds; another process opening this state may briefly write (migrate)
-
-
-@dataclass(slots=True)
-class SyncReport:
-    """What a manifest sync changed. ``deleted`` counts every state row absent from the manifest."""
-
-    new: int = 0
-    updated: int = 0
-    deleted: int = 0
-    warnings: list[str] = field(default_factory=list)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -260,3 +250,8 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
             return self._conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         except sqlite3.Error:
             return False
+
+
+def _sqlite_is_a_store(store: StateStore) -> ManifestStore:
+    """Never called: mypy checks here that the SQLite store satisfies :class:`ManifestStore`."""
+    return store

@@ -15,7 +15,7 @@ from typing import Any
 
 from batchgen.errors import TransitionError
 from batchgen.models import JobStatus
-from batchgen.state.columns import SETTABLE
+from batchgen.state.job_columns import SETTABLE
 from batchgen.state.rows import qmarks
 from batchgen.state.schema import (
     ALLOWED,

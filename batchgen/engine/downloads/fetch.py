@@ -9,7 +9,7 @@ file takes its final name it must be proven whole and a video:
   encoded answer is never resumed (its ranges do not line up with decoded bytes).
 * **Length**: checked against ``Content-Range``'s total or ``Content-Length`` when stated.
   When neither is, the file must prove itself (MP4 boxes that add up and hold ``moov`` and
-  ``mdat``, see :mod:`batchgen.engine.verify`); otherwise the next attempt asks for
+  ``mdat``, see :mod:`batchgen.engine.downloads.verify`); otherwise the next attempt asks for
   ``Range: bytes=<size>-``, and only a 416 naming that very size proves it whole (a 206 simply
   continues it). It is never accepted unproven.
 * **A video**: a ``Content-Type`` that is a web page, JSON, XML, text or an image is refused,
@@ -17,8 +17,8 @@ file takes its final name it must be proven whole and a video:
 * **Limits**: at most ``DownloadPolicy.max_bytes`` per video (``--max-video-size``, default
   4 GiB), refused up front when announced and cut off when an endless body passes it; at most
   ``max_redirects`` redirects, each one checked; http(s) and public addresses only (see
-  :mod:`batchgen.engine.addresses`).
-* **Disk full**: see :mod:`batchgen.engine.disk`; the ``.part`` is kept.
+  :mod:`batchgen.engine.downloads.addresses`).
+* **Disk full**: see :mod:`batchgen.engine.downloads.disk`; the ``.part`` is kept.
 
 The file is fsynced, ``before_rename`` runs (the sidecar), then ``os.replace`` gives it its
 name: a finished name always means a whole, verified video. Names come from the caller, never
@@ -37,9 +37,9 @@ import aiohttp
 from yarl import URL
 
 from batchgen.atomic import fsync_dir
-from batchgen.engine.addresses import PrivateAddressError, check_url
-from batchgen.engine.disk import NO_SPACE, check_space, disk_full, human_size
-from batchgen.engine.verify import (
+from batchgen.engine.downloads.addresses import PrivateAddressError, check_url
+from batchgen.engine.downloads.disk import NO_SPACE, check_space, disk_full, human_size
+from batchgen.engine.downloads.verify import (
     Decoder,
     EncodingError,
     content_type_problem,
@@ -48,7 +48,7 @@ from batchgen.engine.verify import (
     sniff,
 )
 from batchgen.errors import DownloadError
-from batchgen.providers.grokimagine import parse_reset
+from batchgen.providers.ratelimit import parse_reset
 from batchgen.text import clean_text
 
 __all__ = [

@@ -30,7 +30,7 @@ The dispatcher gives a poll the deadline "when it is due plus the lag allowed", 
 submissions keep the budget busy they go first and a poll waits, up to that lag, for a moment
 nothing else needs.
 
-Other processes of the same account (``shared``, a ``batchgen.engine.window.SharedWindow``):
+Other processes of the same account (``shared``, a ``batchgen.engine.pacing.window.SharedWindow``):
 the request whose turn it is then asks the shared window, not the local count, for its slot,
 with its deadline and the deadline of the next local waiter, so the account's window is
 counted once for every process and its last free slot goes to the earliest deadline of the
@@ -51,9 +51,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from batchgen.config import DEFAULT_SAFETY_MARGIN
-from batchgen.engine.window import SharedWindow
+from batchgen.engine.pacing.window import SharedWindow
 from batchgen.errors import BatchgenError
-from batchgen.providers.grokimagine import DEFAULT_RESET, RateInfo
+from batchgen.providers.ratelimit import DEFAULT_RESET, RateInfo
 
 __all__ = ["BATCH", "Throttle", "usable_limit"]
 

@@ -25,7 +25,7 @@ run; neither is a threshold.
   first tasks, and a share ``free ** spend_power`` of the others, probe from ``first_poll``
   growing by ``cold_growth`` while the budget is free: spare requests buy the first
   completions, and tasks still running older than the prior expects move it (see
-  ``batchgen.engine.latency``).
+  ``batchgen.engine.timing.latency``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from batchgen.engine.latency import PRIOR_MEDIAN_POLLS, LatencyModel, Observation
+from batchgen.engine.timing.latency import PRIOR_MEDIAN_POLLS, LatencyModel, Observation
 
 __all__ = [
     "BOTTLENECK",

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from batchgen import paths
 from batchgen.config import Settings
-from batchgen.engine.window import SharedWindow
+from batchgen.engine.pacing.window import SharedWindow
 from batchgen.errors import UsageError
 
 if TYPE_CHECKING:
-    from batchgen.engine.throttle import Throttle
+    from batchgen.engine.pacing.throttle import Throttle
 
 __all__ = ["LIMITER_CHOICES", "LIMITER_HELP", "check_limiter", "limiter_option", "open_throttle"]
 
@@ -53,10 +53,10 @@ def _shared_window(settings: Settings, token: str) -> SharedWindow | None:
     if kind.lower() == "none":
         return None
     if kind.lower() == "local":
-        from batchgen.engine.window_local import LocalWindow, local_window_path
+        from batchgen.engine.pacing.window_sqlite import LocalWindow, local_window_path
 
         return LocalWindow(local_window_path(paths.user_state_dir(), digest), clock=clock)
-    from batchgen.engine.window_redis import RedisWindow
+    from batchgen.engine.pacing.window_redis import RedisWindow
 
     return RedisWindow(kind, digest, clock=clock)
 
@@ -68,7 +68,9 @@ async def open_throttle(settings: Settings, token: str) -> AsyncIterator[Throttl
     ``token`` is only hashed (it names the window). Raises ``UsageError`` when the shared
     window cannot be reached (nothing has been sent yet).
     """
-    from batchgen.engine.throttle import Throttle  # aiohttp: not needed to parse a command line
+    from batchgen.engine.pacing.throttle import (
+        Throttle,  # aiohttp: not needed to parse a command line
+    )
 
     shared = _shared_window(settings, token)
     throttle = Throttle(

@@ -9,7 +9,7 @@ of it). Its content::
 where each pair is one finished task's latency interval in seconds (last seen running, found
 done), at most ``MAX_PER_MODE`` per mode, the most recent. The file is replaced atomically, so
 two runs finishing together leave one of their files whole; a file that cannot be read is
-reported and ignored (the run starts from the prior, see ``batchgen.engine.latency``).
+reported and ignored (the run starts from the prior, see ``batchgen.engine.timing.latency``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from batchgen.atomic import atomic_write_bytes
 from batchgen.config import Settings
-from batchgen.engine.latency import Observation
-from batchgen.engine.polling import PollPlanner
+from batchgen.engine.timing.latency import Observation
+from batchgen.engine.timing.poll_plan import PollPlanner
 from batchgen.paths import digest, user_state_dir
 
 __all__ = ["MAX_PER_MODE", "LatencyStore", "learned_latencies"]

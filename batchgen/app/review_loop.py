@@ -28,7 +28,7 @@ from batchgen.output.reports import WORKBOOK_STAMP_META, workbook_stamp
 from batchgen.output.results import XLSX_NAME
 from batchgen.output.review import read_decisions
 from batchgen.state.protocol import ManifestStore
-from batchgen.state.store import SyncReport
+from batchgen.state.rows import SyncReport
 
 __all__ = [
     "absorb_decisions",

@@ -1,10 +1,10 @@
 """The shared window of one host: a small SQLite file in the per-user state directory.
 
 ``window-<digest>.sqlite`` in ``batchgen.paths.user_state_dir()``, where the digest is
-``paths.digest(base_url, token)``: every process of the user that talks to the same API with
-the same token opens the same file, and the file's name reveals neither. Why SQLite rather
-than a lock file and a hand-made format: its write transaction (``BEGIN IMMEDIATE``) is the
-cross-process lock, crash-safe, and the rule of ``batchgen.engine.window`` is a handful of SQL
+``paths.digest(base_url, token)``: every process of the user that talks to the same API with the
+same token opens the same file, and the file's name reveals neither. Why SQLite rather than a
+lock file and a hand-made format: its write transaction (``BEGIN IMMEDIATE``) is the cross-
+process lock, crash-safe, and the rule of ``batchgen.engine.pacing.window`` is a handful of SQL
 statements. The file is scratch: WAL mode, ``synchronous=OFF`` (a power cut can only lose the
 last second of counts, which the window forgets within a minute anyway). Times in it are the
 host's wall clock (``time.time()``), which every process of the host shares; rows dated
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from batchgen.engine.window import KEEP, STALE, SharedWindow, Verdict, WindowRequest
+from batchgen.engine.pacing.window import KEEP, STALE, SharedWindow, Verdict, WindowRequest
 from batchgen.errors import UsageError
 
 __all__ = ["LocalWindow", "local_window_path"]

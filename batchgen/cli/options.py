@@ -21,7 +21,7 @@ from batchgen.config import (
     Settings,
     parse_size,
 )
-from batchgen.engine.limiter import LIMITER_HELP, limiter_option
+from batchgen.engine.pacing.limiter import LIMITER_HELP, limiter_option
 from batchgen.errors import ExitCode
 
 _DEFAULTS = Settings()  # each default is written once, in config.Settings

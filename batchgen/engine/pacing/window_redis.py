@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from batchgen.engine.window import KEEP, STALE, SharedWindow, Verdict, WindowRequest
+from batchgen.engine.pacing.window import KEEP, STALE, SharedWindow, Verdict, WindowRequest
 from batchgen.errors import UsageError
 
 __all__ = ["RedisWindow"]

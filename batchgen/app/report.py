@@ -1,0 +1,38 @@
+"""``batchgen report``: results, gallery (and with ``--ledger`` the ledger and claims) rebuilt
+from each manifest's state alone (no network, no token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from batchgen.app.reporting import existing_state, rewrite_reports
+from batchgen.app.review_loop import absorb_decisions, ledger_report
+from batchgen.config import Settings
+from batchgen.errors import StateError
+from batchgen.manifest.load import find_manifests
+from batchgen.state.factory import open_store
+
+__all__ = ["rebuild_reports"]
+
+
+def rebuild_reports(
+    paths: Sequence[Path], settings: Settings, *, ledger: bool = False
+) -> list[str]:
+    """Rewrite results.xlsx/.csv and index.html of each manifest from its state alone;
+    with ``ledger``, also ledger.csv and claims.csv (see :mod:`batchgen.output.ledger`)."""
+    lines = []
+    for path in find_manifests(list(paths)):
+        state = existing_state(settings.output.out_dir, path)
+        if state is None and not path.exists():
+            raise StateError(f"{path}: no such file or folder")
+        if state is None:
+            raise StateError(f"{path.name}: no state in {settings.output.out_dir}; run it first")
+        with open_store(state) as store:
+            absorb_decisions(store, state.parent)  # the workbook is about to be rewritten
+            rewrite_reports(store, state.parent, name=path.name, settings=settings)
+            if ledger:
+                lines.append(f"{path.name}: {ledger_report(store, state.parent)}")
+        lines.append(f"{path.name}: wrote {state.parent / 'results.xlsx'}, results.csv, index.html")
+    return lines

@@ -1,0 +1,93 @@
+"""What every command that writes or reads a manifest's results needs: where its state is, which
+of its columns hold the prompt, mode and ratio, and the rewrite of its results and gallery.
+
+Below ``run``, ``report``, ``status`` and ``validate`` alike, so that none of them imports
+another. ``--json`` documents carry ``JSON_VERSION`` (it changes if a key ever changes meaning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from batchgen.config import Settings
+from batchgen.manifest.columns import role_of
+from batchgen.manifest.model import as_text
+from batchgen.manifest.prompt_template import fill_prompt
+from batchgen.models import Job
+from batchgen.output.cells import PromptNow
+from batchgen.output.reports import write_reports
+from batchgen.state.location import STATE_FILE, state_path_for
+from batchgen.state.protocol import ManifestStore
+from batchgen.state.registry import Registry
+
+__all__ = [
+    "JSON_VERSION",
+    "column_of",
+    "existing_state",
+    "prompt_column",
+    "rewrite_reports",
+    "row_label",
+]
+
+#: The version of the ``--json`` documents' layout.
+JSON_VERSION = 1
+
+
+def existing_state(out_dir: Path, manifest: Path) -> Path | None:
+    """The manifest's state file, if a run ever made one (never creates it): under
+    ``out_dir``, else wherever the per-user registry says it lives."""
+    path = state_path_for(out_dir, manifest)
+    if path.name == STATE_FILE and path.exists():
+        return path
+    known = Registry().lookup(manifest)
+    return known if known is not None and known.exists() else None
+
+
+def prompt_column(columns: Sequence[str]) -> str | None:
+    """The header among ``columns`` that holds the prompt, or None."""
+    return column_of(columns, "prompt")
+
+
+def column_of(columns: Sequence[str], role: str) -> str | None:
+    """The first header among ``columns`` whose role (``prompt``, ``mode``, ``ratio``, ``id``
+    or ``images``; see :mod:`batchgen.manifest.columns`) is ``role``, or None."""
+    return next((name for name in columns if role_of(name) == role), None)
+
+
+def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings: Settings) -> None:
+    """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
+    columns hold the prompt, the mode and the ratio (found by header, as the manifest is)."""
+    columns = store.columns()
+    prompt = prompt_column(columns)
+    write_reports(
+        store,
+        out_dir,
+        name=name,
+        settings=settings,
+        prompt_column=prompt,
+        mode_column=column_of(columns, "mode"),
+        ratio_column=column_of(columns, "ratio"),
+        prompt_now=_prompt_now(prompt, store.origins(), settings.manifest.prompt_template),
+    )
+
+
+def _prompt_now(
+    column: str | None, origins: Mapping[str, tuple[str | None, str | None]], default: str | None
+) -> PromptNow:
+    """What a row would send now: its prompt cell (or, when empty, the prompt template last
+    recorded for its key, else ``default``) filled from its cells, as ``validate`` does."""
+
+    def now(job: Job) -> str | None:
+        cell = job.user.get(column) if column else None
+        if cell is None:
+            return None
+        template = origins.get(job.key, (None, None))[0] or default
+        return fill_prompt(as_text(cell), job.user, default=template, own=column).prompt
+
+    return now
+
+
+def row_label(row: int, key: str) -> str:
+    """``row 2 (id spring-01)`` for a row with an id, ``row 2`` otherwise."""
+    return f"row {row} (id {key[3:]})" if key.startswith("id:") else f"row {row}"
