@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_run.py --quick    # the same scenarios on fewer rows (about 2.5 min)
     python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (7 more minutes)
     python benchmarks/bench_run.py --grid     # N x tier x seed, cold starts (about 10 minutes)
+    python benchmarks/bench_run.py --overhead # runner CPU and memory only (1 minute; --scale too)
 
 ``--smoke`` shrinks whichever of these was asked to a few rows and about a second of
 compressed time per scenario: the figures mean nothing, but every path runs (the test suite's
@@ -635,9 +636,16 @@ def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
     k = sequential_k(plan.sequential_n, target=plan.target / 2)
     name = "baseline: sequential, free"
     rows.append(run_baseline(bench, name, plan.sequential_n, rpm=free, k=k, sequential=True))
-    rows.extend(run_instant(bench, plan.overhead_n, "overhead"))
+    rows.extend(run_overhead(bench, plan, scale=scale))
+    return rows
+
+
+def run_overhead(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
+    """The instant-simulator rows: ``overhead_n`` tasks and its no-op re-run, the CPU of each
+    further 1,000 tasks (the slope up to 4 x ``overhead_n``), and (``scale``) ``scale_n``."""
+    rows = list(run_instant(bench, plan.overhead_n, "overhead"))
     bigger = run_instant(bench, 4 * plan.overhead_n, "overhead 4x", noop=False)[0]
-    rows.append(marginal_cpu(rows[-2], bigger))
+    rows.append(marginal_cpu(rows[0], bigger))
     if scale:
         rows.extend(run_instant(bench, plan.scale_n, "scale"))
     return rows
@@ -860,6 +868,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rows (about 2.5 minutes)")
     parser.add_argument("--scale", action="store_true", help="add the 100,000-row run")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="only the instant-simulator rows (runner CPU and memory; with --scale, the big run)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--seed", type=int, default=7, help="the simulator's seed")
     parser.add_argument(
@@ -886,7 +899,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             target, max_wall = (1.0, 2.0) if ns.smoke else (GRID_TARGET, GRID_MAX_WALL)
             cells = run_grid(bench, sizes, seeds, tiers, target=target, max_wall=max_wall)
         else:
-            rows = run_all(bench, plan, scale=ns.scale)
+            rows = (run_overhead if ns.overhead else run_all)(bench, plan, scale=ns.scale)
     print(f"batchgen run benchmark: {machine()}; total {time.monotonic() - started:.0f} s\n")
     print(format_grid(cells) if ns.grid else format_table(rows))
     return 0

@@ -18,6 +18,8 @@
   ``SimConfig(**(SIM_DEFAULTS | options))``, ``SIM_DEFAULTS`` being the test module's own dict.
 * ``write_briefs(path, n)``: a CSV manifest of ``n`` numbered rows with ids.
 * ``finished_run(run_id, started_at, seconds, command, **counts)``: a ``RunInfo``.
+* ``browser_page``: a Playwright page in Debian's chromium (skipped where there is none,
+  except in CI); ``chromium_path()`` finds the browser.
 * ``StubRow``: a stand-in for ``batchgen.manifest.load.ManifestRow`` (a valid row unless its
   ``spec`` is None).
 """
@@ -28,7 +30,9 @@ import asyncio
 import csv
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -383,3 +387,50 @@ def _leaks(path: Path) -> bool:
     except OSError:
         return False
     return any(token.encode() in data for token in SECRET_TOKENS)
+
+
+# ---------------------------------------------------------------- a real browser
+def chromium_path() -> str | None:
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Any]:
+    """A Playwright page in Debian's chromium (no browser download), fresh profile.
+
+    Skipped where no chromium is installed, except in CI (``CI`` set), where .ci/run
+    installs it and a missing browser is a failure.
+    """
+    browser = chromium_path()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test: .ci/run installs Debian's chromium")
+        pytest.skip("no headless browser: install Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=browser,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()

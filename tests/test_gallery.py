@@ -6,11 +6,9 @@ import base64
 import datetime as dt
 import hashlib
 import html
-import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -302,14 +300,6 @@ def test_rewriting_is_deterministic_and_atomic(tmp_path: Path) -> None:
 # --- a real browser -------------------------------------------------------------------------
 
 
-def _browser() -> str | None:
-    return (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-
-
 def _sample_video(tmp_path: Path) -> Path:
     if TINY_MP4.exists():
         return TINY_MP4
@@ -334,44 +324,6 @@ def _sample_video(tmp_path: Path) -> Path:
         timeout=60,
     )
     return out
-
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Any]:
-    """A Playwright page in Debian's chromium (no browser download), fresh profile.
-
-    Skipped where no chromium is installed, except in CI (``CI`` set), where .ci/run
-    installs it and a missing browser is a failure.
-    """
-    browser = _browser()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser test: .ci/run installs Debian's chromium")
-        pytest.skip("no headless browser: install Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=browser,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
 
 
 def _visible_rows(page: Any) -> list[int]:

@@ -55,9 +55,18 @@ def column_of(columns: Sequence[str], role: str) -> str | None:
     return next((name for name in columns if role_of(name) == role), None)
 
 
-def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings: Settings) -> None:
+def rewrite_reports(
+    store: ManifestStore,
+    out_dir: Path,
+    *,
+    name: str,
+    settings: Settings,
+    make_posters: bool = True,
+) -> None:
     """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
-    columns hold the prompt, the mode and the ratio (found by header, as the manifest is)."""
+    columns hold the prompt, the mode and the ratio (found by header, as the manifest is).
+    ``make_posters``: whether missing poster frames are made (``report``), or the gallery
+    uses those already made (``run``: decoding every new video is kept off the run)."""
     columns = store.columns()
     prompt = prompt_column(columns)
     write_reports(
@@ -69,6 +78,7 @@ def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings:
         mode_column=column_of(columns, "mode"),
         ratio_column=column_of(columns, "ratio"),
         prompt_now=_prompt_now(prompt, store.origins(), settings.manifest.prompt_template),
+        make_posters=make_posters,
     )
 
 

@@ -122,6 +122,8 @@ class Dispatcher:
             for task in every:
                 task.cancel()
             await asyncio.gather(*every, return_exceptions=True)
+            for run in self.runs:  # what is still queued (a task id in hand) is committed
+                run.commits.flush()
         if self.fatal is not None:
             raise self.fatal
 

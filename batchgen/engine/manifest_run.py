@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from batchgen.engine.commit_group import CommitGroup
 from batchgen.models import Job
 from batchgen.state.protocol import Store
 
@@ -55,3 +56,8 @@ class ManifestRun:
     retry: deque[tuple[float, Job]] = field(default_factory=deque)  # (not before, job)
     exhausted: bool = False
     files: VideoFiles | None = None  # None: hashed names, no sidecars (library use)
+    #: the rows of this manifest that move together share one commit (engine/commit_group)
+    commits: CommitGroup = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.commits = CommitGroup(self.store)

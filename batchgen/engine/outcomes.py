@@ -145,12 +145,13 @@ def record_protocol_error(run: ManifestRun, key: str, task_id: str, exc: Protoco
     log.warning("%s: row key %s: %s", run.name, key, message)
 
 
-def record_completed(run: ManifestRun, key: str, status: TaskStatus) -> None:
-    """A task done with at least one URL; a message beside it is kept as a note."""
+async def record_completed(run: ManifestRun, key: str, status: TaskStatus) -> None:
+    """A task done with at least one URL; a message beside it is kept as a note. Committed
+    with the other rows moving at the same time (``run.commits``)."""
     fields: dict[str, Any] = {}
     if status.error_message:  # a success with a remark: a note, not an error
         fields = {"error_kind": ErrorKind.NOTE, "error_message": status.error_message}
-    run.store.transition(
+    await run.commits.move(
         key,
         JobStatus.COMPLETED,
         video_urls=status.urls,

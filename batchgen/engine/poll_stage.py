@@ -324,7 +324,7 @@ class PollStage:
         self.planner.observe(item.task_id, item.mode, item.last_running_age, age)
         if self.planner.revision() != self._revision:
             self._replan()
-        record_completed(item.run, item.key, status)
+        await record_completed(item.run, item.key, status)
         await self.downloads.put(item.run, item.run.store.get(item.key))
 
     def _task_failed(self, item: InFlight, status: TaskStatus) -> None:

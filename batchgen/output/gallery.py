@@ -72,6 +72,7 @@ def write_gallery(
     ratio_column: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     prompt_now: PromptNow | None = None,
+    make_posters: bool = True,
 ) -> Path:
     """Write ``out_dir/index.html`` atomically and return its path.
 
@@ -82,13 +83,16 @@ def write_gallery(
     ``ratio_column`` the ones holding the mode and ratio, which the card shows once, in its
     top line, with the values sent (``job.mode``, ``job.ratio``). Rows deleted from the
     manifest are shown last, under their own filter. New posters are made for at most
-    ``POSTER_SECONDS`` of ``clock`` time.
+    ``POSTER_SECONDS`` of ``clock`` time, and only with ``make_posters`` (``batchgen run``
+    passes False: its gallery uses the posters already made, and a card without one shows
+    the browser's own first frame; ``batchgen report`` makes them).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(jobs, key=lambda job: not job.in_manifest)
     request_columns = {"mode": mode_column, "ratio": ratio_column}
     page = _Page(out_dir, ordered, summary, prompt_column, request_columns, clock)
+    page.poster_until = page.poster_until if make_posters else -float("inf")
     page.prompt_now = prompt_now
     path = out_dir / GALLERY_NAME
     # errors="replace": a lone surrogate from a bad JSON escape must not abort the page.

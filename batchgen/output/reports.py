@@ -78,13 +78,16 @@ def write_reports(
     mode_column: str | None = None,
     ratio_column: str | None = None,
     prompt_now: PromptNow | None = None,
+    make_posters: bool = True,
 ) -> None:
     """Rebuild results.xlsx, results.csv and index.html from the state alone.
 
     ``prompt_column`` names the manifest column holding the prompt (None: unknown), so that
     rows whose prompt changed after generation show the prompt their video was made from
     (``prompt_now``: what a row would send now, its template filled; default its raw cell);
-    ``mode_column`` and ``ratio_column`` the ones the gallery shows in a card's top line.
+    ``mode_column`` and ``ratio_column`` the ones the gallery shows in a card's top line;
+    ``make_posters``: whether the gallery may make missing poster frames (within its time
+    bound; see :func:`~batchgen.output.gallery.write_gallery`).
     Jobs are listed by row, each row's variants after it by number (``#v2`` before ``#v10``).
     """
     jobs = sorted(store.iter_jobs(), key=_display_order)
@@ -119,6 +122,7 @@ def write_reports(
         mode_column=mode_column,
         ratio_column=ratio_column,
         prompt_now=prompt_now,
+        make_posters=make_posters,
     )
     store.set_meta(WORKBOOK_STAMP_META, workbook_stamp(out_dir))
     store.set_meta(_REPORTS_META, store.fingerprint())
