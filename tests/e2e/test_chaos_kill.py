@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SimulatorFactory
-from hostile_vendor import HostileGateway
-from test_cli_run import TOKEN, Cli, paid_per_prompt, write_manifest
+from helpers.cli_runner import TOKEN, Cli, paid_per_prompt, write_manifest
+from helpers.hostile_vendor import HostileGateway
+from helpers.simulators import SimulatorFactory
 
 from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, JobStatus
 from batchgen.simulator import Fault, SimConfig, Simulator

@@ -1,7 +1,7 @@
 """The creative-ops loop end to end against the simulator: variants, prompt templates,
 decisions read back from results.xlsx and regenerated, and the reconciled bill.
 
-Runs are real ``python -m batchgen`` subprocesses (``Cli`` from test_cli_run).
+Runs are real ``python -m batchgen`` subprocesses (``Cli`` from helpers.cli_runner).
 """
 
 from __future__ import annotations
@@ -12,27 +12,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import MakeSim
-from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
-from test_cli_run import Cli, store_of
+from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from helpers.cli_runner import Cli, store_of
+from helpers.sheets import mark, results_rows, write_rows
+from helpers.simulators import MakeSim
 
 from batchgen.models import JobStatus
 from batchgen.simulator import Fault, Simulator
-
-HEADER = ["id", "prompt", "mode", "ratio", "product", "surface", "variants"]
-
-
-def write_rows(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def results_rows(out: Path) -> list[dict[str, str]]:
-    with (out / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def problem_line(report: str, row: int, column: str) -> str:
@@ -179,30 +165,6 @@ async def test_template_identity_is_the_filled_request(make_sim: MakeSim, tmp_pa
 
 
 # ---------------------------------------------------------------- decisions
-def mark(xlsx: Path, decisions: dict[str, str], *, shuffle: bool = False) -> None:
-    """Fill the Decision column by key, as a person would in Excel; optionally sort the rows
-    in another order first, add a column of their own and overwrite other cells."""
-    book = openpyxl.load_workbook(xlsx)
-    sheet = book["Results"]
-    header = [c.value for c in sheet[1]]
-    key_at, decision_at = header.index("Key"), header.index("Decision")
-    status_at, prompt_at = header.index("Status"), header.index("prompt")
-    rows = [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
-    if shuffle:
-        rows.sort(key=lambda r: str(r[key_at]), reverse=True)
-        header.append("my notes")
-    for values in rows:
-        values[decision_at] = decisions.get(str(values[key_at]), values[decision_at])
-        if shuffle:
-            values.append("looked at it")
-            values[status_at], values[prompt_at] = "failed", '=HYPERLINK("x")'
-    sheet.delete_rows(1, sheet.max_row)
-    sheet.append(header)
-    for values in rows:
-        sheet.append(values)
-    book.save(xlsx)
-
-
 async def test_decisions_read_back_regenerate_and_cost_per_keeper(
     make_sim: MakeSim, tmp_path: Path
 ) -> None:

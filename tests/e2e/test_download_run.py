@@ -14,11 +14,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import MakeSim
-from hostile_cdn import HostileCdn
-from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
-from test_cli_run import VIDEO_SIZE, Cli, store_of, write_manifest
-from test_dispatcher import make_rows
+from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from helpers.cli_runner import VIDEO_SIZE, Cli, store_of, write_manifest
+from helpers.hostile_cdn import HostileCdn
+from helpers.records import make_rows
+from helpers.simulators import MakeSim
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.download_stage import DownloadStage

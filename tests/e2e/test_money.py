@@ -18,8 +18,8 @@ from typing import Any
 
 import openpyxl
 import pytest
-from hostile_vendor import PRICE, HostileVendor
-from test_cli_run import Cli
+from helpers.cli_runner import Cli
+from helpers.hostile_vendor import PRICE, HostileVendor
 
 from batchgen.app.run import run_batch
 from batchgen.app.status import status_report

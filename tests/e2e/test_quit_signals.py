@@ -9,8 +9,15 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import MakeSim
-from test_cli_run import SIM_DEFAULTS, Cli, paid_per_prompt, store_of, wait_for, write_manifest
+from helpers.cli_runner import (
+    SIM_DEFAULTS,
+    Cli,
+    paid_per_prompt,
+    store_of,
+    wait_for,
+    write_manifest,
+)
+from helpers.simulators import MakeSim
 
 from batchgen.models import JobStatus
 from batchgen.simulator import Simulator

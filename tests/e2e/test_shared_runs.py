@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SimulatorFactory, write_briefs
-from redis_server import redis_server_or_skip
+from helpers.records import write_briefs
+from helpers.redis_server import redis_server_or_skip
+from helpers.simulators import SimulatorFactory
 
 from batchgen.simulator import SimConfig, Simulator
 

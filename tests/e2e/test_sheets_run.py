@@ -12,9 +12,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import MakeSim
-from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
-from test_cli_run import Cli, store_of
+from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from helpers.cli_runner import Cli, store_of
+from helpers.simulators import MakeSim
 
 from batchgen.cli import main
 from batchgen.errors import ManifestError

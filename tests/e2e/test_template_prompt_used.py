@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import MakeSim
-from test_cli_run import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
-from test_cli_run import Cli
-from test_creative_loop import results_rows, write_rows
+from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
+from helpers.cli_runner import Cli
+from helpers.sheets import results_rows, write_rows
+from helpers.simulators import MakeSim
 
 BANNER = "Prompt changed after this video was made"
 HEADER = ["id", "prompt", "mode", "ratio", "campaign", "surface"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +21,9 @@ from batchgen.models import JobSpec, TaskState, TaskStatus
 from batchgen.providers.base import ApiHealth, SendMark
 from batchgen.providers.grokimagine import ResponseHook
 
-VIDEO = (Path(__file__).parents[1] / "batchgen" / "data" / "tiny.mp4").read_bytes()
+from .paths import REPO
+
+VIDEO = (REPO / "batchgen" / "data" / "tiny.mp4").read_bytes()
 STATES = {"WORKING": TaskState.WAITING, "DONE": TaskState.COMPLETED, "BROKEN": TaskState.FAILED}
 
 

@@ -11,7 +11,7 @@ import csv
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from toy_provider import ToyProvider, ToyServer
+from helpers.toy_provider import ToyProvider, ToyServer
 
 from batchgen.app.run import run_batch
 from batchgen.config import Settings

@@ -8,6 +8,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from helpers.paths import REPO
 
 from batchgen.app.template import TEMPLATE_COLUMNS, write_template
 from batchgen.app.validate import (
@@ -20,7 +21,7 @@ from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.load import read_manifest
 from batchgen.output.naming import file_names
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "manifests" / "example.csv"
+EXAMPLE = REPO / "manifests" / "example.csv"
 
 
 def csv_file(tmp_path: Path, body: str, name: str = "m.csv") -> Path:

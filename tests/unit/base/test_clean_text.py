@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_dispatcher import make_rows
+from helpers.records import make_rows
 
 from batchgen.config import Settings
 from batchgen.errors import DownloadError

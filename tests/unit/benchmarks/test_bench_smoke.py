@@ -9,8 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers.paths import REPO
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_run.py"
+BENCH = REPO / "benchmarks" / "bench_run.py"
 
 
 @pytest.fixture(scope="module")

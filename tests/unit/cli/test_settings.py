@@ -6,16 +6,13 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from batchgen.cli import build_parser, main, parse_args, settings_from_args
 from batchgen.config import BudgetScope, RetryPolicy, Settings
-
-REPO = Path(__file__).resolve().parents[1]
 
 #: Options of the commands that are not settings (or reach Settings under another name).
 NOT_SETTINGS = frozenset(
@@ -208,24 +205,6 @@ def test_the_budget_scope_is_an_enum_from_the_config_file(
     # the command line wins over the file
     args = parse_args(["run", "m.csv", "--budget-scope", "run"])
     assert settings_from_args(args).limits.budget_scope is BudgetScope.RUN
-
-
-@pytest.mark.parametrize("value", ["forever", "TOTAL", ""])
-def test_a_bad_budget_scope_is_exit_2_with_a_clear_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    command = [sys.executable, "-m", "batchgen", "validate", "m.csv"]
-    cli = subprocess.run([*command, "--budget-scope", value], capture_output=True, text=True)
-    assert cli.returncode == 2 and "Traceback" not in cli.stderr
-    assert f"argument --budget-scope: invalid choice: '{value}'" in cli.stderr
-    assert "'run', 'total'" in cli.stderr
-    (tmp_path / "batchgen.toml").write_text(f'budget-scope = "{value}"\n', encoding="utf-8")
-    toml = subprocess.run(command, capture_output=True, text=True)
-    assert toml.returncode == 2 and "Traceback" not in toml.stderr
-    assert toml.stderr.strip() == (
-        f"batchgen: error: batchgen.toml: budget-scope = '{value}': use 'run' or 'total'"
-    )
 
 
 def test_a_library_caller_gets_the_enum_or_a_value_error() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hostile_cdn import WEBM, HostileCdn, named_video
+from helpers.hostile_cdn import WEBM, HostileCdn, named_video
 
 from batchgen.config import Settings
 from batchgen.engine.download_stage import policy_for

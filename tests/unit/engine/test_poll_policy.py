@@ -13,9 +13,8 @@ from typing import Any, cast
 
 import aiohttp
 import pytest
-from conftest import FakeClock, SimulatorFactory, write_briefs
+from helpers.simulators import FakeClock
 
-from batchgen.app.run import run_batch
 from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun
 from batchgen.engine.pacing.throttle import Throttle
@@ -24,8 +23,7 @@ from batchgen.engine.timing.latency import LatencyModel, Observation
 from batchgen.engine.timing.latency_store import MAX_PER_MODE, LatencyStore
 from batchgen.engine.timing.poll_plan import BOTTLENECK, Budget, PollPlanner, poll_budget
 from batchgen.paths import digest, user_state_dir
-from batchgen.providers.grokimagine import ApiClient, Token
-from batchgen.simulator import SimConfig
+from batchgen.providers.grokimagine import ApiClient
 from batchgen.state.store import StateStore
 
 WARM = [60.0 * math.exp(0.5 * NormalDist().inv_cdf((i + 0.5) / 200)) for i in range(200)]
@@ -226,37 +224,6 @@ def test_malformed_intervals_are_skipped(tmp_path: Path) -> None:
     bad: list[Any] = [[1, 2], [3, 1], ["a", 2], [1, float("inf")], [1], [0, 5]]
     store.path.write_text(json.dumps({"version": 1, "modes": {"fun": bad}}), encoding="utf-8")
     assert store.load() == {"fun": [Observation(1.0, 2.0), Observation(0.0, 5.0)]}
-
-
-async def test_a_second_run_on_a_new_sheet_starts_warm(
-    tmp_path: Path, simulator_factory: SimulatorFactory
-) -> None:
-    token = "sk-history-s3cret"
-    sim = await simulator_factory(
-        SimConfig(tokens=frozenset({token}), rpm=100_000, time_scale=0.01, latency_median=10.0)
-    )
-    settings = Settings.from_options(
-        base_url=sim.url, out_dir=tmp_path / "out", first_poll=0.02, rpm=100_000
-    )
-    first = write_briefs(tmp_path / "monday.csv", 12)
-    assert (
-        await run_batch([first], settings, Token(token), command="run", install_signals=False) == 0
-    )
-    store = LatencyStore.for_api(sim.url)
-    after_first = store.load()
-    assert len(after_first["fun"]) == 12
-    warm = PollPlanner(first_poll=0.02, history=after_first)
-    assert warm.model_for("fun").completions == 12
-    assert 0.05 < warm.model.quantile(0.5) < 0.3  # the simulator's median is 0.1 s
-
-    second = write_briefs(tmp_path / "tuesday.csv", 8)
-    assert (
-        await run_batch([second], settings, Token(token), command="run", install_signals=False) == 0
-    )
-    # the second run loaded the first's latencies and kept them with its own
-    assert len(store.load()["fun"]) == 12 + 8
-    assert token not in store.path.read_text(encoding="utf-8")
-    assert token not in store.path.name
 
 
 async def test_a_cold_start_that_learns_fast_tasks_replans_the_polls_it_set_late(

@@ -10,6 +10,7 @@ from typing import cast
 
 import aiohttp
 import pytest
+from helpers.paths import REPO
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun
@@ -28,7 +29,7 @@ from batchgen.models import JobSpec, JobStatus, TaskStatus
 from batchgen.providers.base import ApiHealth, SendMark
 from batchgen.state.store import StateStore
 
-ROOT = Path(__file__).resolve().parents[1] / "batchgen"
+ROOT = REPO / "batchgen"
 POLICY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, jitter=0.0)
 
 

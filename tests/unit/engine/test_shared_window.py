@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock
-from redis_server import RedisServer, redis_server_or_skip
+from helpers.redis_server import RedisServer, redis_server_or_skip
+from helpers.simulators import FakeClock
 
 from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.pacing.window import STALE, SharedWindow, Verdict, WindowRequest

@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 import xlsxwriter
-from conftest import finished_run
+from helpers.records import finished_run
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet

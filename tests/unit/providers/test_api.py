@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MakeSim
+from helpers.api_client import SPEC, TOKEN, client
+from helpers.simulators import MakeSim
 
 from batchgen.config import Timeouts
 from batchgen.errors import (
@@ -34,16 +35,9 @@ from batchgen.providers.grokimagine import (
     parse_rate_headers,
     parse_reset,
 )
-from batchgen.simulator import Fault, Simulator
-
-TOKEN = "sk-test-5ecret-t0ken"
-SPEC = JobSpec(key="k1", row=2, prompt="a red fox in snow", mode="fun", ratio="1:1")
+from batchgen.simulator import Fault
 
 SIM_DEFAULTS: dict[str, Any] = {"tokens": frozenset({TOKEN}), "time_scale": 0.01, "seed": 1}
-
-
-def client(sim: Simulator, token: str = TOKEN, **kwargs: object) -> ApiClient:
-    return ApiClient(sim.url, Token(token), **kwargs)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- headers, token, transport

@@ -30,7 +30,7 @@ from batchgen.simulator.limits import FixedWindow, SlidingWindow, TokenGate
 from batchgen.simulator.stats import PeakWindow
 
 if TYPE_CHECKING:
-    from conftest import SimClient
+    from helpers.simulators import SimClient
 
 # ---------------------------------------------------------------- max_window
 

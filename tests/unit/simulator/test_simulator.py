@@ -15,7 +15,7 @@ from batchgen.simulator import SimConfig, Simulator, token_label
 from batchgen.simulator.files import video_bytes
 
 if TYPE_CHECKING:
-    from conftest import FakeClock, Reply, SimClient, SimulatorFactory
+    from helpers.simulators import FakeClock, Reply, SimClient, SimulatorFactory
 
 Client = Callable[[Simulator], "SimClient"]
 VALID = {"mode": "fun", "prompt": "a red fox in the snow", "ratio": "1:1"}

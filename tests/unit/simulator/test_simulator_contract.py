@@ -15,21 +15,21 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
 import yaml
+from helpers.paths import CONTRACT, SHARED
 
 from batchgen.simulator import Fault, SimConfig, Simulator
 
 if TYPE_CHECKING:
-    from conftest import FakeClock, Reply, SimClient, SimulatorFactory
+    from helpers.simulators import FakeClock, Reply, SimClient, SimulatorFactory
 
-CONTRACT = Path(__file__).resolve().parent / "contract" / "grokimagine.json"
-VENDOR_OPENAPI = Path(__file__).resolve().parents[2] / "shared" / "grokimagine-openapi.yaml"
+CONTRACT = CONTRACT / "grokimagine.json"
+VENDOR_OPENAPI = SHARED / "grokimagine-openapi.yaml"
 Client = Callable[[Simulator], "SimClient"]
 VALID = {"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StubRow as Row
+from helpers.records import StubRow as Row
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
 from batchgen.models import JobSpec, JobStatus

@@ -7,11 +7,12 @@ import inspect
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from batchgen.state.protocol import ManifestStore, Store
 from batchgen.state.store import StateStore
 
-ROOT = Path(__file__).parents[1] / "batchgen"
+ROOT = REPO / "batchgen"
 
 
 def _members(cls: type) -> set[str]:

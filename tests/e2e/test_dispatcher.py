@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import SimulatorFactory
+from helpers.records import StubRow, make_rows
+from helpers.simulators import SimulatorFactory
 
 from batchgen.config import RetryPolicy, Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
@@ -25,25 +25,6 @@ from batchgen.state.store import StateStore
 TOKEN = "sk-dispatch-test"
 VIDEO_SIZE = len(video_bytes())
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, jitter=0.5)
-
-
-@dataclass(frozen=True)
-class Row:
-    row: int
-    key: str
-    user: dict[str, Any]
-    spec: JobSpec | None
-    prompt: str
-    problems: tuple[Any, ...] = field(default=())
-
-
-def make_rows(n: int, *, start: int = 0) -> list[Row]:
-    rows = []
-    for i in range(start, start + n):
-        prompt = f"prompt number {i}"
-        spec = JobSpec(key=f"id:{i}", row=i + 2, prompt=prompt, mode="fun", ratio="1:1")
-        rows.append(Row(i + 2, spec.key, {"id": str(i), "prompt": prompt}, spec, prompt))
-    return rows
 
 
 MakeSim = Callable[..., Awaitable[Simulator]]
@@ -98,7 +79,7 @@ async def dispatch(
     return dispatcher
 
 
-def open_store(tmp_path: Path, name: str, rows: list[Row]) -> tuple[StateStore, Path]:
+def open_store(tmp_path: Path, name: str, rows: list[StubRow]) -> tuple[StateStore, Path]:
     out = tmp_path / name
     store = StateStore.open(out / "state.sqlite")
     store.sync_manifest(["id", "prompt"], rows)
@@ -287,7 +268,7 @@ async def test_permanent_failures_and_rejections_are_not_retried(
     sim = await make_sim(task_permanent=Fault(at={2}))
     rows = make_rows(4)
     bad = JobSpec(key="id:bad", row=6, prompt="x", mode="fun", ratio="4:3")  # server says 400
-    rows.append(Row(6, bad.key, {"id": "bad", "prompt": "x"}, bad, "x"))
+    rows.append(StubRow(6, bad.key, {"id": "bad", "prompt": "x"}, bad, "x"))
     store, out = open_store(tmp_path, "briefs", rows)
     await dispatch([(store, out)], settings_for(sim))
     by_key = {j.key: j for j in store.iter_jobs()}
@@ -347,7 +328,7 @@ async def test_every_history_entry_of_a_real_run_is_in_the_closed_vocabularies(
     )
     rows = make_rows(8)
     bad = JobSpec(key="id:bad", row=20, prompt="x", mode="fun", ratio="4:3")  # server says 400
-    rows.append(Row(20, bad.key, {"id": "bad", "prompt": "x"}, bad, "x"))
+    rows.append(StubRow(20, bad.key, {"id": "bad", "prompt": "x"}, bad, "x"))
     store, out = open_store(tmp_path, "briefs", rows)
     store.transition("id:0", JobStatus.SUBMITTING)  # the last run died mid-POST
     assert store.recover_interrupted() == 1

@@ -11,16 +11,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hostile_vendor import HostileVendor
-from test_money import FAST_RETRY, TOKEN, write_rows
+from helpers.hostile_vendor import HostileVendor
+from helpers.records import write_briefs as write_rows
 
 from batchgen.app.demo import run_demo
 from batchgen.app.run import run_batch
 from batchgen.cli import parse_args, settings_from_args
+from batchgen.config import RetryPolicy
 from batchgen.errors import ExitCode, StateConflictError
 from batchgen.providers.grokimagine import Token
 from batchgen.state.registry import Registry
 from batchgen.state.store import StateStore
+
+TOKEN = "sk-dispatch-test"  # one of the tokens conftest checks never leak
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.5)
 
 
 @pytest.fixture
