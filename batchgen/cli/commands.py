@@ -69,7 +69,7 @@ def configure_validate(commands: Any) -> None:
     validate.add_argument(
         "--name-template",
         metavar="TEMPLATE",
-        help="check video file names as run would make them (see run --help, README 'File names')",
+        help="check video file names as run would make them (see run --help, docs/downloads.md)",
     )
     json_option(validate)
     validate.set_defaults(handler=_cmd_validate)
