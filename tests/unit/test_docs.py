@@ -19,10 +19,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.paths import REPO
 
 from batchgen.cli import main, parse_args
 
-REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 BIN = Path(sys.executable).parent
 EXAMPLE = REPO / "manifests" / "example.csv"
