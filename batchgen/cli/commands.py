@@ -112,7 +112,7 @@ def configure_status(commands: Any) -> None:
 
 def configure_simulate(commands: Any) -> None:
     """Add ``batchgen simulate`` to ``commands`` (the parser's sub-commands)."""
-    simulate = add_command(commands, "simulate", "serve the local GrokImagine simulator")
+    simulate = add_command(commands, "simulate", "serve the local vendor simulator (--provider)")
     from batchgen.simulator import add_simulate_arguments
 
     add_simulate_arguments(simulate)
