@@ -21,14 +21,14 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 import yaml
-from helpers.paths import CONTRACT, SHARED
+from helpers.paths import CONTRACTS, SHARED
 
 from batchgen.simulator import Fault, SimConfig, Simulator
 
 if TYPE_CHECKING:
     from helpers.simulators import FakeClock, Reply, SimClient, SimulatorFactory
 
-CONTRACT = CONTRACT / "grokimagine.json"
+CONTRACT = CONTRACTS / "grokimagine.json"
 VENDOR_OPENAPI = SHARED / "grokimagine-openapi.yaml"
 Client = Callable[[Simulator], "SimClient"]
 VALID = {"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}

@@ -15,21 +15,21 @@ import base64
 import dataclasses
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import jsonschema
 import pytest
 import yaml
+from helpers.paths import CONTRACTS, SHARED
 
 from batchgen.simulator import FAULT_NAMES, Fault, SimConfig, Simulator
 
 if TYPE_CHECKING:
-    from conftest import FakeClock, Reply, SimulatorFactory, XaiClient
+    from helpers.simulators import FakeClock, Reply, SimulatorFactory, XaiClient
 
-CONTRACT = Path(__file__).resolve().parent / "contract" / "xai.json"
-VENDOR_OPENAPI = Path(__file__).resolve().parents[2] / "shared" / "xai-openapi.yaml"
+CONTRACT = CONTRACTS / "xai.json"
+VENDOR_OPENAPI = SHARED / "xai-openapi.yaml"
 Client = Callable[[Simulator], "XaiClient"]
 CREATE = ("post", "/v1/videos/generations")
 STATUS = ("get", "/v1/videos/{request_id}")

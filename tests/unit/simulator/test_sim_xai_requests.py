@@ -15,7 +15,7 @@ from batchgen.simulator import SimConfig, Simulator
 from batchgen.simulator.xai_requests import Rejection, image_kind, parse_create
 
 if TYPE_CHECKING:
-    from conftest import FakeClock, SimulatorFactory, XaiClient
+    from helpers.simulators import FakeClock, SimulatorFactory, XaiClient
 
 Client = Callable[[Simulator], "XaiClient"]
 MODEL = "grok-imagine-video"

@@ -25,7 +25,7 @@ from batchgen.simulator import (
 from batchgen.simulator.files import video_bytes
 
 if TYPE_CHECKING:
-    from conftest import FakeClock, SimulatorFactory, XaiClient
+    from helpers.simulators import FakeClock, SimulatorFactory, XaiClient
 
 Client = Callable[[Simulator], "XaiClient"]
 VALID = {"model": "grok-imagine-video", "prompt": "a red fox in the snow", "duration": 4}
