@@ -20,21 +20,18 @@ from batchgen.app.plan import (
     plan_manifest,
     plural,
 )
-from batchgen.app.reporting import JSON_VERSION, existing_state, row_label
+from batchgen.app.reporting import JSON_VERSION, existing_state
 from batchgen.app.review_loop import pending_regenerations
 from batchgen.config import TIERS, Settings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import Problem, safe
-from batchgen.models import (
-    CREDITS_PER_TASK,
-    Job,
-)
+from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, request_changes
 from batchgen.output.naming import NameTemplate, name_notes
-from batchgen.output.results import prompt_used
 from batchgen.state.factory import open_store
 from batchgen.state.protocol import ManifestStore
+from batchgen.state.schema import changed_note
 
 __all__ = [
     "ASSUMED_LATENCY_S",
@@ -343,7 +340,7 @@ def validate_manifests(
         latencies=lambda path: _from_state(
             settings.output.out_dir, path, lambda s: s.latency_samples(), []
         ),
-        notes=lambda path, manifest: _changed_prompts(settings.output.out_dir, path, manifest),
+        notes=lambda path, manifest: _edited_rows(settings.output.out_dir, path, manifest),
         include_hidden=settings.manifest.include_hidden,
         generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
         allow_regenerate=settings.manifest.allow_regenerate,
@@ -369,8 +366,14 @@ def _generated_requests(store: ManifestStore) -> list[Generated]:
     return list(store.generated_requests())
 
 
-def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
-    """Rows whose prompt was edited after their video was generated (they keep the video)."""
+#: A row in one of these follows the manifest: nothing was sent for its request yet.
+_UNSENT = frozenset({JobStatus.PENDING, JobStatus.INVALID, JobStatus.SKIPPED})
+
+
+def _edited_rows(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
+    """Rows edited in the manifest after their request was sent, one note each naming every
+    field that changed with its value then and now (they keep their video: nothing is sent
+    again on its own). Every request field is compared (``models.request_changes``)."""
     state = existing_state(out_dir, path)
     if state is None:
         return []
@@ -379,12 +382,11 @@ def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]
     with open_store(state) as store:
         for job in store.iter_jobs(in_manifest_only=True):
             spec = current.get(job.key)
-            if spec is not None and prompt_used(replace(job, user={"p": spec.prompt}), "p"):
-                notes.append(
-                    f"{row_label(spec.row, job.key)}: the prompt changed after its video was "
-                    "made; the video shows the earlier prompt (see 'Prompt used' in the "
-                    "results). Give the row a new id to generate it again."
-                )
+            if spec is None or job.status in _UNSENT:
+                continue
+            changes = request_changes(job.spec(), spec)
+            if changes:
+                notes.append(changed_note(spec.row, job.key, job.status, changes))
     return notes
 
 
