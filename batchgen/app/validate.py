@@ -1,7 +1,8 @@
 """``batchgen validate`` (and ``run --dry-run``): every problem of the manifests, then the plan.
 
-``validate`` reads manifests without touching the network: it lists every problem, then
-plans the run (rows to submit, credits, dollars, an honest duration at the tier's request
+``validate`` reads manifests without calling the API: it lists every problem (a picture URL
+the vendor could not use among them: each is fetched once, see :mod:`batchgen.app.pictures`),
+then plans the run (rows to submit, credits, dollars, an honest duration at the tier's request
 limit and the generations' latency, what a budget covers).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from batchgen.app.pictures import check_manifest_pictures
 from batchgen.app.plan import (
     ASSUMED_LATENCY_S,
     REQUESTS_PER_TASK,
@@ -233,6 +235,7 @@ def validate_paths(
     allow_regenerate: bool = False,
     name_template: str | None = None,
     regenerations: Callable[[Path, Manifest], Sequence[str]] | None = None,
+    pictures: Callable[[Path, Manifest], Manifest] | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
@@ -247,6 +250,8 @@ def validate_paths(
     ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
     ``regenerations(path, manifest)`` are the keys of the takes a run would add for the
     review's ``regenerate`` decisions (:func:`batchgen.app.review_loop.pending_regenerations`).
+    ``pictures(path, manifest)`` returns the manifest with the rows whose picture fails its
+    check made invalid (:func:`batchgen.app.pictures.check_manifest_pictures`).
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -276,6 +281,8 @@ def validate_paths(
         if name_template:
             manifest, wrong = _check_names(manifest, name_template)
             names_wrong = names_wrong or wrong
+        if pictures is not None:
+            manifest = pictures(path, manifest)
         done = done_keys(path) if done_keys is not None else ()
         plan = plan_manifest(
             manifest,
@@ -325,6 +332,8 @@ def validate_manifests(
 ) -> tuple[str, int]:
     """The ``validate`` report (text or JSON) and its exit code: 0 all valid, 1 some
     invalid, 2 unusable."""
+    checked: dict[str, str | None] = {}  # each picture URL is fetched once
+    out = settings.output.out_dir
     result = validate_paths(
         list(paths),
         rpm=settings.api.rpm,
@@ -348,6 +357,9 @@ def validate_manifests(
         regenerations=lambda path, manifest: _from_state(
             settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []
         ),
+        pictures=lambda path, manifest: check_manifest_pictures(
+            manifest, settings, sent=_from_state(out, path, _sent_keys, set()), known=checked
+        ),
     )
     if as_json:
         return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code
@@ -360,6 +372,23 @@ def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
         return empty
     with open_store(state) as store:
         return read(store)
+
+
+#: A job in one of these has a task in flight or a video: its pictures are not sent again.
+_SENT = frozenset(
+    {
+        JobStatus.SUBMITTING,
+        JobStatus.SUBMITTED,
+        JobStatus.RUNNING,
+        JobStatus.COMPLETED,
+        JobStatus.DOWNLOADED,
+        JobStatus.DOWNLOAD_FAILED,
+    }
+)
+
+
+def _sent_keys(store: ManifestStore) -> set[str]:
+    return {job.key for job in store.iter_jobs() if job.status in _SENT}
 
 
 def _generated_requests(store: ManifestStore) -> list[Generated]:

@@ -55,7 +55,7 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.UNKNOWN: frozenset({S.SUBMITTING}),
     S.LOST: frozenset({S.SUBMITTED, S.RUNNING}),  # the vendor said it does not know the task
     S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
-    S.INVALID: frozenset(),  # only sync_manifest decides validity
+    S.INVALID: frozenset(),  # only sync_manifest decides validity (and ``hold``, before sending)
     S.SKIPPED: frozenset(),  # only sync_manifest decides (a row hidden in the sheet)
 }
 #: Targets whose commit may skip the fsync: if a power cut loses one, the row falls back to

@@ -13,7 +13,8 @@ at any instant resumes from the file alone. The rules that make that true:
   transaction and costs one fsync (:mod:`batchgen.state.transitions`).
 - The status machine is the :data:`ALLOWED` table (target -> allowed sources) plus the
   :data:`REQUEUE` edges, which only the bulk ``requeue_*`` helpers take, on the user's word.
-  ``invalid`` is set and cleared only by :meth:`StateStore.sync_manifest`.
+  ``invalid`` is set and cleared only by :meth:`StateStore.sync_manifest`, and set by
+  ``hold`` for a pending row whose picture failed its check before anything was sent.
 - The schema is versioned by :data:`MIGRATIONS`; ``PRAGMA user_version`` holds the number applied.
 - A run holds an ``flock`` on ``state.lock`` beside the database (:mod:`batchgen.state.lock`).
 - ``sqlite3`` exceptions never leave the store: they become :class:`StateError`
