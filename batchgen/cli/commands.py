@@ -72,7 +72,7 @@ def configure_validate(commands: Any) -> None:
     validate.add_argument(
         "--name-template",
         metavar="TEMPLATE",
-        help="check video file names as run would make them (see run --help, README 'File names')",
+        help="check video file names as run would make them (see run --help, docs/downloads.md)",
     )
     validate.add_argument("--allow-private-urls", action="store_true", help=ALLOW_PRIVATE_HELP)
     json_option(validate)
@@ -116,7 +116,7 @@ def configure_status(commands: Any) -> None:
 
 def configure_simulate(commands: Any) -> None:
     """Add ``batchgen simulate`` to ``commands`` (the parser's sub-commands)."""
-    simulate = add_command(commands, "simulate", "serve the local GrokImagine simulator")
+    simulate = add_command(commands, "simulate", "serve the local vendor simulator (--provider)")
     from batchgen.simulator import add_simulate_arguments
 
     add_simulate_arguments(simulate)
