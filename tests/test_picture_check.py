@@ -5,10 +5,11 @@ https on a public address (loopback only where the downloads allow it)."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from conftest import HEIC, HTML, JPEG, PNG, WEBP, Picture, PictureServer
 
-from batchgen.engine.downloads.picture_check import PictureRules, check_pictures
+from batchgen.engine.downloads.picture_check import PictureRules, check_pictures, is_web_url
 
 LOCAL = PictureRules(allow_private=True)  # the test server is on loopback, as the simulator
 
@@ -116,3 +117,18 @@ async def test_each_url_is_fetched_once(pictures: PictureServer) -> None:
     url = pictures.url("a.png")
     assert await check_pictures([url, url, url], LOCAL) == {}
     assert pictures.hits == {"a.png": 1}
+
+
+def test_a_local_picture_is_left_to_the_manifest_reader(tmp_path: Path) -> None:
+    # a path in an images cell is read and checked when the manifest is read, never fetched
+    from batchgen.app.pictures import check_manifest_pictures
+    from batchgen.config import Settings
+    from batchgen.manifest.model import Manifest, ManifestRow
+    from batchgen.models import JobSpec
+
+    local = str(tmp_path / "roof.png")
+    spec = JobSpec(key="id:a", row=2, prompt="p", mode="fun", ratio="1:1", images=(local,))
+    row = ManifestRow(row=2, key="id:a", user={"images": local}, spec=spec, prompt="p")
+    manifest = Manifest(path=tmp_path / "m.csv", sheet=None, columns=["images"], rows=[row])
+    assert check_manifest_pictures(manifest, Settings()) is manifest
+    assert is_web_url("HTTPS://cdn.example/roof.png") and not is_web_url("roof.png")
