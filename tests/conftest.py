@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["helpers.simulators"]
+pytest_plugins = ["helpers.simulators", "helpers.pictures"]
 
 E2E = Path(__file__).resolve().parent / "e2e"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.gallery_pages import TINY_MP4, XSS, make_job, render
+from helpers.gallery_pages import TINY_MP4, XSS, edited, make_job, render
 
 from batchgen.models import JobStatus
 from batchgen.output import gallery
@@ -129,7 +129,7 @@ def test_gallery_in_headless_chromium_search_filter_sort_and_play(
             files=("videos/k2_1.mp4", "videos/k2 2.mp4"),
             user=user("summer", "Ana", XSS),
         ),
-        make_job(3, prompt="old fox", user=user("autumn", "Ben", "a red fox")),
+        edited(make_job(3, prompt="old fox", user=user("autumn", "Ben", "a red fox")), "a red fox"),
         make_job(4, files=("videos/missing.mp4",), user=user("spring", "Ana", "prompt 4")),
         make_job(
             5,

@@ -1,6 +1,7 @@
 """Gallery pages for tests: jobs as the results writer sees them, rendered by the real writer.
 
 * ``make_job(row, status, **fields)``: a ``Job`` with one downloaded file when done.
+* ``edited(job, prompt)``: ``job`` once its prompt cell was edited to ``prompt``.
 * ``render(tmp_path, jobs, prompt_column, **kw)``: ``index.html``'s text for ``jobs``.
 * ``T0``: the start of the one finished run in the summary; ``TINY_MP4``: a real small video;
   ``XSS``: text that must come out escaped.
@@ -8,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,11 @@ def make_job(row: int, status: JobStatus = JobStatus.DOWNLOADED, **kw: Any) -> J
         "video_urls": (f"https://cdn.example.com/k{row}.mp4",) if done else (),
     }
     return Job(**(fields | kw))
+
+
+def edited(job: Job, prompt: str) -> Job:
+    """``job`` as the state holds it once its prompt cell was edited to ``prompt``."""
+    return dataclasses.replace(job, request_now=dataclasses.replace(job.spec(), prompt=prompt))
 
 
 def render(tmp_path: Path, jobs: list[Job], prompt_column: str | None = None, **kw: Any) -> str:

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers.gallery_pages import TINY_MP4, XSS, make_job, render
+from helpers.gallery_pages import TINY_MP4, XSS, edited, make_job, render
 from helpers.html import card_texts, parse
 
 from batchgen.models import JobStatus
@@ -185,8 +185,8 @@ def test_mode_and_ratio_without_their_columns_are_shown_once(tmp_path: Path) -> 
 
 def test_a_card_says_when_its_video_shows_an_earlier_prompt(tmp_path: Path) -> None:
     jobs = [
-        make_job(2, prompt="old prompt", user={"prompt": "new prompt"}),
-        make_job(3, prompt="same  prompt", user={"prompt": "same prompt"}),
+        edited(make_job(2, prompt="old prompt", user={"prompt": "new prompt"}), "new prompt"),
+        edited(make_job(3, prompt="same  prompt", user={"prompt": "same prompt"}), "same prompt"),
     ]
     page = render(tmp_path, jobs, prompt_column="prompt")
     cards = page.split('<article class="card"')[1:]
