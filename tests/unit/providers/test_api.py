@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from helpers.api_client import SPEC, TOKEN, client
-from helpers.simulators import MakeSim
+from helpers.simulators import FakeClock, MakeSim, SimulatorFactory
 
 from batchgen.config import Timeouts
 from batchgen.errors import (
@@ -35,7 +35,7 @@ from batchgen.providers.grokimagine import (
     parse_rate_headers,
     parse_reset,
 )
-from batchgen.simulator import Fault
+from batchgen.simulator import Fault, SimConfig
 
 SIM_DEFAULTS: dict[str, Any] = {"tokens": frozenset({TOKEN}), "time_scale": 0.01, "seed": 1}
 
@@ -121,17 +121,18 @@ def test_token_refused_over_plain_http_to_a_remote_host() -> None:
 
 
 # ---------------------------------------------------------------- the happy path
-async def test_submit_then_status_until_completed(make_sim: MakeSim) -> None:
-    sim = await make_sim(latency_median=1.0)
+async def test_submit_then_status_until_completed(
+    simulator_factory: SimulatorFactory, fake_clock: FakeClock
+) -> None:
+    # The simulator's clock is injected: the task is waiting until the clock passes its
+    # latency, however slowly the machine answers.
+    sim = await simulator_factory(SimConfig(**SIM_DEFAULTS), clock=fake_clock)
     async with client(sim) as api:
         task_id = await api.submit(SPEC)
         first = await api.status(task_id)
         assert first.state is TaskState.WAITING
-        for _ in range(200):
-            status = await api.status(task_id)
-            if status.state is not TaskState.WAITING:
-                break
-            await __import__("asyncio").sleep(0.005)
+        fake_clock.advance(3600.0)
+        status = await api.status(task_id)
     assert status.state is TaskState.COMPLETED
     assert status.consumed_credits == 40 and status.urls and status.error_message is None
     assert status.request["prompt"] == SPEC.prompt
