@@ -14,6 +14,7 @@ take them, on the user's word.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,27 @@ from batchgen.state.sqlite import SqliteBase, translating
 __all__ = ["Transitions"]
 
 S = JobStatus
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(to: JobStatus, names: tuple[str, ...], sources: int) -> tuple[str, int]:
+    """The guarded UPDATE moving a row to ``to`` and setting ``names`` (its parameters: the
+    status, now, the fields in order, now again ``stamps`` times, the key, the ``sources``);
+    and ``stamps``. Kept per shape: a run moves thousands of rows the same few ways."""
+    sets = ["status = ?", "updated_at = ?", *(f"{name} = ?" for name in names)]
+    stamps = 0
+    if to is S.SUBMITTING:
+        sets.append("attempts = attempts + 1")
+    if to is S.PENDING:
+        sets.append("attempts = max(attempts - 1, 0)")
+    if to is S.SUBMITTED and "submitted_at" not in names:
+        sets.append("submitted_at = ?")
+        stamps += 1
+    if to in (S.COMPLETED, S.FAILED, S.REJECTED) and "completed_at" not in names:
+        sets.append("completed_at = COALESCE(completed_at, ?)")  # a re-download keeps it
+        stamps += 1
+    sql = f"UPDATE jobs SET {', '.join(sets)} WHERE key = ? AND status IN ({qmarks(sources)})"
+    return sql, stamps
 
 
 class Transitions(SqliteBase):
@@ -87,11 +109,12 @@ class Transitions(SqliteBase):
         for move in moves:  # a malformed move is a bug: refuse the batch before writing
             self._sources(JobStatus(move.to), move.expect)
             self._check_fields(move.fields)
+        now = self._now()
         with (
             self._durability(full=any(JobStatus(m.to) not in REDOABLE for m in moves)),
             self._transaction(),
         ):
-            return [self._move(move) for move in moves]
+            return [self._move(move, now) for move in moves]
 
     @staticmethod
     def _check_fields(fields: Mapping[str, Any]) -> None:
@@ -99,31 +122,18 @@ class Transitions(SqliteBase):
         if unknown:
             raise TypeError(f"transition() got unknown fields: {', '.join(unknown)}")
 
-    def _move(self, move: Move) -> str | None:
-        """Execute one guarded move (inside the caller's transaction, or autocommitted);
-        None when made, else why it was refused."""
+    def _move(self, move: Move, now: str | None = None) -> str | None:
+        """Execute one guarded move (inside the caller's transaction, or autocommitted) at
+        ``now`` (default: the clock's); None when made, else why it was refused."""
         to = JobStatus(move.to)
         sources = self._sources(to, move.expect)
         fields = move.fields
         self._check_fields(fields)
-        now = self._now()
-        values = {"status": to.value, "updated_at": now}
-        values |= {name: SETTABLE[name](value) for name, value in fields.items()}
-        sets = [f"{name} = ?" for name in values]
-        params: list[Any] = list(values.values())
-        if to is S.SUBMITTING:
-            sets.append("attempts = attempts + 1")
-        if to is S.PENDING:
-            sets.append("attempts = max(attempts - 1, 0)")
-        if to is S.SUBMITTED and "submitted_at" not in fields:
-            sets.append("submitted_at = ?")
-            params.append(now)
-        if to in (S.COMPLETED, S.FAILED, S.REJECTED) and "completed_at" not in fields:
-            sets.append("completed_at = COALESCE(completed_at, ?)")  # a re-download keeps it
-            params.append(now)
-        sql = f"UPDATE jobs SET {', '.join(sets)} WHERE key = ? AND status IN "
-        sql += f"({qmarks(len(sources))})"
-        changed = self._conn.execute(sql, [*params, move.key, *sources]).rowcount
+        now = now or self._now()
+        names = tuple(fields)
+        params: list[Any] = [to.value, now, *(SETTABLE[n](fields[n]) for n in names)]
+        sql, stamps = _update_sql(to, names, len(sources))
+        changed = self._conn.execute(sql, [*params, *[now] * stamps, move.key, *sources]).rowcount
         if changed == 0:
             return self._refusal(move.key, to, sources)
         if move.attempt is not None:

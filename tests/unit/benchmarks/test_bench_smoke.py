@@ -206,10 +206,11 @@ def test_bench_shared_every_scenario_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_bench_manifest_reads_both_formats(tmp_path: Path) -> None:
+def test_bench_manifest_reads_both_formats_and_both_xlsx_readers(tmp_path: Path) -> None:
     out = _bench("bench_manifest.py", "--rows", "30", cwd=tmp_path)
-    assert [line.split()[0] for line in out.splitlines()] == ["csv", "xlsx"]
-    assert out.count("30 valid") == 2
+    kinds = [line.split(" 30 rows")[0] for line in out.splitlines()]
+    assert kinds == ["csv", "xlsx", "xlsx (openpyxl alone)"]
+    assert out.count("30 valid") == 3
 
 
 @pytest.mark.e2e
