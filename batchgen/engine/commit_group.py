@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from batchgen.errors import TransitionError
@@ -43,6 +43,8 @@ from batchgen.state.schema import Attempt, Move
 __all__ = ["MAX_MOVES", "MAX_WAIT", "CommitGroup"]
 
 log = logging.getLogger(__name__)
+
+_Hook = Callable[[], None] | None
 
 MAX_WAIT = 0.002  # seconds from a group's first move to its commit
 MAX_MOVES = 512  # moves in one commit at most
@@ -61,7 +63,7 @@ class CommitGroup:
         self.store = store
         self.max_wait = max_wait
         self.max_moves = max_moves
-        self._queued: list[tuple[Move, asyncio.Future[str | None]]] = []
+        self._queued: list[tuple[Move, asyncio.Future[str | None], _Hook]] = []
         self._timer: asyncio.TimerHandle | None = None
         self.commits = 0
 
@@ -73,18 +75,21 @@ class CommitGroup:
         expect: Collection[JobStatus] | None = None,
         attempt: Attempt | None = None,
         keep: bool = False,
+        on_made: _Hook = None,
         **fields: Any,
     ) -> None:
         """Transition ``key`` as ``Store.transition`` would, in the next group commit.
 
         ``keep``: the move is committed even if the caller is cancelled while it waits (a
         task id in hand must reach the state); otherwise a cancelled caller's move is dropped.
+        ``on_made`` is called as the move is committed (the run's counters: they then agree
+        with the state even when the caller never resumes).
         Raises TransitionError when the move is refused, and whatever the commit raised
         (StateError, DiskFullError) when it failed: then none of the group was made.
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str | None] = loop.create_future()
-        self._queued.append((Move(key, to, fields, expect, attempt), done))
+        self._queued.append((Move(key, to, fields, expect, attempt), done, on_made))
         if len(self._queued) >= self.max_moves:
             self.flush()
         elif self._timer is None:
@@ -106,16 +111,19 @@ class CommitGroup:
         """Commit every queued move now (skipping those whose caller was cancelled)."""
         self._cancel_timer()
         queued, self._queued = self._queued, []
-        live = [(move, done) for move, done in queued if not done.done()]
+        live = [item for item in queued if not item[1].done()]
         if not live:
             return
         try:
-            answers = self.store.transition_many([move for move, _ in live])
+            answers = self.store.transition_many([move for move, _, _ in live])
         except Exception as exc:  # the commit failed: none of the group was made
-            for _, done in live:
+            for _, done, _ in live:
                 done.set_exception(exc)
                 done.exception()  # its caller raises it; a cancelled one is not warned about
             return
         self.commits += 1
-        for (_, done), answer in zip(live, answers, strict=True):
-            done.set_result(answer)
+        for (_, done, on_made), answer in zip(live, answers, strict=True):
+            if answer is None and on_made is not None:
+                on_made()
+            if not done.done():
+                done.set_result(answer)

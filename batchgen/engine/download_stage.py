@@ -196,8 +196,8 @@ class DownloadStage:
         fields: dict[str, Any] = {"files": tuple(files), "file_sizes": tuple(sizes)}
         if job.error_kind != ErrorKind.NOTE:  # a vendor's note beside a completed task
             fields |= {"error_kind": None, "error_message": None}  # stays; an error goes
-        await run.commits.move(job.key, JobStatus.DOWNLOADED, **fields)
-        run.counters.downloaded += 1
+        on_made = run.counters.counting("downloaded")
+        await run.commits.move(job.key, JobStatus.DOWNLOADED, on_made=on_made, **fields)
 
     @staticmethod
     def _failed(run: ManifestRun, job: Job, exc: DownloadError) -> None:

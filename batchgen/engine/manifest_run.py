@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -41,6 +42,16 @@ class Counters:
     credits: int = 0  # charged: tasks finished this run, never below 40 each
     possible: int = 0  # possibly charged: submits of this run whose outcome is unknown
     retried: int = 0
+
+    def counting(self, name: str, credits: int = 0) -> Callable[[], None]:
+        """A hook adding one to counter ``name`` (and ``credits``), for a group commit's
+        ``on_made``: the counters then change when the state does."""
+
+        def count() -> None:
+            setattr(self, name, getattr(self, name) + 1)
+            self.credits += credits
+
+        return count
 
 
 @dataclass(eq=False)

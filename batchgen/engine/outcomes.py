@@ -156,10 +156,9 @@ async def record_completed(run: ManifestRun, key: str, status: TaskStatus) -> No
         JobStatus.COMPLETED,
         video_urls=status.urls,
         consumed_credits=status.consumed_credits or 0,
+        on_made=run.counters.counting("completed", charged(status.consumed_credits)),
         **fields,
     )
-    run.counters.completed += 1
-    run.counters.credits += charged(status.consumed_credits)
 
 
 def record_without_video(run: ManifestRun, key: str, status: TaskStatus) -> None:

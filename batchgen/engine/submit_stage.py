@@ -274,8 +274,8 @@ class SubmitStage:
             task_id=task_id,
             attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, task_id),
             keep=True,
+            on_made=run.counters.counting("submitted"),
         )
-        run.counters.submitted += 1
         self.polls.push(InFlight(run, key, task_id, self.throttle.now(), job.mode), 0.0)
         return None
 

@@ -285,3 +285,24 @@ async def test_a_task_id_in_hand_reaches_the_state_when_the_run_halts(tmp_path: 
         await dispatcher.run()
     job = store.get("id:0")
     assert (job.status, job.task_id) == (S.SUBMITTED, "task-0")  # not "unknown" next run
+
+
+async def test_the_run_counts_a_move_when_it_is_committed_even_if_its_caller_is_gone(
+    tmp_path: Path,
+) -> None:
+    store = make_store(tmp_path, 2)
+    group = CommitGroup(store)
+    made: list[str] = []
+    kept = asyncio.ensure_future(
+        group.move("id:0", S.SUBMITTING, keep=True, on_made=lambda: made.append("id:0"))
+    )
+    refused = asyncio.ensure_future(
+        group.move("id:1", S.DOWNLOADED, on_made=lambda: made.append("id:1"))
+    )
+    await asyncio.sleep(0)
+    kept.cancel()  # halted: it will never resume to count
+    await asyncio.gather(kept, return_exceptions=True)
+    group.flush()
+    with pytest.raises(TransitionError):
+        await refused
+    assert made == ["id:0"]  # counted with the commit; a refused move is not counted
