@@ -82,7 +82,9 @@ def test_every_option_of_every_command_has_help_and_the_exit_table_is_complete()
         for action in sub._actions:
             if action.option_strings and action.help != argparse.SUPPRESS:
                 assert action.help, (name, action.option_strings)
-        assert "GROKIMAGINE_API_TOKEN_FILE" in (sub.epilog or ""), name
+        if name in ("run", "demo"):  # the commands that send requests
+            assert "GROKIMAGINE_API_TOKEN_FILE" in (sub.epilog or ""), name
+        assert "exit codes:\n    0  " in (sub.epilog or ""), name
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def test_validate_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["validate", str(path), str(tmp_path / "gone.csv"), "--json"]) == 2
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"version", "exit_code", "manifests", "unreadable", "totals"}
-    assert doc["version"] == 1 and doc["exit_code"] == 2
+    assert doc["version"] == 2 and doc["exit_code"] == 2
     plan = doc["manifests"][0]
     assert {
         "path", "sheet", "rows", "valid", "invalid", "already_done", "to_submit", "credits",
@@ -221,11 +223,12 @@ def test_status_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(doc) == {"version", "exit_code", "manifests"}
     entry = doc["manifests"][0]
     assert set(entry) == {
-        "manifest", "name", "state", "state_file", "rows", "counts", "complete", "credits",
+        "manifest", "name", "state", "state_file", "rows", "takes", "counts", "complete", "credits",
         "credits_committed", "credits_possibly_charged", "usd", "last_run", "needs_attention",
     }  # fmt: skip
     assert entry["counts"]["downloaded"] == 1 and entry["counts"]["pending"] == 1
-    assert entry["rows"] == 2 and entry["complete"] is False and entry["last_run"] is None
+    assert entry["rows"] == 2 and entry["takes"] == 2
+    assert entry["complete"] is False and entry["last_run"] is None
 
 
 # --- a real run: -v, SIGTERM ----------------------------------------------------------------
@@ -255,11 +258,11 @@ async def test_verbose_explains_waits_and_decisions_without_the_token(
     assert proc.returncode == 0, text
     debug = [line for line in text.splitlines() if " DEBUG " in line]
     assert any("next status poll at" in line for line in debug), text
-    assert any("m.csv: 3 new row(s), 3 to send" in line for line in debug)
+    assert any("m.csv: 3 new take(s), 3 to send" in line for line in debug)
     assert TOKEN not in text
     again = await _batchgen(tmp_path, sim.url, "run", "m.csv", "-v", "--no-progress")
     _, err = await asyncio.wait_for(again.communicate(), 60)
-    assert "m.csv: 3 row(s) already downloaded: skipped, no request" in err.decode()
+    assert "m.csv: 3 take(s) already downloaded: skipped, no request" in err.decode()
     quiet = await _batchgen(tmp_path, sim.url, "run", "m.csv", "--no-progress")
     _, err = await asyncio.wait_for(quiet.communicate(), 60)
     assert " DEBUG " not in err.decode()  # without -v: no debug lines

@@ -357,7 +357,7 @@ def validate_manifests(
     return result.report, result.exit_code
 
 
-def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
+def _from_state(out_dir: Path | None, manifest: Path, read: Any, empty: Any) -> Any:
     state = existing_state(out_dir, manifest)
     if state is None:
         return empty
@@ -369,7 +369,7 @@ def _generated_requests(store: ManifestStore) -> list[Generated]:
     return list(store.generated_requests())
 
 
-def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
+def _changed_prompts(out_dir: Path | None, path: Path, manifest: Manifest) -> list[str]:
     """Rows whose prompt was edited after their video was generated (they keep the video)."""
     state = existing_state(out_dir, path)
     if state is None:

@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.cli.options import (
+    REPORT_EXITS,
+    SIMULATE_EXITS,
+    STATUS_EXITS,
+    TEMPLATE_EXITS,
+    VALIDATE_EXITS,
     add_budget_options,
     add_command,
     add_common,
@@ -59,7 +64,11 @@ def configure_demo(commands: Any) -> None:
 def configure_validate(commands: Any) -> None:
     """Add ``batchgen validate`` to ``commands`` (the parser's sub-commands)."""
     validate = add_command(
-        commands, "validate", "check manifests and show the plan (no network, no token)"
+        commands,
+        "validate",
+        "check manifests and show the plan (no network, no token)",
+        exits=VALIDATE_EXITS,
+        token=False,
     )
     validate.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(validate)
@@ -77,14 +86,27 @@ def configure_validate(commands: Any) -> None:
 
 def configure_template(commands: Any) -> None:
     """Add ``batchgen template`` to ``commands`` (the parser's sub-commands)."""
-    template = add_command(commands, "template", "write a starter manifest (.xlsx)")
+    template = add_command(
+        commands,
+        "template",
+        "write a starter manifest (.xlsx)",
+        exits=TEMPLATE_EXITS,
+        token=False,
+        config=False,
+    )
     template.add_argument("path", type=Path, metavar="PATH.xlsx")
     template.set_defaults(handler=_cmd_template, quiet=0, verbose=0, config=None)
 
 
 def configure_report(commands: Any) -> None:
     """Add ``batchgen report`` to ``commands`` (the parser's sub-commands)."""
-    report = add_command(commands, "report", "rebuild results and gallery from the state")
+    report = add_command(
+        commands,
+        "report",
+        "rebuild results and gallery from the state",
+        exits=REPORT_EXITS,
+        token=False,
+    )
     report.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(report)
     report.add_argument(
@@ -103,7 +125,13 @@ def configure_report(commands: Any) -> None:
 
 def configure_status(commands: Any) -> None:
     """Add ``batchgen status`` to ``commands`` (the parser's sub-commands)."""
-    status = add_command(commands, "status", "what the state says, without any network")
+    status = add_command(
+        commands,
+        "status",
+        "what the state says, without any network",
+        exits=STATUS_EXITS,
+        token=False,
+    )
     status.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(status)
     json_option(status)
@@ -112,7 +140,14 @@ def configure_status(commands: Any) -> None:
 
 def configure_simulate(commands: Any) -> None:
     """Add ``batchgen simulate`` to ``commands`` (the parser's sub-commands)."""
-    simulate = add_command(commands, "simulate", "serve the local GrokImagine simulator")
+    simulate = add_command(
+        commands,
+        "simulate",
+        "serve the local GrokImagine simulator",
+        exits=SIMULATE_EXITS,
+        token=False,
+        config=False,
+    )
     from batchgen.simulator import add_simulate_arguments
 
     add_simulate_arguments(simulate)
