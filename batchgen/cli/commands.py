@@ -78,7 +78,7 @@ def configure_validate(commands: Any) -> None:
     validate.add_argument(
         "--name-template",
         metavar="TEMPLATE",
-        help="check video file names as run would make them (see run --help, README 'File names')",
+        help="check video file names as run would make them (see run --help, docs/downloads.md)",
     )
     json_option(validate)
     validate.set_defaults(handler=_cmd_validate)
@@ -143,7 +143,7 @@ def configure_simulate(commands: Any) -> None:
     simulate = add_command(
         commands,
         "simulate",
-        "serve the local GrokImagine simulator",
+        "serve the local vendor simulator (--provider)",
         exits=SIMULATE_EXITS,
         token=False,
         config=False,
