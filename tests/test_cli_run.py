@@ -133,7 +133,7 @@ async def test_exit_0_when_every_row_is_downloaded(make_sim: MakeSim, tmp_path: 
     assert (out / "results.xlsx").exists() and (out / "results.csv").exists()
     assert (out / "index.html").exists()
     assert len(list((out / "videos").glob("*.mp4"))) >= 6
-    assert "briefs.csv: downloaded 6" in result.stderr
+    assert "briefs.csv: 6 rows, 6 takes (downloaded 6)" in result.stderr
     assert_token_absent(tmp_path)
 
 

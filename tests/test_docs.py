@@ -82,7 +82,7 @@ def test_every_json_key_is_documented_and_every_documented_key_exists(
     assert main(["demo", "manifests/example.csv", "-q"]) == 1
     capsys.readouterr()
     out = ["--out", "outputs/demo"]
-    main(["validate", "manifests/example.csv", "broken.xlsx", "--json", *out])
+    main(["validate", "manifests/example.csv", "broken.xlsx", "--json", "--max-usd", "4", *out])
     validate = json.loads(capsys.readouterr().out)
     main(["status", "manifests/example.csv", "--json", *out])
     status = json.loads(capsys.readouterr().out)
