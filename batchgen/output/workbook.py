@@ -31,6 +31,7 @@ from typing import Any
 import xlsxwriter
 import xlsxwriter.exceptions
 from xlsxwriter.format import Format
+from xlsxwriter.url import Url
 from xlsxwriter.worksheet import Worksheet
 
 from batchgen.atomic import atomic_path
@@ -61,6 +62,7 @@ __all__ = [
     "RESULT_HEADER",
     "RUNS_HEADER",
     "TRUNCATION_MARKER",
+    "RelativeFileLink",
     "write_workbook",
 ]
 
@@ -145,6 +147,30 @@ def write_workbook(
         except xlsxwriter.exceptions.FileCreateError as exc:  # disk full, permissions...
             cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
             raise (cause or OSError(str(exc))) from exc
+
+
+class RelativeFileLink(Url):
+    """A hyperlink to a file relative to the workbook, written as a URI reference.
+
+    XlsxWriter's documented ``external:`` links are Windows paths: it turns ``/`` into ``\\``
+    and cuts the target at the first ``#`` (a location in the other file). A relationship
+    target of ``videos\\a.mp4`` is what Excel for Windows writes; Excel for Mac and other
+    readers expect a URI (ECMA-376 Part 2, 9.3: relationship targets are URIs). So the
+    ``Url`` XlsxWriter parses is given the percent-encoded, forward-slash target of
+    :func:`~batchgen.output.cells.file_target` as written (``videos/a%23b.mp4``), still an
+    external link. (``xlsxwriter.url.Url`` is the type ``write_url`` accepts since 3.2.3;
+    ``tests/test_workbook_links.py`` reads the relationships back and opens the workbook in
+    LibreOffice, so a change of XlsxWriter's parsing cannot go unnoticed.)
+    """
+
+    def __init__(self, target: str) -> None:
+        self._uri = target
+        super().__init__("external:" + target)
+
+    def _parse_url(self) -> None:
+        super()._parse_url()  # an external link, with XlsxWriter's bookkeeping
+        self._link = self._relationship_link = self._uri
+        self._anchor = ""
 
 
 class _Sheets:
@@ -242,6 +268,10 @@ class _Sheets:
                 self.url_budget -= 1
         if target is None:
             self.text(ws, row, col, text, None)
+        elif job.files:
+            link = RelativeFileLink(target)
+            link.text = fit_cell(text)[:MAX_LINK_CHARS]
+            ws.write_url(row, col, link, self.link)
         else:
             ws.write_url(row, col, target, self.link, fit_cell(text)[:MAX_LINK_CHARS])
 
