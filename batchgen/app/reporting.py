@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from batchgen.app.review_loop import absorb_review
 from batchgen.config import Settings
 from batchgen.errors import StateConflictError
 from batchgen.manifest.columns import role_of
@@ -72,7 +73,11 @@ def column_of(columns: Sequence[str], role: str) -> str | None:
 
 def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings: Settings) -> None:
     """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
-    columns hold the prompt, the mode and the ratio (found by header, as the manifest is)."""
+    columns hold the prompt, the mode and the ratio (found by header, as the manifest is).
+
+    What a person typed into results.xlsx since it was last read (during a long run too) is
+    read into the state first (:func:`batchgen.app.review_loop.absorb_review`)."""
+    absorb_review(store, out_dir)
     columns = store.columns()
     prompt = prompt_column(columns)
     write_reports(

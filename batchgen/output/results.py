@@ -45,7 +45,7 @@ from batchgen.output.cells import (
     utc_naive,
     what_to_do,
 )
-from batchgen.output.review import REVIEW_COLUMNS, Review
+from batchgen.output.review import REVIEW_COLUMNS, PersonColumns, Review
 from batchgen.output.summary import Summary, summarise
 from batchgen.output.workbook import write_workbook
 
@@ -101,6 +101,7 @@ def write_results(
     prompt_column: str | None = None,
     review: Review | None = None,
     prompt_now: PromptNow | None = None,
+    person: PersonColumns | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/results.xlsx`` and ``out_dir/results.csv``, each atomically.
 
@@ -108,8 +109,9 @@ def write_results(
     ``prompt_column`` is the one among them holding the prompt (for ``prompt_used``) and
     ``prompt_now`` what a row would send now (see :func:`~batchgen.output.cells.prompt_used`);
     ``job.files`` are relative to ``out_dir``. Deleted rows are moved last if they are not.
-    ``review`` adds the variant, lineage, template and decision columns to both files.
-    Returns the paths of the XLSX and the CSV.
+    ``review`` adds the variant, lineage, template and decision columns to both files;
+    ``person`` the columns a person added to the XLSX (kept there only: the CSV's columns are
+    stable for scripts). Returns the paths of the XLSX and the CSV.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +125,7 @@ def write_results(
         summary=summary,
         used_prompt=lambda job: prompt_used(job, prompt_column, prompt_now),
         review=review,
+        person=person,
     )
     _write_csv(
         csv_path,
