@@ -414,7 +414,7 @@ async def test_a_folder_with_one_broken_and_two_good_manifests(
     assert result.code == 1
     assert "gamma.xlsx" in result.stderr and "Traceback" not in result.stderr
     for name, n in (("alpha", 3), ("beta", 4)):
-        with store_of(tmp_path, name) as store:
+        with store_of(folder, name) as store:  # outputs/ beside the manifests
             assert nonzero(store.counts()) == {JobStatus.DOWNLOADED: n}
     assert sim.stats.tasks_created == 7
 

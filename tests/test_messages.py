@@ -127,7 +127,7 @@ def test_validate_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFix
     path = write_csv(tmp_path / "m.csv", [*rows(2), ["bad", "p", "loud", "1:1", "x"]])
     assert main(["validate", str(path), str(tmp_path / "gone.csv"), "--json"]) == 2
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"version", "exit_code", "manifests", "unreadable", "totals"}
+    assert set(doc) == {"version", "exit_code", "manifests", "unreadable", "totals", "budget"}
     assert doc["version"] == 2 and doc["exit_code"] == 2
     plan = doc["manifests"][0]
     assert {
