@@ -46,7 +46,9 @@ async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: st
             out_dir=out_dir,
             demo=True,
             limiter="none",
+            skip_image_check=True,
         )
+        log.info("demo: picture URLs are not checked (the simulator never fetches them)")
         code = await run_batch(manifests, settings, Token(DEMO_TOKEN), command=command)
     for gallery in demo_galleries(manifests, out_dir):
         log.info("demo: open %s (the gallery; results.xlsx is beside it)", gallery)
