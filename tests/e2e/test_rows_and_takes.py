@@ -15,8 +15,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from helpers.records import write_briefs
 from helpers.hostile_vendor import HostileVendor
+from helpers.records import write_briefs
 
 from batchgen.app.run import run_batch
 from batchgen.app.status import status_report
