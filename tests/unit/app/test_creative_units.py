@@ -8,6 +8,7 @@ import re
 import sqlite3
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -142,7 +143,8 @@ def test_a_file_that_is_not_a_workbook_is_refused_without_a_traceback(
 # ---------------------------------------------------------------- task log and ledger
 class _Row:
     def __init__(self, key: str, row: int) -> None:
-        self.key, self.row, self.user, self.prompt, self.problems = key, row, {}, "p " + key, ()
+        self.user: dict[str, Any] = {}
+        self.key, self.row, self.prompt, self.problems = key, row, "p " + key, ()
         self.spec = JobSpec(key=key, row=row, prompt=self.prompt, mode="fun", ratio="1:1")
 
 

@@ -166,7 +166,7 @@ CASES: dict[str, Case] = {
     ".txt file": Case(text_file("m.txt", GOOD_CSV), "use a .csv, .tsv, .xlsx or .xlsm", 2),
     "missing file": Case(lambda folder: folder / "nope.csv", "does not exist", 2),
     "folder named like a manifest": Case(
-        lambda folder: (folder / "dir.csv").mkdir() or folder / "dir.csv", "is a folder", 2
+        lambda folder: _folder(folder / "dir.csv"), "is a folder", 2
     ),
     "zip that is not a workbook": Case(
         lambda folder: _plain_zip(folder), "zip file but not an Excel workbook", 2
@@ -339,6 +339,11 @@ CASES: dict[str, Case] = {
         row=2,
     ),
 }
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
 
 
 def _plain_zip(folder: Path) -> Path:

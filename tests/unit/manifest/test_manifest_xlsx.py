@@ -48,7 +48,7 @@ def cache_formula(xml: str, ref: str, value: str) -> str:
 
 
 def test_time_coerced_ratios_are_read_back(tmp_path: Path) -> None:
-    rows = [
+    rows: list[list[Any]] = [
         HEADER,
         [1, "a", "fun", dt.time(1, 1), None, "x"],
         [2, "b", "fun", dt.time(2, 3), None, "x"],
@@ -122,7 +122,7 @@ def test_internal_hyperlink_keeps_the_text(tmp_path: Path) -> None:
 
 def test_formula_cells_give_their_cached_result(tmp_path: Path) -> None:
     path = tmp_path / "m.xlsx"
-    rows = [
+    rows: list[list[Any]] = [
         HEADER,
         ["a", '=CONCAT("A cat ","in the rain")', "fun", "1:1", None, '=UPPER("ana")'],
         ["b", '=CONCAT("A dog","")', "fun", "1:1", None, None],
@@ -179,7 +179,7 @@ def test_first_sheet_with_a_prompt_column_is_used(tmp_path: Path) -> None:
 
 
 def test_merged_cells_are_an_error_naming_the_range(tmp_path: Path) -> None:
-    rows = [
+    rows: list[list[Any]] = [
         ["Q3 briefs"],
         HEADER,
         ["a", "cat", "fun", "1:1"],
@@ -196,7 +196,7 @@ def test_merged_cells_are_an_error_naming_the_range(tmp_path: Path) -> None:
     manifest = read_manifest(path)
     assert [s.row for s in manifest.valid] == [3, 7]
     bad = {p.row: p for p in manifest.errors}
-    assert sorted(bad) == [4, 5, 6]
+    assert set(bad) == {4, 5, 6}
     assert str(bad[5]) == (
         f"{path}, row 5, column 'prompt': cells B4:B6 are merged; unmerge them and give every "
         "row its own value"
@@ -204,7 +204,13 @@ def test_merged_cells_are_an_error_naming_the_range(tmp_path: Path) -> None:
 
 
 def test_empty_rows_are_skipped_and_numbers_keep_counting(tmp_path: Path) -> None:
-    rows = [HEADER, ["a", "cat", "fun", "1:1"], [], [None, "  ", None], ["b", "dog", "fun", "1:1"]]
+    rows: list[list[Any]] = [
+        HEADER,
+        ["a", "cat", "fun", "1:1"],
+        [],
+        [None, "  ", None],
+        ["b", "dog", "fun", "1:1"],
+    ]
     book = workbook(rows)
     book.active["C20"] = "   "
     book.active["A21"] = "c"

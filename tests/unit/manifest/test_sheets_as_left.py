@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import openpyxl
@@ -16,7 +16,7 @@ from batchgen.manifest.model import MAX_COLUMNS, RESULT_COLUMNS_RESERVED
 
 
 def _workbook(
-    path: Path, rows: list[list[object]], edit: Callable[[object], None] | None = None
+    path: Path, rows: Sequence[Sequence[object]], edit: Callable[[object], None] | None = None
 ) -> Path:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
@@ -420,7 +420,10 @@ def _generated_state(tmp_path: Path, manifest_path: Path) -> object:
     store.sync_manifest(manifest.columns, manifest.rows)
     for spec in manifest.valid:
         for step in (S.SUBMITTING, S.SUBMITTED, S.COMPLETED, S.DOWNLOADED):
-            store.transition(spec.key, step, **({"task_id": "t"} if step is S.SUBMITTED else {}))
+            if step is S.SUBMITTED:
+                store.transition(spec.key, step, task_id="t")
+            else:
+                store.transition(spec.key, step)
     return store
 
 
