@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from batchgen.app.review_loop import plan_regenerations
-from batchgen.config import Settings
+from batchgen.config import ManifestSettings, Settings
 from batchgen.manifest.load import read_manifest
 from batchgen.manifest.prompt_template import fill_prompt, template_problem
 from batchgen.models import JobSpec, JobStatus, split_variant, variant_key
@@ -62,7 +62,7 @@ def test_prompt_template_option_is_checked_once(tmp_path: Path) -> None:
     manifest = tmp_path / "m.csv"
     manifest.write_text("prompt,mode,ratio\nhello,fun,1:1\n", encoding="utf-8")
     with pytest.raises(Exception, match="--prompt-template"):
-        read_manifest(manifest, prompt_template="broken {")
+        read_manifest(manifest, ManifestSettings(prompt_template="broken {"))
 
 
 def test_variant_keys_round_trip() -> None:

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from batchgen.config import ManifestSettings
 from batchgen.errors import ManifestError
 from batchgen.manifest.load import read_manifest
 
@@ -171,11 +172,11 @@ def test_first_sheet_with_a_prompt_column_is_used(tmp_path: Path) -> None:
     book.save(path)
     manifest = read_manifest(path)
     assert manifest.sheet == "Briefs" and manifest.valid[0].prompt == "cat"
-    assert read_manifest(path, sheet="archive").valid[0].prompt == "old"
+    assert read_manifest(path, ManifestSettings(sheet="archive")).valid[0].prompt == "old"
     with pytest.raises(ManifestError, match=r"has no sheet named 'Nope'.*'Instructions'"):
-        read_manifest(path, sheet="Nope")
+        read_manifest(path, ManifestSettings(sheet="Nope"))
     with pytest.raises(ManifestError, match="sheet 'Instructions' has no prompt column"):
-        read_manifest(path, sheet="Instructions")
+        read_manifest(path, ManifestSettings(sheet="Instructions"))
 
 
 def test_merged_cells_are_an_error_naming_the_range(tmp_path: Path) -> None:
@@ -217,7 +218,7 @@ def test_empty_rows_are_skipped_and_numbers_keep_counting(tmp_path: Path) -> Non
     book.active["B21"] = "bird"
     path = tmp_path / "m.xlsx"
     book.save(path)
-    manifest = read_manifest(path, default_mode="normal", default_ratio="3:2")
+    manifest = read_manifest(path, ManifestSettings(default_mode="normal", default_ratio="3:2"))
     assert [r.row for r in manifest.rows] == [2, 5, 21]
     assert manifest.valid[2].mode == "normal" and manifest.valid[2].ratio == "3:2"
 
