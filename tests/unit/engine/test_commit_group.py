@@ -127,7 +127,7 @@ def test_other_connections_see_a_group_whole_or_not_at_all(tmp_path: Path) -> No
 # ---------------------------------------------------------------- the group
 async def test_moves_asked_before_the_group_is_due_share_one_commit(tmp_path: Path) -> None:
     store = Recording(make_store(tmp_path, 20))
-    group = CommitGroup(store, max_wait=3600.0, max_moves=20)  # type: ignore[arg-type]
+    group = CommitGroup(store, max_wait=3600.0, max_moves=20)
 
     async def one(i: int) -> None:
         for _ in range(i):  # asked over twenty turns of the loop
@@ -141,7 +141,7 @@ async def test_moves_asked_before_the_group_is_due_share_one_commit(tmp_path: Pa
 
 async def test_a_group_is_committed_when_it_reaches_its_size_bound(tmp_path: Path) -> None:
     store = Recording(make_store(tmp_path, 10))
-    group = CommitGroup(store, max_wait=3600.0, max_moves=4)  # type: ignore[arg-type]
+    group = CommitGroup(store, max_wait=3600.0, max_moves=4)
     moves = [asyncio.ensure_future(group.move(f"id:{i}", S.SUBMITTING)) for i in range(10)]
     for _ in range(3):
         await asyncio.sleep(0)
@@ -154,7 +154,7 @@ async def test_a_group_is_committed_when_it_reaches_its_size_bound(tmp_path: Pat
 
 async def test_a_lone_move_is_committed_when_its_wait_is_over(tmp_path: Path) -> None:
     store = Recording(make_store(tmp_path, 2))
-    group = CommitGroup(store, max_wait=0.0)  # type: ignore[arg-type]
+    group = CommitGroup(store, max_wait=0.0)
     await group.move("id:0", S.SUBMITTING)
     await group.move("id:1", S.SUBMITTING)
     assert store.groups == [1, 1]
@@ -175,7 +175,7 @@ async def test_a_refused_move_raises_for_its_caller_only(tmp_path: Path) -> None
 
 async def test_a_failed_commit_reaches_every_caller_of_its_group(tmp_path: Path) -> None:
     store = Recording(make_store(tmp_path, 2), fail=StateError("the disk said no"))
-    group = CommitGroup(store)  # type: ignore[arg-type]
+    group = CommitGroup(store)
     results = await asyncio.gather(
         group.move("id:0", S.SUBMITTING), group.move("id:1", S.SUBMITTING), return_exceptions=True
     )
@@ -223,8 +223,9 @@ async def test_every_row_s_intent_is_committed_before_its_post_in_a_burst(
 ) -> None:
     store = make_store(tmp_path, 60)
     recording = Recording(store)
-    async with WatchingVendor(TOKEN, store.path) as vendor:
-        run = ManifestRun(name="briefs", store=recording, out_dir=tmp_path / "out")  # type: ignore[arg-type]
+    vendor = WatchingVendor(TOKEN, store.path)
+    async with vendor:
+        run = ManifestRun(name="briefs", store=recording, out_dir=tmp_path / "out")
         settings = Settings.from_options(
             base_url=vendor.url, rpm=100_000, retry=FAST_RETRY, first_poll=0.01
         )

@@ -22,6 +22,7 @@ import pytest
 import xlsxwriter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from batchgen.config import ManifestSettings
 from batchgen.manifest.load import read_manifest
 from batchgen.manifest.xlsx import read_xlsx
 
@@ -56,7 +57,7 @@ def test_a_sheet_as_people_lay_it_out_is_read_fast(
     tmp_path: Path, both_xlsx_readers: list[Path]
 ) -> None:
     when = dt.datetime(2026, 3, 1, 9, 30)
-    rows = [
+    rows: list[list[Any]] = [
         [None, "Spring campaign briefs"],  # a title, then a blank row, then the header
         [],
         [None, *HEADER],
@@ -119,7 +120,7 @@ def test_the_named_and_the_active_sheet_are_chosen_as_openpyxl_does(
 
     path = save(tmp_path / "two.xlsx", [HEADER, ["a", "cat", "fun", "1:1"]], edit)
     assert read_manifest(path).valid[0].prompt == "zebra"  # the active tab
-    assert read_manifest(path, sheet=" briefs ").valid[0].prompt == "cat"
+    assert read_manifest(path, ManifestSettings(sheet=" briefs ")).valid[0].prompt == "cat"
     assert both_xlsx_readers == [path, path]
 
 

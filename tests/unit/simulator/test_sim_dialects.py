@@ -47,6 +47,8 @@ def test_the_reseller_stays_the_default() -> None:
 def test_xai_defaults_to_one_request_per_second_and_day_long_links() -> None:
     config = SimConfig(provider="xai")
     assert config.rate_limit == (1, 1.0)
+    assert Simulator(config).stats.tick == 1.0  # the timeline counts per second
+    assert Simulator(SimConfig()).stats.tick == 1.0  # a 60th of the reseller's minute
     assert config.video_link_ttl == 24 * 3600.0
     assert SimConfig(provider="xai", link_ttl=5.0).video_link_ttl == 5.0
 
@@ -104,7 +106,9 @@ def test_teams_must_be_disjoint_sets_of_accepted_tokens(
 
 
 def test_the_xai_banner_gives_the_url_and_the_limit_without_the_key() -> None:
-    banner = _banner(SimConfig(provider="xai", tokens={"xai-secret-key-1"}), "http://h:1")
+    banner = _banner(
+        SimConfig(provider="xai", tokens=frozenset({"xai-secret-key-1"})), "http://h:1"
+    )
     assert "xAI video API simulator listening on http://h:1" in banner
     assert "1 request(s) per second per team" in banner
     assert "xai-secret-key-1" not in banner

@@ -1,7 +1,10 @@
-"""Every workbook a manifest test reads is read by both .xlsx readers, and their answers must
-be the same: the fast one (calamine, ``manifest/xlsx_fast.py``) and openpyxl. So the project's
-hostile and odd workbooks, all built by these tests, check the fast reader too. (A workbook
-the fast reader hands to openpyxl is read once: there is nothing to compare.)"""
+"""Every workbook a test reads in-process is read by both .xlsx readers, and their answers
+must be the same: the fast one (calamine, ``manifest/xlsx_fast.py``) and openpyxl. So the
+project's hostile and odd workbooks, all built by the tests, check the fast reader too. (A
+workbook the fast reader hands to openpyxl is read once: there is nothing to compare.)
+
+Registered for every test by ``tests/conftest.py`` (``pytest_plugins``); the autouse fixture
+``both_xlsx_readers`` yields the workbooks the fast reader read (and openpyxl agreed on)."""
 
 from __future__ import annotations
 
