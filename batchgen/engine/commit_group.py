@@ -6,10 +6,13 @@ by one, a burst of submits cost two fsync'd commits per row, on the event loop: 
 tier's first minute (970 submits) that was seconds of wall time during which no request went
 out, and the largest share of the runner's CPU after the HTTP requests.
 
-:meth:`CommitGroup.move` queues one transition and waits for its commit. The commit is made
-``max_wait`` seconds after the first move of the group was asked (PostgreSQL's
-``commit_delay``: 2 ms, against an fsync of 3-10 ms on a shared virtual disk), or at once
-when the group reaches ``max_moves``, with every transition asked meanwhile. One
+:meth:`CommitGroup.move` queues one transition and waits for its commit. While other
+requests are out or waiting at the throttle (``busy``: their answers will ask for their own
+transitions within milliseconds), the commit is made ``max_wait`` seconds after the first
+move of the group was asked (PostgreSQL's ``commit_delay`` with its ``commit_siblings``: 2 ms,
+against an fsync of 3-10 ms on a shared virtual disk); otherwise on the next turn of the
+event loop, so a lone submit is not held back; at once when the group reaches
+``max_moves``. Every transition asked meanwhile is in it. One
 ``transition_many`` commits them all (fsynced when any of them needs it), and each caller
 resumes with its own answer: done, or its own TransitionError. (Waiting instead for a turn
 of the event loop that adds nothing was tried: answers and submits reach the loop unevenly,
@@ -53,8 +56,9 @@ MAX_MOVES = 512  # moves in one commit at most
 class CommitGroup:
     """The pending transitions of one store, committed together (see the module's docstring).
 
-    ``max_wait``: seconds from a group's first move to its commit; ``max_moves``: a group this
-    big is committed at once; ``commits`` counts the commits made, for tests and figures.
+    ``max_wait``: seconds from a group's first move to its commit while ``busy()`` (default:
+    always; the dispatcher asks its throttle); ``max_moves``: a group this big is committed at
+    once; ``commits`` counts the commits made, for tests and figures.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class CommitGroup:
         self.max_moves = max_moves
         self._queued: list[tuple[Move, asyncio.Future[str | None], _Hook]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self.busy: Callable[[], bool] = lambda: True
         self.commits = 0
 
     async def move(
@@ -93,7 +98,7 @@ class CommitGroup:
         if len(self._queued) >= self.max_moves:
             self.flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self.max_wait, self._due)
+            self._timer = loop.call_later(self.max_wait if self.busy() else 0.0, self._due)
         refusal = await (asyncio.shield(done) if keep else done)
         if refusal is not None:
             raise TransitionError(refusal)

@@ -307,3 +307,19 @@ async def test_the_run_counts_a_move_when_it_is_committed_even_if_its_caller_is_
     with pytest.raises(TransitionError):
         await refused
     assert made == ["id:0"]  # counted with the commit; a refused move is not counted
+
+
+async def test_a_group_waits_for_more_moves_only_while_the_run_is_busy(tmp_path: Path) -> None:
+    store = make_store(tmp_path, 2)
+    group = CommitGroup(store, max_wait=3600.0)
+    busy = True
+    group.busy = lambda: busy
+    waiting = asyncio.ensure_future(group.move("id:0", S.SUBMITTING))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # other requests are out: their moves will join it
+    group.flush()
+    await waiting
+    busy = False
+    await group.move("id:1", S.SUBMITTING)  # nothing else is out: committed on the next turn
+    assert group.commits == 2
