@@ -6,13 +6,14 @@ by one, a burst of submits cost two fsync'd commits per row, on the event loop: 
 tier's first minute (970 submits) that was seconds of wall time during which no request went
 out, and the largest share of the runner's CPU after the HTTP requests.
 
-:meth:`CommitGroup.move` queues one transition and waits for its commit. While other
-requests are out or waiting at the throttle (``busy``: their answers will ask for their own
-transitions within milliseconds), the commit is made ``max_wait`` seconds after the first
-move of the group was asked (PostgreSQL's ``commit_delay`` with its ``commit_siblings``: 2 ms,
-against an fsync of 3-10 ms on a shared virtual disk); otherwise on the next turn of the
-event loop, so a lone submit is not held back; at once when the group reaches
-``max_moves``. Every transition asked meanwhile is in it. One
+:meth:`CommitGroup.move` queues one transition and waits for its commit. While other submits
+are under way (``busy``: their intents and task ids will ask for a commit within
+milliseconds), the commit is made ``max_wait`` seconds after the first move of the group was
+asked (PostgreSQL's ``commit_delay`` with its ``commit_siblings``: 2 ms, against an fsync of
+3-10 ms on a shared virtual disk), with every transition asked meanwhile, or at once when the
+group reaches ``max_moves``. Otherwise the move is committed at once, before ``move`` first
+yields, exactly as a single transition was: a lone submit's POST then leaves in the same turn
+of the event loop as its slot was given, ahead of any request given a slot after it. One
 ``transition_many`` commits them all (fsynced when any of them needs it), and each caller
 resumes with its own answer: done, or its own TransitionError. (Waiting instead for a turn
 of the event loop that adds nothing was tried: answers and submits reach the loop unevenly,
@@ -95,10 +96,10 @@ class CommitGroup:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str | None] = loop.create_future()
         self._queued.append((Move(key, to, fields, expect, attempt), done, on_made))
-        if len(self._queued) >= self.max_moves:
+        if len(self._queued) >= self.max_moves or not self.busy():
             self.flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self.max_wait if self.busy() else 0.0, self._due)
+            self._timer = loop.call_later(self.max_wait, self._due)
         refusal = await (asyncio.shield(done) if keep else done)
         if refusal is not None:
             raise TransitionError(refusal)

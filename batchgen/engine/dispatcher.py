@@ -70,8 +70,8 @@ class Dispatcher:
         self.planner = planner or PollPlanner(first_poll=settings.polling.first_poll)
         self.rng = rng or random.Random()
         self.control = RunControl(api, throttle)
-        for run in runs:  # a group waits for more moves only while other requests are out
-            run.commits.busy = lambda: throttle.waiting + throttle.in_flight > 1
+        for run in runs:  # a group waits for more moves only while other submits are going
+            run.commits.busy = lambda: self.submits.submitting > 1
         self.downloads = DownloadStage(
             cdn,
             settings,

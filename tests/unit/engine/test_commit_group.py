@@ -321,5 +321,7 @@ async def test_a_group_waits_for_more_moves_only_while_the_run_is_busy(tmp_path:
     group.flush()
     await waiting
     busy = False
-    await group.move("id:1", S.SUBMITTING)  # nothing else is out: committed on the next turn
-    assert group.commits == 2
+    alone = group.move("id:1", S.SUBMITTING).__await__()
+    with pytest.raises(StopIteration):  # nothing else is going on: made before it yields
+        next(alone)
+    assert group.commits == 2 and store.get("id:1").status is S.SUBMITTING
