@@ -29,10 +29,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from batchgen.atomic import atomic_path
-from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, Job, split_variant
+from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, split_variant
 
 __all__ = [
     "AMBIGUOUS_OUTCOMES",
@@ -40,7 +40,9 @@ __all__ = [
     "CLAIM_COLUMNS",
     "LEDGER_COLUMNS",
     "LEDGER_NAME",
+    "LedgerRow",
     "LedgerTotals",
+    "RowOf",
     "build_claims",
     "build_ledger",
     "write_ledger",
@@ -74,6 +76,26 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "prompt",
     "detail",
 )
+
+
+class RowOf(Protocol):
+    """What the ledger needs of a key's job: its row number and prompt (a ``Job`` has both)."""
+
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def prompt(self) -> str: ...
+
+
+class LedgerRow(NamedTuple):
+    """A job as the ledger needs it: a few dozen bytes where a ``Job`` takes kilobytes, so
+    the ledger of a 100,000-row state does not hold every row."""
+
+    row: int
+    prompt: str
+
+
 #: Submit outcomes (in the state's attempt history) that may have created an unseen task.
 AMBIGUOUS_OUTCOMES = frozenset({AttemptOutcome.AMBIGUOUS, AttemptOutcome.INTERRUPTED})
 _FAILED = frozenset({"failed", "rejected"})
@@ -108,7 +130,7 @@ def _yes(flag: bool) -> str:
 def build_ledger(
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
 ) -> list[dict[str, Any]]:
     """Ledger lines (``LEDGER_COLUMNS``) by submission time, from the state's ``task_log()``,
     ``attempts()`` and jobs by key."""
@@ -127,7 +149,7 @@ def _order(line: Mapping[str, Any]) -> tuple[str, int, int, str]:
     return line["submitted_at"], row, line["variant"], line["key"]
 
 
-def _task_line(task: Mapping[str, Any], jobs: Mapping[str, Job]) -> dict[str, Any]:
+def _task_line(task: Mapping[str, Any], jobs: Mapping[str, RowOf]) -> dict[str, Any]:
     key = task["key"]
     credits = int(task["consumed_credits"] or 0)
     failed = task["status"] in _FAILED
@@ -146,7 +168,7 @@ def _task_line(task: Mapping[str, Any], jobs: Mapping[str, Job]) -> dict[str, An
     }
 
 
-def _ambiguous_line(attempt: Mapping[str, Any], jobs: Mapping[str, Job]) -> dict[str, Any]:
+def _ambiguous_line(attempt: Mapping[str, Any], jobs: Mapping[str, RowOf]) -> dict[str, Any]:
     key = attempt["key"]
     return {
         "row": _row(jobs, key),
@@ -163,7 +185,7 @@ def _ambiguous_line(attempt: Mapping[str, Any], jobs: Mapping[str, Job]) -> dict
     }
 
 
-def _row(jobs: Mapping[str, Job], key: str) -> int | str:
+def _row(jobs: Mapping[str, RowOf], key: str) -> int | str:
     job = jobs.get(key)
     return "" if job is None else job.row
 
@@ -171,7 +193,7 @@ def _row(jobs: Mapping[str, Job], key: str) -> int | str:
 def build_claims(
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
 ) -> list[dict[str, Any]]:
     """Claim lines (``CLAIM_COLUMNS``) from the state's ``task_log()`` and ``attempts()``."""
     claims: list[dict[str, Any]] = []
@@ -193,7 +215,7 @@ def build_claims(
 
 
 def _claim(
-    reason: str, task: Mapping[str, Any], jobs: Mapping[str, Job], detail: str
+    reason: str, task: Mapping[str, Any], jobs: Mapping[str, RowOf], detail: str
 ) -> dict[str, Any]:
     key = task["key"]
     job = jobs.get(key)
@@ -227,7 +249,7 @@ def _resend(
 
 
 def _duplicate(
-    attempt: Mapping[str, Any], resend: Mapping[str, Any], jobs: Mapping[str, Job]
+    attempt: Mapping[str, Any], resend: Mapping[str, Any], jobs: Mapping[str, RowOf]
 ) -> dict[str, Any]:
     lost = _when(attempt["at"])
     detail = (
@@ -277,7 +299,7 @@ def write_ledger(
     *,
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
 ) -> LedgerTotals:
     """Write ``out_dir/ledger.csv`` and ``out_dir/claims.csv``; returns the totals."""
     attempts = list(attempts)
