@@ -11,6 +11,8 @@ row's DOWNLOADED or DOWNLOAD_FAILED committed to its state. Retries:
 * a CDN's ``Retry-After`` (429/503) is honoured, but never past the run's deadline and never
   longer than ``MAX_CDN_WAIT``: then the row is left for the next run;
 * a refused URL or an over-limit body fails the row at once;
+* a video path that is a symbolic link, or whose folder leads out of the output folder, fails
+  the row at once with a message naming it (nothing is written through a link);
 * a full disk leaves the row as it is (its ``.part`` kept) and stops the run
   (``on_disk_full``).
 """
@@ -26,8 +28,10 @@ from pathlib import Path
 
 import aiohttp
 
+from batchgen.atomic import LinkRefusedError, check_inside, refuse_link
 from batchgen.config import Settings
 from batchgen.engine.downloads.addresses import host_is_private
+from batchgen.engine.downloads.container import video_problem
 from batchgen.engine.downloads.fetch import (
     DEFAULT_MAX_VIDEO_BYTES,
     CdnBusyError,
@@ -88,14 +92,31 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _inside(dest: Path, out_dir: Path) -> None:
+    """RefusedError naming ``dest`` when it is a link or its folder leads out of ``out_dir``."""
+    try:
+        check_inside(dest, out_dir)
+        refuse_link(dest)
+    except LinkRefusedError as exc:
+        raise RefusedError(str(exc)) from exc
+
+
 def _finished(dest: Path) -> int | None:
-    """The size of a video an earlier run finished at ``dest`` (None: there is none)."""
+    """The size of a whole video an earlier run finished at ``dest`` (None: there is none).
+
+    A file there that is not a whole video by its structure (an older version kept a CDN's
+    cut copy, or the file was damaged since) is deleted, so the row downloads it again."""
     try:
         with dest.open("rb") as handle:
             head = handle.read(64)
-        return None if sniff(head) else dest.stat().st_size
+        if sniff(head) is None and (problem := video_problem(dest)) is None:
+            return dest.stat().st_size
     except (FileNotFoundError, IsADirectoryError):
         return None
+    if sniff(head) is None:
+        log.warning("%s is not a whole video (%s): it is downloaded again", dest, problem)
+        dest.unlink()
+    return None
 
 
 class DownloadStage:
@@ -180,6 +201,7 @@ class DownloadStage:
             try:
                 rel = names.claim(job, index)
                 dest = run.out_dir / rel
+                _inside(dest, run.out_dir)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 size = await self._fetch(run, job, urls, index, dest, rel)
             except DownloadError as exc:

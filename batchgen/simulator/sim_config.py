@@ -9,7 +9,8 @@ so a test can say "the 3rd one fails" (``Fault(at={3})``) and a demo can say "5%
   ``POST /v1/generate`` and ``GET /v1/status`` requests that passed the rate limit.
 * **submit** faults (``ambiguous``) count valid generate requests about to create a task.
 * **task** faults (``unknown_status``, ``task_transient``, ``task_permanent``) count tasks created.
-* **file** faults (``truncated``, ``expired``, ``unsized_cut``, ``wrong_type``) count downloads
+* **file** faults (``truncated``, ``expired``, ``unsized_cut``, ``short_copy``, ``wrong_type``)
+  count downloads
   of an existing video.
 
 When several faults fire on one request, the first in ``API_FAULT_PRECEDENCE`` wins; ``slow`` and
@@ -51,7 +52,7 @@ API_FAULT_PRECEDENCE: tuple[str, ...] = (
 API_FAULTS: tuple[str, ...] = ("refuse", "slow", *API_FAULT_PRECEDENCE)
 SUBMIT_FAULTS: tuple[str, ...] = ("ambiguous",)
 TASK_FAULTS: tuple[str, ...] = ("task_permanent", "task_transient", "unknown_status")
-FILE_FAULTS: tuple[str, ...] = ("expired", "truncated", "unsized_cut", "wrong_type")
+FILE_FAULTS: tuple[str, ...] = ("expired", "truncated", "unsized_cut", "short_copy", "wrong_type")
 FAULT_NAMES: tuple[str, ...] = tuple(
     sorted((*API_FAULTS, *SUBMIT_FAULTS, *TASK_FAULTS, *FILE_FAULTS))
 )
@@ -120,6 +121,8 @@ class SimConfig:
     expired: Fault = Fault()  # download answered 403/410 as expired
     unsized_cut: Fault = Fault()  # download without Content-Length or chunking, cut short
     wrong_type: Fault = Fault()  # a "Login required" HTML page (text/html) instead of the video
+    # a CDN cache's cut copy served as whole: 200, part of the body, a Content-Length matching it
+    short_copy: Fault = Fault()
     storm: Fault = Fault()  # the token gets 429 for ``storm_duration``
     unknown_status: Fault = Fault()  # undocumented status while running
     task_transient: Fault = Fault()  # fails with a retryable message

@@ -115,6 +115,12 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
         datetimes; tests and simulated runs inject one.
         """
         path = Path(path)
+        for own in (path, path.with_suffix(".lock"), Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if own.is_symlink():
+                raise StateError(
+                    f"{own} is a symbolic link: batchgen does not write its state through "
+                    "links (one planted there would carry it elsewhere); remove it"
+                )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
