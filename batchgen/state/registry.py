@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,13 @@ from pathlib import Path
 from batchgen.atomic import atomic_write_bytes
 from batchgen.errors import StateConflictError
 from batchgen.paths import user_state_dir
-from batchgen.state.location import has_outputs, manifest_identity, state_path_for
+from batchgen.state.location import has_outputs, manifest_identity, never_sent, state_path_for
 
 __all__ = ["REGISTRY_FILE", "Registry", "locate_state"]
 
 REGISTRY_FILE = "registry.json"
+
+log = logging.getLogger("batchgen")
 
 
 class Registry:
@@ -77,7 +80,8 @@ def locate_state(
     """The state file a run of ``manifest`` with ``--out out_dir`` uses, or a refusal.
 
     Raises StateConflictError (exit 2) when the run would start a fresh state although the
-    registry knows one elsewhere (or knows one that has since disappeared), or in a folder
+    registry knows one elsewhere that has sent requests (one that never sent any binds
+    nothing), or knows one that has since disappeared, or in a folder
     that already holds results or videos without a state; ``new_state`` (``--new-state``)
     overrides both. ``registry`` None skips the registry (the demo).
     """
@@ -89,6 +93,16 @@ def locate_state(
     if known is not None and known.exists():
         if known.parent.parent.resolve() == Path(out_dir).resolve():
             return known  # the same output folder, reached under another name
+        if never_sent(known):
+            # its nights were all refused before any request (a wrong token, say): it holds
+            # no task to lose, so it does not bind the manifest to that night's --out
+            log.info(
+                "%s: the state at %s never sent a request; starting under %s instead",
+                manifest.name,
+                known,
+                out_dir,
+            )
+            return _fresh(chosen, manifest, override)
         raise StateConflictError(
             f"{manifest} already has a state at {known}, not under {out_dir}. Run with "
             f"--out {known.parent.parent} to continue it; {override}"
@@ -98,6 +112,11 @@ def locate_state(
             f"the state of {manifest} was at {known} and is gone (deleted or moved?). Restore "
             f"it to continue; {override}"
         )
+    return _fresh(chosen, manifest, override)
+
+
+def _fresh(chosen: Path, manifest: Path, override: str) -> Path:
+    """``chosen`` for a new state, unless its folder holds outputs without a state."""
     if has_outputs(chosen.parent):
         raise StateConflictError(
             f"{chosen.parent} holds results or videos but no state file: the state of "

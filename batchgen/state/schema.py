@@ -18,6 +18,7 @@ __all__ = [
     "ATTEMPT_SQL",
     "CHANGED",
     "CHARGED_SQL",
+    "EVER_SUBMITTED_SQL",
     "FLOOR",
     "FRESH",
     "INTERRUPTED",
@@ -117,6 +118,14 @@ INTERRUPTED = (
     "the previous run stopped while this row's request was being sent; the vendor may have "
     "created (and charged) a task. Re-run with --resubmit-unknown to send it again."
 )
+#: A row of this state whose submit may have reached an API (a task id, a submit time, a POST
+#: in flight or of unknown outcome, or credits carried over): such a state has sent requests.
+EVER_SUBMITTED_SQL = (
+    "SELECT 1 FROM jobs WHERE task_id IS NOT NULL OR submitted_at IS NOT NULL "
+    f"OR status IN ('{S.SUBMITTING.value}', '{S.UNKNOWN.value}') "
+    "OR earlier_credits > 0 OR earlier_possible > 0 LIMIT 1"
+)
+
 CHANGED = (
     "row {row} (id {key}) changed its request after it was submitted; the earlier task stands. "
     "Give the row a new id to generate it again."

@@ -49,6 +49,7 @@ from batchgen.state.runs import RunRecords
 from batchgen.state.schema import (
     ALLOWED,
     CHANGED,
+    EVER_SUBMITTED_SQL,
     MIGRATIONS,
     NOW_INVALID,
     REDOABLE,
@@ -243,12 +244,7 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
 
     def _ever_submitted(self) -> bool:
         """Whether any row of this state ever had a submit that may have reached an API."""
-        sql = (
-            "SELECT 1 FROM jobs WHERE task_id IS NOT NULL OR submitted_at IS NOT NULL "
-            "OR status IN (?, ?) OR earlier_credits > 0 OR earlier_possible > 0 LIMIT 1"
-        )
-        found = self._conn.execute(sql, (S.SUBMITTING.value, S.UNKNOWN.value)).fetchone()
-        return found is not None
+        return self._conn.execute(EVER_SUBMITTED_SQL).fetchone() is not None
 
     def integrity_ok(self) -> bool:
         """True when ``PRAGMA integrity_check`` finds nothing wrong."""
