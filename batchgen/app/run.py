@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import aiohttp
 
 from batchgen import __version__
-from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
+from batchgen.app.outcome import MEANINGS, ended_by, manifest_exit, overall_exit
 from batchgen.app.provider import ProviderFactory, grokimagine_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
 from batchgen.app.record import write_results
@@ -29,6 +30,7 @@ from batchgen.config import Settings
 from batchgen.engine.dispatcher import Dispatcher, ManifestRun, StopReason
 from batchgen.engine.download_stage import policy_for
 from batchgen.engine.downloads.addresses import cdn_connector
+from batchgen.engine.guards import time_left_until_end
 from batchgen.engine.pacing.limiter import open_throttle
 from batchgen.engine.progress import Progress
 from batchgen.engine.retry import Step, attempt_limit
@@ -40,6 +42,7 @@ from batchgen.errors import (
     ExitCode,
     LockHeldError,
     ManifestError,
+    StateBusyError,
     StateConflictError,
     UsageError,
 )
@@ -53,7 +56,7 @@ from batchgen.providers.endpoint import normalise_base_url
 from batchgen.providers.grokimagine import Token
 from batchgen.state.factory import open_store
 from batchgen.state.location import manifest_identity
-from batchgen.state.protocol import ManifestStore
+from batchgen.state.protocol import BusyWait, ManifestStore
 from batchgen.state.registry import Registry, locate_state
 from batchgen.state.spend import Spend
 
@@ -73,12 +76,32 @@ class Prepared:
     run: ManifestRun
 
 
+#: Seconds a run that stopped because its state stayed busy still waits to record its line.
+RECORD_WAIT = 30.0
+
+
 @dataclass(frozen=True)
 class _Outcome:
     dispatcher: Dispatcher
     signum: int | None
     requests: int
     rate_limited: int
+    error: BatchgenError | None = None  # what ended the dispatch, when an error did
+
+
+def busy_wait(settings: Settings, *, extra: float | None = None) -> BusyWait:
+    """How long this run waits for a state that another program holds: until its deadline
+    plus grace, or ``--outage-timeout`` without a deadline (``extra``: that many seconds
+    from now instead)."""
+    left = time_left_until_end(settings)
+    bound = extra if extra is not None else settings.api.outage_timeout
+    end = time.monotonic() + bound
+
+    def time_left() -> float:
+        by_deadline = None if extra is not None else left()
+        return by_deadline if by_deadline is not None else end - time.monotonic()
+
+    return BusyWait(time_left=time_left, notice=lambda text: log.warning("%s", text))
 
 
 @dataclass
@@ -89,7 +112,7 @@ class _Batch:
     locked: list[str] = field(default_factory=list)
 
 
-def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
+def _prepare(path: Path, settings: Settings, command: str, busy: BusyWait) -> Prepared | None:
     manifest = read_manifest(
         path,
         sheet=settings.manifest.sheet,
@@ -107,7 +130,7 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
     state = locate_state(
         settings.output.out_dir, path, registry=registry, new_state=settings.state.new_state
     )
-    store = open_store(state, manifest=path)
+    store = open_store(state, manifest=path, busy=busy)
     try:
         # a wrong --name-template stops before anything is sent
         files = file_names(store, settings.output.name_template, manifest.columns, path.name)
@@ -188,10 +211,11 @@ def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Ba
     files = find_manifests(list(paths))
     if not files:
         raise UsageError(no_manifest_message(list(paths)))
+    busy = busy_wait(settings)
     try:
         for path in files:
             try:
-                prepared = _prepare(path, settings, command)
+                prepared = _prepare(path, settings, command, busy)
                 if prepared is None:
                     batch.empty.append(path.name)
                 else:
@@ -237,7 +261,11 @@ async def run_batch(
         return ExitCode.OK  # only manifests without data rows: nothing to do
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
-        outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
+        try:
+            outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
+        except BatchgenError as exc:  # before the dispatch began: nothing was sent
+            close_all(_lines(batch.prepared), [exc.exit_code] * len(batch.prepared), 0, 0)
+            raise
         with quit_on_signal(enabled=install_signals) as closed:
             code = _finish(batch, outcome, settings, closed)
             if settings.output.notify_url:
@@ -277,13 +305,20 @@ async def _dispatch(
         def quit_now(code: int) -> None:
             close_all(_lines(prepared), [code] * len(prepared), api.requests, api.rate_limited)
 
+        ended: list[BatchgenError | None] = [None]
         with _signals(dispatcher, quit_now, enabled=install_signals) as received:
             progress = Progress(dispatcher, api, settings)
             async with progress:
                 task = asyncio.ensure_future(dispatcher.run())
-                await _await_with_stop_timeout(task, dispatcher, settings)
+                try:
+                    await _await_with_stop_timeout(task, dispatcher, settings)
+                except BatchgenError as exc:  # the run's lines are still closed (_finish)
+                    log.error("%s", exc)
+                    ended[0] = exc
+                    if isinstance(exc, StateBusyError):
+                        dispatcher.request_stop(StopReason.STATE_BUSY)
         signum = received[0] if received else None
-        return _Outcome(dispatcher, signum, api.requests, api.rate_limited)
+        return _Outcome(dispatcher, signum, api.requests, api.rate_limited, error=ended[0])
 
 
 async def _await_with_stop_timeout(
@@ -353,7 +388,17 @@ def _lines(prepared: Sequence[Prepared]) -> list[RunLine]:
 def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed) -> int:
     """Write every run's line in its state first (quick), then the results (slow)."""
     dispatcher = outcome.dispatcher
-    codes = [manifest_exit(p.store, dispatcher, outcome.signum) for p in batch.prepared]
+    error = outcome.error
+    if error is None:
+        try:
+            codes = [manifest_exit(p.store, dispatcher, outcome.signum) for p in batch.prepared]
+        except BatchgenError as exc:  # the state stayed busy past the deadline, say
+            log.error("%s", exc)
+            error = exc
+    if error is not None:  # counted without the state, which may still be busy
+        codes = [ended_by(error, sent=outcome.requests > 0)] * len(batch.prepared)
+        for prepared in batch.prepared:
+            prepared.store.wait_while_busy(busy_wait(settings, extra=RECORD_WAIT))
     lines = _lines(batch.prepared)
     close_all(lines, codes, outcome.requests, outcome.rate_limited)
 
@@ -362,11 +407,14 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed
 
     closed.ready(close)
     for prepared in batch.prepared:
-        try:  # results are written "if space allows"
+        try:  # results are written "if space allows" (and if the state can be read)
             write_results(prepared.store, prepared.run, settings=settings)
-        except (DiskFullError, OSError) as exc:
+        except (BatchgenError, OSError) as exc:
             log.error("%s: results not written: %s", prepared.path.name, exc)
-        log.info("%s", summary_line(prepared, demo=settings.state.demo))
+        with contextlib.suppress(BatchgenError):
+            log.info("%s", summary_line(prepared, demo=settings.state.demo))
+    if error is not None:
+        return max(codes, default=ExitCode.ATTENTION)
     return overall_exit(
         codes,
         dispatcher,

@@ -42,7 +42,7 @@ from batchgen.models import JobStatus
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.lock import RunLock
 from batchgen.state.origins import OriginRecords
-from batchgen.state.protocol import ManifestStore
+from batchgen.state.protocol import BusyWait, ManifestStore
 from batchgen.state.queries import Queries
 from batchgen.state.rows import RowLike, SyncReport, incoming
 from batchgen.state.runs import RunRecords
@@ -58,6 +58,7 @@ from batchgen.state.schema import (
     Attempt,
 )
 from batchgen.state.spend import Spend
+from batchgen.state.sqlite import BUSY_TIMEOUT
 from batchgen.state.sqlite import translating as _translating
 from batchgen.state.transitions import Transitions
 
@@ -76,7 +77,6 @@ __all__ = [
 ]
 
 S = JobStatus
-BUSY_TIMEOUT = 10.0  # seconds; another process opening this state may briefly write (migrate)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -108,12 +108,13 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
         *,
         manifest: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        busy: BusyWait | None = None,
     ) -> StateStore:
         """Open (creating and migrating if needed) the state at ``path``.
 
         ``manifest``, when given, is recorded as the folder's owner (meta ``manifest_path``)
         the first time, which :func:`state_path_for` consults. ``clock`` returns aware
-        datetimes; tests and simulated runs inject one.
+        datetimes; tests and simulated runs inject one. ``busy``: see ``wait_while_busy``.
         """
         path = Path(path)
         for own in (path, path.with_suffix(".lock"), Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -129,6 +130,7 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
             raise StateError(f"cannot open the state file {path}: {exc}") from exc
         store = cls(path, conn, clock or (lambda: dt.datetime.now(dt.UTC)))
         try:
+            store.wait_while_busy(busy)
             store._setup(manifest)
         except BaseException:
             store.close()

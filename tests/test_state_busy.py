@@ -1,0 +1,177 @@
+"""Issue 23 item 4: a busy state waits, it does not die.
+
+Seen: a SQLite viewer with an unsaved edit held a write lock on the state; the night died with
+exit 2 after 10 s although six tasks had been paid (exit 2 means "nothing was sent"), its line
+in the Runs sheet had no end and its log file was empty. Now the store waits (with a message,
+bounded by the deadline), a run that had sent never exits 2, and the run's line is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_harness import SIM_DEFAULTS, Cli, store_of, write_manifest
+from conftest import MakeSim
+
+from batchgen.app.outcome import ended_by
+from batchgen.errors import ExitCode, StateBusyError, StateError
+from batchgen.state.protocol import BusyWait
+from batchgen.state.store import StateStore
+
+__all__ = ["SIM_DEFAULTS"]  # the make_sim fixture reads it
+
+
+@contextlib.contextmanager
+def write_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another program's open write transaction on the state (a viewer's unsaved edit)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        conn.close()
+
+
+# ---------------------------------------------------------------- the store
+def test_a_store_waits_for_a_write_lock_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    said: list[str] = []
+    told = threading.Event()
+
+    def notice(text: str) -> None:
+        said.append(text)
+        told.set()
+
+    with StateStore.open(path) as store:
+        store.wait_while_busy(BusyWait(time_left=lambda: 60.0, notice=notice, per_try=0.05))
+        with write_lock(path) as viewer:
+            # the viewer gives up its edit once the run has said it waits, not before
+            releaser = threading.Thread(target=lambda: told.wait(30) and viewer.rollback())
+            releaser.start()
+            store.set_meta("k", "v")  # blocks until the viewer lets go
+            releaser.join()
+        assert store.get_meta("k") == "v"
+    assert "is busy: another program holds a write lock" in said[0] and str(path) in said[0]
+    assert "is free again" in said[1]
+
+
+def test_a_store_gives_up_when_the_wait_is_over(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    left = iter([5.0, 5.0, 0.0])  # the deadline comes during the third try
+    said: list[str] = []
+    with StateStore.open(path) as store, write_lock(path):
+        store.wait_while_busy(
+            BusyWait(time_left=lambda: next(left), notice=said.append, per_try=0.01)
+        )
+        with pytest.raises(StateBusyError) as caught:
+            store.set_meta("k", "v")
+    assert caught.value.exit_code == ExitCode.LOCKED
+    assert str(path) in str(caught.value) and "nothing is lost" in str(caught.value)
+    assert len(said) == 1  # one message for the whole wait
+
+
+def test_without_a_wait_a_busy_state_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    with StateStore.open(path) as store, write_lock(path):
+        store._set_timeout(0.01)
+        with pytest.raises(StateError, match="busy"):
+            store.set_meta("k", "v")
+
+
+def test_exit_2_is_never_the_code_of_a_run_that_sent() -> None:
+    busy = StateBusyError("busy")
+    assert ended_by(busy, sent=True) == ExitCode.STOPPED_EARLY
+    assert ended_by(busy, sent=False) == ExitCode.LOCKED
+    assert ended_by(StateError("damaged"), sent=True) == ExitCode.ATTENTION
+    assert ended_by(StateError("damaged"), sent=False) == ExitCode.USAGE
+
+
+# ---------------------------------------------------------------- a run
+async def _read_until(stream: asyncio.StreamReader, words: str, seen: list[str]) -> None:
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 60)).decode()
+        if not line:
+            raise AssertionError(f"{words!r} never said:\n" + "".join(seen))
+        seen.append(line)
+        if words in line:
+            return
+
+
+def _submitted(state: Path) -> bool:
+    if not state.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{state.as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT count(*) FROM jobs WHERE task_id IS NOT NULL").fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(row[0])
+
+
+async def _until_paid(proc: asyncio.subprocess.Process, state: Path) -> None:
+    """Wait (on the state, not a guess at timing) until the run has paid for a task."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 60
+    while not _submitted(state):
+        assert proc.stderr is not None
+        if proc.returncode is not None or loop.time() > end:
+            raise AssertionError("no task was paid:\n" + (await proc.stderr.read()).decode())
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.e2e
+async def test_a_run_waits_while_a_viewer_holds_the_state_and_finishes(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim(latency_median=100.0)  # tasks of about a second
+    write_manifest(tmp_path / "m.csv", 6)
+    state = tmp_path / "outputs" / "m" / "state.sqlite"
+    proc = await Cli(tmp_path, sim).start("run", "m.csv")
+    assert proc.stderr is not None
+    seen: list[str] = []
+    await _until_paid(proc, state)
+    with write_lock(state):  # tasks were paid: the run must wait, not exit 2
+        await _read_until(proc.stderr, "is busy: another program holds a write lock", seen)
+    rest = (await proc.stderr.read()).decode()
+    assert await proc.wait() == ExitCode.OK, "".join(seen) + rest
+    assert "free again" in rest
+    with store_of(tmp_path, "m") as store:
+        last = store.runs()[-1]
+        assert last.exit_code == ExitCode.OK and last.ended_at is not None
+    (log,) = (tmp_path / "outputs" / "m" / "logs").glob("run-*.log")
+    assert "is busy" in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.e2e
+async def test_a_state_busy_past_the_deadline_stops_early_and_records_the_run(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    sim = await make_sim(latency_median=100.0)
+    write_manifest(tmp_path / "m.csv", 6)
+    state = tmp_path / "outputs" / "m" / "state.sqlite"
+    cli = Cli(tmp_path, sim)
+    proc = await cli.start("run", "m.csv", "--max-runtime", "2s", "--grace", "1s")
+    assert proc.stderr is not None
+    seen: list[str] = []
+    await _until_paid(proc, state)
+    with write_lock(state):  # held past the deadline; let go once the run has given up
+        await _read_until(proc.stderr, "could wait no longer", seen)
+    rest = (await proc.stderr.read()).decode()
+    code = await proc.wait()
+    assert code == ExitCode.STOPPED_EARLY, "".join(seen) + rest
+    assert "Traceback" not in rest
+    with store_of(tmp_path, "m") as store:
+        last = store.runs()[-1]
+        assert last.exit_code == ExitCode.STOPPED_EARLY and last.ended_at is not None
+    (log,) = (tmp_path / "outputs" / "m" / "logs").glob("run-*.log")
+    assert "could wait no longer" in log.read_text(encoding="utf-8")
+    # the next night recovers everything
+    assert (await cli.run("run", "m.csv", "--resubmit-unknown")).code == ExitCode.OK
