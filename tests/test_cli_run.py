@@ -109,7 +109,7 @@ async def test_exit_3_at_the_first_401_and_no_further_requests(
 async def test_exit_4_when_another_run_holds_the_manifest(
     make_sim: MakeSim, tmp_path: Path
 ) -> None:
-    sim = await make_sim(latency_median=300.0)  # 3 s: the first run stays busy
+    sim = await make_sim(latency_median=1000.0)  # 10 s: the first run stays busy
     write_manifest(tmp_path / "briefs.csv", 3)
     cli = Cli(tmp_path, sim)
     first = await cli.start("run", "briefs.csv")

@@ -21,6 +21,7 @@ from pathlib import Path
 import aiohttp
 
 from batchgen import __version__
+from batchgen.app.copies import hold_copies, record_state, state_or_alias, task_recorder
 from batchgen.app.outcome import MEANINGS, ended_by, manifest_exit, overall_exit
 from batchgen.app.provider import ProviderFactory, grokimagine_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
@@ -55,6 +56,7 @@ from batchgen.output.notify import send_notice
 from batchgen.providers.endpoint import normalise_base_url
 from batchgen.providers.grokimagine import Token
 from batchgen.state.factory import open_store
+from batchgen.state.generated import GenerationRecord
 from batchgen.state.location import manifest_identity
 from batchgen.state.protocol import BusyWait, ManifestStore
 from batchgen.state.registry import Registry, locate_state
@@ -110,9 +112,16 @@ class _Batch:
     unreadable: list[str] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
+    record: GenerationRecord | None = None  # what was generated, across every state
 
 
-def _prepare(path: Path, settings: Settings, command: str, busy: BusyWait) -> Prepared | None:
+def _prepare(
+    path: Path,
+    settings: Settings,
+    command: str,
+    busy: BusyWait,
+    record: GenerationRecord | None,
+) -> Prepared | None:
     manifest = read_manifest(
         path,
         sheet=settings.manifest.sheet,
@@ -127,9 +136,15 @@ def _prepare(path: Path, settings: Settings, command: str, busy: BusyWait) -> Pr
             log.info("%s", problem)
         return None
     registry = None if settings.state.demo else Registry()
-    state = locate_state(
-        settings.output.out_dir, path, registry=registry, new_state=settings.state.new_state
+    out, new_state = settings.output.out_dir, settings.state.new_state
+    alias = state_or_alias(
+        out, path, manifest.valid, registry=registry, record=record, new_state=new_state
     )
+    if alias is not None:  # a rename or a hard link: the same manifest, the same state
+        log.warning("%s", alias.describe(path.name))
+        state = alias.state
+    else:
+        state = locate_state(out, path, registry=registry, new_state=new_state)
     store = open_store(state, manifest=path, busy=busy)
     try:
         # a wrong --name-template stops before anything is sent
@@ -143,9 +158,12 @@ def _prepare(path: Path, settings: Settings, command: str, busy: BusyWait) -> Pr
         if registry is not None:
             registry.record(path, store.path)
         generated = store.generated_requests()
-        manifest, _ = hold_regenerations(
-            manifest, generated, allow=settings.manifest.allow_regenerate
-        )
+        allow = settings.manifest.allow_regenerate
+        manifest, _ = hold_regenerations(manifest, generated, allow=allow)
+        if record is not None:  # rows made under another manifest path (a copy): held
+            record_state(record, store, path)
+            own = {spec.key for spec in generated}
+            manifest = hold_copies(manifest, record, store, own=own, allow=allow)
         for problem in manifest.problems:
             (log.warning if problem.severity == "warning" else log.error)("%s", problem)
         report = sync_with_review(store, manifest, store.path.parent)
@@ -159,6 +177,8 @@ def _prepare(path: Path, settings: Settings, command: str, busy: BusyWait) -> Pr
         raise
     out_dir = store.path.parent
     run = ManifestRun(name=path.name, store=store, out_dir=out_dir, files=files)
+    if record is not None:
+        run.on_task = task_recorder(record, store, path)
     return Prepared(path=path, out_dir=out_dir, store=store, run_id=run_id, run=run)
 
 
@@ -207,7 +227,7 @@ def _explain_skips(store: ManifestStore, name: str, new: int) -> None:
 def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
     """Open every manifest's state; a usage problem or a state conflict (another state, a
     deleted state, another API URL) refuses the whole run before anything is sent."""
-    batch = _Batch()
+    batch = _Batch(record=None if settings.state.demo else GenerationRecord())
     files = find_manifests(list(paths))
     if not files:
         raise UsageError(no_manifest_message(list(paths)))
@@ -215,7 +235,7 @@ def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Ba
     try:
         for path in files:
             try:
-                prepared = _prepare(path, settings, command, busy)
+                prepared = _prepare(path, settings, command, busy, batch.record)
                 if prepared is None:
                     batch.empty.append(path.name)
                 else:
@@ -232,6 +252,8 @@ def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Ba
     except BaseException:
         for prepared_one in batch.prepared:
             prepared_one.store.close()
+        if batch.record is not None:
+            batch.record.close()
         raise
     return batch
 
@@ -251,6 +273,8 @@ async def run_batch(
     :class:`~batchgen.providers.base.Provider` protocol); GrokImagine unless told."""
     batch = _prepare_all(paths, settings, command)
     if not batch.prepared:
+        if batch.record is not None:
+            batch.record.close()
         if batch.locked:
             return ExitCode.LOCKED
         if batch.unreadable:
@@ -276,6 +300,8 @@ async def run_batch(
             detach_run_log(handler)
         for prepared in batch.prepared:
             prepared.store.close()
+        if batch.record is not None:
+            batch.record.close()
 
 
 async def _dispatch(
@@ -407,6 +433,9 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed
 
     closed.ready(close)
     for prepared in batch.prepared:
+        if batch.record is not None:  # what this run generated joins the per-user record
+            with contextlib.suppress(BatchgenError):
+                record_state(batch.record, prepared.store, prepared.path)
         try:  # results are written "if space allows" (and if the state can be read)
             write_results(prepared.store, prepared.run, settings=settings)
         except (BatchgenError, OSError) as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from batchgen.app.copies import check_copies
 from batchgen.app.plan import (
     ASSUMED_LATENCY_S,
     REQUESTS_PER_TASK,
@@ -236,6 +237,7 @@ def validate_paths(
     allow_regenerate: bool = False,
     name_template: str | None = None,
     regenerations: Callable[[Path, Manifest], Sequence[str]] | None = None,
+    copies: Callable[[Path, Manifest], Manifest] | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
@@ -250,6 +252,9 @@ def validate_paths(
     ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
     ``regenerations(path, manifest)`` are the keys of the takes a run would add for the
     review's ``regenerate`` decisions (:func:`batchgen.app.review_loop.pending_regenerations`).
+    ``copies(path, manifest)`` is the manifest as ``run`` would send it when it is a copy,
+    a rename or a hard link of another (:func:`batchgen.app.copies.check_copies`); it runs
+    before the other callbacks.
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -274,6 +279,8 @@ def validate_paths(
         except ManifestError as exc:
             errors.append(exc)
             continue
+        if copies is not None:
+            manifest = copies(path, manifest)
         if generated is not None:
             manifest, _ = hold_regenerations(manifest, generated(path), allow=allow_regenerate)
         if name_template:
@@ -328,6 +335,30 @@ def validate_manifests(
 ) -> tuple[str, int]:
     """The ``validate`` report (text or JSON) and its exit code: 0 all valid, 1 some
     invalid, 2 unusable."""
+    out_dir = settings.output.out_dir
+    aliases: dict[Path, Path] = {}  # manifest -> the state of the manifest it was renamed from
+
+    def state_of(path: Path) -> Path | None:
+        return aliases.get(path) or existing_state(out_dir, path)
+
+    def from_state(path: Path, read: Any, empty: Any) -> Any:
+        state = state_of(path)
+        if state is None:
+            return empty
+        with open_store(state) as store:
+            return read(store)
+
+    def copies(path: Path, manifest: Manifest) -> Manifest:
+        own = existing_state(out_dir, path)
+        keys = {spec.key for spec in from_state(path, _generated_requests, [])}
+        held, alias = check_copies(
+            out_dir, path, manifest, own_state=own, own_generated=keys,
+            allow=settings.manifest.allow_regenerate,
+        )  # fmt: skip
+        if alias is not None:
+            aliases[path] = alias.state
+        return held
+
     result = validate_paths(
         list(paths),
         rpm=settings.api.rpm,
@@ -337,32 +368,21 @@ def validate_manifests(
         variants=settings.manifest.variants,
         prompt_template=settings.manifest.prompt_template,
         max_credits=settings.limits.max_credits,
-        done_keys=lambda path: _from_state(
-            settings.output.out_dir, path, lambda s: s.done_keys(), set()
-        ),
-        latencies=lambda path: _from_state(
-            settings.output.out_dir, path, lambda s: s.latency_samples(), []
-        ),
+        done_keys=lambda path: from_state(path, lambda s: s.done_keys(), set()),
+        latencies=lambda path: from_state(path, lambda s: s.latency_samples(), []),
         notes=lambda path, manifest: _changed_prompts(settings.output.out_dir, path, manifest),
         include_hidden=settings.manifest.include_hidden,
-        generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
+        generated=lambda path: from_state(path, _generated_requests, []),
         allow_regenerate=settings.manifest.allow_regenerate,
         name_template=settings.output.name_template,
-        regenerations=lambda path, manifest: _from_state(
-            settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []
+        regenerations=lambda path, manifest: from_state(
+            path, lambda s: pending_regenerations(s, manifest), []
         ),
+        copies=copies,
     )
     if as_json:
         return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code
     return result.report, result.exit_code
-
-
-def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
-    state = existing_state(out_dir, manifest)
-    if state is None:
-        return empty
-    with open_store(state) as store:
-        return read(store)
 
 
 def _generated_requests(store: ManifestStore) -> list[Generated]:

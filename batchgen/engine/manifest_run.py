@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -55,3 +56,5 @@ class ManifestRun:
     retry: deque[tuple[float, Job]] = field(default_factory=deque)  # (not before, job)
     exhausted: bool = False
     files: VideoFiles | None = None  # None: hashed names, no sidecars (library use)
+    # told (row, task id) right after a task id is committed; must not raise
+    on_task: Callable[[Job, str], None] | None = None

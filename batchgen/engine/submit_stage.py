@@ -272,6 +272,8 @@ class SubmitStage:
             attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, task_id),
         )
         run.counters.submitted += 1
+        if run.on_task is not None:  # e.g. the per-user record of generated requests
+            run.on_task(job, task_id)
         self.polls.push(InFlight(run, key, task_id, self.throttle.now(), job.mode), 0.0)
         return None
 
