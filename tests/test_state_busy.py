@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -95,9 +96,30 @@ def test_exit_2_is_never_the_code_of_a_run_that_sent() -> None:
 
 
 # ---------------------------------------------------------------- a run
-async def _read_until(stream: asyncio.StreamReader, words: str, seen: list[str]) -> None:
+async def _finish(proc: asyncio.subprocess.Process, seen: list[str]) -> tuple[int, str]:
+    """The exit code and the rest of stderr; a run that does not end is made to dump its
+    stacks (faulthandler, SIGABRT) into the failure message."""
+    assert proc.stderr is not None
+    try:
+        rest = (await asyncio.wait_for(proc.stderr.read(), 60)).decode()
+        return await asyncio.wait_for(proc.wait(), 10), rest
+    except TimeoutError:
+        proc.send_signal(signal.SIGABRT)
+        rest = (await proc.stderr.read()).decode()
+        raise AssertionError("the run did not end:\n" + "".join(seen) + rest) from None
+
+
+async def _read_until(proc: asyncio.subprocess.Process, words: str, seen: list[str]) -> None:
+    assert proc.stderr is not None
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 60
     while True:
-        line = (await asyncio.wait_for(stream.readline(), 60)).decode()
+        try:
+            line = (await asyncio.wait_for(proc.stderr.readline(), end - loop.time())).decode()
+        except TimeoutError:
+            proc.send_signal(signal.SIGABRT)
+            line = (await proc.stderr.read()).decode()
+            raise AssertionError(f"{words!r} never said:\n" + "".join(seen) + line) from None
         if not line:
             raise AssertionError(f"{words!r} never said:\n" + "".join(seen))
         seen.append(line)
@@ -134,14 +156,16 @@ async def test_a_run_waits_while_a_viewer_holds_the_state_and_finishes(
     sim = await make_sim(latency_median=100.0)  # tasks of about a second
     write_manifest(tmp_path / "m.csv", 6)
     state = tmp_path / "outputs" / "m" / "state.sqlite"
-    proc = await Cli(tmp_path, sim).start("run", "m.csv")
+    cli = Cli(tmp_path, sim)
+    cli.env["PYTHONFAULTHANDLER"] = "1"
+    proc = await cli.start("run", "m.csv")
     assert proc.stderr is not None
     seen: list[str] = []
     await _until_paid(proc, state)
     with write_lock(state):  # tasks were paid: the run must wait, not exit 2
-        await _read_until(proc.stderr, "is busy: another program holds a write lock", seen)
-    rest = (await proc.stderr.read()).decode()
-    assert await proc.wait() == ExitCode.OK, "".join(seen) + rest
+        await _read_until(proc, "is busy: another program holds a write lock", seen)
+    code, rest = await _finish(proc, seen)
+    assert code == ExitCode.OK, "".join(seen) + rest
     assert "free again" in rest
     with store_of(tmp_path, "m") as store:
         last = store.runs()[-1]
@@ -158,14 +182,14 @@ async def test_a_state_busy_past_the_deadline_stops_early_and_records_the_run(
     write_manifest(tmp_path / "m.csv", 6)
     state = tmp_path / "outputs" / "m" / "state.sqlite"
     cli = Cli(tmp_path, sim)
+    cli.env["PYTHONFAULTHANDLER"] = "1"
     proc = await cli.start("run", "m.csv", "--max-runtime", "2s", "--grace", "1s")
     assert proc.stderr is not None
     seen: list[str] = []
     await _until_paid(proc, state)
     with write_lock(state):  # held past the deadline; let go once the run has given up
-        await _read_until(proc.stderr, "could wait no longer", seen)
-    rest = (await proc.stderr.read()).decode()
-    code = await proc.wait()
+        await _read_until(proc, "could wait no longer", seen)
+    code, rest = await _finish(proc, seen)
     assert code == ExitCode.STOPPED_EARLY, "".join(seen) + rest
     assert "Traceback" not in rest
     with store_of(tmp_path, "m") as store:

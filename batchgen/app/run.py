@@ -91,10 +91,27 @@ class _Outcome:
     error: BatchgenError | None = None  # what ended the dispatch, when an error did
 
 
-def busy_wait(settings: Settings, *, extra: float | None = None) -> BusyWait:
+@dataclass
+class _BusyStop:
+    """Told when a state stayed busy past the run's deadline: remembers the error and halts
+    the dispatch (``stop``, set once it runs), whichever of its tasks met it."""
+
+    error: StateBusyError | None = None
+    stop: Callable[[], None] | None = None
+
+    def __call__(self, exc: Exception) -> None:
+        if self.error is None and isinstance(exc, StateBusyError):
+            self.error = exc
+        if self.stop is not None:
+            self.stop()
+
+
+def busy_wait(
+    settings: Settings, *, extra: float | None = None, gave_up: _BusyStop | None = None
+) -> BusyWait:
     """How long this run waits for a state that another program holds: until its deadline
     plus grace, or ``--outage-timeout`` without a deadline (``extra``: that many seconds
-    from now instead)."""
+    from now instead); ``gave_up`` is told when a store gives up."""
     left = time_left_until_end(settings)
     bound = extra if extra is not None else settings.api.outage_timeout
     end = time.monotonic() + bound
@@ -103,7 +120,9 @@ def busy_wait(settings: Settings, *, extra: float | None = None) -> BusyWait:
         by_deadline = None if extra is not None else left()
         return by_deadline if by_deadline is not None else end - time.monotonic()
 
-    return BusyWait(time_left=time_left, notice=lambda text: log.warning("%s", text))
+    return BusyWait(
+        time_left=time_left, notice=lambda text: log.warning("%s", text), gave_up=gave_up
+    )
 
 
 @dataclass
@@ -113,6 +132,7 @@ class _Batch:
     empty: list[str] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
     record: GenerationRecord | None = None  # what was generated, across every state
+    busy: _BusyStop = field(default_factory=_BusyStop)  # a state that stayed busy
 
 
 def _prepare(
@@ -231,7 +251,7 @@ def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Ba
     files = find_manifests(list(paths))
     if not files:
         raise UsageError(no_manifest_message(list(paths)))
-    busy = busy_wait(settings)
+    busy = busy_wait(settings, gave_up=batch.busy)
     try:
         for path in files:
             try:
@@ -272,6 +292,7 @@ async def run_batch(
     ``provider`` builds the vendor client (the engine sees only the
     :class:`~batchgen.providers.base.Provider` protocol); GrokImagine unless told."""
     batch = _prepare_all(paths, settings, command)
+    batch.busy.error = None  # a manifest refused as busy before the dispatch is counted as locked
     if not batch.prepared:
         if batch.record is not None:
             batch.record.close()
@@ -286,7 +307,7 @@ async def run_batch(
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
         try:
-            outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
+            outcome = await _dispatch(batch, settings, token, install_signals, provider)
         except BatchgenError as exc:  # before the dispatch began: nothing was sent
             close_all(_lines(batch.prepared), [exc.exit_code] * len(batch.prepared), 0, 0)
             raise
@@ -305,12 +326,13 @@ async def run_batch(
 
 
 async def _dispatch(
-    prepared: list[Prepared],
+    batch: _Batch,
     settings: Settings,
     token: Token,
     install_signals: bool,
     provider: ProviderFactory,
 ) -> _Outcome:
+    prepared = batch.prepared
     async with (
         open_throttle(settings, token.reveal()) as throttle,
         provider(settings, token, throttle.observe) as api,
@@ -327,11 +349,13 @@ async def _dispatch(
             settings=settings,
             planner=planner,
         )
+        # a state that stays busy past the deadline halts the whole run, whichever task met it
+        batch.busy.stop = lambda: dispatcher.control.stop(StopReason.STATE_BUSY, True)
 
         def quit_now(code: int) -> None:
             close_all(_lines(prepared), [code] * len(prepared), api.requests, api.rate_limited)
 
-        ended: list[BatchgenError | None] = [None]
+        ended: BatchgenError | None = None
         with _signals(dispatcher, quit_now, enabled=install_signals) as received:
             progress = Progress(dispatcher, api, settings)
             async with progress:
@@ -339,12 +363,14 @@ async def _dispatch(
                 try:
                     await _await_with_stop_timeout(task, dispatcher, settings)
                 except BatchgenError as exc:  # the run's lines are still closed (_finish)
-                    log.error("%s", exc)
-                    ended[0] = exc
-                    if isinstance(exc, StateBusyError):
-                        dispatcher.request_stop(StopReason.STATE_BUSY)
+                    ended = exc
+                finally:
+                    batch.busy.stop = None
+        ended = ended or batch.busy.error
+        if ended is not None:
+            log.error("%s", ended)
         signum = received[0] if received else None
-        return _Outcome(dispatcher, signum, api.requests, api.rate_limited, error=ended[0])
+        return _Outcome(dispatcher, signum, api.requests, api.rate_limited, error=ended)
 
 
 async def _await_with_stop_timeout(

@@ -29,12 +29,15 @@ class BusyWait:
 
     ``time_left()``: seconds the wait may still last (the run's deadline plus its grace, or
     the outage timeout without one); at or below 0 the store gives up with StateBusyError.
-    ``notice(text)``: told when a wait starts and when it ends. ``per_try``: seconds the
-    store itself waits before each check (the first message comes after that long).
+    ``notice(text)``: told when a wait starts and when it ends. ``gave_up(error)``: told,
+    before the error is raised, when the store gives up (whichever task met it, the run can
+    stop as a whole). ``per_try``: seconds the store itself waits before each check (the
+    first message comes after that long).
     """
 
     time_left: Callable[[], float]
     notice: Callable[[str], None]
+    gave_up: Callable[[Exception], None] | None = None
     per_try: float = 2.0
 
 

@@ -121,11 +121,14 @@ class SqliteBase:
         left = busy.time_left()
         if left <= 0:
             self._set_timeout(0.001)  # given up: the calls that follow fail at once
-            raise StateBusyError(
+            error = StateBusyError(
                 f"{self.path} stayed busy: another program holds a write lock on it (a SQLite "
                 "viewer with unsaved changes?) and the run could wait no longer; close that "
                 "program (or save its changes) and run again: nothing is lost"
-            ) from exc
+            )
+            if busy.gave_up is not None:
+                busy.gave_up(error)
+            raise error from exc
         if waited is None:
             busy.notice(
                 f"{self.path} is busy: another program holds a write lock on it (a SQLite "
