@@ -34,7 +34,7 @@ from batchgen.manifest.model import Manifest, Problem, display_path
 from batchgen.manifest.values import request_key
 from batchgen.models import Job, JobSpec
 from batchgen.state.generated import GENERATED, Generation, GenerationRecord, still_generated
-from batchgen.state.location import manifest_identity, state_path_for
+from batchgen.state.location import default_out_dir, manifest_identity, state_path_for
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.registry import Registry
 
@@ -95,7 +95,7 @@ def find_alias(record: GenerationRecord, path: Path, specs: Sequence[JobSpec]) -
 
 
 def state_or_alias(
-    out_dir: Path,
+    out_dir: Path | None,
     path: Path,
     specs: Sequence[JobSpec],
     *,
@@ -103,17 +103,20 @@ def state_or_alias(
     record: GenerationRecord | None,
     new_state: bool,
 ) -> Alias | None:
-    """The alias whose state a run of ``path`` under ``out_dir`` continues, when ``path`` has
-    no state of its own (none under ``out_dir``, none in the registry); else None (the
-    registry's rules apply). Raises StateConflictError when that state is under another
-    output folder, as for a manifest whose state lives elsewhere."""
-    if record is None or new_state or state_path_for(out_dir, path).exists():
+    """The alias whose state a run of ``path`` under ``out_dir`` (None: no ``--out``)
+    continues, when ``path`` has no state of its own (none under ``out_dir`` or beside the
+    manifest, none in the registry); else None (the registry's rules apply). Raises
+    StateConflictError when that state is under another output folder, as for a manifest
+    whose state lives elsewhere."""
+    if record is None or new_state:
+        return None
+    if state_path_for(out_dir or default_out_dir(path), path).exists():
         return None
     if registry is not None and registry.lookup(path) is not None:
         return None
     alias = find_alias(record, path, specs)
-    if alias is None:
-        return None
+    if alias is None or out_dir is None:  # no --out: the state goes on where it is
+        return alias
     if alias.state.parent.parent.resolve() != Path(out_dir).resolve():
         raise StateConflictError(
             f"{alias.describe(path.name).split(':')[0]}, whose state is at {alias.state}, not "
@@ -213,7 +216,7 @@ def hold_copies(
 
 
 def check_copies(
-    out_dir: Path,
+    out_dir: Path | None,
     path: Path,
     manifest: Manifest,
     *,

@@ -7,41 +7,53 @@ another. ``--json`` documents carry ``JSON_VERSION`` (it changes if a key ever c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from batchgen.app.review_loop import absorb_review
 from batchgen.config import Settings
+from batchgen.errors import StateConflictError
 from batchgen.manifest.columns import role_of
-from batchgen.manifest.model import as_text
-from batchgen.manifest.prompt_template import fill_prompt
-from batchgen.models import Job
-from batchgen.output.cells import PromptNow
 from batchgen.output.reports import write_reports
-from batchgen.state.location import STATE_FILE, state_path_for
+from batchgen.state.location import STATE_FILE, default_out_dir, state_path_for
 from batchgen.state.protocol import ManifestStore
-from batchgen.state.registry import Registry
+from batchgen.state.registry import Registry, locate_state
 
 __all__ = [
     "JSON_VERSION",
     "column_of",
     "existing_state",
+    "out_dir_shown",
     "prompt_column",
     "rewrite_reports",
     "row_label",
 ]
 
-#: The version of the ``--json`` documents' layout.
-JSON_VERSION = 1
+#: The version of the ``--json`` documents' layout. 2: ``status`` counts ``rows`` of the
+#: sheet and ``takes`` apart (``rows`` counted takes in 1).
+JSON_VERSION = 2
 
 
-def existing_state(out_dir: Path, manifest: Path) -> Path | None:
+def existing_state(out_dir: Path | None, manifest: Path) -> Path | None:
     """The manifest's state file, if a run ever made one (never creates it): under
-    ``out_dir``, else wherever the per-user registry says it lives."""
+    ``out_dir``, else wherever the per-user registry says it lives. ``out_dir`` None (no
+    ``--out``): where ``run`` would find it (:func:`batchgen.state.registry.locate_state`)."""
+    if out_dir is None:
+        try:
+            path = locate_state(None, manifest, registry=Registry())
+        except StateConflictError:
+            return None
+        return path if path.exists() else None
     path = state_path_for(out_dir, manifest)
     if path.name == STATE_FILE and path.exists():
         return path
     known = Registry().lookup(manifest)
     return known if known is not None and known.exists() else None
+
+
+def out_dir_shown(out_dir: Path | None, manifest: Path) -> Path:
+    """The output directory a new state of ``manifest`` would get, for messages."""
+    return default_out_dir(manifest) if out_dir is None else out_dir
 
 
 def prompt_column(columns: Sequence[str]) -> str | None:
@@ -57,7 +69,11 @@ def column_of(columns: Sequence[str], role: str) -> str | None:
 
 def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings: Settings) -> None:
     """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
-    columns hold the prompt, the mode and the ratio (found by header, as the manifest is)."""
+    columns hold the prompt, the mode and the ratio (found by header, as the manifest is).
+
+    What a person typed into results.xlsx since it was last read (during a long run too) is
+    read into the state first (:func:`batchgen.app.review_loop.absorb_review`)."""
+    absorb_review(store, out_dir)
     columns = store.columns()
     prompt = prompt_column(columns)
     write_reports(
@@ -68,24 +84,7 @@ def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings:
         prompt_column=prompt,
         mode_column=column_of(columns, "mode"),
         ratio_column=column_of(columns, "ratio"),
-        prompt_now=_prompt_now(prompt, store.origins(), settings.manifest.prompt_template),
     )
-
-
-def _prompt_now(
-    column: str | None, origins: Mapping[str, tuple[str | None, str | None]], default: str | None
-) -> PromptNow:
-    """What a row would send now: its prompt cell (or, when empty, the prompt template last
-    recorded for its key, else ``default``) filled from its cells, as ``validate`` does."""
-
-    def now(job: Job) -> str | None:
-        cell = job.user.get(column) if column else None
-        if cell is None:
-            return None
-        template = origins.get(job.key, (None, None))[0] or default
-        return fill_prompt(as_text(cell), job.user, default=template, own=column).prompt
-
-    return now
 
 
 def row_label(row: int, key: str) -> str:
