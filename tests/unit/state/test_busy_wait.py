@@ -45,7 +45,11 @@ def test_a_store_waits_for_a_write_lock_and_says_so(tmp_path: Path) -> None:
         store.wait_while_busy(BusyWait(time_left=lambda: 60.0, notice=notice, per_try=0.05))
         with write_lock(path) as viewer:
             # the viewer gives up its edit once the run has said it waits, not before
-            releaser = threading.Thread(target=lambda: told.wait(30) and viewer.rollback())
+            def let_go() -> None:
+                if told.wait(30):
+                    viewer.rollback()
+
+            releaser = threading.Thread(target=let_go)
             releaser.start()
             store.set_meta("k", "v")  # blocks until the viewer lets go
             releaser.join()
