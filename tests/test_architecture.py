@@ -48,7 +48,12 @@ LAYERS = {
 }
 #: The modules of a lower package that a room may import: its doors.
 DOORS = {
-    ("engine", "providers"): {"batchgen.providers.base", "batchgen.providers.ratelimit"},
+    ("engine", "providers"): {
+        "batchgen.providers.base",
+        "batchgen.providers.ratelimit",
+        "batchgen.providers.descriptor",
+    },
+    ("output", "providers"): {"batchgen.providers.descriptor"},
     ("engine", "state"): {
         "batchgen.state.protocol",
         "batchgen.state.schema",

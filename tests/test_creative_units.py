@@ -144,6 +144,7 @@ class _Row:
     def __init__(self, key: str, row: int) -> None:
         self.key, self.row, self.user, self.prompt, self.problems = key, row, {}, "p " + key, ()
         self.spec = JobSpec(key=key, row=row, prompt=self.prompt, mode="fun", ratio="1:1")
+        self.price = 40  # a manifest row carries its price (the default provider's)
 
 
 def _send(store: StateStore, key: str, task_id: str) -> None:

@@ -35,6 +35,7 @@ class Row:
     spec: JobSpec | None
     prompt: str
     problems: tuple[Any, ...] = field(default=())
+    price: int = 40  # a manifest row carries its price (the default provider's)
 
 
 def make_rows(n: int, *, start: int = 0) -> list[Row]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from batchgen.app.run import run_batch
 from batchgen.config import DEMO_TOKEN, Settings
-from batchgen.providers.grokimagine import Token
+from batchgen.providers.token import Token
 from batchgen.simulator import SimConfig, Simulator
 
 __all__ = ["DEMO_FOLDER", "DEMO_SIMULATOR", "run_demo"]

@@ -21,7 +21,7 @@ import aiohttp
 
 from batchgen import __version__
 from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
-from batchgen.app.provider import ProviderFactory, grokimagine_provider
+from batchgen.app.provider import ProviderFactory, provider_factory, provider_of, with_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
 from batchgen.app.record import write_results
 from batchgen.app.review_loop import sync_with_review
@@ -49,8 +49,10 @@ from batchgen.manifest.load import find_manifests, no_manifest_message, read_man
 from batchgen.models import JobStatus
 from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import ProviderInfo, format_usd
 from batchgen.providers.endpoint import normalise_base_url
-from batchgen.providers.grokimagine import Token
+from batchgen.providers.token import Token
 from batchgen.state.factory import open_store
 from batchgen.state.location import manifest_identity
 from batchgen.state.protocol import ManifestStore
@@ -89,7 +91,7 @@ class _Batch:
     locked: list[str] = field(default_factory=list)
 
 
-def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
+def _prepare(path: Path, settings: Settings, command: str, info: ProviderInfo) -> Prepared | None:
     manifest = read_manifest(
         path,
         sheet=settings.manifest.sheet,
@@ -98,6 +100,7 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         include_hidden=settings.manifest.include_hidden,
         variants=settings.manifest.variants,
         prompt_template=settings.manifest.prompt_template,
+        provider=info,
     )
     if not manifest.rows:  # a sheet emptied after a campaign: a note, nothing to do
         for problem in manifest.problems:
@@ -112,6 +115,13 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         # a wrong --name-template stops before anything is sent
         files = file_names(store, settings.output.name_template, manifest.columns, path.name)
         store.acquire_lock()
+        store.bind_provider(
+            info.name,
+            unit=info.unit.name,
+            floor=info.price.floor,
+            price_of=info.price_of,
+            legacy=DEFAULT.name,
+        )
         store.bind_base_url(
             normalise_base_url(settings.api.base_url),
             rebind=settings.state.rebind_base_url or settings.state.demo,
@@ -181,7 +191,9 @@ def _explain_skips(store: ManifestStore, name: str, new: int) -> None:
             log.debug("%s: %d row(s) %s: skipped, no request", name, counts[status], why)
 
 
-def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
+def _prepare_all(
+    paths: Sequence[Path], settings: Settings, command: str, info: ProviderInfo
+) -> _Batch:
     """Open every manifest's state; a usage problem or a state conflict (another state, a
     deleted state, another API URL) refuses the whole run before anything is sent."""
     batch = _Batch()
@@ -191,7 +203,7 @@ def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Ba
     try:
         for path in files:
             try:
-                prepared = _prepare(path, settings, command)
+                prepared = _prepare(path, settings, command, info)
                 if prepared is None:
                     batch.empty.append(path.name)
                 else:
@@ -219,13 +231,20 @@ async def run_batch(
     *,
     command: str,
     install_signals: bool = True,
-    provider: ProviderFactory = grokimagine_provider,
+    provider: ProviderFactory | None = None,
 ) -> int:
     """Run every manifest under ``paths``; returns the process exit code.
 
-    ``provider`` builds the vendor client (the engine sees only the
-    :class:`~batchgen.providers.base.Provider` protocol); GrokImagine unless told."""
-    batch = _prepare_all(paths, settings, command)
+    The provider is the one ``settings.api.provider`` names (the default one unless told);
+    ``provider`` may build another client for it (the engine sees only the
+    :class:`~batchgen.providers.base.Provider` protocol). UsageError (exit 2, nothing sent)
+    for an unknown provider, or a budget it cannot take (``--max-credits`` for a provider
+    that bills dollars)."""
+    info = provider_of(settings)
+    settings = with_provider(settings, info)
+    info.unit.limit(max_credits=settings.limits.max_credits, max_usd=settings.limits.max_usd)
+    factory = provider or provider_factory(info)
+    batch = _prepare_all(paths, settings, command, info)
     if not batch.prepared:
         if batch.locked:
             return ExitCode.LOCKED
@@ -237,11 +256,11 @@ async def run_batch(
         return ExitCode.OK  # only manifests without data rows: nothing to do
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
-        outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
+        outcome = await _dispatch(batch.prepared, settings, token, install_signals, factory, info)
         with quit_on_signal(enabled=install_signals) as closed:
-            code = _finish(batch, outcome, settings, closed)
+            code = _finish(batch, outcome, settings, closed, info)
             if settings.output.notify_url:
-                await _notify(settings.output.notify_url, batch, code)
+                await _notify(settings.output.notify_url, batch, code, info)
         return code
     finally:
         for handler in handlers:
@@ -256,9 +275,10 @@ async def _dispatch(
     token: Token,
     install_signals: bool,
     provider: ProviderFactory,
+    info: ProviderInfo,
 ) -> _Outcome:
     async with (
-        open_throttle(settings, token.reveal()) as throttle,
+        open_throttle(settings, token.reveal(), info.limits) as throttle,
         provider(settings, token, throttle.observe) as api,
         aiohttp.ClientSession(
             connector=cdn_connector(allow_private=policy_for(settings).allow_private)
@@ -272,6 +292,7 @@ async def _dispatch(
             cdn=cdn,
             settings=settings,
             planner=planner,
+            billing=info.billing,
         )
 
         def quit_now(code: int) -> None:
@@ -350,7 +371,9 @@ def _lines(prepared: Sequence[Prepared]) -> list[RunLine]:
     return [RunLine(p.path.name, p.store, p.run_id, p.run) for p in prepared]
 
 
-def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed) -> int:
+def _finish(
+    batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed, info: ProviderInfo
+) -> int:
     """Write every run's line in its state first (quick), then the results (slow)."""
     dispatcher = outcome.dispatcher
     codes = [manifest_exit(p.store, dispatcher, outcome.signum) for p in batch.prepared]
@@ -366,7 +389,7 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed
             write_results(prepared.store, prepared.run, settings=settings)
         except (DiskFullError, OSError) as exc:
             log.error("%s: results not written: %s", prepared.path.name, exc)
-        log.info("%s", summary_line(prepared, demo=settings.state.demo))
+        log.info("%s", summary_line(prepared, info, demo=settings.state.demo))
     return overall_exit(
         codes,
         dispatcher,
@@ -376,25 +399,31 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed
     )
 
 
-async def _notify(url: str, batch: _Batch, code: int) -> None:
-    lines = [summary_line(p) for p in batch.prepared]
+async def _notify(url: str, batch: _Batch, code: int, info: ProviderInfo) -> None:
+    lines = [summary_line(p, info) for p in batch.prepared]
     lines += [f"{name}: unreadable, skipped" for name in batch.unreadable]
     lines += [f"{name}: locked by another run" for name in batch.locked]
     meaning = MEANINGS.get(code, "see the log")
     text = f"batchgen finished (exit {code}: {meaning})\n" + "\n".join(lines)
     total = sum((p.store.spend() for p in batch.prepared), Spend())
-    await send_notice(url, text, {"exit_code": code, "manifests": lines, **total.fields()})
+    fields = info.unit.spend_fields(total)
+    await send_notice(url, text, {"exit_code": code, "manifests": lines, **fields})
 
 
-def summary_line(prepared: Prepared, *, demo: bool = False) -> str:
+def summary_line(prepared: Prepared, info: ProviderInfo = DEFAULT, *, demo: bool = False) -> str:
     """One line per manifest for the log: what is done, what needs a look, what it cost."""
     counts = prepared.store.counts(in_manifest_only=True)
     c = prepared.run.counters
+    unit = info.unit
     parts = [f"{status.value} {n}" for status, n in sorted(counts.items()) if n]
     simulated = " (simulated: the demo spends nothing)" if demo else ""
+    if unit.credits:
+        money = f"credits charged {c.credits}, possibly charged {c.possible}"
+    else:
+        money = f"charged {format_usd(unit.usd(c.credits))}, possibly charged "
+        money += format_usd(unit.usd(c.possible))
     return (
         f"{prepared.path.name}: {', '.join(parts) or 'no rows'}; this run: submitted "
-        f"{c.submitted}, downloaded {c.downloaded}, credits charged {c.credits}, possibly "
-        f"charged {c.possible}; state: {prepared.store.spend().describe()}{simulated}; "
-        f"results in {prepared.out_dir}"
+        f"{c.submitted}, downloaded {c.downloaded}, {money}; state: "
+        f"{unit.spend_text(prepared.store.spend())}{simulated}; results in {prepared.out_dir}"
     )

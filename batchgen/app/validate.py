@@ -8,7 +8,7 @@ limit and the generations' latency, what a budget covers).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,21 @@ from batchgen.app.plan import (
     plan_manifest,
     plural,
 )
+from batchgen.app.provider import provider_of
 from batchgen.app.reporting import JSON_VERSION, existing_state, row_label
 from batchgen.app.review_loop import pending_regenerations
-from batchgen.config import TIERS, Settings
+from batchgen.config import Settings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import Problem, safe
 from batchgen.models import (
-    CREDITS_PER_TASK,
     Job,
 )
 from batchgen.output.naming import NameTemplate, name_notes
 from batchgen.output.results import prompt_used
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import ProviderInfo, format_usd
 from batchgen.state.factory import open_store
 from batchgen.state.protocol import ManifestStore
 
@@ -140,21 +142,41 @@ def _plan_lines(plan: Plan) -> list[str]:
     lines = [
         f"  rows           {rows}",
         f"  to submit      {plural(plan.to_submit, 'generation')}",
-        f"  cost           {plural(plan.credits, 'credit')} ({CREDITS_PER_TASK} each), "
-        f"about ${plan.usd:,.2f}",
+        f"  cost           {_cost(plan)}",
         f"  duration       {_time_line(plan)}",
     ]
     if plan.budget_covers is not None:
+        budget = plan.unit.show(plan.max_credits or 0)
+        budget = budget.split(" (")[0] if plan.unit.credits else budget
         lines.append(
-            f"  budget         {plan.max_credits or 0:,} credits cover "
+            f"  budget         {budget} cover{'s' if not plan.unit.credits else ''} "
             f"{plan.budget_covers:,} of {plan.to_submit:,} generations"
         )
     return lines
 
 
-def _tier(rpm: int) -> str:
-    names = [name for name, limit in TIERS.items() if limit == rpm]
-    return f"the {names[0]} tier ({rpm:,} requests/min)" if names else f"{rpm:,} requests/min"
+def _cost(plan: Plan) -> str:
+    """``80 credits (40 each), about $0.80`` or ``$3.20 ($0.40 to $0.80 each)``."""
+    unit = plan.unit
+    each = ""
+    if len(plan.prices) == 1:
+        each = unit.show(plan.prices[0]).split(" (")[0] + " each"
+    elif plan.prices:
+        low, high = (unit.show(p).split(" (")[0] for p in (plan.prices[0], plan.prices[-1]))
+        each = f"{low} to {high} each"
+    if unit.credits:
+        each = f" ({each.replace(' credits each', ' each')})" if each else ""
+        return f"{plural(plan.credits, 'credit')}{each}, about ${plan.usd:,.2f}"
+    return f"{format_usd(plan.usd)} ({each})" if each else format_usd(plan.usd)
+
+
+def _tier(rpm: int, tiers: Mapping[str, int] | None = None) -> str:
+    names = [name for name, limit in (tiers or {}).items() if limit == rpm]
+    if names:
+        return f"the {names[0]} tier ({rpm:,} requests/min)"
+    if rpm % 60 == 0 and rpm < 600:
+        return f"{rpm // 60:,} request{'s' if rpm != 60 else ''}/s"
+    return f"{rpm:,} requests/min"
 
 
 def _time_line(plan: Plan) -> str:
@@ -165,7 +187,7 @@ def _time_line(plan: Plan) -> str:
     if plan.latency_samples:
         taken += f", as {plural(plan.latency_samples, 'earlier generation')} took"
     return (
-        f"about {_about(plan.estimated_minutes)} at {_tier(plan.rpm)} "
+        f"about {_about(plan.estimated_minutes)} at {_tier(plan.rpm, dict(plan.tiers))} "
         f"if generations take {taken} (at least {_duration(plan.min_minutes)}: "
         f"{REQUESTS_PER_TASK} requests per generation)"
     )
@@ -185,11 +207,13 @@ def _totals(plans: list[Plan]) -> str:
     credits = sum(p.credits for p in plans)
     usd = sum(p.usd for p in plans)
     minutes = sum(p.min_minutes for p in plans)
+    credited = all(p.unit.credits for p in plans)
+    cost = f"{plural(credits, 'credit')}, about ${usd:,.2f}" if credited else format_usd(usd)
     return (
         f"Total: {plural(len(plans), 'manifest')}, {sum(p.valid for p in plans):,} valid and "
         f"{sum(p.invalid for p in plans):,} invalid rows, "
         f"{plural(to_submit, 'generation')} to submit, "
-        f"{plural(credits, 'credit')}, about ${usd:,.2f}, at least {_duration(minutes)} "
+        f"{cost}, at least {_duration(minutes)} "
         "(the request limit is shared by the whole account)"
     )
 
@@ -236,6 +260,7 @@ def validate_paths(
     allow_regenerate: bool = False,
     name_template: str | None = None,
     regenerations: Callable[[Path, Manifest], Sequence[str]] | None = None,
+    provider: ProviderInfo | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
@@ -250,7 +275,10 @@ def validate_paths(
     ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
     ``regenerations(path, manifest)`` are the keys of the takes a run would add for the
     review's ``regenerate`` decisions (:func:`batchgen.app.review_loop.pending_regenerations`).
+    ``provider`` (None: the default) decides what a row may ask for and what it costs;
+    ``max_credits`` is the budget in its billing unit.
     """
+    info = provider or DEFAULT
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
     names_wrong = False
@@ -270,6 +298,7 @@ def validate_paths(
                 include_hidden=include_hidden,
                 variants=variants,
                 prompt_template=prompt_template,
+                provider=info,
             )
         except ManifestError as exc:
             errors.append(exc)
@@ -288,6 +317,8 @@ def validate_paths(
             latencies=latencies(path) if latencies is not None else (),
             notes=notes(path, manifest) if notes is not None else (),
             regenerate=len(regenerations(path, manifest)) if regenerations is not None else 0,
+            unit=info.unit,
+            tiers={k: v for k, v in info.limits.tiers.items() if info.limits.window == 60.0},
         )
         results.append((manifest, plan))
     plans = [plan for _, plan in results]
@@ -327,16 +358,26 @@ def validate_manifests(
     paths: Sequence[Path], settings: Settings, *, as_json: bool = False
 ) -> tuple[str, int]:
     """The ``validate`` report (text or JSON) and its exit code: 0 all valid, 1 some
-    invalid, 2 unusable."""
+    invalid, 2 unusable. UsageError for a budget the provider cannot take (``--max-credits``
+    with a provider that bills dollars) or an unknown provider or tier."""
+    info = provider_of(settings)
+    api = settings.api
+    requests, window = info.limits.resolve(
+        rpm=api.rpm, rps=api.rps, tier=api.tier, window=api.rate_window
+    )
+    budget = info.unit.limit(
+        max_credits=settings.limits.max_credits, max_usd=settings.limits.max_usd
+    )
     result = validate_paths(
         list(paths),
-        rpm=settings.api.rpm,
+        provider=info,
+        rpm=max(1, round(requests * 60 / window)),
         sheet=settings.manifest.sheet,
         default_mode=settings.manifest.default_mode,
         default_ratio=settings.manifest.default_ratio,
         variants=settings.manifest.variants,
         prompt_template=settings.manifest.prompt_template,
-        max_credits=settings.limits.max_credits,
+        max_credits=budget,
         done_keys=lambda path: _from_state(
             settings.output.out_dir, path, lambda s: s.done_keys(), set()
         ),
@@ -399,14 +440,15 @@ def _plan_json(manifest: Manifest, plan: Plan) -> dict[str, Any]:
         "regenerate": plan.regenerate,
         "already_done": plan.done,
         "to_submit": plan.to_submit,
-        "credits": plan.credits,
-        "usd": plan.usd,
+        "credits": plan.credits if plan.unit.credits else None,
+        "usd": round(plan.usd, 6),
         "requests_per_minute": plan.rpm,
         "minimum_minutes": round(plan.min_minutes, 2),
         "estimated_minutes": round(plan.estimated_minutes, 2),
         "generation_seconds": round(plan.latency_s, 1),
         "generation_seconds_learned_from": plan.latency_samples,
-        "budget_credits": plan.max_credits,
+        "budget_credits": plan.max_credits if plan.unit.credits else None,
+        "budget_usd": None if plan.max_credits is None else plan.unit.usd(plan.max_credits),
         "budget_covers": plan.budget_covers,
         "problems": [
             {"row": p.row, "column": p.column, "severity": p.severity, "message": p.message}
@@ -426,8 +468,10 @@ def validation_json(result: ValidationResult) -> dict[str, Any]:
         "unreadable": [_error_json(e) for e in result.errors],
         "totals": {
             "to_submit": sum(p.to_submit for p in plans),
-            "credits": sum(p.credits for p in plans),
-            "usd": round(sum(p.usd for p in plans), 2),
+            "credits": sum(p.credits for p in plans)
+            if all(p.unit.credits for p in plans)
+            else None,
+            "usd": round(sum(p.usd for p in plans), 6),
             "minimum_minutes": round(sum(p.min_minutes for p in plans), 2),
         },
     }

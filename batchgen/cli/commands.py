@@ -19,6 +19,7 @@ from batchgen.cli.options import (
     add_command,
     add_common,
     add_manifest_options,
+    add_provider_option,
     add_run_options,
     add_tier_options,
     json_option,
@@ -63,6 +64,7 @@ def configure_validate(commands: Any) -> None:
     )
     validate.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(validate)
+    add_provider_option(validate)
     add_manifest_options(validate)
     add_tier_options(validate)
     add_budget_options(validate)
@@ -79,6 +81,7 @@ def configure_template(commands: Any) -> None:
     """Add ``batchgen template`` to ``commands`` (the parser's sub-commands)."""
     template = add_command(commands, "template", "write a starter manifest (.xlsx)")
     template.add_argument("path", type=Path, metavar="PATH.xlsx")
+    add_provider_option(template)
     template.set_defaults(handler=_cmd_template, quiet=0, verbose=0, config=None)
 
 
@@ -123,11 +126,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _cmd_validate(args)
     from batchgen.app.run import run_batch
-    from batchgen.providers.grokimagine import check_transport, load_token, resolve_base_url
+    from batchgen.providers.catalog import provider_named
+    from batchgen.providers.endpoint import check_transport, resolve_base_url
+    from batchgen.providers.token import TokenNames, load_token
 
-    base_url = resolve_base_url(args.base_url)
+    info = provider_named(args.provider)
+    base_url = resolve_base_url(
+        args.base_url, env_var=info.base_url_env, default=info.default_base_url
+    )
     check_transport(base_url)
-    token = load_token(token_file=args.token_file)
+    token = load_token(
+        token_file=args.token_file, names=TokenNames(info.token_env, info.token_file_env)
+    )
     mask_secret(token.reveal())
     settings = settings_from_args(args, base_url=base_url)
     return asyncio.run(run_batch(args.manifests, settings, token, command=args.command_line))
@@ -156,8 +166,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_template(args: argparse.Namespace) -> int:
     from batchgen.app.template import write_template
+    from batchgen.providers.catalog import provider_named
 
-    write_template(args.path)
+    write_template(args.path, provider=provider_named(args.provider))
     print(f"wrote {args.path}: fill in one row per video, then run: batchgen validate {args.path}")
     return 0
 

@@ -41,6 +41,7 @@ from batchgen.engine.submit_stage import SubmitStage
 from batchgen.engine.timing.poll_plan import PollPlanner
 from batchgen.errors import AuthError
 from batchgen.providers.base import Provider
+from batchgen.providers.descriptor import CREDIT_BILLING, Billing
 
 __all__ = ["Counters", "Dispatcher", "ManifestRun", "StopReason"]
 
@@ -60,8 +61,10 @@ class Dispatcher:
         settings: Settings,
         planner: PollPlanner | None = None,
         rng: random.Random | None = None,
+        billing: Billing = CREDIT_BILLING,
     ) -> None:
         self.runs = runs
+        self.billing = billing
         self.api = api
         self.throttle = throttle
         self.cdn = cdn
@@ -90,6 +93,7 @@ class Dispatcher:
             rng=self.rng,
             time_left=self.guard.time_to_end,
             submitting=lambda: self.submits.submitting,
+            billing=billing,
         )
         self.submits = SubmitStage(
             runs,
@@ -100,6 +104,7 @@ class Dispatcher:
             polls=self.polls,
             rng=self.rng,
             time_left=self.guard.time_to_deadline,
+            billing=billing,
         )
 
     # ------------------------------------------------------------------ the run

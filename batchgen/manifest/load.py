@@ -103,6 +103,8 @@ from batchgen.manifest.read import OTHER_FORMATS, read_table
 from batchgen.manifest.row_checks import build_manifest
 from batchgen.manifest.values import request_key
 from batchgen.manifest.variants import expand_variants
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import ProviderInfo
 
 __all__ = [
     "ALIASES",
@@ -136,8 +138,9 @@ def read_manifest(
     include_hidden: bool = False,
     variants: int | None = None,
     prompt_template: str | None = None,
+    provider: ProviderInfo | None = None,
 ) -> Manifest:
-    """Read and validate the manifest at ``path``.
+    """Read and validate the manifest at ``path`` for ``provider`` (None: the default one).
 
     Bad rows become problems on the returned :class:`Manifest`; rows hidden in the sheet are
     marked skipped unless ``include_hidden``. Raises ManifestError when the file cannot be
@@ -157,6 +160,7 @@ def read_manifest(
         default_ratio=default_ratio,
         include_hidden=include_hidden,
         prompt_template=prompt_template,
+        provider=provider or DEFAULT,
     )
     return expand_variants(manifest, default=variants)
 

@@ -40,6 +40,7 @@ from batchgen.output.cells import STATUS_TONE, PromptNow, prompt_used, utc_naive
 from batchgen.output.gallery_assets import CSS, JS
 from batchgen.output.posters import poster_for
 from batchgen.output.summary import Summary
+from batchgen.providers.descriptor import format_usd
 
 __all__ = ["EAGER_VIDEOS", "GALLERY_NAME", "write_gallery"]
 
@@ -127,12 +128,13 @@ def _figures(summary: Summary) -> str:
         ("done", summary.counts.get("downloaded", 0)),
         ("failed", summary.failed),
         ("needs attention", summary.needs_attention),
-        ("credits", summary.credits),
+        *((("credits", summary.credits),) if summary.unit.credits else ()),
         ("USD", f"{summary.usd:,.2f}"),
     ]
     # in flight or of unknown outcome: shown whenever there are any (see README "Spend")
+    unit = summary.unit
     business += [
-        (k, n)
+        (k, n if unit.credits else format_usd(unit.usd(n)))
         for k, n in (("committed", summary.committed), ("possibly charged", summary.possible))
         if n
     ]

@@ -48,6 +48,7 @@ from batchgen.output.cells import (
 from batchgen.output.review import REVIEW_COLUMNS, Review
 from batchgen.output.summary import Summary, summarise
 from batchgen.output.workbook import write_workbook
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
     "CSV_NAME",
@@ -132,6 +133,7 @@ def write_results(
         prompt_column=prompt_column,
         review=review,
         prompt_now=prompt_now,
+        unit=summary.unit,
     )
     return xlsx_path, csv_path
 
@@ -146,7 +148,9 @@ def _lines(items: Sequence[str]) -> str | None:
     return "\n".join(items) or None
 
 
-def _getters(prompt_column: str | None, prompt_now: PromptNow | None) -> list[Callable[[Job], Any]]:
+def _getters(
+    prompt_column: str | None, prompt_now: PromptNow | None, unit: BillingUnit = CREDIT
+) -> list[Callable[[Job], Any]]:
     return [
         lambda job: job.row,
         lambda job: job.key,
@@ -154,7 +158,7 @@ def _getters(prompt_column: str | None, prompt_now: PromptNow | None) -> list[Ca
         lambda job: job.task_id,
         lambda job: job.attempts,
         lambda job: job.consumed_credits,
-        lambda job: f"{job_usd(job):.2f}",
+        lambda job: f"{job_usd(job, unit):.2f}" if unit.credits else f"{job_usd(job, unit):g}",
         lambda job: csv_time(job.created_at),
         lambda job: csv_time(job.submitted_at),
         lambda job: csv_time(job.completed_at),
@@ -194,10 +198,11 @@ def _write_csv(
     prompt_column: str | None,
     review: Review | None = None,
     prompt_now: PromptNow | None = None,
+    unit: BillingUnit = CREDIT,
 ) -> None:
     ours = RESULT_COLUMNS + (REVIEW_COLUMNS if review is not None else ())
     header = [*columns, *unique_names(columns, ours)]
-    getters = _getters(prompt_column, prompt_now)
+    getters = _getters(prompt_column, prompt_now, unit)
     # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)

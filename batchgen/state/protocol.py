@@ -10,7 +10,7 @@ server) is one new module implementing :class:`ManifestStore` plus one line in `
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,6 +83,15 @@ class ManifestStore(Store, Protocol):
     def acquire_lock(self) -> None: ...
     def release_lock(self) -> None: ...
     def bind_base_url(self, base_url: str, *, rebind: bool = False) -> None: ...
+    def bind_provider(
+        self,
+        provider: str,
+        *,
+        unit: str,
+        floor: bool,
+        price_of: Callable[[JobSpec], int],
+        legacy: str,
+    ) -> None: ...
     def sync_manifest(self, columns: list[str], rows: Iterable[RowLike]) -> SyncReport: ...
     def recover_interrupted(self) -> int: ...
     def requeue_unknown(self) -> int: ...
