@@ -210,7 +210,8 @@ def test_problem_str_names_file_row_column_value_and_remedy() -> None:
     )
     assert (
         str(problem)
-        == "briefs.xlsx, row 7, column 'ratio': '4:3' is not a GrokImagine ratio; use 2:3, 3:2 or 1:1"
+        == "briefs.xlsx, row 7, column 'ratio': '4:3' is not a GrokImagine ratio; use "
+        "2:3, 3:2 or 1:1"
     )
     warning = Problem(
         path="b.csv", row=None, column=None, value=None, message="x", severity="warning"
