@@ -209,8 +209,7 @@ def test_problem_str_names_file_row_column_value_and_remedy() -> None:
         message="'4:3' is not a GrokImagine ratio; use 2:3, 3:2 or 1:1",
     )
     assert (
-        str(problem)
-        == "briefs.xlsx, row 7, column 'ratio': '4:3' is not a GrokImagine ratio; use "
+        str(problem) == "briefs.xlsx, row 7, column 'ratio': '4:3' is not a GrokImagine ratio; use "
         "2:3, 3:2 or 1:1"
     )
     warning = Problem(
