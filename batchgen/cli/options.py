@@ -132,7 +132,7 @@ def epilog() -> str:
         "API token (never in a file given by --config):\n"
         f"{tokens}\n"
         f"exit codes:\n{codes}\n\n"
-        "Every option can also be set in ./batchgen.toml (see the README)."
+        "Every option can also be set in ./batchgen.toml (docs/configuration.md)."
     )
 
 
@@ -261,7 +261,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--name-template",
         metavar="TEMPLATE",
         help="video file names from the row's columns, e.g. '{campaign}/{id}_{n}' "
-        "(default: the row key, e.g. id_spring-01_1.mp4); see README 'File names'",
+        "(default: the row key, e.g. id_spring-01_1.mp4); see docs/downloads.md",
     )
     bars = essentials.add_mutually_exclusive_group()
     bars.add_argument(
@@ -399,7 +399,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def json_option(p: argparse.ArgumentParser) -> None:
     """--json: one JSON document instead of text."""
     p.add_argument(
-        "--json", action="store_true", help="print one JSON document (keys in the README)"
+        "--json", action="store_true", help="print one JSON document (keys in docs/reference.md)"
     )
 
 
