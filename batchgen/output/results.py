@@ -157,7 +157,7 @@ def _getters(
         status_text,
         lambda job: job.task_id,
         lambda job: job.attempts,
-        lambda job: job.consumed_credits,
+        lambda job: job.consumed_credits if unit.credits else None,
         lambda job: f"{job_usd(job, unit):.2f}" if unit.credits else f"{job_usd(job, unit):g}",
         lambda job: csv_time(job.created_at),
         lambda job: csv_time(job.submitted_at),

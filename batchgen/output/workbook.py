@@ -318,7 +318,8 @@ class _Sheets:
         self.text(ws, row, n + 1, job.key, None)
         self.status(ws, row, n + 2, job)
         self.value(ws, row, n + 3, job.task_id)
-        ws.write_number(row, n + 4, job.consumed_credits, self.top)
+        if self.unit.credits:  # a vendor billing dollars has no credits to show
+            ws.write_number(row, n + 4, job.consumed_credits, self.top)
         ws.write_number(row, n + 5, job_usd(job, self.unit), self.usd)
         self.moment(ws, row, n + 6, job.submitted_at)
         self.moment(ws, row, n + 7, job.completed_at)
