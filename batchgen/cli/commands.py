@@ -38,8 +38,6 @@ __all__ = [
     "configure_validate",
 ]
 
-EXAMPLE_MANIFEST = Path("manifests/example.csv")
-
 
 def configure_run(commands: Any) -> None:
     """Add ``batchgen run`` to ``commands`` (the parser's sub-commands)."""
@@ -144,9 +142,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from batchgen.app.demo import run_demo
+    from batchgen.app.demo import example_manifest, run_demo
+    from batchgen.providers.catalog import provider_named
 
-    manifests = args.manifests or [EXAMPLE_MANIFEST]
+    manifests = args.manifests or [example_manifest(provider_named(args.provider))]
     if args.dry_run:
         args.manifests = manifests
         return _cmd_validate(args)
