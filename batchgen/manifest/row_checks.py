@@ -245,10 +245,11 @@ class _RowChecker:
         if field is None or column is None:
             return None
         raw = values[column]
-        allowed = field.allowed(model or str(self.info.field_default("model") or ""))
+        effective = model or str(self.info.field_default("model") or "")
+        allowed = field.allowed(effective)
         label = self.info.label
-        if model and model in field.by_model:
-            label = f"{self.info.label} ({model})"
+        if effective in field.by_model:
+            label = f"{self.info.label} ({effective})"
         parsed, message = parse_word(raw, allowed, label, kind)
         if message is not None:
             problems.append(self.problem(number, column, raw, message))
