@@ -209,11 +209,10 @@ def normalise_default(
     kind: str, value: str | None, allowed: tuple[str, ...], label: str
 ) -> str | None:
     """A ``--default-mode`` / ``--default-ratio`` value, canonical; UsageError when the
-    provider ``label`` does not accept it (or has no such field: ``allowed`` empty)."""
-    if value is None or not value.strip():
+    provider ``label`` does not accept it. None for a provider without the field (``allowed``
+    empty): a default shared in ``batchgen.toml`` has nothing to fill there."""
+    if value is None or not value.strip() or not allowed:
         return None
-    if not allowed:
-        raise UsageError(f"--default-{kind} {show(value)}: {label} has no {kind}")
     parsed, _ = (
         parse_mode(value, allowed, label) if kind == "mode" else parse_ratio(value, allowed, label)
     )
