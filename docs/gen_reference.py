@@ -45,8 +45,7 @@ VALIDATE_JSON: dict[str, str] = {
     "manifests[].estimated_minutes": "an honest estimate, with generation latency",
     "manifests[].generation_seconds": "the generation latency assumed",
     "manifests[].generation_seconds_learned_from": "tasks that latency was learned from",
-    "manifests[].budget_credits": "the budget given, in credits (null without one, or for a "
-    "provider billing USD)",
+    "manifests[].budget_credits": "the budget given, in credits (null without one, or in USD)",
     "manifests[].budget_usd": "the budget given, in USD (null without one)",
     "manifests[].budget_covers": "takes the budget covers",
     "manifests[].problems": "every problem found",
@@ -81,8 +80,7 @@ STATUS_JSON: dict[str, str] = {
     "manifests[].billing": "what the provider bills in: `credits` or `usd`",
     "manifests[].credits": "credits charged (null for a provider billing USD)",
     "manifests[].credits_committed": "credits of tasks created and not finished (or null)",
-    "manifests[].credits_possibly_charged": "credits of submits whose outcome is unknown (or "
-    "null)",
+    "manifests[].credits_possibly_charged": "credits of unknown submits (or null)",
     "manifests[].usd_charged": "USD charged: tasks finished, at the vendor's reported cost",
     "manifests[].usd_committed": "USD of tasks created and not finished",
     "manifests[].usd_possibly_charged": "USD of submits whose outcome is unknown",
