@@ -10,14 +10,13 @@ from collections.abc import Callable, Mapping
 from batchgen.config import Settings
 from batchgen.engine.guards import time_left_until_end
 from batchgen.providers.base import Provider
-from batchgen.providers.catalog import DEFAULT, provider_named
+from batchgen.providers.catalog import provider_named
 from batchgen.providers.descriptor import ClientOptions, ProviderInfo, ResponseHook
 from batchgen.providers.endpoint import resolve_base_url
 from batchgen.providers.token import Token
 
 __all__ = [
     "ProviderFactory",
-    "grokimagine_provider",
     "provider_factory",
     "provider_of",
     "with_provider",
@@ -70,7 +69,3 @@ def provider_factory(info: ProviderInfo) -> ProviderFactory:
         )
 
     return build
-
-
-#: The default provider's factory (kept for library callers).
-grokimagine_provider: ProviderFactory = provider_factory(DEFAULT)

@@ -21,6 +21,7 @@ import aiohttp
 
 from batchgen import __version__
 from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
+from batchgen.app.pictures import hold_bad_pictures
 from batchgen.app.provider import ProviderFactory, provider_factory, provider_of, with_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
 from batchgen.app.record import write_results
@@ -139,6 +140,7 @@ def _prepare(path: Path, settings: Settings, command: str, info: ProviderInfo) -
         for warning in report.warnings:
             log.warning("%s: %s", path.name, warning)
         _recover(store, path, settings)
+        store.fill_prices(info.price_of)  # rows requeued with an edited request
         _explain_skips(store, path.name, report.new)
         run_id = store.start_run(command=command, version=__version__)
     except BaseException:
@@ -256,6 +258,7 @@ async def run_batch(
         return ExitCode.OK  # only manifests without data rows: nothing to do
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
+        await hold_bad_pictures([(p.path.name, p.store) for p in batch.prepared], settings)
         outcome = await _dispatch(batch.prepared, settings, token, install_signals, factory, info)
         with quit_on_signal(enabled=install_signals) as closed:
             code = _finish(batch, outcome, settings, closed, info)

@@ -353,6 +353,10 @@ class ProviderInfo:
     images_max: int | None  # input images per request (None: not limited)
     local_images: LocalImages | None  # None: images must be public URLs
     open: Callable[[ClientOptions], contextlib.AbstractAsyncContextManager[Provider]]
+    #: What a picture URL must be, checked before paying (``app/pictures.py``): its formats
+    #: and its largest size in bytes.
+    picture_formats: tuple[str, ...]
+    picture_max_bytes: int
     docs: str = ""  # one line for ``docs/providers.md`` and --help
 
     @property

@@ -58,7 +58,9 @@ __all__ = [
     "DEFAULT_RESET",
     "GROKIMAGINE",
     "MAX_ANSWER_BYTES",
+    "MAX_PICTURE_BYTES",
     "MAX_URLS_PER_TASK",
+    "PICTURE_FORMATS",
     "ApiClient",
     "RateInfo",
     "ResponseHook",
@@ -74,6 +76,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_URLS_PER_TASK = 20
+#: The picture formats a row may send. GrokImagine's contract names none (its example is a
+#: PNG; a rejected task says "File type not supported"); the model's maker documents JPEG,
+#: PNG and WebP for video input (xai-video-api.md section 6), so those three, no more.
+PICTURE_FORMATS = ("JPEG", "PNG", "WebP")
+#: The largest picture a row may send, bytes. Undocumented by GrokImagine and by xAI for
+#: video input; 10 MB is the limit a reseller of the same model states (xai-video-api.md
+#: section 6), the strictest figure known.
+MAX_PICTURE_BYTES = 10 * 1024 * 1024
 
 
 def generate_body(spec: JobSpec) -> dict[str, Any]:
@@ -236,5 +246,7 @@ GROKIMAGINE = ProviderInfo(
     images_max=None,
     local_images=None,
     open=ApiClient.from_options,
+    picture_formats=PICTURE_FORMATS,
+    picture_max_bytes=MAX_PICTURE_BYTES,
     docs="the GrokImagine REST reseller: 40 credits a video, 2:3, 3:2 or 1:1, image URLs",
 )

@@ -468,6 +468,10 @@ XAI = ProviderInfo(
     images_max=1,
     local_images=LocalImages(max_bytes=MAX_PICTURE_BYTES, inline_below=INLINE_BELOW),
     open=XaiClient.from_options,
+    # a picture URL: the formats of section 2; its size is not documented for video input,
+    # so the strictest figure known (a reseller's 10 MB, section 6) until xAI says more
+    picture_formats=("JPEG", "PNG", "WebP"),
+    picture_max_bytes=10 * 1024 * 1024,
     docs="xAI's own API: billed in USD per second by resolution, 1-15 s, 7 aspect ratios, "
     "one picture (URL or local file), 1 request per second per team",
 )
