@@ -1,9 +1,10 @@
 """Local pictures sent as a video's first frame: which files are pictures, and reading one.
 
-A picture is recognised by its leading bytes, never by its name: JPEG (``FF D8 FF``), PNG
-(the 8-byte signature of RFC 2083 section 3.1) and WebP (``RIFF....WEBP``, RFC 9649 section
-2.5). The xAI contract (``../shared/xai-video-api.md`` section 2 and 6) accepts exactly these
-three, up to the Files API's 50 MB. Reading is bounded: a file is never read past its limit.
+A picture is recognised by its leading bytes, never by its name (the ``filetype`` library's
+signatures: JPEG ``FF D8 FF``, PNG's 8 bytes of RFC 2083 section 3.1, WebP's ``RIFF....WEBP``
+of RFC 9649 section 2.5). The xAI contract (``../shared/xai-video-api.md`` sections 2 and 6)
+accepts exactly these three, up to the Files API's 50 MB. Reading is bounded: a file is never
+read past its limit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import hashlib
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+import filetype
 
 __all__ = [
     "MIME",
@@ -42,15 +45,14 @@ class Picture:
     digest: str
 
 
+#: ``filetype``'s MIME type -> our name of the kind.
+_KINDS = {mime: kind for kind, mime in MIME.items()}
+
+
 def picture_kind(head: bytes) -> str | None:
-    """``jpeg``, ``png`` or ``webp`` from a file's first 12 bytes; None for anything else."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
+    """``jpeg``, ``png`` or ``webp`` from a file's first bytes; None for anything else."""
+    guessed = filetype.guess(head)
+    return None if guessed is None else _KINDS.get(guessed.mime)
 
 
 def read_picture(path: Path, *, max_bytes: int, types: tuple[str, ...]) -> Picture:
@@ -74,7 +76,7 @@ def read_picture(path: Path, *, max_bytes: int, types: tuple[str, ...]) -> Pictu
         raise PictureError(f"the picture {path} is over the {max_bytes:,}-byte limit")
     if not data:
         raise PictureError(f"the picture {path} is empty")
-    kind = picture_kind(data[:12])
+    kind = picture_kind(data[:512])
     if kind is None or kind not in types:
         accepted = ", ".join(t.upper() for t in types)
         raise PictureError(f"the file {path} is not a {accepted} picture (by its content)")
