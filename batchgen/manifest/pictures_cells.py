@@ -22,7 +22,7 @@ from batchgen.manifest.model import show
 from batchgen.manifest.urls import share_link
 from batchgen.manifest.values import image_problem, split_images
 from batchgen.providers.descriptor import ProviderInfo
-from batchgen.providers.pictures import PictureError, read_picture
+from batchgen.providers.local_pictures import PictureError, read_picture
 
 __all__ = ["PictureCells", "RowPictures"]
 

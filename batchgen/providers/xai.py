@@ -56,7 +56,7 @@ from batchgen.providers.descriptor import (
     ResponseHook,
     StatusWords,
 )
-from batchgen.providers.pictures import PictureError, data_uri, read_picture
+from batchgen.providers.local_pictures import PictureError, data_uri, read_picture
 from batchgen.providers.ratelimit import RateInfo
 from batchgen.providers.submit_table import SubmitAnswer
 from batchgen.providers.token import Token, TokenNames
