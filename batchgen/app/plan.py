@@ -192,9 +192,12 @@ class BudgetPlan:
         """The budget in USD."""
         return round(self.unit.usd(self.credits), 6)
 
-    def amount(self, units: int) -> str:
-        """``2,000 credits`` or ``$20.00``: ``units`` as this budget's unit is shown."""
-        return f"{units:,} credits" if self.unit.credits else format_usd(self.unit.usd(units))
+    def amount(self, units: int, *, named: bool = True) -> str:
+        """``2,000 credits`` (``2,000`` unless ``named``) or ``$20.00``: ``units`` as this
+        budget's unit is shown."""
+        if self.unit.credits:
+            return f"{units:,} credits" if named else f"{units:,}"
+        return format_usd(self.unit.usd(units))
 
     @property
     def left(self) -> int:

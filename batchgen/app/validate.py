@@ -206,8 +206,8 @@ def _budget_amount(budget: BudgetPlan) -> str:
     if budget.scope is BudgetScope.TOTAL:
         return (
             f"{amount} for these manifests' runs together (--budget-scope total): earlier "
-            f"runs spent {budget.amount(budget.spent_before)}, the "
-            f"{budget.amount(budget.left)} left cover {covers}"
+            f"runs spent {budget.amount(budget.spent_before, named=False)}, the "
+            f"{budget.amount(budget.left, named=False)} left cover {covers}"
         )
     return f"{amount} for this run (--budget-scope run): they cover {covers}"
 

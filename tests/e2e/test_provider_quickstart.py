@@ -52,7 +52,8 @@ async def test_the_xai_quick_start_gets_every_clip_and_the_vendors_bill(
     (entry,) = json.loads(out)["manifests"]
     assert entry["provider"] == "xai" and entry["billing"] == "usd"
     assert entry["usd_charged"] == entry["usd"] == sim.stats.ticks_charged / 10**10 == 1.602
-    results = tmp_path / "outputs" / "example-xai" / "results.csv"
+    folder = tmp_path / Path(entry["state_file"]).parent  # wherever the manifest's outputs go
+    results = folder / "results.csv"
     with results.open(encoding="utf-8-sig") as handle:
         rows = {row["id"]: row for row in csv.DictReader(handle)}
     records = list(sim.stats.tasks.values())
@@ -62,5 +63,5 @@ async def test_the_xai_quick_start_gets_every_clip_and_the_vendors_bill(
     assert len(rows) == 4
     for row in rows.values():
         assert row["status"] == "downloaded"
-        video = tmp_path / "outputs" / "example-xai" / row["files"]
+        video = folder / row["files"]
         assert video.read_bytes()[4:8] == b"ftyp"
