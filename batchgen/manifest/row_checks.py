@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from batchgen.config import ManifestSettings
 from batchgen.manifest.columns import OPTIONAL_FIELDS, ColumnMap, column_letter
 from batchgen.manifest.layout import check_width, column_names, hidden_note
 from batchgen.manifest.model import (
@@ -334,11 +335,7 @@ class _RowChecker:
 def build_manifest(
     path: Path,
     table: RawTable,
-    *,
-    default_mode: str | None = None,
-    default_ratio: str | None = None,
-    include_hidden: bool = False,
-    prompt_template: str | None = None,
+    settings: ManifestSettings | None = None,
     provider: ProviderInfo = DEFAULT,
 ) -> Manifest:
     """Validate every row of ``table`` for ``provider`` and give each a key. Never raises
@@ -350,14 +347,17 @@ def build_manifest(
 
     Rows hidden in the sheet are checked and keyed like the others (so un-hiding one never
     changes a key) but, unless ``include_hidden``, marked skipped and their problems left
-    out. ``prompt_template`` fills rows whose prompt cell is empty (see
+    out. ``settings.default_mode`` / ``default_ratio`` fill empty mode / ratio cells and
+    ``prompt_template`` rows whose prompt cell is empty (see
     :mod:`batchgen.manifest.prompt_template`). Raises ManifestError when the results of the
     table could not be written (more columns than a sheet holds once batchgen's result
     columns are added).
     """
+    settings = settings or ManifestSettings()
+    include_hidden, prompt_template = settings.include_hidden, settings.prompt_template
     defaults = tuple(
         normalise_default(kind, value, _values(provider, kind), provider.label)
-        for kind, value in (("mode", default_mode), ("ratio", default_ratio))
+        for kind, value in (("mode", settings.default_mode), ("ratio", settings.default_ratio))
     )
     dropped = _drop_unaccepted(table, provider)
     names, keep, notes = column_names(table)

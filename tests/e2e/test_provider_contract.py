@@ -221,7 +221,7 @@ def _scripted(info: ProviderInfo, script: Any, seen: list[_Scripted]) -> Any:
         async with build(settings, token, on_response) as inner:
             wrapped = _Scripted(inner, script)
             seen.append(wrapped)
-            yield wrapped  # type: ignore[misc]
+            yield wrapped
 
     return factory
 

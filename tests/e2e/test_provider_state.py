@@ -40,9 +40,11 @@ async def test_a_state_belongs_to_its_provider_and_another_refuses_with_a_way_ou
     simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("T", DEMO_TOKEN)
-    cfg = {"tokens": frozenset({DEMO_TOKEN}), "time_scale": 0.01, "rps": 1000, "rpm": 100_000}
-    reseller = await simulator_factory(SimConfig(**cfg))
-    xai = await simulator_factory(SimConfig(provider="xai", **cfg))
+    tokens = frozenset({DEMO_TOKEN})
+    reseller = await simulator_factory(SimConfig(tokens=tokens, time_scale=0.01, rpm=100_000))
+    xai = await simulator_factory(
+        SimConfig(provider="xai", tokens=tokens, time_scale=0.01, rps=1000)
+    )
     settings = Settings.from_options(
         base_url=reseller.url, out_dir=tmp_path / "out", first_poll=0.02, limiter="none",
         rpm=100_000, default_mode="fun",

@@ -186,9 +186,10 @@ def test_an_oversized_local_picture_is_a_row_error(
 ) -> None:
     import dataclasses
 
+    assert XAI.local_images is not None
     small = dataclasses.replace(
         XAI, local_images=dataclasses.replace(XAI.local_images, max_bytes=50)
-    )  # type: ignore[arg-type]
+    )
     (tmp_path / "p.png").write_bytes(PNG)
     path = _csv(tmp_path / "m.csv", ["prompt", "images"], ["a fox", "p.png"])
     (error,) = _errors(read_manifest(path, provider=small))
