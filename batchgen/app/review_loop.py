@@ -35,6 +35,7 @@ from batchgen.output.reports import (
 )
 from batchgen.output.results import XLSX_NAME
 from batchgen.output.review import DecisionsRead, read_decisions, read_review
+from batchgen.providers.descriptor import format_usd, unit_named
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.rows import SyncReport
 
@@ -217,12 +218,26 @@ def ledger_report(store: ManifestStore, out_dir: Path) -> str:
     Summary sheet show); a difference is said in the line, never hidden.
     """
     jobs = {job.key: job for job in store.iter_jobs()}
-    totals = write_ledger(out_dir, tasks=store.task_log(), attempts=store.attempts(), jobs=jobs)
+    unit = unit_named(store.get_meta("billing_unit"))
+    totals = write_ledger(
+        out_dir, tasks=store.task_log(), attempts=store.attempts(), jobs=jobs, unit=unit
+    )
+    if unit.credits:
+        money = (
+            f"{totals.credits} credits reported, {totals.charged} counted as charged, "
+            f"{totals.charged_but_failed} charged but failed, {totals.ambiguous} submits of "
+            f"unknown outcome, {totals.possible} credits possibly charged"
+        )
+    else:
+        money = (
+            f"{format_usd(unit.usd(totals.credits))} reported, "
+            f"{format_usd(unit.usd(totals.charged))} counted as charged, "
+            f"{totals.charged_but_failed} charged but failed, {totals.ambiguous} submits of "
+            f"unknown outcome, {format_usd(unit.usd(totals.possible))} possibly charged"
+        )
     line = (
-        f"wrote {out_dir / 'ledger.csv'} ({totals.tasks} tasks, {totals.credits} credits "
-        f"reported, {totals.charged} counted as charged, {totals.charged_but_failed} charged "
-        f"but failed, {totals.ambiguous} submits of unknown outcome, {totals.possible} credits "
-        f"possibly charged) and claims.csv ({totals.claims} claims)"
+        f"wrote {out_dir / 'ledger.csv'} ({totals.tasks} tasks, {money}) and claims.csv "
+        f"({totals.claims} claims)"
     )
     spend = store.spend()
     if (spend.charged, spend.possible) != (totals.charged, totals.possible):
