@@ -67,6 +67,7 @@ class HostileVendor:
     default_status: str = "ok"
     retry_after: str | None = None  # the Retry-After of ``ratelimit`` / ``busy503``
     reset: str | None = None  # the X-RateLimit-Reset of ``ratelimit``
+    date: str | None = None  # the Date header of ``ratelimit`` (None: aiohttp's, the real time)
     trickle_every: float = 5.0
     video_mode: str = "ok"  # "trickle": every video trickles one byte every trickle_every s
     tasks: dict[str, Task] = field(default_factory=dict)
@@ -181,7 +182,7 @@ class HostileVendor:
         return None
 
     def _pause_headers(self) -> dict[str, str | None]:
-        return {"Retry-After": self.retry_after, "X-RateLimit-Reset": self.reset}
+        return {"Retry-After": self.retry_after, "X-RateLimit-Reset": self.reset, "Date": self.date}
 
     async def _answer(
         self, request: web.Request, mode: str, envelope: dict[str, Any]

@@ -1,0 +1,177 @@
+"""Issue 23, item 3: a server's pause survives a wrong clock on either side.
+
+Seen: the host clock an hour slow; the vendor sent ``Retry-After: 10`` and an absolute
+``X-RateLimit-Reset``; batchgen took the larger, read against its own clock ("asked to hold all
+requests for 3,610 s") and stopped the night with exit 5. The rules: ``Retry-After`` wins; a
+point in time is read against the answer's ``Date``; a reset beyond the vendor's window (or a
+date read on our own clock) is capped at the window and logged; the deadline always wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import email.utils
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import FakeClock
+from hostile_vendor import HostileVendor
+
+from batchgen.app.run import run_batch
+from batchgen.cli import parse_args, settings_from_args
+from batchgen.config import RetryPolicy
+from batchgen.engine.pacing.throttle import Throttle
+from batchgen.errors import ExitCode
+from batchgen.providers.grokimagine import Token
+from batchgen.providers.ratelimit import (
+    VENDOR_WINDOW,
+    RateInfo,
+    parse_rate_headers,
+    retry_after_of,
+)
+
+NOW = 1_700_000_000.0  # this machine's clock in the unit tests
+HOUR = 3600.0
+TOKEN = "sk-clock-test"
+
+
+def date(at: float) -> str:
+    return email.utils.formatdate(at, usegmt=True)
+
+
+# ---------------------------------------------------------------- parsing (pure)
+def test_the_seen_case_retry_after_wins_over_an_absolute_reset_read_on_a_slow_clock() -> None:
+    server = NOW + HOUR  # this host's clock is an hour slow
+    info = parse_rate_headers(
+        {"Retry-After": "10", "X-RateLimit-Reset": str(int(server + 10)), "Date": date(server)},
+        now=NOW,
+    )
+    assert info.pause() == 10.0
+    assert info.reset_after == 10.0  # read against the server's Date, not our clock
+    assert info.skew == HOUR and info.note is None
+
+
+@pytest.mark.parametrize("offset", [HOUR, -HOUR, 0.0], ids=["slow", "fast", "right"])
+@pytest.mark.parametrize("form", ["unix", "unix_ms", "http_date"])
+def test_an_absolute_reset_is_read_against_the_servers_date(offset: float, form: str) -> None:
+    server = NOW + offset  # offset > 0: our clock is slow; < 0: our clock is fast
+    at = server + 12
+    value = {"unix": str(int(at)), "unix_ms": str(int(at * 1000)), "http_date": date(at)}[form]
+    info = parse_rate_headers(
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": value, "Date": date(server)}, now=NOW
+    )
+    assert info.reset_after == 12.0 and info.pause() == 12.0
+    assert info.skew == offset
+
+
+def test_a_retry_after_date_is_read_against_the_servers_date_too() -> None:
+    server = NOW - HOUR  # our clock an hour fast: on it, the date is long past
+    headers = {"Retry-After": date(server + 7), "Date": date(server)}
+    assert parse_rate_headers(headers, now=NOW).retry_after == 7.0
+    assert retry_after_of(headers, now=NOW) == 7.0  # what a CDN's 429/503 is read with
+
+
+def test_without_a_date_a_far_absolute_reset_is_capped_at_the_window_and_said() -> None:
+    info = parse_rate_headers(
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW + HOUR + 10))}, now=NOW
+    )
+    assert info.reset_after == VENDOR_WINDOW and info.skew is None
+    assert info.note is not None and "3,610 s" in info.note and "60 s" in info.note
+
+
+def test_a_relative_reset_longer_than_the_window_is_capped() -> None:
+    info = parse_rate_headers({"X-RateLimit-Reset": "3600"}, now=NOW, window=60.0)
+    assert info.reset_after == 60.0 and info.note is not None
+
+
+def test_a_retry_after_date_without_a_date_header_is_capped_but_seconds_are_kept() -> None:
+    on_our_clock = parse_rate_headers({"Retry-After": date(NOW + HOUR)}, now=NOW)
+    assert on_our_clock.retry_after == VENDOR_WINDOW and on_our_clock.note is not None
+    # seconds need no clock: the vendor means them, and only the deadline limits them
+    seconds = parse_rate_headers({"Retry-After": "3600"}, now=NOW)
+    assert seconds.retry_after == 3600.0 and seconds.note is None
+
+
+def test_a_garbage_date_falls_back_to_our_clock_and_the_cap() -> None:
+    info = parse_rate_headers(
+        {"X-RateLimit-Reset": str(int(NOW + HOUR)), "Date": "yesterday-ish"}, now=NOW
+    )
+    assert info.skew is None and info.reset_after == VENDOR_WINDOW
+
+
+# ---------------------------------------------------------------- the throttle
+def test_the_throttle_holds_for_retry_after_not_the_reset() -> None:
+    clock = FakeClock(100.0)
+    throttle = Throttle(100, clock=clock)
+    throttle.observe(RateInfo(remaining=0, reset_after=50.0, retry_after=10.0), 429)
+    assert throttle.resume_at == 110.0
+
+
+def test_the_throttle_logs_a_capped_pause_and_a_far_server_clock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(100.0)
+    throttle = Throttle(100, clock=clock)
+    capped = parse_rate_headers({"X-RateLimit-Reset": str(int(NOW + HOUR))}, now=NOW)
+    with caplog.at_level(logging.INFO, logger="batchgen"):
+        throttle.observe(capped, 429)
+        skewed = parse_rate_headers({"Retry-After": "5", "Date": date(NOW + HOUR)}, now=NOW)
+        clock.advance(100.0)
+        throttle.observe(skewed, 429)
+    assert throttle.resume_at == 205.0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "capped" in warnings[0].getMessage()
+    assert "3600 s ahead of this machine's" in caplog.text
+
+
+# ---------------------------------------------------------------- a whole run
+def write_rows(path: Path, n: int) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "prompt", "mode", "ratio"])
+        for i in range(n):
+            writer.writerow([f"r{i}", f"clock prompt {i}", "fun", "1:1"])
+
+
+async def run(tmp_path: Path, vendor: HostileVendor, *args: str) -> int:
+    ns = parse_args(
+        [
+            "run",
+            str(tmp_path / "briefs.csv"),
+            "--out",
+            str(tmp_path / "outputs"),
+            "--first-poll",
+            "0.01s",
+            *args,
+        ]
+    )
+    fast = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.5)
+    built = settings_from_args(ns, base_url=vendor.url).with_options(retry=fast, heartbeat=0.2)
+    return await run_batch(ns.manifests, built, Token(TOKEN), command="test", install_signals=False)
+
+
+@pytest.fixture
+async def vendor() -> AsyncIterator[HostileVendor]:
+    async with HostileVendor(TOKEN) as v:
+        yield v
+
+
+@pytest.mark.parametrize("retry_after", ["1", None], ids=["retry_after", "reset_only"])
+async def test_a_slow_host_clock_does_not_stop_the_night(
+    tmp_path: Path, vendor: HostileVendor, retry_after: str | None
+) -> None:
+    write_rows(tmp_path / "briefs.csv", 3)
+    server = time.time() + HOUR  # the vendor's clock; this host's is an hour slow
+    vendor.post = ["ratelimit"]
+    vendor.retry_after = retry_after
+    vendor.reset = str(int(server + 1))
+    vendor.date = date(server)
+    code = await asyncio.wait_for(
+        run(tmp_path, vendor, "--max-runtime", "60s", "--grace", "10s"), 60
+    )
+    assert code == ExitCode.OK  # before: "asked to hold all requests for 3,601 s", exit 5
+    assert len(vendor.tasks) == 3 and vendor.requests["generate"] == 4
