@@ -11,6 +11,8 @@ from ``wait4``, wall time from the parent):
 * ``strings_bomb.xlsx``: 3 data rows and a shared-strings table of about 450 MB of tiny
   strings (under the 512 MB zip-bomb guard; about 1 MB on disk). Goal: refused (or read)
   within 10 s and 500 MB.
+* ``inline_bomb.xlsx``: 8 million inline-string cells (400,000 rows of 20; about 2 MB on
+  disk, 330 MB unpacked), as issue 23 saw. Goal: refused within 10 s and 500 MB.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 EXCEL_ROWS = 1_048_576
 BOMB_STRINGS = 27_000_000  # 17 bytes each ("<si><t>a</t></si>"): about 450 MB
+INLINE_ROWS, INLINE_PER_ROW = 400_000, 20  # 8 million inline-string cells
 
 
 def _base_workbook(path: Path) -> None:
@@ -108,6 +111,27 @@ def write_strings_bomb(path: Path) -> None:
     base.unlink()
 
 
+def write_inline_bomb(path: Path) -> None:
+    """A header row, then ``INLINE_ROWS`` rows of ``INLINE_PER_ROW`` inline-string cells."""
+    base = path.with_suffix(".base.xlsx")
+    _base_workbook(base)
+    with zipfile.ZipFile(base) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    head, _, tail = xml.partition("</sheetData>")
+    cell = '<c t="inlineStr"><is><t>x</t></is></c>' * INLINE_PER_ROW
+
+    def chunks() -> object:
+        yield head.encode("utf-8")
+        for start in range(5, INLINE_ROWS + 5, 10_000):
+            yield "".join(
+                f'<row r="{n}">{cell}</row>' for n in range(start, start + 10_000)
+            ).encode("ascii")
+        yield ("</sheetData>" + tail).encode("utf-8")
+
+    _rewrite_member(base, path, "xl/worksheets/sheet1.xml", chunks())
+    base.unlink()
+
+
 def measure(path: Path) -> tuple[float, float, int, str]:
     """(seconds, peak RSS MB, exit code, last output line) of ``batchgen validate path``."""
     command = [sys.executable, "-m", "batchgen", "validate", str(path)]
@@ -133,6 +157,7 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         cases = {"formatted": (folder / "formatted.xlsx", write_formatted, 200)}
         cases["strings_bomb"] = (folder / "strings_bomb.xlsx", write_strings_bomb, 500)
+        cases["inline_bomb"] = (folder / "inline_bomb.xlsx", write_inline_bomb, 500)
         for name, (path, writer, goal_mb) in cases.items():
             if not path.exists():
                 writer(path)

@@ -36,6 +36,7 @@ LAYERS = {
     "atomic": 0,
     "logs": 0,
     "paths": 0,
+    "xlsx_bounds": 0,
     "state": 1,
     "providers": 1,
     "simulator": 1,

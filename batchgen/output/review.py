@@ -27,6 +27,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 from batchgen.models import DECISIONS, Job, JobStatus, split_variant
+from batchgen.xlsx_bounds import READ_ERRORS, workbook_problem
 
 __all__ = [
     "DECISION_SYNONYMS",
@@ -37,6 +38,7 @@ __all__ = [
     "cost_per_keeper",
     "decision_validation",
     "read_decisions",
+    "results_cell_limit",
     "review_values",
 ]
 
@@ -153,10 +155,15 @@ def _header_index(header: Sequence[Any], name: str) -> int | None:
 def read_decisions(path: Path, known: Collection[str]) -> DecisionsRead:
     """The decisions in the workbook at ``path``, matched by key against ``known`` keys.
 
-    A missing file reads as no decisions and no warning. Never raises for a bad file.
+    A missing file reads as no decisions and no warning. Never raises for a bad file. The
+    workbook is measured before it is parsed (``batchgen.xlsx_bounds``): one with more cells
+    than :func:`results_cell_limit` allows for ``len(known)`` jobs is not read.
     """
     if not path.is_file():
         return DecisionsRead({}, [])
+    problem = _bounds_problem(path, results_cell_limit(len(known)))
+    if problem is not None:
+        return _refuse(path, f"it {problem}")
     try:
         rows = _rows(path)
     except (
@@ -172,6 +179,29 @@ def read_decisions(path: Path, known: Collection[str]) -> DecisionsRead:
     if not rows:
         return _refuse(path, "its first sheet is empty")
     return _match(path, rows[0], rows[1:], set(known))
+
+
+#: Cells a results workbook may hold whatever its size (the Summary and Runs sheets, notes).
+RESULTS_CELLS_FLOOR = 100_000
+#: Cells per job: a row in the Results sheet and one in Failed, up to 100 columns each (the
+#: manifest's columns, ``RESULT_COLUMNS`` and ``REVIEW_COLUMNS``).
+RESULTS_CELLS_PER_JOB = 200
+#: Unpacked bytes a results workbook may hold (the manifest's zip-bomb guard).
+RESULTS_MAX_UNPACKED = 512 * 1024 * 1024
+
+
+def results_cell_limit(jobs: int) -> int:
+    """Cells with a value ``results.xlsx`` may hold for a state of ``jobs`` jobs."""
+    return RESULTS_CELLS_FLOOR + (jobs + 1) * RESULTS_CELLS_PER_JOB
+
+
+def _bounds_problem(path: Path, max_cells: int) -> str | None:
+    """Why the workbook at ``path`` is too big to read (or not a workbook at all), or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return workbook_problem(archive, max_unpacked=RESULTS_MAX_UNPACKED, max_cells=max_cells)
+    except READ_ERRORS as exc:
+        return f"it cannot be read as a workbook ({exc})"
 
 
 def _rows(path: Path) -> list[tuple[Any, ...]]:
