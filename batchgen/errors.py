@@ -196,7 +196,7 @@ class DiskFullError(BatchgenError):
 
 
 class ExitCode:
-    """Every exit code batchgen returns, in one place (the README's table documents them)."""
+    """Every exit code batchgen returns, in one place (documented in docs/reference.md)."""
 
     OK = 0
     ATTENTION = 1

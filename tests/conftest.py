@@ -10,6 +10,10 @@
 * ``fake_clock``: a ``FakeClock`` to inject as ``clock=`` so a test steps simulated time.
 * ``sim_client``: ``client = sim_client(sim)`` gives a ``SimClient``, raw HTTP calls to the
   simulator returning ``Reply`` records (status, headers, body), for tests of the fake itself.
+* ``xai_sim_config``: the fast ``SimConfig(provider="xai", ...)`` of the ``xai_simulator``
+  fixture (100 requests per second per team, so tests are not paced by the limit unless they
+  lower ``rps``); ``xai_simulator``: a started xAI simulator; ``xai_client``:
+  ``client = xai_client(sim)`` gives an ``XaiClient`` (raw calls in xAI's dialect).
 * ``make_sim``: ``sim = await make_sim(**options)`` starts a simulator with
   ``SimConfig(**(SIM_DEFAULTS | options))``, ``SIM_DEFAULTS`` being the test module's own dict.
 * ``write_briefs(path, n)``: a CSV manifest of ``n`` numbered rows with ids.
@@ -41,6 +45,20 @@ from batchgen.simulator import SimConfig, Simulator
 FAST_SIM_CONFIG = SimConfig(
     tokens=frozenset({DEMO_TOKEN}),
     rpm=TIERS["enterprise"],
+    latency_median=2.0,
+    latency_sigma=0.3,
+    time_scale=0.01,
+    seed=1234,
+    slow_delay=0.2,
+    storm_duration=0.3,
+    refuse_duration=0.2,
+)
+
+#: The xAI dialect, as fast: requests take about 20 ms, 100 requests per second per team.
+FAST_XAI_SIM_CONFIG = SimConfig(
+    provider="xai",
+    tokens=frozenset({DEMO_TOKEN}),
+    rps=100,
     latency_median=2.0,
     latency_sigma=0.3,
     time_scale=0.01,
@@ -241,6 +259,90 @@ class SimClient:
 def sim_client(http: aiohttp.ClientSession) -> Callable[[Simulator], SimClient]:
     """``sim_client(sim)``: a ``SimClient`` for ``sim`` over the ``http`` session."""
     return lambda sim: SimClient(http, sim)
+
+
+class XaiClient(SimClient):
+    """Raw calls to a simulator speaking xAI's dialect, with ``DEMO_TOKEN`` unless told
+    otherwise."""
+
+    async def create(
+        self,
+        body: object = None,
+        *,
+        raw: bytes | None = None,
+        token: object = DEMO_TOKEN,
+        content_type: str | None = "application/json",
+    ) -> Reply:
+        """``POST /v1/videos/generations`` with ``body`` as JSON (or ``raw`` bytes)."""
+        data = raw if raw is not None else json.dumps(body).encode()
+        headers = self.auth(token)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        url = f"{self.sim.url}/v1/videos/generations"
+        return await self.request("POST", url, headers=headers, data=data)
+
+    async def start(self, prompt: str = "a red fox in the snow", **extra: Any) -> str:
+        """A valid create (grok-imagine-video); returns the request id (fails the test
+        otherwise)."""
+        reply = await self.create({"model": "grok-imagine-video", "prompt": prompt, **extra})
+        assert reply.status == 200, reply.body
+        request_id = reply.json()["request_id"]
+        assert isinstance(request_id, str)
+        return request_id
+
+    async def video(self, request_id: str, *, token: object = DEMO_TOKEN) -> Reply:
+        """``GET /v1/videos/{request_id}``."""
+        url = f"{self.sim.url}/v1/videos/{request_id}"
+        return await self.request("GET", url, headers=self.auth(token))
+
+    async def upload(
+        self,
+        content: bytes,
+        *,
+        filename: str = "in.png",
+        fields: Mapping[str, str] | None = None,
+        after: Mapping[str, str] | None = None,
+        token: object = DEMO_TOKEN,
+    ) -> Reply:
+        """``POST /v1/files``: the ``fields`` parts, then ``file``, then the ``after`` parts."""
+        form = aiohttp.FormData()
+        for name, value in (fields or {}).items():
+            form.add_field(name, value)
+        form.add_field("file", content, filename=filename, content_type="image/png")
+        for name, value in (after or {}).items():
+            form.add_field(name, value)
+        url = f"{self.sim.url}/v1/files"
+        return await self.request("POST", url, headers=self.auth(token), data=form)
+
+    async def wait_final(self, request_id: str) -> dict[str, Any]:
+        """Poll (every 5 ms, for at most 3 s) until the request is no longer pending;
+        returns its body."""
+        async with asyncio.timeout(3.0):
+            while True:
+                reply = await self.video(request_id)
+                if reply.status == 200:
+                    body: dict[str, Any] = reply.json()
+                    if body["status"] in ("done", "failed", "expired"):
+                        return body
+                await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def xai_sim_config() -> SimConfig:
+    """The configuration of the ``xai_simulator`` fixture."""
+    return FAST_XAI_SIM_CONFIG
+
+
+@pytest.fixture
+async def xai_simulator(simulator_factory: SimulatorFactory) -> Simulator:
+    """A started simulator speaking xAI's dialect, with ``FAST_XAI_SIM_CONFIG``."""
+    return await simulator_factory(FAST_XAI_SIM_CONFIG)
+
+
+@pytest.fixture
+def xai_client(http: aiohttp.ClientSession) -> Callable[[Simulator], XaiClient]:
+    """``xai_client(sim)``: an ``XaiClient`` for ``sim`` over the ``http`` session."""
+    return lambda sim: XaiClient(http, sim)
 
 
 # ---------------------------------------------------------------- token hygiene, suite-wide

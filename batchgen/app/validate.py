@@ -417,7 +417,7 @@ def _plan_json(manifest: Manifest, plan: Plan) -> dict[str, Any]:
 
 
 def validation_json(result: ValidationResult) -> dict[str, Any]:
-    """The ``validate --json`` document (keys listed in the README)."""
+    """The ``validate --json`` document (keys listed in docs/reference.md)."""
     plans = [plan for _, plan in result.results]
     return {
         "version": JSON_VERSION,

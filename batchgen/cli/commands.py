@@ -69,7 +69,7 @@ def configure_validate(commands: Any) -> None:
     validate.add_argument(
         "--name-template",
         metavar="TEMPLATE",
-        help="check video file names as run would make them (see run --help, README 'File names')",
+        help="check video file names as run would make them (see run --help, docs/downloads.md)",
     )
     json_option(validate)
     validate.set_defaults(handler=_cmd_validate)
@@ -112,7 +112,7 @@ def configure_status(commands: Any) -> None:
 
 def configure_simulate(commands: Any) -> None:
     """Add ``batchgen simulate`` to ``commands`` (the parser's sub-commands)."""
-    simulate = add_command(commands, "simulate", "serve the local GrokImagine simulator")
+    simulate = add_command(commands, "simulate", "serve the local vendor simulator (--provider)")
     from batchgen.simulator import add_simulate_arguments
 
     add_simulate_arguments(simulate)

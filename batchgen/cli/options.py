@@ -131,7 +131,7 @@ def epilog() -> str:
         f"  {TOKEN_FILE_ENV}   a file holding it, readable by you alone (or --token-file)\n"
         f"  {BASE_URL_ENV}         the API's address (or --base-url)\n\n"
         f"exit codes:\n{codes}\n\n"
-        "Every option can also be set in ./batchgen.toml (see the README)."
+        "Every option can also be set in ./batchgen.toml (docs/configuration.md)."
     )
 
 
@@ -239,7 +239,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--name-template",
         metavar="TEMPLATE",
         help="video file names from the row's columns, e.g. '{campaign}/{id}_{n}' "
-        "(default: the row key, e.g. id_spring-01_1.mp4); see README 'File names'",
+        "(default: the row key, e.g. id_spring-01_1.mp4); see docs/downloads.md",
     )
     bars = essentials.add_mutually_exclusive_group()
     bars.add_argument(
@@ -366,7 +366,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def json_option(p: argparse.ArgumentParser) -> None:
     """--json: one JSON document instead of text."""
     p.add_argument(
-        "--json", action="store_true", help="print one JSON document (keys in the README)"
+        "--json", action="store_true", help="print one JSON document (keys in docs/reference.md)"
     )
 
 

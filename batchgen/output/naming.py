@@ -1,6 +1,6 @@
 """Where each video goes: one path per (row, video number), unique by construction.
 
-The rule (the README's "File names" section says the same):
+The rule (docs/downloads.md, "File names", says the same):
 
 * **Default** (no ``--name-template``): ``videos/<row key>_<n>.mp4`` with the key's ``:``
   written ``_`` (``id:spring-01`` -> ``id_spring-01_1.mp4``; ``h:0123abcd#2`` ->

@@ -1,4 +1,5 @@
-"""What the simulator's routes share: its config, stats, fault injector, task book and clock."""
+"""What the simulator's routes share, whatever the dialect: its config, stats, fault injector,
+task book, clock and random generator."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ __all__ = ["Backend"]
 class Backend:
     """The vendor's side of one simulator, as the API and the CDN routes see it.
 
-    ``clock`` gives the simulator's time in seconds (task lifecycles, rate windows, link ages).
+    ``clock`` gives the simulator's time in seconds (task lifecycles, rate windows, link ages);
+    ``rng`` is the one seeded generator that faults and task fates draw from.
     """
 
     config: SimConfig
@@ -26,12 +28,12 @@ class Backend:
     faults: FaultInjector
     tasks: TaskBook
     clock: Callable[[], float]
+    rng: random.Random
 
     @classmethod
     def create(cls, config: SimConfig, stats: SimStats, clock: Callable[[], float]) -> Backend:
         """A back end whose faults and tasks draw from one generator seeded by ``config.seed``,
         in request order (so a seed replays the same faults and fates)."""
         rng = random.Random(config.seed)
-        return cls(
-            config, stats, FaultInjector(config, rng, stats), TaskBook(config, stats, rng), clock
-        )
+        faults = FaultInjector(config, rng, stats)
+        return cls(config, stats, faults, TaskBook(config, stats, rng), clock, rng)

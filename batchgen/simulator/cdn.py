@@ -1,9 +1,12 @@
-"""The vendor's CDN: ``GET /files/{task_id}/{n}.mp4``, which answer each download gets.
+"""The vendor's CDN, for both dialects: which answer each video download gets.
 
-Outside the rate limit. A URL serves only once its task has completed and only for the videos
-it lists (else 404); ``HEAD`` always gets the honest answer; a link older than ``link_ttl``
-has expired; otherwise the ``file`` faults (``expired``, ``truncated``, ``wrong_type``,
-``unsized_cut``) may replace the video, in that order of precedence.
+The paths are the dialect's (the reseller's ``/files/{task_id}/{n}.mp4``, xAI's
+``/xai-vidgen-bucket/xai-video-{task_id}.mp4``, its one video); the answers are the same.
+Outside the rate limit, and no key is needed. A URL serves only once its task has succeeded and
+only for the videos it lists (else 404); ``HEAD`` always gets the honest answer; a link older
+than ``SimConfig.video_link_ttl`` has expired; otherwise the ``file`` faults (``expired``,
+``truncated``, ``wrong_type``, ``unsized_cut``) may replace the video, in that order of
+precedence.
 """
 
 from __future__ import annotations
@@ -35,13 +38,13 @@ class Cdn:
         backend = self._backend
         backend.stats.requests["files"] += 1
         now = backend.clock()
-        task_id, n = request.match_info["task_id"], int(request.match_info["n"])
+        task_id, n = request.match_info["task_id"], int(request.match_info.get("n", "1"))
         record = backend.tasks.video(task_id, n, now)
         if record is None:
             return web.Response(status=404, text="Not found", content_type="text/plain")
         if request.method == "HEAD":  # faults are for downloads only
             return _video(request)
-        ttl = backend.config.link_ttl
+        ttl = backend.config.video_link_ttl
         if ttl is not None and now > record.finished + ttl:
             return expired_response(1)
         faults = backend.faults

@@ -16,7 +16,14 @@ from typing import Any, TextIO
 from batchgen.config import BASE_URL_ENV, DEMO_TOKEN, TIERS
 from batchgen.errors import UsageError
 from batchgen.simulator.server import Simulator
-from batchgen.simulator.sim_config import FAULT_NAMES, WINDOW_KINDS, Fault, SimConfig
+from batchgen.simulator.sim_config import (
+    FAULT_NAMES,
+    PROVIDERS,
+    WINDOW_KINDS,
+    XAI_ONLY_FAULTS,
+    Fault,
+    SimConfig,
+)
 
 __all__ = ["DEFAULT_PORT", "add_simulate_arguments", "config_from_args", "serve"]
 
@@ -26,6 +33,12 @@ _DEFAULTS = SimConfig()
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``batchgen simulate`` options to ``parser``."""
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        default=_DEFAULTS.provider,
+        help="the vendor dialect to speak (default: %(default)s)",
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
@@ -52,6 +65,17 @@ def _add_rate_arguments(parser: argparse.ArgumentParser) -> None:
         choices=WINDOW_KINDS,
         default=_DEFAULTS.window_kind,
         help="how the window counts requests (default: %(default)s)",
+    )
+    group.add_argument(
+        "--rps",
+        type=int,
+        default=_DEFAULTS.rps,
+        help="xai: requests per second per team, all calls (default: %(default)s)",
+    )
+    group.add_argument(
+        "--retry-after",
+        action="store_true",
+        help="xai: send Retry-After on 429 (xAI documents no rate-limit header)",
     )
 
 
@@ -92,7 +116,7 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for name in FAULT_NAMES:
         flag = name.replace("_", "-")
-        words = name.replace("_", " ")
+        words = ("xai: " if name in XAI_ONLY_FAULTS else "") + name.replace("_", " ")
         group.add_argument(
             f"--{flag}-rate", type=float, default=0.0, metavar="P", help=f"{words}: chance"
         )
@@ -117,7 +141,26 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"{help_text} (default: {default})",
         )
     group.add_argument(
-        "--link-ttl", type=float, help="video links expire this long after completion"
+        "--link-ttl",
+        type=float,
+        help="video links expire this long after completion (default: never; xai: 24 h)",
+    )
+    group.add_argument(
+        "--cost-mismatch-factor",
+        type=float,
+        default=_DEFAULTS.cost_mismatch_factor,
+        help="xai: reported cost / table price under cost-mismatch (default: %(default)s)",
+    )
+    group.add_argument(
+        "--bill-failures",
+        action="store_true",
+        help="xai: bill failed and expired requests at the table price (default: free)",
+    )
+    group.add_argument(
+        "--upload-max-bytes",
+        type=int,
+        default=_DEFAULTS.upload_max_bytes,
+        help="xai: largest file POST /v1/files accepts (default: %(default)s)",
     )
 
 
@@ -142,6 +185,7 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
             if getattr(ns, f"{name}_rate") or getattr(ns, f"{name}_at")
         }
         return SimConfig(
+            provider=ns.provider,
             tokens=frozenset(ns.token or [DEMO_TOKEN]),
             rpm=ns.rpm if ns.rpm is not None else TIERS[ns.tier],
             window=ns.window,
@@ -156,6 +200,11 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
             refuse_duration=ns.refuse_duration,
             truncate_fraction=ns.truncate_fraction,
             link_ttl=ns.link_ttl,
+            rps=ns.rps,
+            retry_after=ns.retry_after,
+            cost_mismatch_factor=ns.cost_mismatch_factor,
+            bill_failures=ns.bill_failures,
+            upload_max_bytes=ns.upload_max_bytes,
             **options,
         )
     except ValueError as exc:
@@ -186,12 +235,20 @@ async def serve(
 
 def _banner(config: SimConfig, url: str) -> str:
     """What ``serve`` prints: the URL, the limits and, for the demo, the demo token only."""
-    lines = [
-        f"GrokImagine simulator listening on {url}",
-        f"  rate limit: {config.rpm} requests per {config.window:g} s per token"
-        f" ({config.window_kind} window); {len(config.tokens)} token(s) accepted",
-        f"  export {BASE_URL_ENV}={url}",
-    ]
+    if config.provider == "xai":
+        lines = [
+            f"xAI video API simulator listening on {url}",
+            f"  rate limit: {config.rps} request(s) per second per team"
+            f" ({config.window_kind} window); {len(config.tokens)} key(s) accepted",
+            f"  base URL: {url}",
+        ]
+    else:
+        lines = [
+            f"GrokImagine simulator listening on {url}",
+            f"  rate limit: {config.rpm} requests per {config.window:g} s per token"
+            f" ({config.window_kind} window); {len(config.tokens)} token(s) accepted",
+            f"  export {BASE_URL_ENV}={url}",
+        ]
     if config.tokens == frozenset({DEMO_TOKEN}):
         lines.append(f"  demo token: {DEMO_TOKEN}")
     lines.append("Press Ctrl+C to stop.")

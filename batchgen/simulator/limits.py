@@ -1,4 +1,5 @@
-"""Per-token rate limiting: a fixed or a sliding window, plus 429 storms; one ``Account`` a token.
+"""Per-account rate limiting: a fixed or a sliding window, plus 429 storms; one ``Account`` for
+each token, or for each team of tokens (``SimConfig.teams``).
 
 Only admitted requests use up the budget: a request answered 429 does not push the
 window further out (the simulator still counts it in ``SimStats.max_window``).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from batchgen.simulator.stats import PeakWindow, token_label
@@ -23,6 +25,7 @@ __all__ = [
     "SlidingWindow",
     "TokenGate",
     "Verdict",
+    "accounts",
     "make_window",
     "rate_headers",
 ]
@@ -129,12 +132,34 @@ class TokenGate:
 
 
 class Account:
-    """One accepted token's rate state: its gate, and the peak of its arrivals for the stats."""
+    """One account's rate state (a token, or a team of tokens that share one window): its
+    gate, and the peak of its arrivals for the stats.
 
-    __slots__ = ("gate", "label", "peak", "token")
+    ``token`` is the account's key (its smallest token: what owns its tasks); ``labels`` are
+    the ``token_label`` of every member, under which the stats record its peak.
+    """
 
-    def __init__(self, token: str, *, kind: str, limit: int, window: float) -> None:
-        self.token = token
-        self.label = token_label(token)
+    __slots__ = ("gate", "label", "labels", "peak", "token")
+
+    def __init__(self, tokens: Iterable[str], *, kind: str, limit: int, window: float) -> None:
+        members = sorted(tokens)
+        self.token = members[0]
+        self.label = token_label(self.token)
+        self.labels = tuple(token_label(token) for token in members)
         self.gate = TokenGate(make_window(kind, limit, window))
         self.peak = PeakWindow(window)
+
+
+def accounts(
+    tokens: Iterable[str], teams: Iterable[frozenset[str]], *, kind: str, limit: int, window: float
+) -> dict[str, Account]:
+    """Every accepted token's ``Account``: one shared by the members of each team, one of its
+    own for any other token."""
+    found: dict[str, Account] = {}
+    for team in teams:
+        shared = Account(team, kind=kind, limit=limit, window=window)
+        found.update(dict.fromkeys(team, shared))
+    for token in tokens:
+        if token not in found:
+            found[token] = Account((token,), kind=kind, limit=limit, window=window)
+    return found

@@ -9,13 +9,16 @@ import contextlib
 import json
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 __all__ = [
+    "Handler",
     "Headers",
     "NeverSent",
+    "Route",
     "error_response",
     "json_response",
     "reset_connection",
@@ -23,6 +26,9 @@ __all__ = [
 ]
 
 Headers = dict[str, str]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: One route of a dialect: (HTTP method, aiohttp path pattern, handler).
+Route = tuple[str, str, Handler]
 
 _SERVER_ERROR = {"code": 500, "message": "Internal server error", "error": "SERVER_ERROR"}
 _HTML_PAGE = (
@@ -62,15 +68,19 @@ def error_response(status: int, message: str, error: str, headers: Headers) -> w
     return json_response(status, {"code": status, "message": message, "error": error}, headers)
 
 
-def server_fault_response(fault: str, headers: Headers, ordinal: int) -> web.Response:
+def server_fault_response(
+    fault: str, headers: Headers, ordinal: int, error_body: dict[str, Any] | None = None
+) -> web.Response:
     """A failing server's answer for ``server_error``, ``body_error`` or ``html_body``.
 
+    ``error_body`` is the dialect's JSON body of a server error (default: the reseller's).
     ``html_body`` alternates by ``ordinal`` (its count, from 1): odd a gateway's 502 page,
     even the same page with a 200.
     """
+    body = _SERVER_ERROR if error_body is None else error_body
     if fault == "server_error":
-        return json_response(500, _SERVER_ERROR, headers)
+        return json_response(500, body, headers)
     if fault == "body_error":
-        return json_response(200, _SERVER_ERROR, headers)
+        return json_response(200, body, headers)
     status = 502 if ordinal % 2 else 200
     return web.Response(status=status, text=_HTML_PAGE, content_type="text/html", headers=headers)

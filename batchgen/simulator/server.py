@@ -15,27 +15,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
 from batchgen.simulator.api import VendorApi
 from batchgen.simulator.backend import Backend
 from batchgen.simulator.cdn import Cdn
-from batchgen.simulator.responses import NeverSent
+from batchgen.simulator.responses import Handler, NeverSent
 from batchgen.simulator.sim_config import SimConfig
 from batchgen.simulator.stats import SimStats
+from batchgen.simulator.xai_api import XaiApi
 
 __all__ = ["Simulator"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _ACCESS_LOG = logging.getLogger("batchgen.simulator.access")
 _SHUTDOWN_GRACE = 0.25  # seconds in-flight requests get when the simulator stops
 
 
 class Simulator:
-    """A faithful fake of the GrokImagine API on a real local port.
+    """A faithful fake of the vendor's API on a real local port, in the dialect that
+    ``config.provider`` names (the GrokImagine reseller's, or xAI's).
 
     ``clock`` replaces the event loop's clock for task lifecycles and rate windows (tests use
     it to step time); ``access_log`` turns on aiohttp's per-request log (off: it is slow).
@@ -49,12 +49,13 @@ class Simulator:
         access_log: bool = False,
     ) -> None:
         self.config = config
-        self.stats = SimStats(tick=config.window / 60)
+        self.stats = SimStats(tick=_tick(config))
         self.url = ""
         self._clock = clock
         self._access_log = access_log
         backend = Backend.create(config, self.stats, self.now)
-        self._api = VendorApi(backend, on_refuse=self._refuse_for_a_while)
+        dialect = XaiApi if config.provider == "xai" else VendorApi
+        self._api = dialect(backend, on_refuse=self._refuse_for_a_while)
         self._cdn = Cdn(backend)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
@@ -66,10 +67,13 @@ class Simulator:
     # ----------------------------------------------------------------- lifecycle
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/generate", self._counted(self._api.generate))
-        app.router.add_get("/v1/status", self._counted(self._api.status))
-        app.router.add_get(r"/files/{task_id}/{n:\d+}.mp4", self._counted(self._cdn.serve))
+        # Bodies are read by the handlers, which apply the vendor's own limits.
+        app = web.Application(client_max_size=self.config.upload_max_bytes * 2)
+        for method, path, handler in self._api.routes(self._cdn):
+            if method == "GET":  # with HEAD, as aiohttp's add_get does
+                app.router.add_get(path, self._counted(handler))
+            else:
+                app.router.add_route(method, path, self._counted(handler))
         app.router.add_get("/_sim/stats", self._stats_json)
         return app
 
@@ -162,3 +166,9 @@ class Simulator:
 
     async def _stats_json(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.to_json(with_tasks=request.query.get("tasks") != "0"))
+
+
+def _tick(config: SimConfig) -> float:
+    """The stats timeline's tick: a 60th of the reseller's minute window, xAI's second."""
+    limit_window = config.rate_limit[1]
+    return limit_window if config.provider == "xai" else limit_window / 60

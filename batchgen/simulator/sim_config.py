@@ -8,12 +8,20 @@ so a test can say "the 3rd one fails" (``Fault(at={3})``) and a demo can say "5%
   ``html_body``, ``body_error``) count *admitted* API requests: authenticated
   ``POST /v1/generate`` and ``GET /v1/status`` requests that passed the rate limit.
 * **submit** faults (``ambiguous``) count valid generate requests about to create a task.
-* **task** faults (``unknown_status``, ``task_transient``, ``task_permanent``) count tasks created.
+* **task** faults (``unknown_status``, ``task_transient``, ``task_permanent``, and the xAI
+  dialect's ``task_expired``, ``moderated``, ``cost_mismatch``, ``pending_200``) count tasks
+  created.
 * **file** faults (``truncated``, ``expired``, ``unsized_cut``, ``wrong_type``) count downloads
   of an existing video.
 
 When several faults fire on one request, the first in ``API_FAULT_PRECEDENCE`` wins; ``slow`` and
 ``refuse`` are modifiers that combine with whatever answer follows.
+
+``provider`` picks the dialect the simulator speaks (``PROVIDERS``): ``grokimagine``, the
+reseller of ``../shared/grokimagine-api.md`` (the default), or ``xai``, xAI's own video API of
+``../shared/xai-video-api.md``. Faults, tasks, the CDN and the stats are shared; a few knobs
+(``XAI_ONLY_FAULTS``, ``rps``, ``retry_after``, ``upload_max_bytes``, ``cost_mismatch_factor``,
+``bill_failures``) mean something only to the xAI dialect.
 """
 
 from __future__ import annotations
@@ -30,14 +38,21 @@ __all__ = [
     "API_FAULT_PRECEDENCE",
     "FAULT_NAMES",
     "FILE_FAULTS",
+    "PROVIDERS",
     "SUBMIT_FAULTS",
     "TASK_FAULTS",
     "WINDOW_KINDS",
+    "XAI_LINK_TTL",
+    "XAI_ONLY_FAULTS",
     "Fault",
     "SimConfig",
 ]
 
 WINDOW_KINDS: tuple[str, ...] = ("fixed", "sliding")
+#: The dialects a simulator speaks: the reseller's (default) and xAI's own.
+PROVIDERS: tuple[str, ...] = ("grokimagine", "xai")
+#: How long an xAI video link lives: 24 hours (xai-video-api.md section 7, from the SDK).
+XAI_LINK_TTL = 24 * 3600.0
 
 #: Faults that replace the answer of an admitted API request, strongest first.
 API_FAULT_PRECEDENCE: tuple[str, ...] = (
@@ -50,7 +65,14 @@ API_FAULT_PRECEDENCE: tuple[str, ...] = (
 #: Every fault decided per admitted API request (the answering ones plus two modifiers).
 API_FAULTS: tuple[str, ...] = ("refuse", "slow", *API_FAULT_PRECEDENCE)
 SUBMIT_FAULTS: tuple[str, ...] = ("ambiguous",)
-TASK_FAULTS: tuple[str, ...] = ("task_permanent", "task_transient", "unknown_status")
+#: Task faults whose outcome only xAI's answers can express.
+XAI_ONLY_FAULTS: tuple[str, ...] = ("cost_mismatch", "moderated", "pending_200", "task_expired")
+TASK_FAULTS: tuple[str, ...] = (
+    "task_permanent",
+    "task_transient",
+    "unknown_status",
+    *XAI_ONLY_FAULTS,
+)
 FILE_FAULTS: tuple[str, ...] = ("expired", "truncated", "unsized_cut", "wrong_type")
 FAULT_NAMES: tuple[str, ...] = tuple(
     sorted((*API_FAULTS, *SUBMIT_FAULTS, *TASK_FAULTS, *FILE_FAULTS))
@@ -96,11 +118,20 @@ class Fault:
 
 @dataclass(frozen=True, kw_only=True)
 class SimConfig:
-    """Everything a ``Simulator`` does. Times are seconds; only task latencies are scaled."""
+    """Everything a ``Simulator`` does. Times are seconds; only task latencies are scaled.
 
+    The rate limit is ``rpm`` requests per ``window`` for the reseller and ``rps`` requests per
+    second for xAI (``rate_limit`` gives the pair in force); either way it is kept per *account*:
+    each token alone, unless ``teams`` puts several tokens in one account (xAI: a team).
+    """
+
+    provider: str = "grokimagine"  # one of PROVIDERS: the dialect spoken
     tokens: frozenset[str] = frozenset({DEMO_TOKEN})
-    rpm: int = TIERS["free"]  # requests per window, per token, generate + status together
-    window: float = 60.0  # length of the rate window
+    teams: tuple[frozenset[str], ...] = ()  # groups of tokens that share one rate window
+    rpm: int = TIERS["free"]  # grokimagine: requests per window, per account, all API calls
+    window: float = 60.0  # grokimagine: length of the rate window
+    rps: int = 1  # xai: requests per second per team, all API calls (status, uploads too)
+    retry_after: bool = False  # xai: send Retry-After on 429 (xAI documents no header)
     window_kind: str = "fixed"  # one of WINDOW_KINDS
     latency_median: float = 2.0  # task latency median before ``time_scale``; log-normal
     latency_sigma: float = 0.5  # spread of log(latency)
@@ -124,16 +155,25 @@ class SimConfig:
     unknown_status: Fault = Fault()  # undocumented status while running
     task_transient: Fault = Fault()  # fails with a retryable message
     task_permanent: Fault = Fault()  # fails with a content/type rejection
+    task_expired: Fault = Fault()  # xai: the request ends ``expired``, no video
+    moderated: Fault = Fault()  # xai: ``done`` with respect_moderation false and no url
+    cost_mismatch: Fault = Fault()  # xai: reported cost = table price x cost_mismatch_factor
+    pending_200: Fault = Fault()  # xai: ``pending`` answered with HTTP 200 instead of 202
 
     slow_delay: float = 2.0
     storm_duration: float = 5.0
     refuse_duration: float = 0.05  # how long the listening socket stays closed
     truncate_fraction: float = 0.5  # share of the body sent before a truncated download closes
     link_ttl: float | None = None  # video links expire this long after the task completed
+    # (None: grokimagine links never expire, xai links after XAI_LINK_TTL)
     failed_credits: int = 0  # consumed_credits a failed task reports (0: failures refunded)
+    bill_failures: bool = False  # xai: failed and expired requests are billed at table price
+    cost_mismatch_factor: float = 1.5  # xai: reported cost / table price under cost_mismatch
+    upload_max_bytes: int = 50_000_000  # xai: POST /v1/files larger than this is 413 (50 MB)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", frozenset(self.tokens))
+        object.__setattr__(self, "teams", tuple(frozenset(team) for team in self.teams))
         problem = self._problem()
         if problem:
             raise ValueError(problem)
@@ -158,8 +198,46 @@ class SimConfig:
             ),
             (self.link_ttl is None or self.link_ttl >= 0, "link_ttl must not be negative"),
             (self.failed_credits >= 0, "failed_credits must not be negative"),
+            (self.provider in PROVIDERS, f"provider must be one of {PROVIDERS}"),
+            (self.rps >= 1, "rps must be at least 1"),
+            (self.upload_max_bytes >= 1, "upload_max_bytes must be at least 1"),
+            (self.cost_mismatch_factor >= 0, "cost_mismatch_factor must not be negative"),
+            (self._teams_problem() is None, self._teams_problem() or ""),
+            (self.provider == "xai" or not self._xai_faults(), self._xai_only_message()),
         )
         return next((message for ok, message in checks if not ok), None)
+
+    def _teams_problem(self) -> str | None:
+        members = [token for team in self.teams for token in team]
+        if len(members) != len(set(members)):
+            return "a token may belong to one team only"
+        if not set(members) <= self.tokens:
+            return "every team member must be one of the accepted tokens"
+        return None
+
+    def _xai_faults(self) -> list[str]:
+        return [name for name in XAI_ONLY_FAULTS if getattr(self, name).active]
+
+    def _xai_only_message(self) -> str:
+        return f"faults {', '.join(self._xai_faults())} need provider='xai'"
+
+    @property
+    def rate_limit(self) -> tuple[int, float]:
+        """The limit in force: (requests, per this many seconds), per account."""
+        if self.provider == "xai":
+            return self.rps, 1.0
+        return self.rpm, self.window
+
+    @property
+    def video_link_ttl(self) -> float | None:
+        """Seconds a video link lives after its task finished (None: forever)."""
+        if self.link_ttl is None and self.provider == "xai":
+            return XAI_LINK_TTL
+        return self.link_ttl
+
+    def team_of(self, token: str) -> frozenset[str]:
+        """The tokens that share ``token``'s rate window (``token`` alone if in no team)."""
+        return next((team for team in self.teams if token in team), frozenset({token}))
 
     def fault(self, name: str) -> Fault:
         """The ``Fault`` configured under ``name`` (one of ``FAULT_NAMES``)."""

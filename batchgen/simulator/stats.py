@@ -80,6 +80,15 @@ class TaskRecord:
     credits: int  # consumed_credits once finished: 40, or 0 for a failed task
     unknown_status: str | None = None  # status string reported while unfinished, if odd
     ambiguous: bool = False  # the creating POST was answered with a dropped connection
+    # The xAI dialect's own facts (left at their defaults by the reseller's tasks):
+    model: str = ""  # the model that runs the request
+    duration: int = 0  # seconds of video asked for, and generated
+    images: int = 0  # input images billed
+    table_ticks: int = 0  # what the price table says the request costs
+    cost_ticks: int = 0  # what the vendor bills and reports (usage.cost_in_usd_ticks)
+    error_code: str | None = None  # error.code of a failed request
+    moderated: bool = False  # done, but the output was blocked by moderation (no url)
+    pending_200: bool = False  # pending answered with HTTP 200 rather than 202
 
     @property
     def finished(self) -> float:
@@ -91,14 +100,17 @@ class TaskRecord:
 class SimStats:
     """Live counters. Mutated by the simulator as requests arrive; read them at any time."""
 
-    requests: Counter[str] = field(default_factory=Counter)  # generate/status/files: all arrivals
+    #: All arrivals by endpoint: generate, status, files (video downloads), upload (xai files)
+    requests: Counter[str] = field(default_factory=Counter)
     responses: Counter[int] = field(default_factory=Counter)  # HTTP status -> responses sent
-    unauthorized: int = 0  # 401s served (these count against no token)
+    unauthorized: int = 0  # refusals of the key served (401, xAI's 400): count against no one
     rate_limited: int = 0  # 429s served, storms included
     storms: int = 0  # 429 storms started
     max_window: dict[str, int] = field(default_factory=dict)  # token label -> peak requests
     tasks_created: int = 0
     credits_charged: int = 0  # final consumed_credits of every task created
+    ticks_charged: int = 0  # xai: cost_in_usd_ticks billed for every request created
+    uploads: int = 0  # xai: files stored by POST /v1/files
     tasks_by_prompt: Counter[str] = field(default_factory=Counter)
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     ambiguous_prompts: list[str] = field(default_factory=list)
@@ -143,6 +155,8 @@ class SimStats:
             "peak_window": self.peak_window,
             "tasks_created": self.tasks_created,
             "credits_charged": self.credits_charged,
+            "ticks_charged": self.ticks_charged,
+            "uploads": self.uploads,
             "tasks_by_prompt": dict(self.tasks_by_prompt),
             "duplicate_prompts": self.duplicate_prompts(),
             "ambiguous_prompts": list(self.ambiguous_prompts),

@@ -24,6 +24,7 @@ from batchgen.simulator.stats import SimStats, TaskRecord
 
 __all__ = [
     "PERMANENT_MESSAGES",
+    "SUCCEEDED",
     "TRANSIENT_MESSAGES",
     "UNKNOWN_STATUSES",
     "Fate",
@@ -47,6 +48,8 @@ PERMANENT_MESSAGES: tuple[str, ...] = (
 UNKNOWN_STATUSES: tuple[str, ...] = ("rendering", "upscaling", "in_review")
 
 _INVALID = "Invalid request: "
+#: Final statuses whose task serves its videos (the reseller's and xAI's words).
+SUCCEEDED = frozenset({"completed", "done"})
 
 
 def validate_generate(raw: bytes) -> dict[str, Any] | str:
@@ -207,23 +210,35 @@ class TaskBook:
         self._owners: dict[str, str] = {}  # task id -> the token that created it
 
     def create(self, request: dict[str, Any], owner: str, now: float, fate: Fate) -> TaskRecord:
-        """A new task for the validated ``request`` of token ``owner``, born at clock ``now``."""
-        task_id = self._new_task_id()
+        """A new reseller task for the validated ``request`` of token ``owner``, born at clock
+        ``now``."""
         record = draw_record(
-            task_id=task_id,
+            task_id=self._new_task_id(),
             request=request,
             now=now,
             fate=fate,
             config=self._config,
             rng=self._rng,
         )
+        return self.add(record, owner)
+
+    def add(self, record: TaskRecord, owner: str) -> TaskRecord:
+        """Book a new task of any dialect for account ``owner``; counts it and what it bills
+        (``credits`` and ``cost_ticks``) in the stats."""
+        if record.task_id in self._owners:
+            raise ValueError(f"task id {record.task_id} is taken")
         stats = self._stats
-        stats.tasks[task_id] = record
+        stats.tasks[record.task_id] = record
         stats.tasks_created += 1
         stats.credits_charged += record.credits
+        stats.ticks_charged += record.cost_ticks
         stats.tasks_by_prompt[record.prompt] += 1
-        self._owners[task_id] = owner
+        self._owners[record.task_id] = owner
         return record
+
+    def taken(self, task_id: str) -> bool:
+        """Whether some task already has this id."""
+        return task_id in self._owners
 
     def _new_task_id(self) -> str:
         # Not drawn from the seeded generator: a restarted simulator with the same seed must
@@ -243,6 +258,6 @@ class TaskBook:
     def video(self, task_id: str, n: int, now: float) -> TaskRecord | None:
         """The completed task whose video ``n`` (from 1) exists at clock ``now``, if any."""
         record = self._stats.tasks.get(task_id)
-        if record is None or now < record.finished or record.final_status != "completed":
+        if record is None or now < record.finished or record.final_status not in SUCCEEDED:
             return None
         return record if 1 <= n <= record.videos else None
