@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from batchgen.config import TIERS, RetryPolicy, Settings
+from batchgen.errors import UsageError
+from batchgen.paths import name_problem
 
 __all__ = ["settings_from_args"]
 
@@ -22,6 +25,9 @@ def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None)
         if name in Settings.option_names() and name not in _DERIVED
     }
     values["out_dir"] = args.out
+    problem = name_problem(Path(args.out))
+    if problem is not None:
+        raise UsageError(f"the output folder (--out) {problem}")
     if getattr(args, "rpm", None) or getattr(args, "tier", None):
         values["rpm"] = args.rpm or TIERS[args.tier]
     values["max_credits"] = _credit_limit(args)
