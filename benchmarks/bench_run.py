@@ -5,6 +5,12 @@ Usage::
     python benchmarks/bench_run.py            # the table of issue 7 (about 4.5 minutes, 2 cores)
     python benchmarks/bench_run.py --quick    # the same scenarios on fewer rows (about 2.5 min)
     python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (7 more minutes)
+    python benchmarks/bench_run.py --grid     # N x tier x seed, cold starts (about 10 minutes)
+
+``--smoke`` shrinks whichever of these was asked to a few rows and about a second of
+compressed time per scenario: the figures mean nothing, but every path runs (the test suite's
+``tests/test_bench_smoke.py`` runs each path that way, so a change of options cannot break the
+benchmark silently).
 
 Every scenario starts ``batchgen simulate`` in its own process and runs the runner as another
 process, so the runner's CPU time and peak RSS are its own (``os.wait4`` on that one child).
@@ -33,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -514,7 +521,7 @@ def run_instant(bench: Bench, n: int, name: str, *, noop: bool = True) -> tuple[
     with SimProcess(INSTANT, bench.token, folder / "sim.log") as sim:
         args = [
             *("run", manifest.name, "--out", "out", "--base-url", sim.url, "-q"),
-            *("--rpm", "1000000000", "--first-poll", "0.01", "--no-progress"),
+            *("--rpm", "1000000000", "--first-poll", "0.01s", "--no-progress"),
         ]
         for row in rows:
             before = sim.stats(tasks=False)["requests"]
@@ -578,15 +585,30 @@ class Plan:
     sequential_n: int = 10
     overhead_n: int = 1000
     scale_n: int = 100_000
+    #: Where the server's limit is binding (adaptation), its X-RateLimit-Reset header counts
+    #: whole seconds: the compressed window is at least this long so that rounding stays small.
+    adapt_min_window: float = 6.0
+
+    def smoke(self) -> Plan:
+        """The same scenarios on a few rows, about a second of compressed time each."""
+        return dataclasses.replace(
+            self,
+            n=max(3, self.n // 100),
+            target=1.0,
+            max_wall=2.0,
+            adapt_n=max(3, self.adapt_n // 100),
+            fixed_n=max(3, self.fixed_n // 100),
+            sequential_n=1,
+            overhead_n=max(10, self.overhead_n // 100),
+            scale_n=max(50, self.scale_n // 1000),
+            adapt_min_window=1.0,
+        )
 
 
 PLANS = {
     "full": Plan(),
     "quick": Plan(n=300, target=10.0, max_wall=25.0, adapt_n=100, fixed_n=100, sequential_n=4),
 }
-#: Where the server's limit is binding (adaptation), its X-RateLimit-Reset header counts whole
-#: seconds: keep the compressed window at least this long so that rounding stays small.
-ADAPT_MIN_WINDOW = 6.0
 
 
 def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
@@ -597,7 +619,11 @@ def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
         rows.append(run_tier(bench, tier, plan.n, client_rpm=rpm, server_rpm=rpm, k=k))
     free, pro = TIERS["free"], TIERS["pro"]
     k = choose_k(
-        plan.adapt_n, free, target=plan.target, max_wall=plan.max_wall, min_window=ADAPT_MIN_WINDOW
+        plan.adapt_n,
+        free,
+        target=plan.target,
+        max_wall=plan.max_wall,
+        min_window=plan.adapt_min_window,
     )
     name = "adapt: client pro, server free"
     rows.append(run_tier(bench, name, plan.adapt_n, client_rpm=pro, server_rpm=free, k=k))
@@ -717,7 +743,9 @@ def format_grid(cells: Sequence[Cell]) -> str:
     return table + "\n\nworst cell per tier: " + "; ".join(worst)
 
 
-def grid_k(n: int, rpm: int) -> int:
+def grid_k(
+    n: int, rpm: int, *, target: float = GRID_TARGET, max_wall: float = GRID_MAX_WALL
+) -> int:
     """The compression of a grid cell (its baselines use the same, so the seeds draw the same
     latencies for both): about ``GRID_TARGET`` wall seconds of expected LB, but the runner's
     first burst of submits (fsync'd, at ``submit_capacity``: compression cannot shorten it) at
@@ -725,22 +753,33 @@ def grid_k(n: int, rpm: int) -> int:
     no more requests per wall second than ``MAX_RATE`` (a cell asks for at most about 10
     requests per task per minute) and a rate window of at least ``GRID_MIN_WINDOW``."""
     expected = max(2 * n * 60 / rpm, expected_max_latency(n))
-    k = expected / GRID_TARGET
+    k = expected / target
     burst = min(n, rpm)  # the submits the first window carries at once
     k = min(k, GRID_SUBMIT_SHARE * expected * submit_capacity(rpm) / burst)
-    k = max(k, expected / GRID_MAX_WALL)
+    k = max(k, expected / max_wall)
     k = min(k, MAX_RATE * 60 / min(rpm, 10 * n), 60.0 / GRID_MIN_WINDOW)
     return max(1, int(k))
 
 
 def run_grid(
-    bench: Bench, sizes: Sequence[int], seeds: Sequence[int], tiers: Sequence[str] = tuple(TIERS)
+    bench: Bench,
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    tiers: Sequence[str] = tuple(TIERS),
+    *,
+    target: float = GRID_TARGET,
+    max_wall: float = GRID_MAX_WALL,
 ) -> list[Cell]:
-    """Every (tier, N, seed); cells whose request rate is heavy for 2 cores run alone first,
-    the others two at a time."""
+    """Every (tier, N, seed), about ``target`` wall seconds of expected LB each (at most
+    ``max_wall``); cells whose request rate is heavy for 2 cores run one at a time, the others
+    ``GRID_WORKERS`` at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    cells = [Cell(t, n, grid_k(n, TIERS[t])) for t in tiers for n in sizes]
+    cells = [
+        Cell(t, n, grid_k(n, TIERS[t], target=target, max_wall=max_wall))
+        for t in tiers
+        for n in sizes
+    ]
     jobs: list[tuple[float, float, Any]] = []
     for cell in cells:
         rpm = TIERS[cell.tier]
@@ -775,7 +814,7 @@ def run_grid(
 
                 jobs.append((wall, rate, fixed))
         if cell.n == GRID_SEQUENTIAL_N:
-            k = sequential_k(cell.n, target=2 * GRID_TARGET)
+            k = sequential_k(cell.n, target=2 * target)
 
             def sequential(cell: Cell = cell, k: int = k) -> None:
                 name = f"grid {cell.tier} N={cell.n} sequential"
@@ -829,8 +868,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", help="with --grid: comma-separated N (default 10,...,1000)")
     parser.add_argument("--seeds", help="with --grid: comma-separated seeds (default 1,2,3)")
     parser.add_argument("--tiers", help="with --grid: comma-separated tiers (default all)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few rows per scenario: checks every path runs"
+    )
     ns = parser.parse_args(args)
     plan = PLANS["quick" if ns.quick else "full"]
+    if ns.smoke:
+        plan = plan.smoke()
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         work = ns.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
@@ -839,7 +883,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sizes = [int(x) for x in ns.sizes.split(",")] if ns.sizes else GRID_SIZES
             seeds = [int(x) for x in ns.seeds.split(",")] if ns.seeds else GRID_SEEDS
             tiers = ns.tiers.split(",") if ns.tiers else list(TIERS)
-            cells = run_grid(bench, sizes, seeds, tiers)
+            target, max_wall = (1.0, 2.0) if ns.smoke else (GRID_TARGET, GRID_MAX_WALL)
+            cells = run_grid(bench, sizes, seeds, tiers, target=target, max_wall=max_wall)
         else:
             rows = run_all(bench, plan, scale=ns.scale)
     print(f"batchgen run benchmark: {machine()}; total {time.monotonic() - started:.0f} s\n")

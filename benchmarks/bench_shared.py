@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_shared.py            # the table of issue 18 (about 6 minutes)
     python benchmarks/bench_shared.py --quick    # fewer rows (about 3 minutes)
+    python benchmarks/bench_shared.py --smoke    # a few rows, one tier: checks every path runs
 
 Each scenario starts one ``batchgen simulate`` (one token, the tier's limit, a sliding
 window) and P runner processes at once, each with its own manifest of N/P rows and its own
@@ -179,7 +180,7 @@ def run_overhead(bench: Bench, n: int, procs: int, limiter: str) -> Row:
             manifest = write_manifest(sub / "bench.csv", n // procs, f"{name} {i}")
             args = [
                 *("run", manifest.name, "--out", "out", "--base-url", sim.url, "-q"),
-                *("--rpm", "1000000000", "--first-poll", "0.01", "--no-progress"),
+                *("--rpm", "1000000000", "--first-poll", "0.01s", "--no-progress"),
                 *("--limiter", limiter),
             ]
             argvs.append(([sys.executable, "-m", "batchgen", *args], sub))
@@ -202,6 +203,14 @@ class Plan:
     target: float = 20.0
     max_wall: float = 50.0
     overhead_n: int = 2000
+    tiers: tuple[str, ...] = ("free", "pro")
+    procs: tuple[int, ...] = (2, 4)  # processes sharing the window (one simulator each)
+
+    def smoke(self) -> Plan:
+        """Every kind of scenario once, on a few rows and about a second of compressed time."""
+        return dataclasses.replace(
+            self, n=20, target=1.0, max_wall=2.0, overhead_n=20, tiers=("free",), procs=(2,)
+        )
 
 
 PLANS = {"full": Plan(), "quick": Plan(n=400, target=10.0, max_wall=25.0, overhead_n=1000)}
@@ -214,14 +223,14 @@ def run_all(bench: Bench, plan: Plan, only: str = "") -> list[Row]:
     def wanted(name: str) -> bool:
         return only in name
 
-    for tier in ("free", "pro"):
+    for tier in plan.tiers:
         k = choose_k(plan.n, TIERS[tier], target=plan.target, max_wall=plan.max_wall)
-        for procs in (2, 4):
+        for procs in plan.procs:
             name = f"{tier}, {procs} processes"
             if wanted(name):
                 rows.append(run_shared(bench, name, plan.n, procs, tier=tier, k=k))
     with redis_server(bench.work / "redis") as url:
-        for tier in ("free", "pro"):
+        for tier in plan.tiers:
             k = choose_k(plan.n, TIERS[tier], target=plan.target, max_wall=plan.max_wall)
             name = f"{tier}, 2 processes, redis"
             if wanted(name):
@@ -241,8 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--seed", type=int, default=7, help="the simulator's seed")
     parser.add_argument("--only", default="", help="run the scenarios whose name contains this")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few rows, one tier: checks every path runs"
+    )
     ns = parser.parse_args(argv)
     plan = PLANS["quick" if ns.quick else "full"]
+    if ns.smoke:
+        plan = plan.smoke()
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         work = ns.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))

@@ -1,8 +1,8 @@
 """Memory and time of ``batchgen validate`` on workbooks whose size is formatting, not data.
 
-Usage: ``python benchmarks/bench_sheets.py [--keep DIR]``
+Usage: ``python benchmarks/bench_sheets.py [--keep DIR] [--smoke]``
 
-Two files, each validated by the real ``batchgen validate`` in a fresh subprocess (peak RSS
+Three files, each validated by the real ``batchgen validate`` in a fresh subprocess (peak RSS
 from ``wait4``, wall time from the parent):
 
 * ``formatted.xlsx``: 3 data rows, every row down to 1,048,576 formatted (a ``<row>`` with a
@@ -12,7 +12,10 @@ from ``wait4``, wall time from the parent):
   strings (under the 512 MB zip-bomb guard; about 1 MB on disk). Goal: refused (or read)
   within 10 s and 500 MB.
 * ``inline_bomb.xlsx``: 8 million inline-string cells (400,000 rows of 20; about 2 MB on
-  disk, 330 MB unpacked), as issue 23 saw. Goal: refused within 10 s and 500 MB.
+  disk, 330 MB unpacked), as issue 23 saw. Goal: refused (or read) within 10 s and 500 MB.
+
+``--smoke`` writes every file a thousand times smaller (the figures mean nothing; the test
+suite checks that way that the benchmark still runs).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 
 EXCEL_ROWS = 1_048_576
 BOMB_STRINGS = 27_000_000  # 17 bytes each ("<si><t>a</t></si>"): about 450 MB
-INLINE_ROWS, INLINE_PER_ROW = 400_000, 20  # 8 million inline-string cells
+INLINE_CELLS, INLINE_PER_ROW = 8_000_000, 20  # 400,000 rows of 20 inline-string cells
 
 
 def _base_workbook(path: Path) -> None:
@@ -55,8 +58,8 @@ def _rewrite_member(source: Path, target: Path, name: str, chunks: object) -> No
                 new.writestr(info, old.read(info.filename))
 
 
-def write_formatted(path: Path) -> None:
-    """3 data rows; every row of the sheet formatted down to Excel's last row."""
+def write_formatted(path: Path, last_row: int = EXCEL_ROWS) -> None:
+    """3 data rows; every row of the sheet formatted down to ``last_row`` (Excel's last)."""
     base = path.with_suffix(".base.xlsx")
     _base_workbook(base)
     with zipfile.ZipFile(base) as archive:
@@ -66,7 +69,7 @@ def write_formatted(path: Path) -> None:
     def chunks() -> object:
         yield head.encode("utf-8")
         block: list[str] = []
-        for number in range(5, EXCEL_ROWS + 1):
+        for number in range(5, last_row + 1):
             cells = "".join(f'<c r="{c}{number}" s="0"/>' for c in "ABCD")
             block.append(f'<row r="{number}" spans="1:4" s="0" customFormat="1">{cells}</row>')
             if len(block) == 10_000:
@@ -79,8 +82,9 @@ def write_formatted(path: Path) -> None:
     base.unlink()
 
 
-def write_strings_bomb(path: Path) -> None:
-    """3 data rows (inline strings) and a huge table of tiny shared strings nobody uses."""
+def write_strings_bomb(path: Path, strings: int = BOMB_STRINGS) -> None:
+    """3 data rows (inline strings) and a huge table of ``strings`` tiny shared strings
+    nobody uses."""
     base = path.with_suffix(".base.xlsx")
     _base_workbook(base)
     ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -88,10 +92,11 @@ def write_strings_bomb(path: Path) -> None:
     def chunks() -> object:
         yield (
             f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{ns}" '
-            f'count="{BOMB_STRINGS}" uniqueCount="{BOMB_STRINGS}">'
+            f'count="{strings}" uniqueCount="{strings}">'
         ).encode("ascii")
-        block = b"<si><t>a</t></si>" * 100_000
-        for _ in range(BOMB_STRINGS // 100_000):
+        per_block = min(strings, 100_000)
+        block = b"<si><t>a</t></si>" * per_block
+        for _ in range(strings // per_block):
             yield block
         yield b"</sst>"
 
@@ -111,20 +116,27 @@ def write_strings_bomb(path: Path) -> None:
     base.unlink()
 
 
-def write_inline_bomb(path: Path) -> None:
-    """A header row, then ``INLINE_ROWS`` rows of ``INLINE_PER_ROW`` inline-string cells."""
+def write_inline_bomb(path: Path, cells: int = INLINE_CELLS) -> None:
+    """The header, then rows of ``INLINE_PER_ROW`` inline-string cells (``cells`` in all):
+    an id, a prompt, a mode, a ratio, and more text right of the named columns."""
     base = path.with_suffix(".base.xlsx")
     _base_workbook(base)
     with zipfile.ZipFile(base) as archive:
         xml = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
     head, _, tail = xml.partition("</sheetData>")
-    cell = '<c t="inlineStr"><is><t>x</t></is></c>' * INLINE_PER_ROW
+
+    def cell(text: str) -> str:
+        return f'<c t="inlineStr"><is><t>{text}</t></is></c>'
+
+    rest = cell("x") * (INLINE_PER_ROW - 4)
 
     def chunks() -> object:
         yield head.encode("utf-8")
-        for start in range(5, INLINE_ROWS + 5, 10_000):
+        rows = cells // INLINE_PER_ROW
+        for start in range(5, rows + 5, 10_000):
             yield "".join(
-                f'<row r="{n}">{cell}</row>' for n in range(start, start + 10_000)
+                f'<row r="{n}">{cell(f"i{n}")}{cell("a cat")}{cell("fun")}{cell("1:1")}{rest}</row>'
+                for n in range(start, min(start + 10_000, rows + 5))
             ).encode("ascii")
         yield ("</sheetData>" + tail).encode("utf-8")
 
@@ -148,19 +160,23 @@ def measure(path: Path) -> tuple[float, float, int, str]:
 
 
 def main() -> None:
-    """Write both files, then validate each in its own process."""
+    """Write the files, then validate each in its own process."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="write the files here and keep them")
+    parser.add_argument("--smoke", action="store_true", help="files 1,000 times smaller")
     args = parser.parse_args()
+    shrink = 1000 if args.smoke else 1
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        cases = {"formatted": (folder / "formatted.xlsx", write_formatted, 200)}
-        cases["strings_bomb"] = (folder / "strings_bomb.xlsx", write_strings_bomb, 500)
-        cases["inline_bomb"] = (folder / "inline_bomb.xlsx", write_inline_bomb, 500)
-        for name, (path, writer, goal_mb) in cases.items():
+        cases = {
+            "formatted": (folder / "formatted.xlsx", write_formatted, EXCEL_ROWS, 200),
+            "strings_bomb": (folder / "strings_bomb.xlsx", write_strings_bomb, BOMB_STRINGS, 500),
+            "inline_bomb": (folder / "inline_bomb.xlsx", write_inline_bomb, INLINE_CELLS, 500),
+        }
+        for name, (path, writer, size, goal_mb) in cases.items():
             if not path.exists():
-                writer(path)
+                writer(path, size // shrink)
             seconds, peak, code, last = measure(path)
             size = path.stat().st_size / 1024 / 1024
             in_time = name == "formatted" or seconds < 10  # only the bomb has a time goal

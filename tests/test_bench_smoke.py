@@ -1,9 +1,12 @@
-"""The benchmark's pure helpers (``benchmarks/bench_run.py``), so its arithmetic stays right."""
+"""The benchmarks: ``bench_run.py``'s pure helpers, so its arithmetic stays right, and every
+path of every benchmark run on a tiny size, so that none breaks silently."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -94,3 +97,135 @@ def test_the_runner_gets_every_duration_compressed(bench: ModuleType) -> None:
     assert argv[1:5] == ["-m", "batchgen", "run", "m.csv"]
     assert "--rate-window=6.000000s" in argv and "--first-poll=0.500000s" in argv
     assert "--max-poll-lag=60.000000s" in argv
+
+
+# --------------------------------------------------------------------------- every path runs
+# Each benchmark, every path of it, as documented (``python benchmarks/<name>.py ...``) on a
+# tiny size: a renamed option or a changed default fails here, not on the night the figures
+# are needed (the overhead step once passed ``--first-poll 0.01`` after durations needed a
+# unit, and the documented benchmark crashed).
+BENCHMARKS = BENCH.parent
+
+
+def _bench(script: str, *args: str, cwd: Path) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _table(stdout: str) -> dict[str, list[str]]:
+    """The Markdown table's rows by their first cell (header and rule left out)."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in stdout.splitlines()
+        if line.startswith("|")
+    ]
+    return {row[0]: row for row in rows[2:]}
+
+
+def _all_done(done: str) -> bool:
+    finished, total = done.split("/")
+    return int(total) > 0 and finished == total
+
+
+RUN_SCENARIOS = {
+    "free",
+    "pro",
+    "enterprise",
+    "adapt: client pro, server free",
+    "baseline: fixed 5 s poll, free",
+    "baseline: fixed 5 s poll, pro",
+    "baseline: sequential, free",
+    "overhead: instant, no limit",
+    "overhead: no-op re-run",
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        ((), set()),
+        (("--quick", "--scale"), {"scale: instant, no limit", "scale: no-op re-run"}),
+    ],
+    ids=["default", "quick-scale"],
+)
+def test_bench_run_every_scenario_runs(
+    args: tuple[str, ...], extra: set[str], tmp_path: Path
+) -> None:
+    table = _table(_bench("bench_run.py", "--smoke", *args, cwd=tmp_path))
+    slope = [name for name in table if name.startswith("overhead: each further 1,000")]
+    assert set(table) - set(slope) == RUN_SCENARIOS | extra and len(slope) == 1
+    for name, cells in table.items():
+        assert _all_done(cells[1]), (name, cells)
+        assert "exit" not in cells[-1], (name, cells)  # the runner's exit code, when not 0
+        assert cells[10] != "-" or name.startswith("baseline"), (name, cells)  # runner CPU
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_bench_run_grid_runs_the_runner_and_both_baselines(tmp_path: Path) -> None:
+    out = _bench(
+        "bench_run.py",
+        "--smoke",
+        "--grid",
+        "--sizes",
+        "10",
+        "--seeds",
+        "1",
+        "--tiers",
+        "free",
+        cwd=tmp_path,
+    )
+    (cells,) = _table(out).values()
+    assert cells[:2] == ["free", "10"] and _all_done(cells[3])
+    assert cells[9] != "-" and cells[12] != "-"  # the fixed poller and the sequential loop ran
+    assert "worst cell per tier: free: N=10" in out
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_bench_shared_every_scenario_runs(tmp_path: Path) -> None:
+    table = _table(_bench("bench_shared.py", "--smoke", cwd=tmp_path))
+    overheads = {
+        f"overhead: {procs} process(es), limiter {limiter}"
+        for procs, limiter in ((1, "none"), (1, "local"), (2, "none"), (2, "local"), (2, "redis"))
+    }
+    assert set(table) == {"free, 2 processes", "free, 2 processes, redis"} | overheads
+    for name, cells in table.items():
+        assert _all_done(cells[1]), (name, cells)
+        assert "exit" not in cells[-1], (name, cells)
+
+
+@pytest.mark.e2e
+def test_bench_manifest_reads_both_formats(tmp_path: Path) -> None:
+    out = _bench("bench_manifest.py", "--rows", "30", cwd=tmp_path)
+    assert [line.split()[0] for line in out.splitlines()] == ["csv", "xlsx"]
+    assert out.count("30 valid") == 2
+
+
+@pytest.mark.e2e
+def test_bench_results_writes_the_files_and_compares_the_engines(tmp_path: Path) -> None:
+    figures = json.loads(_bench("bench_results.py", "30", cwd=tmp_path).split("\nwithin")[0])
+    assert figures["rows"] == 30
+    assert {"results.xlsx", "results.csv", "index.html"} <= set(figures["sizes_mb"])
+    engines = [
+        json.loads(line)
+        for line in _bench("bench_results.py", "--engines", "30", cwd=tmp_path).splitlines()
+    ]
+    assert [e["engine"] for e in engines] == ["openpyxl", "xlsxwriter"]
+
+
+@pytest.mark.e2e
+def test_bench_sheets_validates_every_workbook(tmp_path: Path) -> None:
+    out = _bench("bench_sheets.py", "--smoke", "--keep", str(tmp_path / "files"), cwd=tmp_path)
+    verdicts = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert verdicts == ["formatted", "strings_bomb", "inline_bomb"]
+    assert out.count("exit 0") == 3
