@@ -158,6 +158,7 @@ class ManifestSettings:
     default_ratio: str | None = None
     variants: int | None = None  # variants of rows that leave the variants cell empty
     prompt_template: str | None = None  # prompt of rows that leave the prompt cell empty
+    skip_image_check: bool = False  # send rows without fetching their pictures first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -19,12 +20,17 @@ __all__ = [
     "AttemptKind",
     "AttemptOutcome",
     "ErrorKind",
+    "FieldChange",
     "Job",
     "JobSpec",
     "JobStatus",
     "RunInfo",
     "TaskState",
     "TaskStatus",
+    "describe_changes",
+    "made_when",
+    "request_changes",
+    "show_value",
     "split_variant",
     "variant_key",
 ]
@@ -62,11 +68,16 @@ class JobSpec:
     this declaration in :mod:`batchgen.state.job_columns`), compared when a row is re-read, and
     shown in the sidecar. A field added later must have a default; rows that leave it at the
     default keep their key (:meth:`request`), so adding a field changes no existing identity.
+
+    A field's ``metadata`` may say how an edit to it is compared and shown
+    (:func:`request_changes`): ``"folded": True`` compares text NFC-normalised with runs of
+    white space folded (as the row key compares the prompt); ``"label"`` names it in messages
+    (default: the field's name).
     """
 
     key: str
     row: int
-    prompt: str
+    prompt: str = field(metadata={"folded": True})
     mode: str
     ratio: str
     images: tuple[str, ...] = ()
@@ -87,6 +98,80 @@ class JobSpec:
 REQUEST_FIELDS: tuple[Field[Any], ...] = tuple(
     f for f in fields(JobSpec) if f.name not in ("key", "row")
 )
+
+
+_MADE = "when its video was made"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One request field whose value differs between the request that was sent (``was``)
+    and the one the manifest asks for now (``now``); values as ``JobSpec`` holds them."""
+
+    name: str
+    label: str
+    was: Any
+    now: Any
+
+    def describe(self, when: str = _MADE) -> str:
+        """``ratio was 1:1 when its video was made, now 2:3``."""
+        when = f" {when}" if when else ""
+        return f"{self.label} was {show_value(self.was)}{when}, now {show_value(self.now)}"
+
+
+def _compared(f: Field[Any], value: Any) -> Any:
+    if f.metadata.get("folded") and isinstance(value, str):
+        return " ".join(unicodedata.normalize("NFC", value).split())
+    return value
+
+
+def request_changes(sent: JobSpec, now: JobSpec | None) -> tuple[FieldChange, ...]:
+    """Every request field (``sent``'s own fields after ``key`` and ``row``, so a subclass's
+    added fields too) whose value in ``now`` differs from ``sent``'s, in declaration order;
+    ``()`` when ``now`` is None. Fields whose metadata says ``folded`` ignore white space and
+    Unicode normalisation, as the row key does."""
+    if now is None:
+        return ()
+    found = []
+    for f in fields(sent):
+        if f.name in ("key", "row"):
+            continue
+        was, new = getattr(sent, f.name), getattr(now, f.name, f.default)
+        if new is MISSING or _compared(f, was) != _compared(f, new):
+            found.append(FieldChange(f.name, f.metadata.get("label", f.name), was, new))
+    return tuple(found)
+
+
+def describe_changes(changes: tuple[FieldChange, ...], when: str = _MADE) -> str:
+    """``ratio was 1:1 when its video was made, now 2:3; mode was fun, now normal``: the
+    first change says ``when``, the others leave it understood."""
+    return "; ".join(c.describe(when if i == 0 else "") for i, c in enumerate(changes))
+
+
+def made_when(status: str) -> str:
+    """How a message dates a sent row's request: ``when its video was made`` once the task
+    finished with videos, else ``when it was sent``."""
+    done = (JobStatus.COMPLETED, JobStatus.DOWNLOADED, JobStatus.DOWNLOAD_FAILED)
+    return _MADE if status in done else "when it was sent"
+
+
+_SHOWN_CHARS = 80
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def show_value(value: Any) -> str:
+    """A request value for a message: text quoted and cut to 80 characters with control
+    characters escaped (``repr``), a list as its items (``none`` when empty), a long hex
+    digest (a picture's content hash) by its first 12 digits."""
+    if isinstance(value, tuple | list):
+        return ", ".join(show_value(v) for v in value) if value else "none"
+    if isinstance(value, str):
+        if len(value) >= 32 and _HEX.fullmatch(value):
+            return value[:12] + "…"
+        text = value if len(value) <= _SHOWN_CHARS else value[: _SHOWN_CHARS - 1] + "…"
+        plain = text and text.isprintable() and not any(c.isspace() for c in text)
+        return text if plain else repr(text)
+    return str(value)
 
 
 class JobStatus(StrEnum):
@@ -202,10 +287,18 @@ class Job(JobSpec):
     submitted_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    #: The row's request as the manifest asks for it now, when it differs from the one that
+    #: was sent (set by the manifest sync on rows already sent; None otherwise).
+    request_now: JobSpec | None = None
 
     def spec(self) -> JobSpec:
-        """The request this row sends (a plain :class:`JobSpec`)."""
+        """The request this row sends, or sent (a plain :class:`JobSpec`)."""
         return JobSpec(**{name: getattr(self, name) for name in _SPEC_NAMES})
+
+    def changes(self) -> tuple[FieldChange, ...]:
+        """The request fields edited in the manifest since this row was sent (see
+        :func:`request_changes`); ``()`` for a row whose request follows the manifest."""
+        return request_changes(self.spec(), self.request_now)
 
 
 _SPEC_NAMES = tuple(f.name for f in fields(JobSpec))

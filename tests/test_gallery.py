@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import html
@@ -43,6 +44,11 @@ def make_job(row: int, status: JobStatus = JobStatus.DOWNLOADED, **kw: Any) -> J
         "video_urls": (f"https://cdn.example.com/k{row}.mp4",) if done else (),
     }
     return Job(**(fields | kw))
+
+
+def _edited(job: Job, prompt: str) -> Job:
+    """``job`` as the state holds it once its prompt cell was edited to ``prompt``."""
+    return dataclasses.replace(job, request_now=dataclasses.replace(job.spec(), prompt=prompt))
 
 
 def render(tmp_path: Path, jobs: list[Job], prompt_column: str | None = None, **kw: Any) -> str:
@@ -253,8 +259,8 @@ def test_mode_and_ratio_without_their_columns_are_shown_once(tmp_path: Path) -> 
 
 def test_a_card_says_when_its_video_shows_an_earlier_prompt(tmp_path: Path) -> None:
     jobs = [
-        make_job(2, prompt="old prompt", user={"prompt": "new prompt"}),
-        make_job(3, prompt="same  prompt", user={"prompt": "same prompt"}),
+        _edited(make_job(2, prompt="old prompt", user={"prompt": "new prompt"}), "new prompt"),
+        _edited(make_job(3, prompt="same  prompt", user={"prompt": "same prompt"}), "same prompt"),
     ]
     page = render(tmp_path, jobs, prompt_column="prompt")
     cards = page.split('<article class="card"')[1:]
@@ -413,7 +419,9 @@ def test_gallery_in_headless_chromium_search_filter_sort_and_play(
             files=("videos/k2_1.mp4", "videos/k2 2.mp4"),
             user=user("summer", "Ana", XSS),
         ),
-        make_job(3, prompt="old fox", user=user("autumn", "Ben", "a red fox")),
+        _edited(
+            make_job(3, prompt="old fox", user=user("autumn", "Ben", "a red fox")), "a red fox"
+        ),
         make_job(4, files=("videos/missing.mp4",), user=user("spring", "Ana", "prompt 4")),
         make_job(
             5,

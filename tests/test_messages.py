@@ -182,7 +182,10 @@ def test_validate_warns_when_a_generated_rows_prompt_changed(
     write_csv(path, [["spring-01", "a wolf", "fun", "1:1", "s"]])
     assert main(["validate", str(path), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "warning: row 2 (id spring-01): the prompt changed after its video was made" in text
+    assert (
+        "warning: row 2 (id spring-01): prompt was 'a fox' when its video was made, now 'a wolf'"
+        in text
+    )
     main(["validate", str(path), "--out", str(out), "--json"])
     assert (
         "row 2 (id spring-01)" in json.loads(capsys.readouterr().out)["manifests"][0]["warnings"][0]
@@ -325,7 +328,7 @@ def test_the_sync_warning_names_the_id_once(tmp_path: Path) -> None:
     manifest = read_manifest(path)
     with StateStore.open(state_path_for(out, path), manifest=path) as store:
         warnings = store.sync_manifest(manifest.columns, manifest.rows).warnings
-    assert warnings and warnings[0].startswith("row 2 (id spring-01) changed its request")
+    assert warnings and warnings[0].startswith("row 2 (id spring-01): prompt was 'a fox'")
 
 
 def test_a_missing_manifest_is_named_once_by_run_and_report(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -334,11 +335,13 @@ def test_no_jobs_writes_headers_only(tmp_path: Path) -> None:
 
 
 def test_an_edited_prompt_shows_the_prompt_the_video_was_made_from(tmp_path: Path) -> None:
-    edited = make_job(2, user=_user("a lighthouse at dawn, new take"))  # job.prompt: take 2
-    same = make_job(3, user=_user("a   lighthouse at dusk,\ntake 3"))  # only white space
+    edited = make_job(2)  # job.prompt: take 2; the manifest's prompt edited since
+    edited = replace(edited, request_now=replace(edited.spec(), prompt="a lighthouse at dawn"))
+    same = make_job(3)  # only white space
+    same = replace(same, request_now=replace(same.spec(), prompt="a   lighthouse at dusk,\ntake 3"))
     waiting = make_job(4, JobStatus.PENDING, user=_user("new text not sent yet"))
     jobs = [edited, same, waiting]
-    xlsx, csv_path = write(tmp_path, jobs, prompt_column="prompt")
+    xlsx, csv_path = write(tmp_path, jobs)
     ws = load(xlsx)["Results"]
     assert column(ws, "Prompt used") == ["a lighthouse at dusk, take 2", None, None]
     lines = read_csv(csv_path)

@@ -419,11 +419,13 @@ def test_a_sent_row_keeps_its_request_and_warns(store: StateStore) -> None:
     key = put(store, S.COMPLETED)
     report = store.sync_manifest(["prompt"], [row(2, prompt="a dog", user={"note": "new"})])
     assert report.warnings == [
-        "row 2 (id k2) changed its request after it was submitted; the earlier task stands. "
-        "Give the row a new id to generate it again."
+        "row 2: prompt was 'a cat' when its video was made, now 'a dog'; it keeps its "
+        "video: to make a new take with the new values, mark it regenerate in results.xlsx "
+        "(Decision) and run again (docs/edits.md)"
     ]
     job = store.get(key)
     assert (job.prompt, job.status, job.user) == ("a cat", S.COMPLETED, {"note": "new"})
+    assert job.request_now is not None and job.request_now.prompt == "a dog"
     report = store.sync_manifest(["prompt"], [invalid(2, why="no mode")])
     assert report.warnings == ["row 2 (id k2) is now invalid (no mode); the earlier task stands."]
     assert store.get(key).status is S.COMPLETED

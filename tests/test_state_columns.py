@@ -51,6 +51,7 @@ def _every_field_set() -> Job:
         submitted_at=T0 + dt.timedelta(seconds=1),
         completed_at=T0 + dt.timedelta(seconds=2),
         updated_at=T0 + dt.timedelta(seconds=3),
+        request_now=JobSpec(key="id:a", row=7, prompt="a blue fox", mode="fun", ratio="1:1"),
     )
 
 

@@ -42,7 +42,9 @@ async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: st
             out_dir=out_dir,
             demo=True,
             limiter="none",
+            skip_image_check=True,
         )
+        log.info("demo: picture URLs are not checked (the simulator never fetches them)")
         code = await run_batch(manifests, settings, Token(DEMO_TOKEN), command=command)
     log.info("demo: open the results.xlsx and index.html in the folders under %s", out_dir)
     return code

@@ -7,15 +7,11 @@ another. ``--json`` documents carry ``JSON_VERSION`` (it changes if a key ever c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from batchgen.config import Settings
 from batchgen.manifest.columns import role_of
-from batchgen.manifest.model import as_text
-from batchgen.manifest.prompt_template import fill_prompt
-from batchgen.models import Job
-from batchgen.output.cells import PromptNow
 from batchgen.output.reports import write_reports
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.protocol import ManifestStore
@@ -68,24 +64,7 @@ def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings:
         prompt_column=prompt,
         mode_column=column_of(columns, "mode"),
         ratio_column=column_of(columns, "ratio"),
-        prompt_now=_prompt_now(prompt, store.origins(), settings.manifest.prompt_template),
     )
-
-
-def _prompt_now(
-    column: str | None, origins: Mapping[str, tuple[str | None, str | None]], default: str | None
-) -> PromptNow:
-    """What a row would send now: its prompt cell (or, when empty, the prompt template last
-    recorded for its key, else ``default``) filled from its cells, as ``validate`` does."""
-
-    def now(job: Job) -> str | None:
-        cell = job.user.get(column) if column else None
-        if cell is None:
-            return None
-        template = origins.get(job.key, (None, None))[0] or default
-        return fill_prompt(as_text(cell), job.user, default=template, own=column).prompt
-
-    return now
 
 
 def row_label(row: int, key: str) -> str:

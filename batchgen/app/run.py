@@ -21,6 +21,7 @@ import aiohttp
 
 from batchgen import __version__
 from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
+from batchgen.app.pictures import hold_bad_pictures
 from batchgen.app.provider import ProviderFactory, grokimagine_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
 from batchgen.app.record import write_results
@@ -237,6 +238,7 @@ async def run_batch(
         return ExitCode.OK  # only manifests without data rows: nothing to do
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
+        await hold_bad_pictures([(p.path.name, p.store) for p in batch.prepared], settings)
         outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
         with quit_on_signal(enabled=install_signals) as closed:
             code = _finish(batch, outcome, settings, closed)

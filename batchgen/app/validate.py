@@ -1,7 +1,8 @@
 """``batchgen validate`` (and ``run --dry-run``): every problem of the manifests, then the plan.
 
-``validate`` reads manifests without touching the network: it lists every problem, then
-plans the run (rows to submit, credits, dollars, an honest duration at the tier's request
+``validate`` reads manifests without calling the API: it lists every problem (a picture URL
+the vendor could not use among them: each is fetched once, see :mod:`batchgen.app.pictures`),
+then plans the run (rows to submit, credits, dollars, an honest duration at the tier's request
 limit and the generations' latency, what a budget covers).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from batchgen.app.pictures import check_manifest_pictures
 from batchgen.app.plan import (
     ASSUMED_LATENCY_S,
     REQUESTS_PER_TASK,
@@ -20,21 +22,18 @@ from batchgen.app.plan import (
     plan_manifest,
     plural,
 )
-from batchgen.app.reporting import JSON_VERSION, existing_state, row_label
+from batchgen.app.reporting import JSON_VERSION, existing_state
 from batchgen.app.review_loop import pending_regenerations
 from batchgen.config import TIERS, Settings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import Problem, safe
-from batchgen.models import (
-    CREDITS_PER_TASK,
-    Job,
-)
+from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, request_changes
 from batchgen.output.naming import NameTemplate, name_notes
-from batchgen.output.results import prompt_used
 from batchgen.state.factory import open_store
 from batchgen.state.protocol import ManifestStore
+from batchgen.state.schema import changed_note
 
 __all__ = [
     "ASSUMED_LATENCY_S",
@@ -236,6 +235,7 @@ def validate_paths(
     allow_regenerate: bool = False,
     name_template: str | None = None,
     regenerations: Callable[[Path, Manifest], Sequence[str]] | None = None,
+    pictures: Callable[[Path, Manifest], Manifest] | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
@@ -250,6 +250,8 @@ def validate_paths(
     ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
     ``regenerations(path, manifest)`` are the keys of the takes a run would add for the
     review's ``regenerate`` decisions (:func:`batchgen.app.review_loop.pending_regenerations`).
+    ``pictures(path, manifest)`` returns the manifest with the rows whose picture fails its
+    check made invalid (:func:`batchgen.app.pictures.check_manifest_pictures`).
     """
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -279,6 +281,8 @@ def validate_paths(
         if name_template:
             manifest, wrong = _check_names(manifest, name_template)
             names_wrong = names_wrong or wrong
+        if pictures is not None:
+            manifest = pictures(path, manifest)
         done = done_keys(path) if done_keys is not None else ()
         plan = plan_manifest(
             manifest,
@@ -328,6 +332,8 @@ def validate_manifests(
 ) -> tuple[str, int]:
     """The ``validate`` report (text or JSON) and its exit code: 0 all valid, 1 some
     invalid, 2 unusable."""
+    checked: dict[str, str | None] = {}  # each picture URL is fetched once
+    out = settings.output.out_dir
     result = validate_paths(
         list(paths),
         rpm=settings.api.rpm,
@@ -343,13 +349,16 @@ def validate_manifests(
         latencies=lambda path: _from_state(
             settings.output.out_dir, path, lambda s: s.latency_samples(), []
         ),
-        notes=lambda path, manifest: _changed_prompts(settings.output.out_dir, path, manifest),
+        notes=lambda path, manifest: _edited_rows(settings.output.out_dir, path, manifest),
         include_hidden=settings.manifest.include_hidden,
         generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
         allow_regenerate=settings.manifest.allow_regenerate,
         name_template=settings.output.name_template,
         regenerations=lambda path, manifest: _from_state(
             settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []
+        ),
+        pictures=lambda path, manifest: check_manifest_pictures(
+            manifest, settings, sent=_from_state(out, path, _sent_keys, set()), known=checked
         ),
     )
     if as_json:
@@ -365,12 +374,35 @@ def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
         return read(store)
 
 
+#: A job in one of these has a task in flight or a video: its pictures are not sent again.
+_SENT = frozenset(
+    {
+        JobStatus.SUBMITTING,
+        JobStatus.SUBMITTED,
+        JobStatus.RUNNING,
+        JobStatus.COMPLETED,
+        JobStatus.DOWNLOADED,
+        JobStatus.DOWNLOAD_FAILED,
+    }
+)
+
+
+def _sent_keys(store: ManifestStore) -> set[str]:
+    return {job.key for job in store.iter_jobs() if job.status in _SENT}
+
+
 def _generated_requests(store: ManifestStore) -> list[Generated]:
     return list(store.generated_requests())
 
 
-def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
-    """Rows whose prompt was edited after their video was generated (they keep the video)."""
+#: A row in one of these follows the manifest: nothing was sent for its request yet.
+_UNSENT = frozenset({JobStatus.PENDING, JobStatus.INVALID, JobStatus.SKIPPED})
+
+
+def _edited_rows(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
+    """Rows edited in the manifest after their request was sent, one note each naming every
+    field that changed with its value then and now (they keep their video: nothing is sent
+    again on its own). Every request field is compared (``models.request_changes``)."""
     state = existing_state(out_dir, path)
     if state is None:
         return []
@@ -379,12 +411,11 @@ def _changed_prompts(out_dir: Path, path: Path, manifest: Manifest) -> list[str]
     with open_store(state) as store:
         for job in store.iter_jobs(in_manifest_only=True):
             spec = current.get(job.key)
-            if spec is not None and prompt_used(replace(job, user={"p": spec.prompt}), "p"):
-                notes.append(
-                    f"{row_label(spec.row, job.key)}: the prompt changed after its video was "
-                    "made; the video shows the earlier prompt (see 'Prompt used' in the "
-                    "results). Give the row a new id to generate it again."
-                )
+            if spec is None or job.status in _UNSENT:
+                continue
+            changes = request_changes(job.spec(), spec)
+            if changes:
+                notes.append(changed_note(spec.row, job.key, job.status, changes))
     return notes
 
 

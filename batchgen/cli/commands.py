@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.cli.options import (
+    ALLOW_PRIVATE_HELP,
     add_budget_options,
     add_command,
     add_common,
@@ -59,7 +60,9 @@ def configure_demo(commands: Any) -> None:
 def configure_validate(commands: Any) -> None:
     """Add ``batchgen validate`` to ``commands`` (the parser's sub-commands)."""
     validate = add_command(
-        commands, "validate", "check manifests and show the plan (no network, no token)"
+        commands,
+        "validate",
+        "check manifests and their pictures, and show the plan (no API call, no token)",
     )
     validate.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(validate)
@@ -71,6 +74,7 @@ def configure_validate(commands: Any) -> None:
         metavar="TEMPLATE",
         help="check video file names as run would make them (see run --help, docs/downloads.md)",
     )
+    validate.add_argument("--allow-private-urls", action="store_true", help=ALLOW_PRIVATE_HELP)
     json_option(validate)
     validate.set_defaults(handler=_cmd_validate)
 
@@ -146,8 +150,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from batchgen.app.validate import validate_manifests
+    from batchgen.providers.grokimagine import resolve_base_url
 
-    settings = settings_from_args(args)
+    # the API run would use: a private one lets pictures on private addresses through
+    settings = settings_from_args(args, base_url=resolve_base_url(getattr(args, "base_url", None)))
     as_json = getattr(args, "json", False)
     text, code = validate_manifests(args.manifests, settings, as_json=as_json)
     print(text)

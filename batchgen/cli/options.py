@@ -27,6 +27,7 @@ from batchgen.errors import ExitCode
 _DEFAULTS = Settings()  # each default is written once, in config.Settings
 
 __all__ = [
+    "ALLOW_PRIVATE_HELP",
     "CONFIG_FILE",
     "EXIT_MEANINGS",
     "HelpFormatter",
@@ -152,7 +153,7 @@ def add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
 
 def add_manifest_options(g: Any) -> None:
     """--sheet, --default-mode, --default-ratio, --include-hidden, --allow-regenerate,
-    --variants and --prompt-template."""
+    --variants, --skip-image-check and --prompt-template."""
     g.add_argument(
         "--sheet",
         help="XLSX sheet to read (default: the active sheet if visible with a prompt column, "
@@ -175,6 +176,12 @@ def add_manifest_options(g: Any) -> None:
         type=_positive_int,
         help="generations per row for rows that leave the variants column empty (default 1, "
         "at most 10)",
+    )
+    g.add_argument(
+        "--skip-image-check",
+        action="store_true",
+        help="do not fetch picture URLs before sending their rows (for a network where the "
+        "vendor reaches pictures this machine cannot); see docs/pictures.md",
     )
     g.add_argument(
         "--prompt-template",
@@ -328,8 +335,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     tuning.add_argument(
         "--allow-private-urls",
         action="store_true",
-        help="also fetch videos from loopback/private addresses (default: only when the API "
-        "itself is on one, e.g. the simulator)",
+        help=ALLOW_PRIVATE_HELP,
     )
     tuning.add_argument(
         "--no-csv-escape",
@@ -361,6 +367,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.api.rate_window,
         help="window the vendor counts the rpm limit over, e.g. 60s (the benchmark shrinks it)",
     )
+
+
+#: ``--allow-private-urls``, on ``run``, ``demo`` and ``validate``.
+ALLOW_PRIVATE_HELP = (
+    "also fetch videos, and accept pictures, from loopback/private addresses and plain http "
+    "on them (default: only when the API itself is on one, e.g. the simulator)"
+)
 
 
 def json_option(p: argparse.ArgumentParser) -> None:

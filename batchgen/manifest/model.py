@@ -44,10 +44,10 @@ MAX_DATA_ROWS = 200_000
 #: Columns per manifest: Excel's own maximum.
 MAX_COLUMNS = 16_384
 #: Columns batchgen adds to the user's in the results sheet (``output.results.RESULT_COLUMNS``
-#: holds 13, ``output.review.REVIEW_COLUMNS`` 5; a test keeps this at least as large): a
+#: holds 16, ``output.review.REVIEW_COLUMNS`` 5; a test keeps this at least as large): a
 #: manifest wider than MAX_COLUMNS minus these could be paid for and then never get a
 #: results sheet.
-RESULT_COLUMNS_RESERVED = 20
+RESULT_COLUMNS_RESERVED = 24
 #: Characters a spreadsheet cell holds (Excel's limit).
 MAX_CELL_CHARS = 32_767
 #: Data rows times header width: bounds memory whatever the shape of the sheet.

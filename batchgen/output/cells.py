@@ -1,16 +1,16 @@
 """Values shared by the results sheets and the gallery: cleaned text, UTC times, the
-status as shown and its tone, per-row cost, the prompt a video was made from, advice."""
+status as shown and its tone, per-row cost, the prompt a video was made from and the other
+fields edited since, advice."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from batchgen.models import USD_PER_CREDIT, ErrorKind, Job, JobStatus
+from batchgen.models import USD_PER_CREDIT, ErrorKind, Job, JobStatus, describe_changes
 
 __all__ = [
     "DELETED_MARK",
@@ -18,13 +18,13 @@ __all__ = [
     "MAX_LINK_CHARS",
     "STATUS_TONE",
     "TRUNCATION_MARKER",
-    "PromptNow",
     "clean_text",
     "csv_time",
     "file_target",
     "fit_cell",
     "job_usd",
     "prompt_used",
+    "request_changed",
     "status_text",
     "text_width",
     "unique_names",
@@ -87,30 +87,18 @@ def job_usd(job: Job) -> float:
     return round(job.consumed_credits * USD_PER_CREDIT, 2)
 
 
-def _folded(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
+def prompt_used(job: Job) -> str | None:
+    """The prompt a sent row was made from, when the manifest's prompt (its template filled)
+    now differs, compared as the row key compares it (white space folded); else None (rows
+    not sent yet follow the manifest). See :meth:`batchgen.models.Job.changes`."""
+    return job.prompt if any(c.name == "prompt" for c in job.changes()) else None
 
 
-#: What a row would send now (its prompt template filled from its cells), or None: unknown.
-PromptNow = Callable[[Job], str | None]
-
-
-def prompt_used(
-    job: Job, prompt_column: str | None, prompt_now: PromptNow | None = None
-) -> str | None:
-    """The prompt a generated row was made from, when the manifest's prompt now differs.
-
-    ``prompt_now`` gives the prompt the row would send now (a template filled from the row's
-    cells); without it the prompt cell's raw text is compared. None for rows not sent yet
-    (their request follows the manifest) and when the prompts match once white space is
-    folded (as the row key compares them).
-    """
-    if prompt_column is None or job.status in (JobStatus.PENDING, JobStatus.INVALID):
-        return None
-    current = job.user.get(prompt_column) if prompt_now is None else prompt_now(job)
-    if current is None or _folded(str(current)) == _folded(job.prompt):
-        return None
-    return job.prompt
+def request_changed(job: Job) -> str | None:
+    """Which request fields of a sent row were edited in the manifest since, with the value
+    it was made with and the one asked now (``ratio was 1:1, now 2:3; mode was fun, now
+    normal``); None when none was (or the row was not sent yet)."""
+    return describe_changes(job.changes(), when="") or None
 
 
 _WHAT_TO_DO = {

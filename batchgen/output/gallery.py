@@ -11,8 +11,9 @@ engineering figures in a details line), a card per row with every column of the 
 (the mode and ratio once, in the card's top line, as sent), a text search over the prompt
 and those columns, a sort (row, status, or any of the user's columns), and a status filter
 whose counts add up to the header's rows (rows deleted from the manifest have their own
-filter and are hidden otherwise). A card whose prompt was edited after its video was made
-says so and shows the prompt the video was made from.
+filter and are hidden otherwise). A card whose request was edited in the manifest after it
+was sent says so and shows the values the video was made with (the prompt in full, every
+other edited field with its value then and now).
 
 To stay light with thousands of rows, only the first ``EAGER_VIDEOS`` players get their
 poster frame (``batchgen.output.posters``) and fetch metadata at once; the others
@@ -35,8 +36,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from batchgen.atomic import atomic_path
-from batchgen.models import NEEDS_ATTENTION, Job, JobStatus, split_variant
-from batchgen.output.cells import STATUS_TONE, PromptNow, prompt_used, utc_naive
+from batchgen.models import NEEDS_ATTENTION, Job, JobStatus, describe_changes, split_variant
+from batchgen.output.cells import STATUS_TONE, prompt_used, utc_naive
 from batchgen.output.gallery_assets import CSS, JS
 from batchgen.output.posters import poster_for
 from batchgen.output.summary import Summary
@@ -71,14 +72,12 @@ def write_gallery(
     mode_column: str | None = None,
     ratio_column: str | None = None,
     clock: Callable[[], float] = time.monotonic,
-    prompt_now: PromptNow | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` atomically and return its path.
 
     ``job.files`` are paths relative to ``out_dir`` (their posters are made beside them);
-    ``prompt_column`` names the user column holding the prompt and ``prompt_now`` gives what
-    a row would send now (a filled template; see :func:`~batchgen.output.cells.prompt_used`),
-    which the card shows; ``mode_column`` and
+    ``prompt_column`` names the user column holding the prompt, which the card shows apart
+    (as the row asks for it now); ``mode_column`` and
     ``ratio_column`` the ones holding the mode and ratio, which the card shows once, in its
     top line, with the values sent (``job.mode``, ``job.ratio``). Rows deleted from the
     manifest are shown last, under their own filter. New posters are made for at most
@@ -89,7 +88,6 @@ def write_gallery(
     ordered = sorted(jobs, key=lambda job: not job.in_manifest)
     request_columns = {"mode": mode_column, "ratio": ratio_column}
     page = _Page(out_dir, ordered, summary, prompt_column, request_columns, clock)
-    page.prompt_now = prompt_now
     path = out_dir / GALLERY_NAME
     # errors="replace": a lone surrogate from a bad JSON escape must not abort the page.
     with (
@@ -230,7 +228,6 @@ class _Page:
         self.out_dir, self.jobs, self.summary = out_dir, jobs, summary
         self.clock, self.poster_until = clock, clock() + POSTER_SECONDS
         self.prompt_column = prompt_column
-        self.prompt_now: PromptNow | None = None
         names: list[str] = []
         for job in jobs:
             names += [name for name in job.user if name not in names]
@@ -306,10 +303,7 @@ class _Page:
 
     def card(self, job: Job) -> str:
         attention = "1" if job.in_manifest and job.status in NEEDS_ATTENTION else "0"
-        current = job.user.get(self.prompt_column) if self.prompt_column else None
-        if current is not None and self.prompt_now is not None:
-            current = self.prompt_now(job)
-        shown = job.prompt if current is None else _cell_text(current)
+        shown = job.prompt if job.request_now is None else job.request_now.prompt
         variant = split_variant(job.key)[1]  # a row's variants follow it, each labelled
         label = f"row {job.row}" + (f" · variant {variant}" if variant > 1 else "")
         parts = [
@@ -321,11 +315,17 @@ class _Page:
             f"{self.request_part('mode', job.mode)} {self.request_part('ratio', job.ratio)}</div>",
             f'<p class="prompt">{escape(shown)}</p>',
         ]
-        used = prompt_used(job, self.prompt_column, self.prompt_now)
+        used = prompt_used(job)
         if used is not None:
             parts.append(
                 '<p class="used"><strong>Prompt changed after this video was made.</strong> '
                 f'The video shows: <span class="used-prompt">{escape(used)}</span></p>'
+            )
+        others = tuple(c for c in job.changes() if c.name != "prompt")
+        if others:
+            parts.append(
+                '<p class="used"><strong>Edited after this video was made:</strong> '
+                f'<span class="made-with">{escape(describe_changes(others, when=""))}</span></p>'
             )
         parts.append(self.user_list(job))
         if job.error_kind or job.error_message:

@@ -12,7 +12,6 @@ from pathlib import Path
 from batchgen import __version__
 from batchgen.config import Settings
 from batchgen.models import USD_PER_CREDIT, Job, RunInfo, split_variant
-from batchgen.output.cells import PromptNow
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import XLSX_NAME, summarise, write_results
 from batchgen.output.review import Review, cost_per_keeper
@@ -77,13 +76,12 @@ def write_reports(
     prompt_column: str | None = None,
     mode_column: str | None = None,
     ratio_column: str | None = None,
-    prompt_now: PromptNow | None = None,
 ) -> None:
     """Rebuild results.xlsx, results.csv and index.html from the state alone.
 
-    ``prompt_column`` names the manifest column holding the prompt (None: unknown), so that
-    rows whose prompt changed after generation show the prompt their video was made from
-    (``prompt_now``: what a row would send now, its template filled; default its raw cell);
+    ``prompt_column`` names the manifest column holding the prompt (None: unknown), which
+    the gallery shows apart; rows edited after they were sent show what their video was made
+    with from the state itself (``Job.request_now``, kept by the manifest sync);
     ``mode_column`` and ``ratio_column`` the ones the gallery shows in a card's top line.
     Jobs are listed by row, each row's variants after it by number (``#v2`` before ``#v10``).
     """
@@ -107,9 +105,7 @@ def write_reports(
         jobs=jobs,
         summary=summary,
         csv_escape=settings.output.csv_escape,
-        prompt_column=prompt_column,
         review=review,
-        prompt_now=prompt_now,
     )
     write_gallery(
         out_dir,
@@ -118,7 +114,6 @@ def write_reports(
         prompt_column=prompt_column,
         mode_column=mode_column,
         ratio_column=ratio_column,
-        prompt_now=prompt_now,
     )
     store.set_meta(WORKBOOK_STAMP_META, workbook_stamp(out_dir))
     store.set_meta(_REPORTS_META, store.fingerprint())

@@ -14,9 +14,11 @@ Decisions worth knowing:
   (``2025-03-01T09:30:05Z``), real Excel dates in the XLSX whose headers say ``(UTC)``.
 * **Name clashes.** A result column whose name a user column already has (say the manifest
   has its own ``status``) is headed ``batchgen_status``; the user's column keeps its name.
-* **Prompt used.** When the manifest's prompt of an already generated row no longer matches
-  the prompt that was sent (compared as the row key compares it: NFC, runs of white space
-  folded), ``prompt_used`` holds the prompt the video was made from.
+* **Edits after sending.** When the manifest's request of an already sent row no longer
+  matches the one that was sent, ``request_changed`` (XLSX: ``Changed since made``) names every
+  field that differs, with the value the video was made with and the one asked now, and
+  ``prompt_used`` holds the whole prompt the video was made from when the prompt is one of
+  them (prompts compared as the row key compares them: NFC, runs of white space folded).
 * **CSV injection.** Text fields (not numbers) starting with ``= + - @``, tab or CR get a
   leading ``'`` (OWASP) unless ``csv_escape=False``.
 """
@@ -35,11 +37,11 @@ from batchgen.models import Job
 from batchgen.output.cells import (
     DELETED_MARK,
     STATUS_TONE,
-    PromptNow,
     clean_text,
     csv_time,
     job_usd,
     prompt_used,
+    request_changed,
     status_text,
     unique_names,
     utc_naive,
@@ -60,6 +62,7 @@ __all__ = [
     "csv_time",
     "job_usd",
     "prompt_used",
+    "request_changed",
     "summarise",
     "utc_naive",
     "what_to_do",
@@ -82,6 +85,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "error_kind",
     "error_message",
     "prompt_used",
+    "request_changed",
     "video_urls",
     "files",
 )
@@ -98,16 +102,14 @@ def write_results(
     jobs: Iterable[Job],
     summary: Summary,
     csv_escape: bool = True,
-    prompt_column: str | None = None,
     review: Review | None = None,
-    prompt_now: PromptNow | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/results.xlsx`` and ``out_dir/results.csv``, each atomically.
 
-    ``columns`` are the manifest's own header names, whose values each ``job.user`` holds;
-    ``prompt_column`` is the one among them holding the prompt (for ``prompt_used``) and
-    ``prompt_now`` what a row would send now (see :func:`~batchgen.output.cells.prompt_used`);
-    ``job.files`` are relative to ``out_dir``. Deleted rows are moved last if they are not.
+    ``columns`` are the manifest's own header names, whose values each ``job.user`` holds
+    (what a row's video was made from, when edited since, comes from the job itself: see
+    :func:`~batchgen.output.cells.request_changed`); ``job.files`` are relative to
+    ``out_dir``. Deleted rows are moved last if they are not.
     ``review`` adds the variant, lineage, template and decision columns to both files.
     Returns the paths of the XLSX and the CSV.
     """
@@ -121,7 +123,7 @@ def write_results(
         columns=columns,
         jobs=ordered,
         summary=summary,
-        used_prompt=lambda job: prompt_used(job, prompt_column, prompt_now),
+        used_prompt=prompt_used,
         review=review,
     )
     _write_csv(
@@ -129,9 +131,7 @@ def write_results(
         columns,
         ordered,
         escape=csv_escape,
-        prompt_column=prompt_column,
         review=review,
-        prompt_now=prompt_now,
     )
     return xlsx_path, csv_path
 
@@ -146,7 +146,7 @@ def _lines(items: Sequence[str]) -> str | None:
     return "\n".join(items) or None
 
 
-def _getters(prompt_column: str | None, prompt_now: PromptNow | None) -> list[Callable[[Job], Any]]:
+def _getters() -> list[Callable[[Job], Any]]:
     return [
         lambda job: job.row,
         lambda job: job.key,
@@ -160,7 +160,8 @@ def _getters(prompt_column: str | None, prompt_now: PromptNow | None) -> list[Ca
         lambda job: csv_time(job.completed_at),
         lambda job: job.error_kind,
         lambda job: job.error_message,
-        lambda job: prompt_used(job, prompt_column, prompt_now),
+        prompt_used,
+        request_changed,
         lambda job: _lines(job.video_urls),
         lambda job: _lines(job.files),
     ]
@@ -191,13 +192,11 @@ def _write_csv(
     jobs: Sequence[Job],
     *,
     escape: bool,
-    prompt_column: str | None,
     review: Review | None = None,
-    prompt_now: PromptNow | None = None,
 ) -> None:
     ours = RESULT_COLUMNS + (REVIEW_COLUMNS if review is not None else ())
     header = [*columns, *unique_names(columns, ours)]
-    getters = _getters(prompt_column, prompt_now)
+    getters = _getters()
     # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)

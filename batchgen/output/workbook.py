@@ -5,9 +5,11 @@ Written with XlsxWriter in constant-memory mode (rows stream to disk as they are
 bench_results.py`` measures both on the same cells). Decisions worth knowing:
 
 * **Headers for people**: ``Row``, ``Key``, ``Status``, ``Task ID``, ``Credits``,
-  ``Cost (USD)``, ``Submitted (UTC)``, ``Completed (UTC)``, ``Error``, ``Prompt used``, then
-  ``Video 1``, ``Video 2``… The engineering columns (attempts, error kind, when the row was
-  added) and the machine names stay in the CSV (``batchgen.output.results.RESULT_COLUMNS``).
+  ``Cost (USD)``, ``Submitted (UTC)``, ``Completed (UTC)``, ``Error``, ``Prompt used``,
+  ``Changed since made`` (the request fields edited in the manifest after the row was sent,
+  with the values its video was made with), then ``Video 1``, ``Video 2``… The engineering
+  columns (attempts, error kind, when the row was added) and the machine names stay in the
+  CSV (``batchgen.output.results.RESULT_COLUMNS``).
 * **One video per cell, one link per cell**: the downloaded file (a link relative to the
   sheet, so the folder can be moved), else the vendor URL. Excel allows 65,530 links per
   sheet: files are linked first, then URLs; past that cells stay text and Summary says so.
@@ -43,6 +45,7 @@ from batchgen.output.cells import (
     file_target,
     fit_cell,
     job_usd,
+    request_changed,
     status_text,
     text_width,
     unique_names,
@@ -76,6 +79,7 @@ RESULT_HEADER: tuple[str, ...] = (
     "Completed (UTC)",
     "Error",
     "Prompt used",
+    "Changed since made",
 )
 FAILED_HEADER: tuple[str, ...] = ("Row", "Key", "Status", "Error", "What to do")
 RUNS_HEADER: tuple[str, ...] = (
@@ -94,7 +98,7 @@ RUNS_HEADER: tuple[str, ...] = (
     "Command line",
 )
 MAX_HYPERLINKS = 65_530  # Excel's per-sheet limit (the figure XlsxWriter enforces too)
-_RESULT_WIDTHS = (6, 18, 14, 24, 9, 11, 20, 20, 50, 50)
+_RESULT_WIDTHS = (6, 18, 14, 24, 9, 11, 20, 20, 50, 50, 40)
 _FAILED_WIDTHS = (6, 18, 16, 60, 95)
 _VIDEO_WIDTH = 34
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
@@ -285,10 +289,12 @@ class _Sheets:
             ws, [*self.columns, *unique_names(self.columns, ours)], [*self.user_widths, *widths]
         )
         for row, job in enumerate(self.jobs, start=1):
-            used = self.used_prompt(job)
-            self.fit_height(ws, row, [*self.wrapped_user(job), (job.error_message, 50), (used, 50)])
+            used, changed = self.used_prompt(job), request_changed(job)
+            wraps = [(job.error_message, 50), (used, 50), (changed, 40)]
+            self.fit_height(ws, row, [*self.wrapped_user(job), *wraps])
             self.user_cells(ws, row, 0, job)
             self._result_cells(ws, row, n, job, used)
+            self.value(ws, row, n + 10, changed, wrap=True)
             ws.write_row(row, review_at, review_values(self.review, job))  # never a formula
 
     def _result_cells(self, ws: Worksheet, row: int, n: int, job: Job, used: str | None) -> None:
@@ -303,7 +309,7 @@ class _Sheets:
         self.value(ws, row, n + 8, job.error_message, wrap=True)
         self.value(ws, row, n + 9, used, wrap=True)
         for index in range(self.videos):
-            self.video(ws, row, n + 10 + index, job, index)
+            self.video(ws, row, n + 11 + index, job, index)
 
     def status(self, ws: Worksheet, row: int, col: int, job: Job) -> None:
         """The status, coloured by how it reads at a glance."""

@@ -60,7 +60,9 @@ from batchgen.providers.wire import (
 __all__ = [
     "DEFAULT_RESET",
     "MAX_ANSWER_BYTES",
+    "MAX_PICTURE_BYTES",
     "MAX_URLS_PER_TASK",
+    "PICTURE_FORMATS",
     "ApiClient",
     "RateInfo",
     "Token",
@@ -76,6 +78,14 @@ log = logging.getLogger(__name__)
 
 MAX_ANSWER_BYTES = 1_000_000  # a status answer is a few hundred bytes
 MAX_URLS_PER_TASK = 20
+#: The picture formats a row may send. GrokImagine's contract names none (its example is a
+#: PNG; a rejected task says "File type not supported"); the model's maker documents JPEG,
+#: PNG and WebP for video input (xai-video-api.md section 6), so those three, no more.
+PICTURE_FORMATS = ("JPEG", "PNG", "WebP")
+#: The largest picture a row may send, bytes. Undocumented by GrokImagine and by xAI for
+#: video input; 10 MB is the limit a reseller of the same model states (xai-video-api.md
+#: section 6), the strictest figure known.
+MAX_PICTURE_BYTES = 10 * 1024 * 1024
 
 
 #: Called with every response's rate information and HTTP status (the throttle listens).

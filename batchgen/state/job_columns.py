@@ -14,6 +14,7 @@ field type            stored as                  read back as
 ``dict``              JSON, datetimes tagged     a dict (:func:`load_user`)
 ``datetime``          ISO-8601 UTC (:func:`iso`) an aware ``datetime``
 ``JobStatus``         its value                  ``JobStatus``
+``JobSpec | None``    JSON of its columns        a ``JobSpec`` (``{}``: None)
 ====================  =========================  ==================================
 
 Adding a request field is therefore one edit (a field with a default on ``JobSpec``) plus a
@@ -39,12 +40,15 @@ __all__ = [
     "JOB_COLUMNS",
     "REQUEST_COLUMNS",
     "SETTABLE",
+    "SPEC_JSON_SQL",
     "Column",
     "columns_of",
     "dump_list",
+    "dump_spec",
     "dump_user",
     "iso",
     "job_from",
+    "load_spec",
     "load_user",
     "parse_ts",
     "spec_from",
@@ -170,6 +174,29 @@ def columns_of(record: type) -> tuple[Column, ...]:
     )
 
 
+_SPEC_COLUMNS = columns_of(JobSpec)
+
+
+def dump_spec(spec: JobSpec | None) -> str:
+    """A request as one JSON object, ``{column name: stored value}`` over ``JobSpec``'s
+    columns (what SQL's ``json_object`` over those columns gives); ``{}`` for None."""
+    if spec is None:
+        return "{}"
+    return _ENCODER.encode({c.name: c.encode(getattr(spec, c.field)) for c in _SPEC_COLUMNS})
+
+
+def load_spec(text: str | None) -> JobSpec | None:
+    """The request :func:`dump_spec` stored (None for ``{}``); a field the object lacks (one
+    declared after it was written) takes its default."""
+    stored = json.loads(text) if text and text != "{}" else None
+    if not stored:
+        return None
+    return JobSpec(**{c.field: c.decode(stored[c.name]) for c in _SPEC_COLUMNS if c.name in stored})
+
+
+# The row's current request (``Job.request_now``) is stored by the columns' own codecs.
+_CODECS[JobSpec | None] = (dump_spec, load_spec, "TEXT")
+
 #: Every Job field's column, in the dataclass's order (``JobSpec``'s fields first).
 COLUMNS: tuple[Column, ...] = columns_of(Job)
 _BY_FIELD = {c.field: c for c in COLUMNS}
@@ -180,7 +207,6 @@ JOB_COLUMNS = ", ".join(c.name for c in COLUMNS)
 
 _NAMES = tuple(c.field for c in COLUMNS)
 _DECODE = tuple(c.decode for c in COLUMNS)
-_SPEC_COLUMNS = tuple(_BY_FIELD[f.name] for f in fields(JobSpec))
 
 #: Longest error message kept in the state (characters); a server may send megabytes.
 MAX_MESSAGE_CHARS = 2000
@@ -222,3 +248,13 @@ def spec_from(r: tuple[Any, ...]) -> JobSpec:
     """A JobSpec from a ``SELECT {spec_columns()}`` tuple."""
     values = zip(_SPEC_COLUMNS, r, strict=True)
     return JobSpec(**{c.field: c.decode(v) for c, v in values})
+
+
+def spec_json_sql(table: str) -> str:
+    """SQL giving the request of ``table``'s row (an ``incoming`` or ``jobs`` alias) as
+    :func:`dump_spec` writes it: ``json_object('key', i.key, 'row_num', i.row_num, ...)``."""
+    return "json_object(" + ", ".join(f"'{c.name}', {table}.{c.name}" for c in _SPEC_COLUMNS) + ")"
+
+
+#: The current request of an ``incoming`` row ``i``, as ``jobs.request_now`` stores it.
+SPEC_JSON_SQL = spec_json_sql("i")

@@ -7,8 +7,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, JobStatus
-from batchgen.state.job_columns import REQUEST_COLUMNS
+from batchgen.models import (
+    CREDITS_PER_TASK,
+    AttemptKind,
+    AttemptOutcome,
+    FieldChange,
+    JobStatus,
+    describe_changes,
+    made_when,
+)
+from batchgen.state.job_columns import REQUEST_COLUMNS, SPEC_JSON_SQL, spec_json_sql
 from batchgen.state.origins_sql import ORIGINS_MIGRATION
 from batchgen.state.rows import INCOMING_COLUMNS
 from batchgen.text import clean_text
@@ -28,6 +36,7 @@ __all__ = [
     "SPEND_SQL",
     "SYNC_SQL",
     "Attempt",
+    "changed_note",
 ]
 
 S = JobStatus
@@ -46,7 +55,7 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.UNKNOWN: frozenset({S.SUBMITTING}),
     S.LOST: frozenset({S.SUBMITTED, S.RUNNING}),  # the vendor said it does not know the task
     S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
-    S.INVALID: frozenset(),  # only sync_manifest decides validity
+    S.INVALID: frozenset(),  # only sync_manifest decides validity (and ``hold``, before sending)
     S.SKIPPED: frozenset(),  # only sync_manifest decides (a row hidden in the sheet)
 }
 #: Targets whose commit may skip the fsync: if a power cut loses one, the row falls back to
@@ -91,6 +100,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN earlier_possible INTEGER NOT NULL DEFAULT 0
     """,
     ORIGINS_MIGRATION,  # 3: templates, lineage, decisions, one line per task (additive)
+    # 4: a sent row's request as the manifest asks for it now, when edited (Job.request_now)
+    """
+    ALTER TABLE jobs ADD COLUMN request_now TEXT NOT NULL DEFAULT '{}'
+    """,
 )
 
 ATTEMPT_SQL = (
@@ -118,10 +131,20 @@ INTERRUPTED = (
     "created (and charged) a task. Re-run with --resubmit-unknown to send it again."
 )
 CHANGED = (
-    "row {row} (id {key}) changed its request after it was submitted; the earlier task stands. "
-    "Give the row a new id to generate it again."
+    "{label}: {changes}; it keeps its video: to make a new take with the new values, mark it "
+    "regenerate in results.xlsx (Decision) and run again (docs/edits.md)"
 )
 NOW_INVALID = "row {row} (id {key}) is now invalid ({why}); the earlier task stands."
+
+
+def changed_note(row: int, key: str, status: str, changes: tuple[FieldChange, ...]) -> str:
+    """:data:`CHANGED` for the sent row ``key`` (its status ``status``) at sheet row ``row``
+    whose request fields ``changes`` were edited since (see ``models.request_changes``)."""
+    # "row 2 (id spring-01)", as the user typed the id; a row without one is its row alone
+    label = f"row {row} (id {key[3:]})" if key.startswith("id:") else f"row {row}"
+    return CHANGED.format(label=label, changes=describe_changes(changes, made_when(status)))
+
+
 #: Credits a created task is counted at, at least (the contract's price): the budget never
 #: believes a vendor that reports less.
 FLOOR = CREDITS_PER_TASK
@@ -138,7 +161,14 @@ FRESH = (
     "video_urls = '[]', submitted_at = NULL, completed_at = NULL, "
     f"earlier_credits = earlier_credits + {CHARGED_SQL}, "
     f"earlier_possible = earlier_possible + CASE WHEN status = 'unknown' THEN {FLOOR} ELSE 0 END, "
-    "consumed_credits = 0, updated_at = ?"
+    "consumed_credits = 0, updated_at = ?, "
+    # sent again: with the request the manifest asks for now, if it was edited since
+    + ", ".join(
+        f"{c.name} = CASE WHEN request_now = '{{}}' THEN {c.name} "
+        f"ELSE json_extract(request_now, '$.{c.name}') END"
+        for c in REQUEST_COLUMNS
+    )
+    + ", request_now = '{}'"
 )
 SPEND_SQL = (
     f"SELECT COALESCE(SUM({CHARGED_SQL} + earlier_credits), 0), "
@@ -154,18 +184,26 @@ _I_REQ = ", ".join(f"i.{n}" for n in _REQ)
 _JOBS_REQ = ", ".join(f"jobs.{n}" for n in _REQ)
 _SET_REQ = ", ".join(f"{n} = i.{n}" for n in _REQ)
 _INCOMING = ", ".join(n for n, _ in INCOMING_COLUMNS)
+_J_SPEC = spec_json_sql("j")
+# A sent row's current request, when the manifest (valid now) asks for another one.
+_NOW = (
+    f"CASE WHEN i.status = 'pending' AND ({_I_REQ}) IS NOT ({_JOBS_REQ}) "
+    f"THEN {SPEC_JSON_SQL} ELSE '{{}}' END"
+)
 
 SYNC_SQL = {
     "temp": "CREATE TEMP TABLE IF NOT EXISTS incoming ("
     + ", ".join(f"{n} {t}" for n, t in INCOMING_COLUMNS)
     + ")",
-    "warnings": f"""SELECT i.row_num, i.key, i.status, i.error_message FROM incoming i
-        JOIN jobs j ON j.key = i.key WHERE j.status NOT IN ('pending', 'invalid', 'skipped')
+    "warnings": f"""SELECT i.row_num, i.key, i.status, i.error_message, j.status,
+        {_J_SPEC}, {SPEC_JSON_SQL}
+        FROM incoming i JOIN jobs j ON j.key = i.key
+        WHERE j.status NOT IN ('pending', 'invalid', 'skipped')
         AND ({_I_REQ}) IS NOT ({_J_REQ})
         ORDER BY i.row_num, i.key""",
     # Not yet sent: the manifest is the truth, request and validity included.
     "refresh": f"""UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
-        in_manifest = 1, {_SET_REQ},
+        in_manifest = 1, {_SET_REQ}, request_now = '{{}}',
         status = i.status,
         error_kind = CASE WHEN i.status IN ('invalid', 'skipped') THEN i.error_kind
             WHEN jobs.status IN ('invalid', 'skipped') THEN NULL ELSE jobs.error_kind END,
@@ -174,16 +212,18 @@ SYNC_SQL = {
         updated_at = ?
         FROM incoming i WHERE jobs.key = i.key
         AND jobs.status IN ('pending', 'invalid', 'skipped')
-        AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, {_JOBS_REQ}, jobs.status)
-             IS NOT (i.row_num, i.user_values, 1, {_I_REQ}, i.status)
+        AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, {_JOBS_REQ}, jobs.status,
+              jobs.request_now) IS NOT (i.row_num, i.user_values, 1, {_I_REQ}, i.status, '{{}}')
              OR (i.status IN ('invalid', 'skipped')
                  AND jobs.error_message IS NOT i.error_message))""",
-    # Already sent: the task stands, only the row's place and the user's columns follow.
-    "relabel": """UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
-        in_manifest = 1, updated_at = ?
+    # Already sent: the task stands, only the row's place and the user's columns follow, and
+    # the request the row asks for now is kept beside the one sent when they differ.
+    "relabel": f"""UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
+        in_manifest = 1, request_now = {_NOW}, updated_at = ?
         FROM incoming i WHERE jobs.key = i.key
         AND jobs.status NOT IN ('pending', 'invalid', 'skipped')
-        AND (jobs.row_num, jobs.user_values, jobs.in_manifest) IS NOT (i.row_num, i.user_values, 1)
+        AND (jobs.row_num, jobs.user_values, jobs.in_manifest, jobs.request_now)
+            IS NOT (i.row_num, i.user_values, 1, {_NOW})
         """,
     "gone": """UPDATE jobs SET in_manifest = 0, updated_at = ? WHERE in_manifest = 1
         AND key NOT IN (SELECT key FROM incoming)""",

@@ -13,7 +13,8 @@ at any instant resumes from the file alone. The rules that make that true:
   transaction and costs one fsync (:mod:`batchgen.state.transitions`).
 - The status machine is the :data:`ALLOWED` table (target -> allowed sources) plus the
   :data:`REQUEUE` edges, which only the bulk ``requeue_*`` helpers take, on the user's word.
-  ``invalid`` is set and cleared only by :meth:`StateStore.sync_manifest`.
+  ``invalid`` is set and cleared only by :meth:`StateStore.sync_manifest`, and set by
+  ``hold`` for a pending row whose picture failed its check before anything was sent.
 - The schema is versioned by :data:`MIGRATIONS`; ``PRAGMA user_version`` holds the number applied.
 - A run holds an ``flock`` on ``state.lock`` beside the database (:mod:`batchgen.state.lock`).
 - ``sqlite3`` exceptions never leave the store: they become :class:`StateError`
@@ -38,7 +39,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from batchgen.errors import StateConflictError, StateError
-from batchgen.models import JobStatus
+from batchgen.models import JobStatus, request_changes
+from batchgen.state.job_columns import load_spec
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.lock import RunLock
 from batchgen.state.origins import OriginRecords
@@ -48,13 +50,13 @@ from batchgen.state.rows import RowLike, SyncReport, incoming
 from batchgen.state.runs import RunRecords
 from batchgen.state.schema import (
     ALLOWED,
-    CHANGED,
     MIGRATIONS,
     NOW_INVALID,
     REDOABLE,
     REQUEUE,
     SYNC_SQL,
     Attempt,
+    changed_note,
 )
 from batchgen.state.spend import Spend
 from batchgen.state.sqlite import translating as _translating
@@ -198,7 +200,8 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
         with self._transaction() as c:
             c.execute("DELETE FROM incoming")
             c.executemany(SYNC_SQL["fill"], incoming(rows))
-            report.warnings = [self._sync_warning(*r) for r in c.execute(SYNC_SQL["warnings"])]
+            said = (self._sync_warning(*r) for r in c.execute(SYNC_SQL["warnings"]))
+            report.warnings = [warning for warning in said if warning]
             report.updated = c.execute(SYNC_SQL["refresh"], (now,)).rowcount
             report.updated += c.execute(SYNC_SQL["relabel"], (now,)).rowcount
             c.execute(SYNC_SQL["gone"], (now,))
@@ -210,11 +213,16 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
         return report
 
     @staticmethod
-    def _sync_warning(row: int, key: str, status: str, why: str | None) -> str:
-        key = key.removeprefix("id:")  # "row 2 (id spring-01)", as the user typed the id
+    def _sync_warning(
+        row: int, key: str, status: str, why: str | None, was: str, sent: str, now: str
+    ) -> str | None:
+        """What a person should know about a sent row the manifest changed: now invalid, or
+        which fields were edited (None when only white space in a prompt was)."""
         if status == S.INVALID:
-            return NOW_INVALID.format(row=row, key=key, why=why)
-        return CHANGED.format(row=row, key=key)
+            return NOW_INVALID.format(row=row, key=key.removeprefix("id:"), why=why)
+        sent_spec = load_spec(sent)
+        changes = request_changes(sent_spec, load_spec(now)) if sent_spec else ()
+        return changed_note(row, key, was, changes) if changes else None
 
     @_translating
     def bind_base_url(self, base_url: str, *, rebind: bool = False) -> None:

@@ -10,7 +10,7 @@ explains. The :data:`~batchgen.state.schema.REQUEUE` edges may pay again, so onl
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from batchgen.errors import TransitionError
@@ -127,6 +127,20 @@ class Transitions(SqliteBase):
                 (INTERRUPTED, now),
             ).rowcount
         return int(moved)
+
+    @translating
+    def hold(self, held: Mapping[str, str]) -> int:
+        """PENDING rows -> INVALID before anything is sent, ``key -> why`` (a picture that
+        failed its check): not sent, not paid. The next manifest sync makes such a row
+        pending again, as it does any invalid row the manifest now holds valid, and it is
+        checked again. Returns how many rows were held (a row no longer pending is left)."""
+        sql = (
+            "UPDATE jobs SET status = 'invalid', error_kind = 'invalid', error_message = ?, "
+            "updated_at = ? WHERE key = ? AND status = 'pending'"
+        )
+        now = self._now()
+        with self._transaction() as c:
+            return sum(c.execute(sql, (why, now, key)).rowcount for key, why in held.items())
 
     @translating
     def requeue_unknown(self) -> int:
