@@ -1,7 +1,7 @@
 """Write ``docs/reference.md`` from the code: every command and option (from the argument
 parser), every exit code, every status and error kind, every ``--json`` key.
 
-Run ``python docs/gen_reference.py`` after changing any of them; ``tests/test_docs.py`` fails
+Run ``python docs/gen_reference.py`` after changing any of them; ``tests/unit/test_docs.py`` fails
 while the committed page differs from what this script writes, and checks the ``--json`` keys
 listed here against what ``validate --json`` and ``status --json`` really print.
 

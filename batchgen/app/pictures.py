@@ -1,7 +1,8 @@
 """Pictures are checked before money is spent: ``run`` holds, and ``validate`` reports, every
 row whose picture URL fails :mod:`batchgen.engine.downloads.picture_check`.
 
-Only rows that may still be sent are checked (``run``: the pending rows once the manifest is
+Only picture URLs are fetched (a local picture is the manifest reader's to check), and only
+rows that may still be sent are checked (``run``: the pending rows once the manifest is
 synced and failed rows requeued; ``validate``: the valid rows with no task in flight or
 video), each URL once per run whatever the number of rows and manifests that name it. A
 held row is ``invalid`` with a message naming its column, the URL and what came back; the
@@ -21,7 +22,7 @@ from typing import Any
 from batchgen.app.reporting import column_of
 from batchgen.config import Settings
 from batchgen.engine.download_stage import policy_for
-from batchgen.engine.downloads.picture_check import PictureRules, check_pictures
+from batchgen.engine.downloads.picture_check import PictureRules, check_pictures, is_web_url
 from batchgen.manifest.model import Manifest, ManifestRow, Problem, as_text, display_path, show
 from batchgen.models import JobStatus
 from batchgen.providers.grokimagine import MAX_PICTURE_BYTES, PICTURE_FORMATS
@@ -72,6 +73,7 @@ async def hold_bad_pictures(stores: Sequence[tuple[str, ManifestStore]], setting
         for name, store in stores
     }
     urls = [url for jobs in waiting.values() for job in jobs for url in job.images]
+    urls = [url for url in urls if is_web_url(url)]
     if not urls:
         return 0
     problems = await check_pictures(urls, picture_rules(settings))
@@ -108,7 +110,9 @@ def check_manifest_pictures(
         return manifest
     known = {} if known is None else known
     rows = [r for r in manifest.rows if r.valid and r.spec and r.key not in sent]
-    missing = [url for r in rows if r.spec for url in r.spec.images if url not in known]
+    missing = [
+        url for r in rows if r.spec for url in r.spec.images if is_web_url(url) and url not in known
+    ]
     if missing:
         found = asyncio.run(check_pictures(missing, picture_rules(settings)))
         known.update({url: found.get(url) for url in missing})

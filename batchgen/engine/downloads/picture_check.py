@@ -40,7 +40,14 @@ from yarl import URL
 from batchgen.engine.downloads.addresses import PrivateAddressError, cdn_connector, host_is_private
 from batchgen.engine.downloads.verify import sniff
 
-__all__ = ["CONCURRENCY", "FORMATS", "PictureRules", "check_pictures", "picture_problem"]
+__all__ = [
+    "CONCURRENCY",
+    "FORMATS",
+    "PictureRules",
+    "check_pictures",
+    "is_web_url",
+    "picture_problem",
+]
 
 #: Picture URLs fetched at once.
 CONCURRENCY = 8
@@ -79,6 +86,12 @@ class PictureRules:
         """``JPEG, PNG or WebP``."""
         *first, last = self.formats
         return f"{', '.join(first)} or {last}" if first else last
+
+
+def is_web_url(entry: str) -> bool:
+    """Whether an ``images`` entry is a URL the vendor fetches (http or https); a local
+    picture (a path, read and checked by the manifest reader) is not."""
+    return entry[:8].lower().startswith(("http://", "https://"))
 
 
 def picture_problem(url: str, rules: PictureRules) -> str | None:

@@ -1,0 +1,122 @@
+"""``python -m batchgen`` as a subprocess against an in-process simulator, and what tests ask of
+its outputs.
+
+* ``Cli(cwd, sim, token=TOKEN)``: ``await cli.run("run", "briefs.csv")`` gives a ``Result``
+  (exit code, stdout, stderr); ``await cli.start(...)`` gives the process. ``run`` gets a fast
+  first poll.
+* ``SIM_DEFAULTS``: simulator options that accept ``TOKEN`` (a test module that uses ``make_sim``
+  with them re-exports the name: ``from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS``).
+* ``write_manifest``, ``store_of``, ``nonzero``, ``paid_per_prompt``, ``wait_for``,
+  ``assert_token_absent``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchgen.models import JobStatus
+from batchgen.simulator import Simulator
+from batchgen.simulator.files import video_bytes
+from batchgen.state.store import StateStore
+
+TOKEN = "sk-cli-test-s3cret-value"
+VIDEO_SIZE = len(video_bytes())
+
+SIM_DEFAULTS: dict[str, Any] = {
+    "tokens": frozenset({TOKEN}),
+    "time_scale": 0.01,
+    "latency_median": 20.0,  # 0.2 s once scaled
+    "seed": 11,
+    "rpm": 100_000,
+}
+
+
+def write_manifest(path: Path, n: int, *, extra: list[list[str]] | None = None) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "prompt", "mode", "ratio", "campaign"])
+        for i in range(n):
+            writer.writerow([f"r{i}", f"{path.stem} prompt {i}", "fun", "1:1", "spring"])
+        for row in extra or []:
+            writer.writerow(row)
+    return path
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """Runs ``python -m batchgen`` in ``cwd`` with the token in the environment."""
+
+    def __init__(self, cwd: Path, sim: Simulator, token: str = TOKEN) -> None:
+        self.cwd = cwd
+        self.sim = sim
+        self.env = {
+            **os.environ,
+            "GROKIMAGINE_API_TOKEN": token,
+            "GROKIMAGINE_BASE_URL": sim.url,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    async def start(self, *args: str) -> asyncio.subprocess.Process:
+        fast = ("--first-poll", "0.05s") if args and args[0] == "run" else ()
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "batchgen",
+            *args,
+            *fast,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def run(self, *args: str, limit: float = 60) -> Result:
+        proc = await self.start(*args)
+        out, err = await asyncio.wait_for(proc.communicate(), limit)
+        assert proc.returncode is not None
+        return Result(proc.returncode, out.decode(), err.decode())
+
+
+def store_of(tmp_path: Path, name: str) -> StateStore:
+    return StateStore.open(tmp_path / "outputs" / name / "state.sqlite")
+
+
+def nonzero(counts: dict[JobStatus, int]) -> dict[JobStatus, int]:
+    return {status: n for status, n in counts.items() if n}
+
+
+def paid_per_prompt(sim: Simulator) -> dict[str, int]:
+    paid: dict[str, int] = {}
+    for record in sim.stats.tasks.values():
+        if record.credits:
+            paid[record.prompt] = paid.get(record.prompt, 0) + 1
+    return paid
+
+
+async def wait_for(condition: Callable[[], bool], limit: float = 20.0) -> None:
+    """Poll a condition (not a guess at timing): fail loudly if it never holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def assert_token_absent(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
