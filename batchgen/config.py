@@ -139,7 +139,9 @@ class DownloadSettings:
 class OutputSettings:
     """Where results go and what the user sees while a run works (README "File names")."""
 
-    out_dir: Path = Path("outputs")
+    # None (no --out): the folder of the manifest's existing state (the registry knows it),
+    # else outputs/ beside the manifest (batchgen.state.location.default_out_dir)
+    out_dir: Path | None = None
     name_template: str | None = None  # e.g. "{campaign}/{id}_{n}"; None: the row key
     csv_escape: bool = True
     notify_url: str | None = None

@@ -46,7 +46,8 @@ VALIDATE_JSON: dict[str, str] = {
     "manifests[].generation_seconds": "the generation latency assumed",
     "manifests[].generation_seconds_learned_from": "tasks that latency was learned from",
     "manifests[].budget_credits": "the budget given, in credits (null without one)",
-    "manifests[].budget_covers": "takes the budget covers",
+    "manifests[].budget_covers": "this manifest's share of the takes the run's budget covers "
+    "(taken from each manifest in turn)",
     "manifests[].problems": "every problem found",
     "manifests[].problems[].row": "the row as Excel numbers it (header is row 1)",
     "manifests[].problems[].column": "the column's header",
@@ -61,6 +62,14 @@ VALIDATE_JSON: dict[str, str] = {
     "totals.credits": "their cost in credits",
     "totals.usd": "their cost in USD",
     "totals.minimum_minutes": "the shortest possible night",
+    "budget": "the run's one budget, shared by every manifest of the run (null without one)",
+    "budget.credits": "the budget in credits (`--max-credits`, or `--max-usd` x 100)",
+    "budget.usd": "the budget in USD",
+    "budget.scope": "`run` (this run's spend) or `total` (earlier runs' spend counts too)",
+    "budget.shared_by": "how many manifests share it (each may use what the others leave)",
+    "budget.spent_before": "credits earlier runs of these manifests spent (scope `total`)",
+    "budget.covers": "takes it pays for, all manifests together (each one's share is its "
+    "`budget_covers`)",
 }
 
 #: Every key of ``batchgen status --json``.
@@ -72,9 +81,10 @@ STATUS_JSON: dict[str, str] = {
     "manifests[].name": "its file name",
     "manifests[].state": "`ok`, `never run` or `missing`; the keys below only with `ok`",
     "manifests[].state_file": "where its state lives",
-    "manifests[].rows": "rows in the state",
-    "manifests[].counts": "rows per status (every status is a key)",
-    "manifests[].complete": "true when every row is downloaded (or left alone on purpose)",
+    "manifests[].rows": "rows of the sheet in the state (a row's takes count once)",
+    "manifests[].takes": "takes (videos asked for: variants and regenerations) in the state",
+    "manifests[].counts": "takes per status (every status is a key)",
+    "manifests[].complete": "true when every take is downloaded (or left alone on purpose)",
     "manifests[].credits": "credits charged",
     "manifests[].credits_committed": "credits of tasks created and not finished",
     "manifests[].credits_possibly_charged": "credits of submits whose outcome is unknown",

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from batchgen.app.run import run_batch
 from batchgen.config import DEMO_TOKEN, Settings
+from batchgen.errors import BatchgenError
+from batchgen.manifest.load import find_manifests
+from batchgen.output.gallery import GALLERY_NAME
 from batchgen.providers.grokimagine import Token
 from batchgen.simulator import SimConfig, Simulator
+from batchgen.state.location import OUTPUTS_FOLDER, state_path_for
 
-__all__ = ["DEMO_FOLDER", "DEMO_SIMULATOR", "run_demo"]
+__all__ = ["DEMO_FOLDER", "DEMO_SIMULATOR", "demo_galleries", "run_demo"]
 
 log = logging.getLogger("batchgen")
 
@@ -28,7 +32,7 @@ DEMO_FOLDER = "demo"
 
 async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: str) -> int:
     """Start the simulator on a free loopback port, run the manifests against it, stop it."""
-    out_dir = settings.output.out_dir / DEMO_FOLDER
+    out_dir = (settings.output.out_dir or Path(OUTPUTS_FOLDER)) / DEMO_FOLDER
     async with Simulator(DEMO_SIMULATOR) as sim:
         log.info("demo: the GrokImagine simulator listens on %s (token %r)", sim.url, DEMO_TOKEN)
         log.info("demo: credits are simulated; nothing is paid. Output goes to %s", out_dir)
@@ -46,5 +50,16 @@ async def run_demo(manifests: Sequence[Path], settings: Settings, *, command: st
         )
         log.info("demo: picture URLs are not checked (the simulator never fetches them)")
         code = await run_batch(manifests, settings, Token(DEMO_TOKEN), command=command)
-    log.info("demo: open the results.xlsx and index.html in the folders under %s", out_dir)
+    for gallery in demo_galleries(manifests, out_dir):
+        log.info("demo: open %s (the gallery; results.xlsx is beside it)", gallery)
     return code
+
+
+def demo_galleries(manifests: Sequence[Path], out_dir: Path) -> list[Path]:
+    """The ``index.html`` the demo of ``manifests`` wrote under ``out_dir`` (those that exist)."""
+    try:
+        paths = find_manifests(list(manifests))
+    except BatchgenError:
+        return []
+    pages = [state_path_for(out_dir, path).parent / GALLERY_NAME for path in paths]
+    return [page for page in pages if page.is_file()]

@@ -6,11 +6,21 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchgen.config import BudgetScope
 from batchgen.errors import UsageError
 from batchgen.manifest.load import Manifest
 from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT
 
-__all__ = ["ASSUMED_LATENCY_S", "REQUESTS_PER_TASK", "Plan", "plan_manifest", "plural"]
+__all__ = [
+    "ASSUMED_LATENCY_S",
+    "REQUESTS_PER_TASK",
+    "BudgetPlan",
+    "Plan",
+    "plan_budget",
+    "plan_manifest",
+    "plural",
+    "share_budget",
+]
 
 #: Each generation costs at least one submit and one status request.
 REQUESTS_PER_TASK = 2
@@ -122,3 +132,79 @@ def _median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetPlan:
+    """What ``--max-credits`` / ``--max-usd`` pays for in one run, over every manifest of it.
+
+    One budget per ``batchgen run``, never one per manifest: the run's ``manifests`` share it
+    (another ``batchgen run``, such as a second cron line, has its own). ``scope`` says what
+    it counts (``run``: this run's spend; ``total``: also ``spent_before``, the credits
+    earlier runs of these manifests charged, committed or possibly charged). ``covers`` is how
+    many generations it pays for (40 credits each) of ``to_submit``; ``shares`` how many of
+    each manifest's, in order (the engine takes a take from each manifest in turn, see
+    :func:`share_budget`).
+    """
+
+    credits: int
+    scope: BudgetScope
+    manifests: int
+    spent_before: int
+    to_submit: int
+    covers: int
+    shares: tuple[int, ...]
+
+    @property
+    def usd(self) -> float:
+        """The budget in USD."""
+        return round(self.credits * USD_PER_CREDIT, 2)
+
+    @property
+    def left(self) -> int:
+        """Credits left for this run once earlier spend is counted (scope ``total``)."""
+        return max(0, self.credits - self.spent_before)
+
+
+def share_budget(to_submit: Sequence[int], covers: int) -> list[int]:
+    """How many of ``covers`` generations each manifest gets when they are taken from each
+    manifest in turn (the engine's round robin) until the budget runs out: equal shares while
+    several have takes to send, and what one leaves goes to the others; the first manifests
+    get the remainder. ``sum`` of the result is ``min(covers, sum(to_submit))``."""
+    if covers <= 0:
+        return [0] * len(to_submit)
+    if covers >= sum(to_submit):
+        return list(to_submit)
+    low, high = 0, max(to_submit)  # the largest level L with sum(min(n, L)) <= covers
+    while low < high:
+        level = (low + high + 1) // 2
+        if sum(min(n, level) for n in to_submit) <= covers:
+            low = level
+        else:
+            high = level - 1
+    shares = [min(n, low) for n in to_submit]
+    extra = covers - sum(shares)
+    for index, n in enumerate(to_submit):
+        if extra and n > low:
+            shares[index] += 1
+            extra -= 1
+    return shares
+
+
+def plan_budget(
+    plans: Sequence[Plan], *, credits: int, scope: BudgetScope, spent_before: int = 0
+) -> BudgetPlan:
+    """The run's one budget over ``plans`` (``spent_before`` counts only with scope
+    ``total``)."""
+    before = spent_before if scope is BudgetScope.TOTAL else 0
+    to_submit = [plan.to_submit for plan in plans]
+    covers = min(sum(to_submit), max(0, credits - before) // CREDITS_PER_TASK)
+    return BudgetPlan(
+        credits=credits,
+        scope=scope,
+        manifests=len(plans),
+        spent_before=before,
+        to_submit=sum(to_submit),
+        covers=covers,
+        shares=tuple(share_budget(to_submit, covers)),
+    )

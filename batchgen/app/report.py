@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchgen.app.reporting import existing_state, rewrite_reports
-from batchgen.app.review_loop import absorb_decisions, ledger_report
+from batchgen.app.reporting import existing_state, out_dir_shown, rewrite_reports
+from batchgen.app.review_loop import ledger_report
 from batchgen.config import Settings
 from batchgen.errors import StateError
 from batchgen.manifest.load import find_manifests
@@ -28,9 +28,9 @@ def rebuild_reports(
         if state is None and not path.exists():
             raise StateError(f"{path}: no such file or folder")
         if state is None:
-            raise StateError(f"{path.name}: no state in {settings.output.out_dir}; run it first")
+            where = out_dir_shown(settings.output.out_dir, path)
+            raise StateError(f"{path.name}: no state in {where}; run it first")
         with open_store(state) as store:
-            absorb_decisions(store, state.parent)  # the workbook is about to be rewritten
             rewrite_reports(store, state.parent, name=path.name, settings=settings)
             if ledger:
                 lines.append(f"{path.name}: {ledger_report(store, state.parent)}")

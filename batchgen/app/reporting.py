@@ -10,34 +10,50 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from batchgen.app.review_loop import absorb_review
 from batchgen.config import Settings
+from batchgen.errors import StateConflictError
 from batchgen.manifest.columns import role_of
 from batchgen.output.reports import write_reports
-from batchgen.state.location import STATE_FILE, state_path_for
+from batchgen.state.location import STATE_FILE, default_out_dir, state_path_for
 from batchgen.state.protocol import ManifestStore
-from batchgen.state.registry import Registry
+from batchgen.state.registry import Registry, locate_state
 
 __all__ = [
     "JSON_VERSION",
     "column_of",
     "existing_state",
+    "out_dir_shown",
     "prompt_column",
     "rewrite_reports",
     "row_label",
 ]
 
-#: The version of the ``--json`` documents' layout.
-JSON_VERSION = 1
+#: The version of the ``--json`` documents' layout. 2: ``status`` counts ``rows`` of the
+#: sheet and ``takes`` apart (``rows`` counted takes in 1).
+JSON_VERSION = 2
 
 
-def existing_state(out_dir: Path, manifest: Path) -> Path | None:
+def existing_state(out_dir: Path | None, manifest: Path) -> Path | None:
     """The manifest's state file, if a run ever made one (never creates it): under
-    ``out_dir``, else wherever the per-user registry says it lives."""
+    ``out_dir``, else wherever the per-user registry says it lives. ``out_dir`` None (no
+    ``--out``): where ``run`` would find it (:func:`batchgen.state.registry.locate_state`)."""
+    if out_dir is None:
+        try:
+            path = locate_state(None, manifest, registry=Registry())
+        except StateConflictError:
+            return None
+        return path if path.exists() else None
     path = state_path_for(out_dir, manifest)
     if path.name == STATE_FILE and path.exists():
         return path
     known = Registry().lookup(manifest)
     return known if known is not None and known.exists() else None
+
+
+def out_dir_shown(out_dir: Path | None, manifest: Path) -> Path:
+    """The output directory a new state of ``manifest`` would get, for messages."""
+    return default_out_dir(manifest) if out_dir is None else out_dir
 
 
 def prompt_column(columns: Sequence[str]) -> str | None:
@@ -53,7 +69,11 @@ def column_of(columns: Sequence[str], role: str) -> str | None:
 
 def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings: Settings) -> None:
     """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
-    columns hold the prompt, the mode and the ratio (found by header, as the manifest is)."""
+    columns hold the prompt, the mode and the ratio (found by header, as the manifest is).
+
+    What a person typed into results.xlsx since it was last read (during a long run too) is
+    read into the state first (:func:`batchgen.app.review_loop.absorb_review`)."""
+    absorb_review(store, out_dir)
     columns = store.columns()
     prompt = prompt_column(columns)
     write_reports(

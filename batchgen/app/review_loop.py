@@ -3,9 +3,11 @@ manifest (with its variants) folded into the state.
 
 :func:`sync_with_review` replaces a bare ``store.sync_manifest`` call:
 
-1. the ``decision`` column of the previous ``results.xlsx`` is read, matched by key (see
-   :func:`batchgen.output.review.read_decisions`) and stored in the state, so the results
-   writer may rewrite the workbook without losing them;
+1. what a person typed in the previous ``results.xlsx`` is read, matched by key (see
+   :func:`batchgen.output.review.read_review`) and stored in the state, so the results
+   writer may rewrite the workbook without losing it: the ``decision`` column and the
+   columns a person added (:func:`absorb_review`; a workbook that cannot be matched row by
+   row is kept aside under a dated name first);
 2. each ``regenerate`` not yet acted on becomes one new variant of its row
    (``<row key>#v<n>``, n one above every variant the row ever had), its lineage recorded;
    an approved or rejected job is never regenerated, nor one whose row left the manifest;
@@ -24,14 +26,20 @@ from batchgen.manifest.load import Manifest
 from batchgen.manifest.variants import with_variants
 from batchgen.models import JobStatus, split_variant, variant_key
 from batchgen.output.ledger import write_ledger
-from batchgen.output.reports import WORKBOOK_STAMP_META, workbook_stamp
+from batchgen.output.reports import (
+    PERSON_COLUMNS_META,
+    WORKBOOK_STAMP_META,
+    keep_aside,
+    owned_header,
+    workbook_stamp,
+)
 from batchgen.output.results import XLSX_NAME
-from batchgen.output.review import read_decisions
+from batchgen.output.review import DecisionsRead, read_decisions, read_review
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.rows import SyncReport
 
 __all__ = [
-    "absorb_decisions",
+    "absorb_review",
     "ledger_report",
     "pending_regenerations",
     "plan_regenerations",
@@ -46,26 +54,58 @@ _SETTLED = frozenset(
 )
 
 
-def absorb_decisions(store: ManifestStore, out_dir: Path) -> int:
-    """Store the decisions of ``out_dir/results.xlsx``; returns how many changed.
+def absorb_review(store: ManifestStore, out_dir: Path) -> int:
+    """Store what a person typed in ``out_dir/results.xlsx``: its decisions and the columns
+    they added (with their values, by key); returns how many decisions changed.
 
-    Warnings (a file that cannot be matched, a value that is not a decision) are logged. A
-    workbook unchanged since batchgen wrote it is not read (a 100,000-row one takes a while).
+    A workbook unchanged since batchgen wrote it is not read (a 100,000-row one takes a
+    while). One that cannot be matched row by row (or cannot be read, or holds a sheet a
+    person added) is copied aside under a dated name before anything rewrites it, with a
+    warning naming the copy; what it holds is then not read (the state keeps what it had).
+    Other warnings (a value that is not a decision) are logged.
     """
+    path = out_dir / XLSX_NAME
     stamp = workbook_stamp(out_dir)
     if not stamp or stamp == store.get_meta(WORKBOOK_STAMP_META):
         return 0
     known = {job.key for job in store.iter_jobs()}
-    found = read_decisions(out_dir / XLSX_NAME, known)
-    if found.refused:
-        log.warning("%s", found.refused)
+    found = read_review(path, known, owned_header(store))
+    _keep_aside_if_needed(path, found)
     for warning in found.warnings:
         log.warning("%s", warning)
     changed = store.record_decisions(found.decisions)
+    if found.columns is not None:
+        before = store.get_meta(PERSON_COLUMNS_META)
+        store.set_meta(PERSON_COLUMNS_META, found.columns.to_json())
+        if found.columns.names and found.columns.to_json() != before:
+            log.info(
+                "%s: read the column(s) a person added to %s: %s; kept at every rewrite",
+                out_dir.name,
+                XLSX_NAME,
+                found.columns.describe(),
+            )
     store.set_meta(WORKBOOK_STAMP_META, stamp)  # read once per edit
     if changed:
         log.info("%s: %d decision(s) read from the results", out_dir.name, changed)
     return changed
+
+
+def _keep_aside(path: Path, why: str) -> None:
+    try:
+        aside = keep_aside(path)
+    except OSError as exc:
+        log.error("%s; and it could not be copied aside (%s)", why, exc)
+        return
+    log.warning("%s; the workbook is kept aside as %s, nothing of it is overwritten", why, aside)
+
+
+def _keep_aside_if_needed(path: Path, found: DecisionsRead) -> None:
+    """Copy the workbook aside when a rewrite would lose what a person put in it."""
+    if found.refused:
+        _keep_aside(path, found.refused)
+    elif found.sheets:
+        names = ", ".join(repr(name) for name in found.sheets)
+        _keep_aside(path, f"{path}: the sheet(s) {names} a person added are not rewritten")
 
 
 def plan_regenerations(store: ManifestStore, manifest: Manifest) -> list[str]:
@@ -149,7 +189,7 @@ def _regenerations(
 
 def sync_with_review(store: ManifestStore, manifest: Manifest, out_dir: Path) -> SyncReport:
     """Decisions, regenerations, then ``store.sync_manifest`` with every variant listed."""
-    absorb_decisions(store, out_dir)
+    absorb_review(store, out_dir)
     plan_regenerations(store, manifest)
     extra: dict[str, set[int]] = defaultdict(set)
     for key in store.kept_keys():

@@ -22,6 +22,7 @@ import aiohttp
 from batchgen import __version__
 from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
 from batchgen.app.pictures import hold_bad_pictures
+from batchgen.app.plan import plural
 from batchgen.app.provider import ProviderFactory, grokimagine_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
 from batchgen.app.record import write_results
@@ -48,8 +49,10 @@ from batchgen.logs import attach_run_log, detach_run_log
 from batchgen.manifest.identity import hold_regenerations
 from batchgen.manifest.load import find_manifests, no_manifest_message, read_manifest
 from batchgen.models import JobStatus
+from batchgen.output.gallery import GALLERY_NAME
 from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
+from batchgen.output.results import XLSX_NAME
 from batchgen.providers.endpoint import normalise_base_url
 from batchgen.providers.grokimagine import Token
 from batchgen.state.factory import open_store
@@ -144,21 +147,21 @@ def _recover(store: ManifestStore, path: Path, settings: Settings) -> None:
     name = path.name
     if moved := store.recover_interrupted():
         log.warning(
-            "%s: %d row(s) were being submitted when the last run stopped; their outcome is "
+            "%s: %d take(s) were being submitted when the last run stopped; their outcome is "
             "unknown (re-run with --resubmit-unknown to send them again)",
             name,
             moved,
         )
     if settings.limits.resubmit_unknown and (moved := store.requeue_unknown()):
         log.warning(
-            "%s: sending %d row(s) of unknown outcome again (--resubmit-unknown)", name, moved
+            "%s: sending %d take(s) of unknown outcome again (--resubmit-unknown)", name, moved
         )
     moved = store.requeue_failed(
         include_permanent=settings.limits.retry_failed,
         max_attempts=attempt_limit(Step.SUBMIT, settings.limits.retry),
     )
     if moved:
-        log.info("%s: %d failed row(s) will be tried again", name, moved)
+        log.info("%s: %d failed take(s) will be tried again", name, moved)
     if moved := store.requeue_downloads():
         log.info("%s: %d download(s) will be tried again", name, moved)
 
@@ -176,10 +179,10 @@ _SKIPPED = {
 def _explain_skips(store: ManifestStore, name: str, new: int) -> None:
     """-v: why rows of the manifest are not sent this run."""
     counts = store.counts(in_manifest_only=True)
-    log.debug("%s: %d new row(s), %d to send", name, new, counts.get(JobStatus.PENDING, 0))
+    log.debug("%s: %d new take(s), %d to send", name, new, counts.get(JobStatus.PENDING, 0))
     for status, why in _SKIPPED.items():
         if counts.get(status):
-            log.debug("%s: %d row(s) %s: skipped, no request", name, counts[status], why)
+            log.debug("%s: %d take(s) %s: skipped, no request", name, counts[status], why)
 
 
 def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
@@ -385,18 +388,26 @@ async def _notify(url: str, batch: _Batch, code: int) -> None:
     meaning = MEANINGS.get(code, "see the log")
     text = f"batchgen finished (exit {code}: {meaning})\n" + "\n".join(lines)
     total = sum((p.store.spend() for p in batch.prepared), Spend())
-    await send_notice(url, text, {"exit_code": code, "manifests": lines, **total.fields()})
+    sizes = {
+        "rows": sum(p.store.row_count(in_manifest_only=True) for p in batch.prepared),
+        "takes": sum(sum(p.store.counts(in_manifest_only=True).values()) for p in batch.prepared),
+    }
+    fields = {"exit_code": code, "manifests": lines, **sizes, **total.fields()}
+    await send_notice(url, text, fields)
 
 
 def summary_line(prepared: Prepared, *, demo: bool = False) -> str:
-    """One line per manifest for the log: what is done, what needs a look, what it cost."""
+    """One line per manifest for the log and the notice: its rows and takes (counted apart),
+    the takes by status, what this run did, what it cost, where the results are."""
     counts = prepared.store.counts(in_manifest_only=True)
+    rows = prepared.store.row_count(in_manifest_only=True)
     c = prepared.run.counters
     parts = [f"{status.value} {n}" for status, n in sorted(counts.items()) if n]
     simulated = " (simulated: the demo spends nothing)" if demo else ""
+    sizes = f"{plural(rows, 'row')}, {plural(sum(counts.values()), 'take')}"
     return (
-        f"{prepared.path.name}: {', '.join(parts) or 'no rows'}; this run: submitted "
+        f"{prepared.path.name}: {sizes} ({', '.join(parts) or 'none'}); this run: submitted "
         f"{c.submitted}, downloaded {c.downloaded}, credits charged {c.credits}, possibly "
         f"charged {c.possible}; state: {prepared.store.spend().describe()}{simulated}; "
-        f"results in {prepared.out_dir}"
+        f"results in {prepared.out_dir / XLSX_NAME}, gallery {prepared.out_dir / GALLERY_NAME}"
     )

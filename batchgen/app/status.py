@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.app.plan import plural
-from batchgen.app.reporting import JSON_VERSION, existing_state, row_label
+from batchgen.app.reporting import JSON_VERSION, existing_state, out_dir_shown, row_label
 from batchgen.config import Settings
 from batchgen.manifest.load import find_manifests
 from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
@@ -43,12 +43,12 @@ def _status_code(entry: dict[str, Any]) -> int:
     return 0 if entry["state"] == "ok" and entry["complete"] else 1
 
 
-def _status_entry(path: Path, out_dir: Path) -> dict[str, Any]:
+def _status_entry(path: Path, out_dir: Path | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"manifest": str(path), "name": path.name}
     state = existing_state(out_dir, path)
     if state is None:
         entry["state"] = "never run" if path.exists() else "missing"
-        entry["out_dir"] = str(out_dir)
+        entry["out_dir"] = str(out_dir_shown(out_dir, path))
         return entry
     with open_store(state) as store:
         counts = store.counts(in_manifest_only=True)
@@ -63,7 +63,8 @@ def _status_entry(path: Path, out_dir: Path) -> dict[str, Any]:
         entry |= {
             "state": "ok",
             "state_file": str(store.path),
-            "rows": total,
+            "rows": store.row_count(in_manifest_only=True),
+            "takes": total,
             "counts": {status.value: counts.get(status, 0) for status in JobStatus},
             "complete": counts.get(JobStatus.DOWNLOADED, 0) + counts.get(JobStatus.SKIPPED, 0)
             == total,
@@ -109,7 +110,11 @@ def _status_text(entry: dict[str, Any]) -> str:
         return f"{entry['manifest']}: no such file or folder"
     if entry["state"] == "never run":
         return f"{name}: never run (no state in {entry['out_dir']})"
-    lines = [f"{name}: {plural(entry['rows'], 'row')} ({entry['state_file']})"]
+    lines = [
+        f"{name}: {plural(entry['rows'], 'row')}, {plural(entry['takes'], 'take')} "
+        f"({entry['state_file']})",
+        "  takes by status:",
+    ]
     lines += [f"  {status:<16}{n:>8}" for status, n in entry["counts"].items() if n]
     for label, key, meaning in (
         ("credits charged", "credits", "tasks finished, at least 40 each"),
@@ -133,4 +138,5 @@ def _last_run_line(run: dict[str, Any] | None) -> str:
     ended = run["ended_at"] or run["started_at"]
     when = ended.replace("T", " ")[:16] + " UTC"
     outcome = run["outcome"] or "did not finish (killed or still running)"
-    return f"  last run         {when}: {outcome} (exit {run['exit_code']})"
+    code = "" if run["exit_code"] is None else f" (exit {run['exit_code']})"
+    return f"  last run         {when}: {outcome}{code}"

@@ -9,6 +9,7 @@ limit and the generations' latency, what a budget covers).
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,13 +19,15 @@ from batchgen.app.pictures import check_manifest_pictures
 from batchgen.app.plan import (
     ASSUMED_LATENCY_S,
     REQUESTS_PER_TASK,
+    BudgetPlan,
     Plan,
+    plan_budget,
     plan_manifest,
     plural,
 )
 from batchgen.app.reporting import JSON_VERSION, existing_state
 from batchgen.app.review_loop import pending_regenerations
-from batchgen.config import TIERS, Settings
+from batchgen.config import TIERS, BudgetScope, Settings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
@@ -68,19 +71,25 @@ def format_report(
     errors: Sequence[ManifestError],
     *,
     max_problems: int = MAX_LISTED_PROBLEMS,
+    budget: BudgetPlan | None = None,
 ) -> str:
     """A readable report: per manifest its problems as a table, then its plan; then the
-    files that could not be read; then totals when there are several manifests."""
-    blocks = [_manifest_block(m, p, max_problems) for m, p in manifests_and_plans]
+    files that could not be read; then totals when there are several manifests, and the
+    budget they share (``budget``: None when no budget is set)."""
+    blocks = [_manifest_block(m, p, max_problems, budget) for m, p in manifests_and_plans]
     if errors:
         lines = ["Could not read:"] + [f"  {safe(str(e), 500)}" for e in errors]
         blocks.append("\n".join(lines))
     if len(manifests_and_plans) > 1:
         blocks.append(_totals([p for _, p in manifests_and_plans]))
+        if budget is not None:
+            blocks.append(_budget_block(budget, [p for _, p in manifests_and_plans]))
     return "\n\n".join(blocks) + "\n"
 
 
-def _manifest_block(manifest: Manifest, plan: Plan, max_problems: int) -> str:
+def _manifest_block(
+    manifest: Manifest, plan: Plan, max_problems: int, budget: BudgetPlan | None = None
+) -> str:
     title = safe(str(manifest.path), 300)
     if manifest.sheet is not None:
         title += f" (sheet '{safe(manifest.sheet)}')"
@@ -91,7 +100,7 @@ def _manifest_block(manifest: Manifest, plan: Plan, max_problems: int) -> str:
         lines.append("  no problems found")
     lines += [f"  warning: {note}" for note in plan.notes]
     lines.append("")
-    lines += _plan_lines(plan)
+    lines += _plan_lines(plan, budget)
     return "\n".join(lines)
 
 
@@ -127,7 +136,7 @@ def _table_line(cells: tuple[str, ...], widths: list[int]) -> str:
     ).rstrip()
 
 
-def _plan_lines(plan: Plan) -> list[str]:
+def _plan_lines(plan: Plan, budget: BudgetPlan | None = None) -> list[str]:
     rows = f"{plan.rows:,}: {plan.valid:,} valid, {plan.invalid:,} invalid"
     if plan.skipped:
         rows += f", {plan.skipped:,} hidden (skipped)"
@@ -143,12 +152,49 @@ def _plan_lines(plan: Plan) -> list[str]:
         f"about ${plan.usd:,.2f}",
         f"  duration       {_time_line(plan)}",
     ]
-    if plan.budget_covers is not None:
+    if budget is not None and budget.manifests > 1:
+        lines.append(
+            f"  budget         about {plan.budget_covers or 0:,} of {plan.to_submit:,} "
+            f"generations: the run's one budget is shared by its {budget.manifests} manifests "
+            "(see Budget below)"
+        )
+    elif budget is not None:
+        lines.append(f"  budget         {_budget_amount(budget)}; this manifest alone uses it")
+    elif plan.budget_covers is not None:
         lines.append(
             f"  budget         {plan.max_credits or 0:,} credits cover "
             f"{plan.budget_covers:,} of {plan.to_submit:,} generations"
         )
     return lines
+
+
+def _budget_amount(budget: BudgetPlan) -> str:
+    """``2,000 credits (~$20.00) for this run: they cover 50 of 60 generations``, or with
+    scope ``total``, what earlier runs spent and what is left."""
+    amount = f"{budget.credits:,} credits (~${budget.usd:,.2f})"
+    covers = f"{budget.covers:,} of {budget.to_submit:,} generations"
+    if budget.scope is BudgetScope.TOTAL:
+        return (
+            f"{amount} for these manifests' runs together (--budget-scope total): earlier "
+            f"runs spent {budget.spent_before:,}, the {budget.left:,} left cover {covers}"
+        )
+    return f"{amount} for this run (--budget-scope run): they cover {covers}"
+
+
+def _budget_block(budget: BudgetPlan, plans: Sequence[Plan]) -> str:
+    """Which manifests share the budget and how much of it each may use."""
+    shares = ", ".join(
+        f"{plan.path.name} about {share:,}"
+        for plan, share in zip(plans, budget.shares, strict=True)
+    )
+    text = (
+        f"Budget: {_budget_amount(budget)} ({shares}). One budget for the whole run, not one "
+        f"per manifest: its {budget.manifests} manifests share it. Takes are sent from each "
+        "manifest in turn, so while several have takes to send they spend it about equally; "
+        "any of them may use what the others leave. Another batchgen run (another cron "
+        "line) has a budget of its own."
+    )
+    return textwrap.fill(text, width=96, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _tier(rpm: int) -> str:
@@ -215,6 +261,7 @@ class ValidationResult:
     errors: list[ManifestError] = field(default_factory=list)
     report: str = ""
     exit_code: int = 0
+    budget: BudgetPlan | None = None
 
 
 def validate_paths(
@@ -235,6 +282,8 @@ def validate_paths(
     allow_regenerate: bool = False,
     name_template: str | None = None,
     regenerations: Callable[[Path, Manifest], Sequence[str]] | None = None,
+    budget_scope: BudgetScope = BudgetScope.RUN,
+    spent: Callable[[Path], int] | None = None,
     pictures: Callable[[Path, Manifest], Manifest] | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
@@ -250,6 +299,9 @@ def validate_paths(
     ``run``'s message (exit 2); rows whose video would get a hashed name are warnings.
     ``regenerations(path, manifest)`` are the keys of the takes a run would add for the
     review's ``regenerate`` decisions (:func:`batchgen.app.review_loop.pending_regenerations`).
+    With ``max_credits``, the run's one budget is planned over every manifest
+    (:func:`batchgen.app.plan.plan_budget`): ``budget_scope`` says what it counts and
+    ``spent(path)`` the credits earlier runs of a manifest spent (scope ``total``).
     ``pictures(path, manifest)`` returns the manifest with the rows whose picture fails its
     check made invalid (:func:`batchgen.app.pictures.check_manifest_pictures`).
     """
@@ -294,12 +346,26 @@ def validate_paths(
             regenerate=len(regenerations(path, manifest)) if regenerations is not None else 0,
         )
         results.append((manifest, plan))
+    budget = None
+    if max_credits is not None and results:
+        before = 0
+        if budget_scope is BudgetScope.TOTAL and spent is not None:
+            before = sum(spent(plan.path) for _, plan in results)
+        budget = plan_budget(
+            [plan for _, plan in results], credits=max_credits, scope=budget_scope,
+            spent_before=before,
+        )  # fmt: skip
+        results = [
+            (manifest, replace(plan, budget_covers=share))
+            for (manifest, plan), share in zip(results, budget.shares, strict=True)
+        ]
     plans = [plan for _, plan in results]
     return ValidationResult(
         results=results,
         errors=errors,
-        report=format_report(results, errors),
+        report=format_report(results, errors, budget=budget),
         exit_code=2 if names_wrong else validate_exit_code(plans, errors),
+        budget=budget,
     )
 
 
@@ -357,6 +423,8 @@ def validate_manifests(
         regenerations=lambda path, manifest: _from_state(
             settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []
         ),
+        budget_scope=settings.limits.budget_scope,
+        spent=lambda path: _from_state(settings.output.out_dir, path, lambda s: s.spend().total, 0),
         pictures=lambda path, manifest: check_manifest_pictures(
             manifest, settings, sent=_from_state(out, path, _sent_keys, set()), known=checked
         ),
@@ -366,7 +434,7 @@ def validate_manifests(
     return result.report, result.exit_code
 
 
-def _from_state(out_dir: Path, manifest: Path, read: Any, empty: Any) -> Any:
+def _from_state(out_dir: Path | None, manifest: Path, read: Any, empty: Any) -> Any:
     state = existing_state(out_dir, manifest)
     if state is None:
         return empty
@@ -399,7 +467,7 @@ def _generated_requests(store: ManifestStore) -> list[Generated]:
 _UNSENT = frozenset({JobStatus.PENDING, JobStatus.INVALID, JobStatus.SKIPPED})
 
 
-def _edited_rows(out_dir: Path, path: Path, manifest: Manifest) -> list[str]:
+def _edited_rows(out_dir: Path | None, path: Path, manifest: Manifest) -> list[str]:
     """Rows edited in the manifest after their request was sent, one note each naming every
     field that changed with its value then and now (they keep their video: nothing is sent
     again on its own). Every request field is compared (``models.request_changes``)."""
@@ -461,6 +529,20 @@ def validation_json(result: ValidationResult) -> dict[str, Any]:
             "usd": round(sum(p.usd for p in plans), 2),
             "minimum_minutes": round(sum(p.min_minutes for p in plans), 2),
         },
+        "budget": _budget_json(result.budget),
+    }
+
+
+def _budget_json(budget: BudgetPlan | None) -> dict[str, Any] | None:
+    if budget is None:
+        return None
+    return {
+        "credits": budget.credits,
+        "usd": budget.usd,
+        "scope": budget.scope.value,
+        "shared_by": budget.manifests,
+        "spent_before": budget.spent_before,
+        "covers": budget.covers,
     }
 
 

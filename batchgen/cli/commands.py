@@ -16,6 +16,11 @@ from typing import Any
 
 from batchgen.cli.options import (
     ALLOW_PRIVATE_HELP,
+    REPORT_EXITS,
+    SIMULATE_EXITS,
+    STATUS_EXITS,
+    TEMPLATE_EXITS,
+    VALIDATE_EXITS,
     add_budget_options,
     add_command,
     add_common,
@@ -63,6 +68,8 @@ def configure_validate(commands: Any) -> None:
         commands,
         "validate",
         "check manifests and their pictures, and show the plan (no API call, no token)",
+        exits=VALIDATE_EXITS,
+        token=False,
     )
     validate.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(validate)
@@ -81,14 +88,27 @@ def configure_validate(commands: Any) -> None:
 
 def configure_template(commands: Any) -> None:
     """Add ``batchgen template`` to ``commands`` (the parser's sub-commands)."""
-    template = add_command(commands, "template", "write a starter manifest (.xlsx)")
+    template = add_command(
+        commands,
+        "template",
+        "write a starter manifest (.xlsx)",
+        exits=TEMPLATE_EXITS,
+        token=False,
+        config=False,
+    )
     template.add_argument("path", type=Path, metavar="PATH.xlsx")
     template.set_defaults(handler=_cmd_template, quiet=0, verbose=0, config=None)
 
 
 def configure_report(commands: Any) -> None:
     """Add ``batchgen report`` to ``commands`` (the parser's sub-commands)."""
-    report = add_command(commands, "report", "rebuild results and gallery from the state")
+    report = add_command(
+        commands,
+        "report",
+        "rebuild results and gallery from the state",
+        exits=REPORT_EXITS,
+        token=False,
+    )
     report.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(report)
     report.add_argument(
@@ -107,7 +127,13 @@ def configure_report(commands: Any) -> None:
 
 def configure_status(commands: Any) -> None:
     """Add ``batchgen status`` to ``commands`` (the parser's sub-commands)."""
-    status = add_command(commands, "status", "what the state says, without any network")
+    status = add_command(
+        commands,
+        "status",
+        "what the state says, without any network",
+        exits=STATUS_EXITS,
+        token=False,
+    )
     status.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(status)
     json_option(status)
@@ -116,7 +142,14 @@ def configure_status(commands: Any) -> None:
 
 def configure_simulate(commands: Any) -> None:
     """Add ``batchgen simulate`` to ``commands`` (the parser's sub-commands)."""
-    simulate = add_command(commands, "simulate", "serve the local vendor simulator (--provider)")
+    simulate = add_command(
+        commands,
+        "simulate",
+        "serve the local vendor simulator (--provider)",
+        exits=SIMULATE_EXITS,
+        token=False,
+        config=False,
+    )
     from batchgen.simulator import add_simulate_arguments
 
     add_simulate_arguments(simulate)

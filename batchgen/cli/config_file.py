@@ -122,6 +122,10 @@ def _coerce(action: argparse.Action, value: Any, path: Path, key: str) -> Any:
             raise UsageError(f"{path}: {name} = {value!r}: {detail}") from None
     if action.choices is not None and converted not in action.choices:
         raise UsageError(f"{path}: {name} = {value!r}: use {_accepted(action)}")
+    if isinstance(converted, Path) and not converted.expanduser().is_absolute():
+        # a folder or file named in the file is relative to the file, not to where the
+        # command is started from (cron starts it in $HOME)
+        converted = path.parent / converted
     return converted
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from batchgen import __version__
 from batchgen.cli.commands import COMMANDS
 from batchgen.cli.config_file import apply_config, load_config
-from batchgen.cli.options import CONFIG_FILE, HelpFormatter, epilog
+from batchgen.cli.options import CONFIG_FILE, HelpFormatter, Parser, epilog
 from batchgen.errors import BatchgenError, ExitCode
 from batchgen.logs import configure_logging, hide_url_password
 
@@ -27,9 +27,9 @@ __all__ = ["build_parser", "main", "parse_args"]
 log = logging.getLogger("batchgen")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     """The whole command line: the top-level options, then each command's ``configure_*``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="batchgen",
         description="Generate videos in bulk from a spreadsheet, resumably. "
         "Start with: batchgen template my.xlsx, then batchgen validate my.xlsx.",
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv`` with ``batchgen.toml`` values as defaults."""
     parser = build_parser()
+    parser.help_hint = _command_prog(parser, argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", type=Path)
     known, _ = pre.parse_known_args(argv)
@@ -54,6 +55,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if config:
         apply_config(parser, argv, config, known.config or Path(CONFIG_FILE))
     return parser.parse_args(argv)
+
+
+_COMMAND_NAMES = frozenset(c.__name__.removeprefix("configure_") for c in COMMANDS)
+
+
+def _command_prog(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """``batchgen run`` when ``argv`` names the command ``run``: whose help an error points
+    to (None: the top level's)."""
+    command = next((word for word in argv if not word.startswith("-")), None)
+    return f"{parser.prog} {command}" if command in _COMMAND_NAMES else None
 
 
 def _command_line(argv: Sequence[str]) -> str:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from batchgen.config import (
     BASE_URL_ENV,
@@ -30,7 +31,13 @@ __all__ = [
     "ALLOW_PRIVATE_HELP",
     "CONFIG_FILE",
     "EXIT_MEANINGS",
+    "REPORT_EXITS",
+    "SIMULATE_EXITS",
+    "STATUS_EXITS",
+    "TEMPLATE_EXITS",
+    "VALIDATE_EXITS",
     "HelpFormatter",
+    "Parser",
     "add_budget_options",
     "add_command",
     "add_common",
@@ -38,6 +45,7 @@ __all__ = [
     "add_run_options",
     "add_tier_options",
     "epilog",
+    "format_duration",
     "json_option",
     "parse_duration",
     "positive_usd",
@@ -71,6 +79,21 @@ def parse_duration(text: str) -> float:
     return sum(float(m.group(1)) * _UNITS[m.group(2).lower()] for m in matches)
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as :func:`parse_duration` reads it back: ``600.0`` -> ``10m``, ``5400`` ->
+    ``1h30m``, ``0.5`` -> ``0.5s``, ``0`` -> ``0``; what ``--help`` shows as a default."""
+    if seconds <= 0:
+        return "0"
+    parts, rest = [], float(seconds)
+    for unit in ("d", "h", "m"):
+        whole, rest = divmod(rest, _UNITS[unit])
+        if whole:
+            parts.append(f"{int(whole)}{unit}")
+    if rest:
+        parts.append(f"{rest:g}s")
+    return "".join(parts)
+
+
 def positive_usd(text: str) -> float:
     """A dollar amount above zero (``2.50``, ``$2.50``); ``argparse.ArgumentTypeError`` with a
     plain message otherwise."""
@@ -96,19 +119,47 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a hint, never the usage block.
+
+    A cron log then shows ``batchgen run: error: argument --max-runtime: '5' has no unit...``
+    as its last lines, not after 23 lines of usage. ``help_hint`` names the command whose
+    help to read (the top-level parser reports the sub-command's unrecognised arguments).
+    """
+
+    help_hint: str | None = None
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` and where the options are listed; exit 2."""
+        hint = self.help_hint or self.prog
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n(see '{hint} --help')\n")
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's table as written and adds ``(default: X)`` to every option whose
-    help does not already say its default (flags and options without one excepted)."""
+    help does not already say its default (flags, options without one and empty defaults
+    such as ``frozenset()`` excepted); a duration's default is written as it is typed
+    (``10m``, never ``600.0``)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        shown = action.default not in (None, False, True, argparse.SUPPRESS, 0, [])
-        if shown and "default" not in text and action.option_strings:
-            text += " (default: %(default)s)"
-        return text
+        if "default" in text or not action.option_strings or not _has_default(action.default):
+            return text
+        if action.type is parse_duration and isinstance(action.default, int | float):
+            return text + f" (default: {format_duration(action.default)})"
+        return text + " (default: %(default)s)"
 
 
-#: What each exit code means, for the epilog (``errors.ExitCode`` holds the numbers).
+def _has_default(value: Any) -> bool:
+    """True for a default worth showing: not None, a flag's bool, zero or an empty value."""
+    if value is None or isinstance(value, bool) or value is argparse.SUPPRESS:
+        return False
+    if isinstance(value, str | bytes | tuple | list | set | frozenset | dict):
+        return bool(value)
+    return value != 0
+
+
+#: What each exit code of ``run`` (and ``demo``) means (``errors.ExitCode`` holds the numbers).
 EXIT_MEANINGS: dict[int, str] = {
     ExitCode.OK: "every row downloaded",
     ExitCode.ATTENTION: "some rows failed, are invalid or unknown: read the Failed sheet",
@@ -121,25 +172,62 @@ EXIT_MEANINGS: dict[int, str] = {
     ExitCode.SIGINT: "interrupted by Ctrl-C (SIGINT); a re-run continues",
     ExitCode.SIGTERM: "stopped by SIGTERM; a re-run continues",
 }
+#: The exit codes of the other commands: each help lists its own command's, never run's.
+VALIDATE_EXITS: dict[int, str] = {
+    ExitCode.OK: "every row is valid",
+    ExitCode.ATTENTION: "some rows are invalid (listed); the others would be sent",
+    ExitCode.USAGE: "a manifest cannot be read, or a bad option or file-name template",
+}
+TEMPLATE_EXITS: dict[int, str] = {
+    ExitCode.OK: "the template was written",
+    ExitCode.USAGE: "the file exists already, is not .xlsx, or its folder is missing",
+}
+REPORT_EXITS: dict[int, str] = {
+    ExitCode.OK: "the results were written",
+    ExitCode.USAGE: "a manifest has no state (run it first), or a bad option",
+    ExitCode.DISK_FULL: "a disk is full: free space, then run report again",
+}
+STATUS_EXITS: dict[int, str] = {
+    ExitCode.OK: "every row of every manifest is downloaded",
+    ExitCode.ATTENTION: "some rows are not downloaded yet, or need attention",
+    ExitCode.USAGE: "a manifest named does not exist, or a bad option",
+}
+SIMULATE_EXITS: dict[int, str] = {
+    ExitCode.OK: "stopped with Ctrl-C",
+    ExitCode.USAGE: "a bad option, or the port is taken",
+}
 
 
-def epilog() -> str:
-    """The token variables and the exit-code table, for every command's help."""
-    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_MEANINGS.items())
-    return (
-        "API token (never in a file given by --config):\n"
-        f"  {TOKEN_ENV}        the token itself\n"
-        f"  {TOKEN_FILE_ENV}   a file holding it, readable by you alone (or --token-file)\n"
-        f"  {BASE_URL_ENV}         the API's address (or --base-url)\n\n"
-        f"exit codes:\n{codes}\n\n"
-        "Every option can also be set in ./batchgen.toml (docs/configuration.md)."
-    )
+def epilog(
+    exits: Mapping[int, str] = EXIT_MEANINGS, *, token: bool = True, config: bool = True
+) -> str:
+    """A command's help epilog: the token variables (``token``: commands that send requests),
+    the command's own exit codes, and (``config``) where options may also be set."""
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exits.items())
+    parts = []
+    if token:
+        parts.append(
+            "API token (never in a file given by --config):\n"
+            f"  {TOKEN_ENV}        the token itself\n"
+            f"  {TOKEN_FILE_ENV}   a file holding it, readable by you alone (or --token-file)\n"
+            f"  {BASE_URL_ENV}         the API's address (or --base-url)"
+        )
+    parts.append(f"exit codes:\n{codes}")
+    if config:
+        parts.append("Every option can also be set in ./batchgen.toml (docs/configuration.md).")
+    return "\n\n".join(parts)
 
 
 def add_common(p: argparse.ArgumentParser, group: Any = None) -> None:
     """--out, -q, -v and --config, on ``p`` (or in ``group``)."""
     g = group or p
-    g.add_argument("--out", type=Path, default=_DEFAULTS.output.out_dir, help="output folder")
+    g.add_argument(
+        "--out",
+        type=Path,
+        default=_DEFAULTS.output.out_dir,
+        help="output folder (default: where the manifest's state already is, wherever you run "
+        "from; for a new manifest, an 'outputs' folder beside it)",
+    )
     g.add_argument("-q", "--quiet", action="count", default=0, help="only warnings and errors")
     g.add_argument(
         "-v",
@@ -384,14 +472,21 @@ def json_option(p: argparse.ArgumentParser) -> None:
 
 
 def add_command(
-    commands: Any, name: str, summary: str, description: str | None = None
+    commands: Any,
+    name: str,
+    summary: str,
+    description: str | None = None,
+    *,
+    exits: Mapping[int, str] = EXIT_MEANINGS,
+    token: bool = True,
+    config: bool = True,
 ) -> argparse.ArgumentParser:
-    """A sub-command with the shared help layout and epilog."""
+    """A sub-command with the shared help layout and its own epilog (see :func:`epilog`)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         name,
         help=summary,
         description=description or summary[0].upper() + summary[1:] + ".",
-        epilog=epilog(),
+        epilog=epilog(exits, token=token, config=config),
         formatter_class=HelpFormatter,
     )
     return parser

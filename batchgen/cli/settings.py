@@ -25,7 +25,7 @@ def settings_from_args(args: argparse.Namespace, *, base_url: str | None = None)
         if name in Settings.option_names() and name not in _DERIVED
     }
     values["out_dir"] = args.out
-    problem = name_problem(Path(args.out))
+    problem = None if args.out is None else name_problem(Path(args.out))
     if problem is not None:
         raise UsageError(f"the output folder (--out) {problem}")
     if getattr(args, "rpm", None) or getattr(args, "tier", None):

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 DELETED_MARK = " (deleted from manifest)"
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./-]+")  # nothing to percent-encode
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./~-]+")  # nothing to percent-encode
 MAX_CELL_CHARS = 32_767  # Excel's limit, counted in UTF-16 code units
 TRUNCATION_MARKER = "…[truncated]"
 MAX_LINK_CHARS = 2_079  # Excel's longest hyperlink target
@@ -153,13 +153,18 @@ def fit_cell(text: str) -> str:
 
 
 def file_target(path: str) -> str | None:
-    """An XlsxWriter link to a file relative to the sheet, or None (absolute, too long)."""
+    """The link to a file relative to the sheet, as a URI reference (RFC 3986): forward
+    slashes, every character but letters, digits, ``_.-~`` and ``/`` percent-encoded (a
+    ``#`` in a file name is ``%23``, not a fragment; a space ``%20``), so that Excel on
+    Windows and on a Mac and LibreOffice all follow it; None for an absolute path (only
+    links relative to the results file survive moving the folder) or one over Excel's
+    length."""
     path = path.replace("\\", "/")
     head = path.split("/", 1)[0]
     if not path or path.startswith("/") or ":" in head:
-        return None  # only links relative to the results file survive moving the folder
+        return None
     target = path if _PLAIN_PATH.fullmatch(path) else quote(path, safe="/")
-    return "external:" + target if len(target) <= MAX_LINK_CHARS else None
+    return target if len(target) <= MAX_LINK_CHARS else None
 
 
 def url_target(url: str) -> str | None:

@@ -116,8 +116,15 @@ def build_ledger(
     for attempt in attempts:
         if attempt["kind"] == AttemptKind.SUBMIT and attempt["outcome"] in AMBIGUOUS_OUTCOMES:
             lines.append(_ambiguous_line(attempt, jobs))
-    lines.sort(key=lambda line: (line["submitted_at"], line["key"], line["task_id"]))
+    lines.sort(key=lambda line: (*_order(line), line["task_id"]))
     return lines
+
+
+def _order(line: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    """Lines by time, then by row and take as numbers (row 2 before row 10 within a second;
+    a key of a job the state no longer has, with no row, after the others)."""
+    row = line["row"] if isinstance(line["row"], int) else 1 << 62
+    return line["submitted_at"], row, line["variant"], line["key"]
 
 
 def _task_line(task: Mapping[str, Any], jobs: Mapping[str, Job]) -> dict[str, Any]:
@@ -181,7 +188,7 @@ def build_claims(
             resend = _resend(attempt, tasks)
             if resend is not None:
                 claims.append(_duplicate(attempt, resend, jobs))
-    claims.sort(key=lambda c: (c["submitted_at"], c["key"], c["reason"]))
+    claims.sort(key=lambda claim: (*_order(claim), claim["reason"]))
     return claims
 
 

@@ -1,32 +1,58 @@
 """Write every output of a manifest from its state: results sheets and the gallery.
 
 A new output format is one more call in :func:`write_reports`.
+
+results.xlsx is a shared document: batchgen owns the columns it writes, a person owns the
+Decision column and any column they add. Before anything rewrites the workbook, what the
+person typed is read back into the state (``app.review_loop.absorb_review``): decisions, and
+the added columns with their values by key (``PERSON_COLUMNS_META``), which every rewrite
+puts back in their places with a line in the log. ``RESULTS_HEADER_META`` remembers the
+header batchgen wrote, so the next read tells its columns from the person's. A workbook that
+cannot be matched row by row is first copied aside (:func:`keep_aside`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import json
+import logging
+import shutil
 from pathlib import Path
 
 from batchgen import __version__
+from batchgen.atomic import atomic_path
 from batchgen.config import Settings
 from batchgen.models import USD_PER_CREDIT, Job, RunInfo, split_variant
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import XLSX_NAME, summarise, write_results
-from batchgen.output.review import Review, cost_per_keeper
+from batchgen.output.review import PersonColumns, Review, cost_per_keeper
+from batchgen.output.workbook import results_header, video_columns
 from batchgen.state.protocol import Store
 
 __all__ = [
+    "PERSON_COLUMNS_META",
+    "RESULTS_HEADER_META",
     "WORKBOOK_STAMP_META",
+    "keep_aside",
+    "owned_header",
     "record_run_counts",
     "reports_current",
     "workbook_stamp",
     "write_reports",
 ]
 
+log = logging.getLogger("batchgen")
+
 #: Meta key: size and mtime of results.xlsx as written; another value means a person saved it.
 WORKBOOK_STAMP_META = "results_xlsx_stamp"
+#: Meta key: the columns a person added to results.xlsx (``PersonColumns.to_json``).
+PERSON_COLUMNS_META = "results_xlsx_person_columns"
+#: Meta key: the Results header batchgen last wrote (JSON list), before the person's columns.
+RESULTS_HEADER_META = "results_xlsx_header"
+#: Video columns assumed for a workbook written before the header was remembered.
+_OLD_VIDEO_COLUMNS = 100
 
 
 def workbook_stamp(out_dir: Path) -> str:
@@ -96,6 +122,7 @@ def write_reports(
         usd=round(spend.total * USD_PER_CREDIT, 2),
     )
     review = Review(origins=store.origins(), decisions=store.decisions())
+    person = PersonColumns.from_json(store.get_meta(PERSON_COLUMNS_META))
     statuses = {job.key: job.status for job in jobs}
     keepers, per_keeper = cost_per_keeper(summary.credits, statuses, review.decisions)
     summary = dataclasses.replace(summary, approved=keepers, credits_per_keeper=per_keeper)
@@ -106,7 +133,17 @@ def write_reports(
         summary=summary,
         csv_escape=settings.output.csv_escape,
         review=review,
+        person=person,
     )
+    if person.names:
+        log.info(
+            "%s: %s rewritten, keeping the column(s) a person added: %s",
+            name,
+            XLSX_NAME,
+            person.describe(),
+        )
+    header = results_header(store.columns(), video_columns(jobs), review=True)
+    store.set_meta(RESULTS_HEADER_META, json.dumps(header, ensure_ascii=False))
     write_gallery(
         out_dir,
         jobs=jobs,
@@ -116,7 +153,7 @@ def write_reports(
         ratio_column=ratio_column,
     )
     store.set_meta(WORKBOOK_STAMP_META, workbook_stamp(out_dir))
-    store.set_meta(_REPORTS_META, store.fingerprint())
+    store.set_meta(_REPORTS_META, _fingerprint(store))
 
 
 _REPORTS_META = "reports_fingerprint"
@@ -131,4 +168,42 @@ def reports_current(store: Store, out_dir: Path) -> bool:
     """
     if not all((out_dir / name).exists() for name in _REPORT_FILES):
         return False
-    return store.get_meta(_REPORTS_META) == store.fingerprint()
+    return store.get_meta(_REPORTS_META) == _fingerprint(store)
+
+
+def _fingerprint(store: Store) -> str:
+    """The rows' fingerprint and the review's: a decision or a note typed since the last
+    write changes the results (and the gallery) even when no row did."""
+    review = hashlib.sha256()
+    for key, decision in sorted(store.decisions().items()):
+        review.update(f"{key}\0{decision}\0".encode("utf-8", "surrogatepass"))
+    review.update((store.get_meta(PERSON_COLUMNS_META) or "").encode("utf-8", "surrogatepass"))
+    return f"{store.fingerprint()}|{review.hexdigest()[:16]}"
+
+
+def owned_header(store: Store) -> list[str]:
+    """The Results headers batchgen wrote last time (every other header is a person's):
+    remembered at each write; for a workbook written before that, the header batchgen would
+    write for the manifest's columns (with many video columns)."""
+    try:
+        remembered = json.loads(store.get_meta(RESULTS_HEADER_META) or "null")
+    except ValueError:
+        remembered = None
+    if isinstance(remembered, list) and all(isinstance(n, str) for n in remembered):
+        return remembered
+    return results_header(store.columns(), _OLD_VIDEO_COLUMNS, review=True)
+
+
+def keep_aside(path: Path, *, now: dt.datetime | None = None) -> Path:
+    """Copy ``path`` (a workbook a person edited) to a dated name beside it, never
+    overwriting one: ``results-kept-2025-06-01-093012.xlsx`` (local time), ``-2``... on a
+    clash. Returns the copy's path; OSError passes through."""
+    moment = (now or dt.datetime.now().astimezone()).strftime("%Y-%m-%d-%H%M%S")
+    for number in range(1, 1000):
+        suffix = "" if number == 1 else f"-{number}"
+        aside = path.with_name(f"{path.stem}-kept-{moment}{suffix}{path.suffix}")
+        if not aside.exists():
+            break
+    with atomic_path(aside) as tmp:
+        shutil.copy2(path, tmp)
+    return aside

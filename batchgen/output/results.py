@@ -47,7 +47,7 @@ from batchgen.output.cells import (
     utc_naive,
     what_to_do,
 )
-from batchgen.output.review import REVIEW_COLUMNS, Review
+from batchgen.output.review import REVIEW_COLUMNS, PersonColumns, Review
 from batchgen.output.summary import Summary, summarise
 from batchgen.output.workbook import write_workbook
 
@@ -103,6 +103,7 @@ def write_results(
     summary: Summary,
     csv_escape: bool = True,
     review: Review | None = None,
+    person: PersonColumns | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/results.xlsx`` and ``out_dir/results.csv``, each atomically.
 
@@ -110,8 +111,9 @@ def write_results(
     (what a row's video was made from, when edited since, comes from the job itself: see
     :func:`~batchgen.output.cells.request_changed`); ``job.files`` are relative to
     ``out_dir``. Deleted rows are moved last if they are not.
-    ``review`` adds the variant, lineage, template and decision columns to both files.
-    Returns the paths of the XLSX and the CSV.
+    ``review`` adds the variant, lineage, template and decision columns to both files;
+    ``person`` the columns a person added to the XLSX (kept there only: the CSV's columns are
+    stable for scripts). Returns the paths of the XLSX and the CSV.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -125,6 +127,7 @@ def write_results(
         summary=summary,
         used_prompt=prompt_used,
         review=review,
+        person=person,
     )
     _write_csv(
         csv_path,

@@ -16,9 +16,12 @@ __all__ = ["Summary", "summarise"]
 class Summary:
     """The figures of a manifest's runs, for the Summary sheet and the gallery header.
 
-    ``counts`` has every status (in ``JobStatus`` order, zeros included) over the rows still
-    in the manifest; ``rows`` is their number and ``deleted`` the rows kept from earlier runs.
-    ``videos`` counts the video files on disk of those rows. ``started_at``/``ended_at``/
+    Rows and takes are counted apart: a row of the sheet asks for one take (video
+    generation) or several (variants, regenerations). ``counts`` has every status (in
+    ``JobStatus`` order, zeros included) over the takes of the rows still in the manifest;
+    ``takes`` is their number, ``rows`` the number of rows they belong to, and ``deleted``
+    the takes kept from earlier runs whose row left the manifest. ``videos`` counts the video
+    files on disk of the takes in the manifest. ``started_at``/``ended_at``/
     ``duration_s``/``command`` describe the last run; ``credits``, ``requests`` and
     ``rate_limited`` (429s met) are totals over every run, ``runs`` every run oldest first.
     """
@@ -44,26 +47,34 @@ class Summary:
     credits_per_keeper: float | None = None  # every credit spent / approved videos
 
     @property
+    def takes(self) -> int:
+        """Takes of the rows in the manifest (every status)."""
+        return sum(self.counts.values())
+
+    @property
     def needs_attention(self) -> int:
-        """How many rows in the manifest a person should look at."""
+        """How many takes in the manifest a person should look at."""
         return sum(n for status, n in self.counts.items() if status in NEEDS_ATTENTION)
 
     @property
     def failed(self) -> int:
-        """Rows in the manifest that ended without their videos (invalid, refused, failed)."""
+        """Takes in the manifest that ended without their videos (invalid, refused, failed)."""
         return sum(n for status, n in self.counts.items() if STATUS_TONE[status] == "failed")
 
 
 def summarise(
     jobs: Iterable[Job], runs: Sequence[RunInfo], *, manifest: str, version: str
 ) -> Summary:
-    """Count the jobs per status and total the runs' requests, 429s and credits."""
+    """Count the takes per status and the rows they belong to; total the runs' requests, 429s
+    and credits. ``jobs`` in any order, read once."""
     counts = {status.value: 0 for status in JobStatus}
     deleted = videos = 0
+    rows: set[int] = set()
     for job in jobs:
         if job.in_manifest:
             counts[str(job.status)] = counts.get(str(job.status), 0) + 1
             videos += len(job.files)
+            rows.add(job.row)
         else:
             deleted += 1
     ordered = tuple(sorted(runs, key=lambda run: run.run_id))
@@ -71,7 +82,7 @@ def summarise(
     credits = sum(run.credits for run in runs)
     return Summary(
         counts=counts,
-        rows=sum(counts.values()),
+        rows=len(rows),
         deleted=deleted,
         videos=videos,
         credits=credits,

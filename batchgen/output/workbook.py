@@ -26,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
 import xlsxwriter.exceptions
 from xlsxwriter.format import Format
+from xlsxwriter.url import Url
 from xlsxwriter.worksheet import Worksheet
 
 from batchgen.atomic import atomic_path
@@ -54,7 +55,13 @@ from batchgen.output.cells import (
     what_to_do,
     wrapped,
 )
-from batchgen.output.review import REVIEW_HEADER, Review, decision_validation, review_values
+from batchgen.output.review import (
+    REVIEW_HEADER,
+    PersonColumns,
+    Review,
+    decision_validation,
+    review_values,
+)
 from batchgen.output.summary import Summary
 
 __all__ = [
@@ -64,6 +71,9 @@ __all__ = [
     "RESULT_HEADER",
     "RUNS_HEADER",
     "TRUNCATION_MARKER",
+    "RelativeFileLink",
+    "results_header",
+    "video_columns",
     "write_workbook",
 ]
 
@@ -120,6 +130,21 @@ _OPTIONS = {
 }
 
 
+def video_columns(jobs: Iterable[Job]) -> int:
+    """How many ``Video n`` columns the Results sheet has for ``jobs`` (at least one)."""
+    return max(1, max((max(len(j.files), len(j.video_urls)) for j in jobs), default=0))
+
+
+def results_header(columns: Sequence[str], videos: int, *, review: bool) -> list[str]:
+    """The Results sheet's header as batchgen writes it, before any column a person added:
+    the manifest's ``columns``, ours (``batchgen_``-prefixed where a manifest column has the
+    name), ``videos`` video columns, then (``review``) the review columns."""
+    ours = [*RESULT_HEADER, *(f"Video {i}" for i in range(1, max(videos, 1) + 1))]
+    if review:
+        ours += REVIEW_HEADER
+    return [*columns, *unique_names(columns, ours)]
+
+
 def write_workbook(
     path: Path,
     *,
@@ -128,14 +153,20 @@ def write_workbook(
     summary: Summary,
     used_prompt: Callable[[Job], str | None] = lambda job: None,
     review: Review | None = None,
+    person: PersonColumns | None = None,
 ) -> None:
     """Write the four sheets to ``path`` atomically (``jobs`` in sheet order; ``used_prompt``
-    gives a row's ``Prompt used``, see :func:`batchgen.output.cells.prompt_used`)."""
+    gives a row's ``Prompt used``, see :func:`batchgen.output.cells.prompt_used`).
+
+    ``person``: columns a person added to the Results sheet, written back with their values
+    (matched by key), each after the column it followed (at the end when that one is gone).
+    """
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), _OPTIONS)
         try:
             sheets = _Sheets(wb, columns, jobs, used_prompt)
             sheets.review = review  # REVIEW_HEADER after the videos, the Decision drop-down last
+            sheets.person = person or PersonColumns()
             sheets.results(wb.add_worksheet("Results"))
             sheets.summary(wb.add_worksheet("Summary"), summary)
             sheets.failed(wb.add_worksheet("Failed"))
@@ -151,6 +182,51 @@ def write_workbook(
             raise (cause or OSError(str(exc))) from exc
 
 
+def _layout(ours: Sequence[str], person: PersonColumns) -> tuple[list[int], list[int], list[str]]:
+    """Where each column goes when a person added some: (the final column of each of
+    ``ours``, the final column of each of the person's, the final header). A person's
+    column follows the header it followed when read (the rightmost of that name; a
+    person's column read before it counts too), else it goes last."""
+    slots: list[tuple[str, int]] = [(name, index) for index, name in enumerate(ours)]
+    for number, after in enumerate(person.after):
+        names = [name for name, _ in slots]
+        at = 0 if after is None else len(slots)
+        if after is not None and after in names:
+            at = len(names) - names[::-1].index(after)
+        slots.insert(at, (person.names[number], -1 - number))
+    place, person_at = [0] * len(ours), [0] * len(person.names)
+    for col, (_, index) in enumerate(slots):
+        if index >= 0:
+            place[index] = col
+        else:
+            person_at[-1 - index] = col
+    return place, person_at, [name for name, _ in slots]
+
+
+class RelativeFileLink(Url):
+    """A hyperlink to a file relative to the workbook, written as a URI reference.
+
+    XlsxWriter's documented ``external:`` links are Windows paths: it turns ``/`` into ``\\``
+    and cuts the target at the first ``#`` (a location in the other file). A relationship
+    target of ``videos\\a.mp4`` is what Excel for Windows writes; Excel for Mac and other
+    readers expect a URI (ECMA-376 Part 2, 9.3: relationship targets are URIs). So the
+    ``Url`` XlsxWriter parses is given the percent-encoded, forward-slash target of
+    :func:`~batchgen.output.cells.file_target` as written (``videos/a%23b.mp4``), still an
+    external link. (``xlsxwriter.url.Url`` is the type ``write_url`` accepts since 3.2.3;
+    ``tests/test_workbook_links.py`` reads the relationships back and opens the workbook in
+    LibreOffice, so a change of XlsxWriter's parsing cannot go unnoticed.)
+    """
+
+    def __init__(self, target: str) -> None:
+        self._uri = target
+        super().__init__("external:" + target)
+
+    def _parse_url(self) -> None:
+        super()._parse_url()  # an external link, with XlsxWriter's bookkeeping
+        self._link = self._relationship_link = self._uri
+        self._anchor = ""
+
+
 class _Sheets:
     """The formats, column layout and link budget shared by the sheets of one workbook."""
 
@@ -163,6 +239,7 @@ class _Sheets:
     ) -> None:
         self.columns, self.jobs, self.used_prompt = tuple(columns), jobs, used_prompt
         self.review: Review | None = None
+        self.person = PersonColumns()
         top = {"valign": "top"}
         self.header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "valign": "top"})
         self.top: Format | None = None  # the workbook's default: top-aligned
@@ -177,7 +254,7 @@ class _Sheets:
             tone: wb.add_format({**top, "bg_color": fill, "font_color": font})
             for tone, (fill, font) in _PALETTE.items()
         }
-        self.videos = max((max(len(j.files), len(j.video_urls)) for j in jobs), default=0)
+        self.videos = video_columns(jobs)
         files = sum(len(job.files) for job in jobs)
         urls = sum(len(job.video_urls) for job in jobs if not job.files)
         self.file_budget = min(files, MAX_HYPERLINKS)
@@ -246,13 +323,21 @@ class _Sheets:
                 self.url_budget -= 1
         if target is None:
             self.text(ws, row, col, text, None)
+        elif job.files:
+            link = RelativeFileLink(target)
+            link.text = fit_cell(text)[:MAX_LINK_CHARS]
+            ws.write_url(row, col, link, self.link)
         else:
             ws.write_url(row, col, target, self.link, fit_cell(text)[:MAX_LINK_CHARS])
 
-    def user_cells(self, ws: Worksheet, row: int, first: int, job: Job) -> None:
-        """The user's columns of ``job``, from column ``first``."""
+    def user_cells(
+        self, ws: Worksheet, row: int, first: int, job: Job, place: Sequence[int] = ()
+    ) -> None:
+        """The user's columns of ``job``, from column ``first`` (through ``place``, the final
+        column of each column of batchgen's layout, when a person added some)."""
         for offset, (name, wrap) in enumerate(zip(self.columns, self.user_wrap, strict=True)):
-            self.value(ws, row, first + offset, job.user.get(name), wrap)
+            col = place[first + offset] if place else first + offset
+            self.value(ws, row, col, job.user.get(name), wrap)
 
     def heading(self, ws: Worksheet, names: Sequence[str], widths: Sequence[float]) -> None:
         """Column widths, the bold header row and frozen panes (before any other row)."""
@@ -276,40 +361,62 @@ class _Sheets:
     # --- sheets -----------------------------------------------------------------------------
 
     def results(self, ws: Worksheet) -> None:
-        """One row per job: the user's columns, ours, then one column per video."""
+        """One row per job: the user's columns, ours, one column per video, the review
+        columns; the columns a person added in their places."""
         n = len(self.columns)
-        ours = [*RESULT_HEADER, *(f"Video {i}" for i in range(1, max(self.videos, 1) + 1))]
-        widths = [*_RESULT_WIDTHS, *(_VIDEO_WIDTH,) * max(self.videos, 1)]
-        review_at = n + len(ours)
+        ours = results_header(self.columns, self.videos, review=self.review is not None)
+        widths = [*self.user_widths, *_RESULT_WIDTHS, *(_VIDEO_WIDTH,) * self.videos]
         if self.review is not None:
-            ws.data_validation(*decision_validation(review_at + 4, len(self.jobs)))
-            ours, widths = [*ours, *REVIEW_HEADER], [*widths, 9, 22, 40, 40, 14]
-        widths[2] = max([widths[2], *(len(status_text(j)) + 3 for j in self.jobs)])
-        self.heading(
-            ws, [*self.columns, *unique_names(self.columns, ours)], [*self.user_widths, *widths]
-        )
+            widths += [9, 22, 40, 40, 14]
+        widths[n + 2] = max([widths[n + 2], *(len(status_text(j)) + 3 for j in self.jobs)])
+        place, person_at, names = _layout(ours, self.person)
+        final = [0.0] * len(names)
+        for col, width in zip(place, widths, strict=True):
+            final[col] = width
+        for col, width in zip(person_at, self._person_widths(), strict=True):
+            final[col] = width
+        review_at = n + len(RESULT_HEADER) + self.videos
+        if self.review is not None:
+            ws.data_validation(*decision_validation(place[review_at + 4], len(self.jobs)))
+        self.heading(ws, names, final)
+        ours_at = [place[n + i] for i in range(len(RESULT_HEADER))]
         for row, job in enumerate(self.jobs, start=1):
             used, changed = self.used_prompt(job), request_changed(job)
             wraps = [(job.error_message, 50), (used, 50), (changed, 40)]
             self.fit_height(ws, row, [*self.wrapped_user(job), *wraps])
-            self.user_cells(ws, row, 0, job)
-            self._result_cells(ws, row, n, job, used)
-            self.value(ws, row, n + 10, changed, wrap=True)
-            ws.write_row(row, review_at, review_values(self.review, job))  # never a formula
+            self.user_cells(ws, row, 0, job, place)
+            self._result_cells(ws, row, ours_at, job, used)
+            self.value(ws, row, ours_at[10], changed, wrap=True)
+            for index in range(self.videos):
+                self.video(ws, row, place[n + len(RESULT_HEADER) + index], job, index)
+            for offset, value in enumerate(review_values(self.review, job)):
+                self.value(ws, row, place[review_at + offset], value)  # never a formula
+            for col, value in zip(person_at, self.person.cells(job.key), strict=True):
+                self.value(ws, row, col, value)
 
-    def _result_cells(self, ws: Worksheet, row: int, n: int, job: Job, used: str | None) -> None:
-        ws.write_number(row, n, job.row, self.top)
-        self.text(ws, row, n + 1, job.key, None)
-        self.status(ws, row, n + 2, job)
-        self.value(ws, row, n + 3, job.task_id)
-        ws.write_number(row, n + 4, job.consumed_credits, self.top)
-        ws.write_number(row, n + 5, job_usd(job), self.usd)
-        self.moment(ws, row, n + 6, job.submitted_at)
-        self.moment(ws, row, n + 7, job.completed_at)
-        self.value(ws, row, n + 8, job.error_message, wrap=True)
-        self.value(ws, row, n + 9, used, wrap=True)
-        for index in range(self.videos):
-            self.video(ws, row, n + 11 + index, job, index)
+    def _person_widths(self) -> list[float]:
+        """Each person column's width: its header or longest value, within the limits."""
+        widths = []
+        for index, name in enumerate(self.person.names):
+            values = self.person.values.values()
+            longest = max((text_width(row[index]) for row in values), default=0)
+            widths.append(float(min(max(longest, len(name) + 3, _MIN_WIDTH), _MAX_WIDTH)))
+        return widths
+
+    def _result_cells(
+        self, ws: Worksheet, row: int, cols: Sequence[int], job: Job, used: str | None
+    ) -> None:
+        """``RESULT_HEADER``'s cells of ``job`` but ``Changed since made``, in ``cols``."""
+        ws.write_number(row, cols[0], job.row, self.top)
+        self.text(ws, row, cols[1], job.key, None)
+        self.status(ws, row, cols[2], job)
+        self.value(ws, row, cols[3], job.task_id)
+        ws.write_number(row, cols[4], job.consumed_credits, self.top)
+        ws.write_number(row, cols[5], job_usd(job), self.usd)
+        self.moment(ws, row, cols[6], job.submitted_at)
+        self.moment(ws, row, cols[7], job.completed_at)
+        self.value(ws, row, cols[8], job.error_message, wrap=True)
+        self.value(ws, row, cols[9], used, wrap=True)
 
     def status(self, ws: Worksheet, row: int, col: int, job: Job) -> None:
         """The status, coloured by how it reads at a glance."""
@@ -355,18 +462,20 @@ class _Sheets:
         rows: list[tuple[str, Any]] = [
             ("Manifest", summary.manifest),
             ("Rows in the manifest", summary.rows),
+            ("Takes (videos asked for: a row may ask for several)", summary.takes),
             ("Videos downloaded", summary.videos),
-            ("Rows done", summary.counts.get("downloaded", 0)),
-            ("Rows failed", summary.failed),
-            ("Rows needing attention (sheet Failed)", summary.needs_attention),
+            ("Takes done", summary.counts.get("downloaded", 0)),
+            ("Takes failed", summary.failed),
+            ("Takes needing attention (sheet Failed)", summary.needs_attention),
             ("Credits charged", summary.credits),
             ("Cost (USD)", summary.usd),
             ("Credits committed (tasks in flight)", summary.committed),
             ("Credits possibly charged (unknown submits)", summary.possible),
             ("Approved videos (Decision: approve)", summary.approved),
             ("Credits per approved video (cost per keeper)", summary.credits_per_keeper),
+            ("Takes by status", None),
             *((f"  {status}", n) for status, n in summary.counts.items()),
-            ("Deleted from the manifest (listed last)", summary.deleted),
+            ("Takes whose row left the manifest (listed last)", summary.deleted),
             ("Requests made", summary.requests),
             ("429 responses met", summary.rate_limited),
             ("Last run started (UTC)", summary.started_at),

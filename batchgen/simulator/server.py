@@ -67,8 +67,7 @@ class Simulator:
     # ----------------------------------------------------------------- lifecycle
 
     def _build_app(self) -> web.Application:
-        # Bodies are read by the handlers, which apply the vendor's own limits.
-        app = web.Application(client_max_size=self.config.upload_max_bytes * 2)
+        app = web.Application(client_max_size=_body_limit(self.config))
         for method, path, handler in self._api.routes(self._cdn):
             if method == "GET":  # with HEAD, as aiohttp's add_get does
                 app.router.add_get(path, self._counted(handler))
@@ -172,3 +171,10 @@ def _tick(config: SimConfig) -> float:
     """The stats timeline's tick: a 60th of the reseller's minute window, xAI's second."""
     limit_window = config.rate_limit[1]
     return limit_window if config.provider == "xai" else limit_window / 60
+
+
+def _body_limit(config: SimConfig) -> int:
+    """The largest request body read whole: aiohttp's 1 MiB for the reseller; for xAI, whose
+    JSON may carry an image as a data URI (its REST limit is not documented), the upload
+    limit."""
+    return config.upload_max_bytes if config.provider == "xai" else 1024**2

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import filetype
+
 __all__ = [
     "ASPECT_RATIOS",
     "DEFAULT_ASPECT_RATIO",
@@ -73,6 +75,8 @@ DEFAULT_ASPECT_RATIO = "16:9"
 _MIN_DURATION, _MAX_DURATION = 1, 15
 _DATA_URI = re.compile(r"data:image/(jpeg|png|webp);base64,([A-Za-z0-9+/]+={0,2})", re.ASCII)
 _DECIMAL = re.compile(r"[0-9]+", re.ASCII)
+#: The pictures xAI takes as input (section 2), by MIME type.
+_PICTURES = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,11 +296,7 @@ def _url_problem(url: str) -> str | None:
 
 
 def image_kind(data: bytes) -> str | None:
-    """``jpeg``, ``png`` or ``webp`` when ``data`` starts like one, else None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
+    """``jpeg``, ``png`` or ``webp`` when ``data`` starts like one (told by ``filetype``, from
+    the first bytes), else None."""
+    kind = filetype.guess_mime(data)
+    return _PICTURES.get(kind) if kind else None

@@ -25,7 +25,7 @@ from batchgen.simulator.xai_requests import Rejection, image_kind
 __all__ = ["FileStore", "StoredFile", "read_upload"]
 
 _MIN_TTL, _MAX_TTL = 3600, 2_592_000
-_HEAD = 16  # bytes kept of each file: enough to recognise JPEG, PNG and WebP
+_HEAD = 64  # bytes kept of each file: enough to recognise JPEG, PNG and WebP
 _CHUNK = 1 << 16
 
 

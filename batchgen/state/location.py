@@ -15,6 +15,11 @@ under the output directory is, in this order of preference:
 
 A folder holding results or videos but no state is never adopted silently: see
 :func:`state_path_for` and ``StateConflictError``.
+
+Without ``--out`` (:func:`default_out_dir`), the output directory of a manifest that has no
+state yet is ``outputs/`` beside the manifest: it depends on where the manifest is, never on
+the working directory, so a run by hand and a cron line without ``cd`` meet the same folder
+(a manifest that has a state continues it wherever the registry says it is).
 """
 
 from __future__ import annotations
@@ -26,15 +31,31 @@ from pathlib import Path
 
 from batchgen.paths import digest
 
-__all__ = ["STATE_FILE", "has_outputs", "manifest_identity", "owner_of", "state_path_for"]
+__all__ = [
+    "OUTPUTS_FOLDER",
+    "STATE_FILE",
+    "default_out_dir",
+    "has_outputs",
+    "manifest_identity",
+    "owner_of",
+    "state_path_for",
+]
 
 STATE_FILE = "state.sqlite"
+#: The output directory's name beside a manifest, when ``--out`` is not given.
+OUTPUTS_FOLDER = "outputs"
 _OUTPUTS = ("results.csv", "results.xlsx", "index.html", "videos")
 
 
 def manifest_identity(manifest: Path) -> str:
     """The manifest's resolved real path, as text (the key of the registry)."""
     return str(Path(manifest).resolve())
+
+
+def default_out_dir(manifest: Path) -> Path:
+    """The output directory of a manifest run without ``--out``: ``outputs/`` in the
+    manifest's own folder (absolute, so that no later ``chdir`` moves it)."""
+    return Path(manifest).resolve().parent / OUTPUTS_FOLDER
 
 
 def _safe_name(text: str) -> str:

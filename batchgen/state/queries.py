@@ -75,12 +75,20 @@ class Queries(SqliteBase):
 
     @translating
     def counts(self, *, in_manifest_only: bool = False) -> dict[JobStatus, int]:
-        """Rows per status; every status is present, zero when empty."""
+        """Jobs (takes) per status; every status is present, zero when empty."""
         where = "WHERE in_manifest = 1" if in_manifest_only else ""
         sql = f"SELECT status, count(*) FROM jobs {where} GROUP BY status"
         result = dict.fromkeys(JobStatus, 0)
         result.update({JobStatus(s): n for s, n in self._conn.execute(sql)})
         return result
+
+    @translating
+    def row_count(self, *, in_manifest_only: bool = False) -> int:
+        """How many rows of the sheet the jobs belong to (a row's takes count once)."""
+        where = "WHERE in_manifest = 1" if in_manifest_only else ""
+        sql = f"SELECT COUNT(DISTINCT row_num) FROM jobs {where}"
+        (count,) = self._conn.execute(sql).fetchone()
+        return int(count)
 
     @translating
     def fingerprint(self) -> str:

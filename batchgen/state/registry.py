@@ -20,7 +20,14 @@ from pathlib import Path
 from batchgen.atomic import atomic_write_bytes
 from batchgen.errors import StateConflictError
 from batchgen.paths import user_state_dir
-from batchgen.state.location import has_outputs, manifest_identity, state_path_for
+from batchgen.state.location import (
+    OUTPUTS_FOLDER,
+    default_out_dir,
+    has_outputs,
+    manifest_identity,
+    owner_of,
+    state_path_for,
+)
 
 __all__ = ["REGISTRY_FILE", "Registry", "locate_state"]
 
@@ -71,16 +78,34 @@ class Registry:
             os.close(fd)
 
 
+def _unregistered_state(manifest: Path) -> Path | None:
+    """A state of exactly this manifest under ``./outputs`` (where versions before the default
+    moved beside the manifest put it) that the registry does not list; never adopts
+    another manifest's folder."""
+    state = state_path_for(Path(OUTPUTS_FOLDER), manifest)
+    return state if owner_of(state) == manifest_identity(manifest) else None
+
+
 def locate_state(
-    out_dir: Path, manifest: Path, *, registry: Registry | None, new_state: bool = False
+    out_dir: Path | None, manifest: Path, *, registry: Registry | None, new_state: bool = False
 ) -> Path:
     """The state file a run of ``manifest`` with ``--out out_dir`` uses, or a refusal.
 
-    Raises StateConflictError (exit 2) when the run would start a fresh state although the
-    registry knows one elsewhere (or knows one that has since disappeared), or in a folder
-    that already holds results or videos without a state; ``new_state`` (``--new-state``)
-    overrides both. ``registry`` None skips the registry (the demo).
+    ``out_dir`` None (no ``--out``): the state the registry knows for the manifest, wherever
+    the run is started from; else a new one under :func:`default_out_dir` (``outputs/``
+    beside the manifest). Raises StateConflictError (exit 2) when the run would start a
+    fresh state although the registry knows one elsewhere (or knows one that has since
+    disappeared), or in a folder that already holds results or videos without a state;
+    ``new_state`` (``--new-state``) overrides both. ``registry`` None skips the registry
+    (the demo).
     """
+    if out_dir is None:
+        known = registry.lookup(manifest) if registry is not None else None
+        if known is None and not new_state:
+            known = _unregistered_state(manifest)
+        if known is not None and known.exists() and not new_state:
+            return known
+        out_dir = default_out_dir(manifest) if known is None or new_state else known.parent.parent
     chosen = state_path_for(out_dir, manifest)
     if chosen.exists() or new_state:
         return chosen

@@ -46,7 +46,7 @@ async def test_exit_0_when_every_row_is_downloaded(make_sim: MakeSim, tmp_path: 
     assert (out / "results.xlsx").exists() and (out / "results.csv").exists()
     assert (out / "index.html").exists()
     assert len(list((out / "videos").glob("*.mp4"))) >= 6
-    assert "briefs.csv: downloaded 6" in result.stderr
+    assert "briefs.csv: 6 rows, 6 takes (downloaded 6)" in result.stderr
     assert_token_absent(tmp_path)
 
 
@@ -327,7 +327,7 @@ async def test_a_folder_with_one_broken_and_two_good_manifests(
     assert result.code == 1
     assert "gamma.xlsx" in result.stderr and "Traceback" not in result.stderr
     for name, n in (("alpha", 3), ("beta", 4)):
-        with store_of(tmp_path, name) as store:
+        with store_of(folder, name) as store:  # outputs/ beside the manifests
             assert nonzero(store.counts()) == {JobStatus.DOWNLOADED: n}
     assert sim.stats.tasks_created == 7
 

@@ -227,7 +227,8 @@ async def test_decisions_from_a_workbook_that_cannot_be_matched_are_ignored(
     book.save(xlsx)
     result = await cli.run("run", "one.csv")
     assert result.code == 0
-    assert "decisions not read" in result.stderr and "id:someone-else" in result.stderr
+    assert "decisions and notes not read" in result.stderr and "id:someone-else" in result.stderr
+    assert "kept aside as" in result.stderr
     assert sim.stats.tasks_created == 1
     # report also reads decisions before rewriting the workbook (here: none, so none lost)
     assert (await cli.run("report", "one.csv")).code == 0

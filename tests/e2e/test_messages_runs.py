@@ -45,11 +45,11 @@ async def test_verbose_explains_waits_and_decisions_without_the_token(
     assert proc.returncode == 0, text
     debug = [line for line in text.splitlines() if " DEBUG " in line]
     assert any("next status poll at" in line for line in debug), text
-    assert any("m.csv: 3 new row(s), 3 to send" in line for line in debug)
+    assert any("m.csv: 3 new take(s), 3 to send" in line for line in debug)
     assert TOKEN not in text
     again = await _batchgen(tmp_path, sim.url, "run", "m.csv", "-v", "--no-progress")
     _, err = await asyncio.wait_for(again.communicate(), 60)
-    assert "m.csv: 3 row(s) already downloaded: skipped, no request" in err.decode()
+    assert "m.csv: 3 take(s) already downloaded: skipped, no request" in err.decode()
     quiet = await _batchgen(tmp_path, sim.url, "run", "m.csv", "--no-progress")
     _, err = await asyncio.wait_for(quiet.communicate(), 60)
     assert " DEBUG " not in err.decode()  # without -v: no debug lines

@@ -185,7 +185,7 @@ def test_validate_uses_the_config_values_it_knows(
     assert main(["validate", "m.csv"]) == 0  # default-ratio from the file fills the ratio
     out = capsys.readouterr().out
     assert "1,000 requests/min" in out  # tier = "pro"
-    assert "40,000 credits cover 1 of 1" in out  # max-usd = 400
+    assert "the 40,000 left cover 1 of 1 generations" in out  # max-usd = 400, scope total
 
 
 def test_report_reads_the_config_too(in_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

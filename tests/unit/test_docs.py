@@ -82,7 +82,7 @@ def test_every_json_key_is_documented_and_every_documented_key_exists(
     assert main(["demo", "manifests/example.csv", "-q"]) == 1
     capsys.readouterr()
     out = ["--out", "outputs/demo"]
-    main(["validate", "manifests/example.csv", "broken.xlsx", "--json", *out])
+    main(["validate", "manifests/example.csv", "broken.xlsx", "--json", "--max-usd", "4", *out])
     validate = json.loads(capsys.readouterr().out)
     main(["status", "manifests/example.csv", "--json", *out])
     status = json.loads(capsys.readouterr().out)
@@ -156,7 +156,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         for proc in background:
             proc.terminate()
             proc.wait()
-    results = tmp_path / "outputs" / "example"
+    results = tmp_path / "manifests" / "outputs" / "example"  # beside the manifest
     for name in ("index.html", "results.xlsx", "ledger.csv", "claims.csv"):
         assert (results / name).exists(), name
     assert (tmp_path / "briefs.xlsx").exists()
@@ -169,8 +169,9 @@ def test_the_readme_cron_line_runs_under_cron_s_empty_environment(tmp_path: Path
     command = line.split(None, 5)[5]  # after the five schedule fields
     folder = tmp_path / "briefs"
     (folder / "manifests").mkdir(parents=True)
-    (folder / "outputs").mkdir()
     shutil.copy(EXAMPLE, folder / "manifests")
+    cron_home = tmp_path / "cron-home"  # where cron starts the line: no cd in it
+    cron_home.mkdir()
     token = folder / ".token"
     token.write_text("demo-token\n")
     token.chmod(0o600)
@@ -186,7 +187,7 @@ def test_the_readme_cron_line_runs_under_cron_s_empty_environment(tmp_path: Path
             [
                 "env",
                 "-i",
-                f"HOME={tmp_path}",
+                f"HOME={cron_home}",
                 "PATH=/usr/bin:/bin",
                 "SHELL=/bin/sh",
                 f"GROKIMAGINE_BASE_URL=http://127.0.0.1:{port}",
@@ -197,13 +198,15 @@ def test_the_readme_cron_line_runs_under_cron_s_empty_environment(tmp_path: Path
             capture_output=True,
             text=True,
             check=False,
+            cwd=cron_home,
         )
     finally:
         sim.terminate()
         sim.wait()
-    log = (folder / "outputs" / "cron.log").read_text(encoding="utf-8")
+    log = (folder / "cron.log").read_text(encoding="utf-8")
     assert done.returncode == 0, log
-    assert (folder / "outputs" / "example" / "results.xlsx").exists()
+    assert (folder / "manifests" / "outputs" / "example" / "results.xlsx").exists()
+    assert not (cron_home / "outputs").exists()  # no second output folder where cron stood
     assert "Traceback" not in log
 
 

@@ -76,7 +76,9 @@ def test_every_option_of_every_command_has_help_and_the_exit_table_is_complete()
         for action in sub._actions:
             if action.option_strings and action.help != argparse.SUPPRESS:
                 assert action.help, (name, action.option_strings)
-        assert "GROKIMAGINE_API_TOKEN_FILE" in (sub.epilog or ""), name
+        if name in ("run", "demo"):  # the commands that send requests
+            assert "GROKIMAGINE_API_TOKEN_FILE" in (sub.epilog or ""), name
+        assert "exit codes:\n    0  " in (sub.epilog or ""), name
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -119,8 +121,8 @@ def test_validate_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFix
     path = write_csv(tmp_path / "m.csv", [*rows(2), ["bad", "p", "loud", "1:1", "x"]])
     assert main(["validate", str(path), str(tmp_path / "gone.csv"), "--json"]) == 2
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"version", "exit_code", "manifests", "unreadable", "totals"}
-    assert doc["version"] == 1 and doc["exit_code"] == 2
+    assert set(doc) == {"version", "exit_code", "manifests", "unreadable", "totals", "budget"}
+    assert doc["version"] == 2 and doc["exit_code"] == 2
     plan = doc["manifests"][0]
     assert {
         "path", "sheet", "rows", "valid", "invalid", "already_done", "to_submit", "credits",
@@ -218,11 +220,12 @@ def test_status_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(doc) == {"version", "exit_code", "manifests"}
     entry = doc["manifests"][0]
     assert set(entry) == {
-        "manifest", "name", "state", "state_file", "rows", "counts", "complete", "credits",
+        "manifest", "name", "state", "state_file", "rows", "takes", "counts", "complete", "credits",
         "credits_committed", "credits_possibly_charged", "usd", "last_run", "needs_attention",
     }  # fmt: skip
     assert entry["counts"]["downloaded"] == 1 and entry["counts"]["pending"] == 1
-    assert entry["rows"] == 2 and entry["complete"] is False and entry["last_run"] is None
+    assert entry["rows"] == 2 and entry["takes"] == 2
+    assert entry["complete"] is False and entry["last_run"] is None
 
 
 # --- a real run: -v, SIGTERM ----------------------------------------------------------------

@@ -491,20 +491,21 @@ def test_summary_sheet_puts_business_figures_first(tmp_path: Path) -> None:
     rows = rows_of(ws)[1:]
     labels = [label for label, _ in rows]
     figures = dict(rows)
-    assert labels[:8] == [
+    assert labels[:9] == [
         "Manifest",
         "Rows in the manifest",
+        "Takes (videos asked for: a row may ask for several)",
         "Videos downloaded",
-        "Rows done",
-        "Rows failed",
-        "Rows needing attention (sheet Failed)",
+        "Takes done",
+        "Takes failed",
+        "Takes needing attention (sheet Failed)",
         "Credits charged",
         "Cost (USD)",
     ]
     assert figures["Rows in the manifest"] == 5 and figures["Videos downloaded"] == 2
     assert figures["  downloaded"] == 1 and figures["  failed"] == 1
-    assert figures["Rows failed"] == 1 and figures["Rows needing attention (sheet Failed)"] == 2
-    assert figures["Deleted from the manifest (listed last)"] == 1
+    assert figures["Takes failed"] == 1 and figures["Takes needing attention (sheet Failed)"] == 2
+    assert figures["Takes whose row left the manifest (listed last)"] == 1
     assert figures["Credits charged"] == 120 and figures["Cost (USD)"] == 1.2
     cost = next(r for r in ws.iter_rows(min_row=2) if r[0].value == "Cost (USD)")[1]
     assert cost.number_format == "$#,##0.00"

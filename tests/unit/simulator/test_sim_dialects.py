@@ -47,6 +47,8 @@ def test_the_reseller_stays_the_default() -> None:
 def test_xai_defaults_to_one_request_per_second_and_day_long_links() -> None:
     config = SimConfig(provider="xai")
     assert config.rate_limit == (1, 1.0)
+    assert Simulator(config).stats.tick == 1.0  # the timeline counts per second
+    assert Simulator(SimConfig()).stats.tick == 1.0  # a 60th of the reseller's minute
     assert config.video_link_ttl == 24 * 3600.0
     assert SimConfig(provider="xai", link_ttl=5.0).video_link_ttl == 5.0
 

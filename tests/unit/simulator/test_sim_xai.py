@@ -3,6 +3,7 @@ what is billed (``../shared/xai-video-api.md``)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -206,6 +207,8 @@ async def test_keys_of_one_team_share_its_window(
     created = reply.json()["request_id"]
     fake_clock.advance(1.0)
     assert (await client.video(created, token=second)).status in (200, 202)  # the team's request
+    assert sim.stats.max_window_for(first) == sim.stats.max_window_for(second) == 2
+    assert sim.stats.max_window_for("xai-alone-key-003") == 1
 
 
 # ---------------------------------------------------------------- the CDN
@@ -301,3 +304,12 @@ async def test_stats_serve_ticks_and_uploads_as_json(
     assert data["tasks_created"] == 1
     assert data["requests"] == {"generate": 1}
     assert data["uploads"] == 0
+
+
+async def test_an_image_as_a_large_data_uri_is_accepted(
+    xai_simulator: Simulator, xai_client: Client
+) -> None:
+    picture = b"\xff\xd8\xff\xe0" + bytes(3_000_000)  # a 3 MB JPEG: 4 MB of base64
+    uri = "data:image/jpeg;base64," + base64.b64encode(picture).decode()
+    reply = await xai_client(xai_simulator).create({"model": MODEL, "image": {"url": uri}})
+    assert reply.status == 200, reply.body[:200]
