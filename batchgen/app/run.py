@@ -94,15 +94,7 @@ class _Batch:
 
 
 def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
-    manifest = read_manifest(
-        path,
-        sheet=settings.manifest.sheet,
-        default_mode=settings.manifest.default_mode,
-        default_ratio=settings.manifest.default_ratio,
-        include_hidden=settings.manifest.include_hidden,
-        variants=settings.manifest.variants,
-        prompt_template=settings.manifest.prompt_template,
-    )
+    manifest = read_manifest(path, settings.manifest)
     if not manifest.rows:  # a sheet emptied after a campaign: a note, nothing to do
         for problem in manifest.problems:
             log.info("%s", problem)

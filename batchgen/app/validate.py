@@ -27,7 +27,7 @@ from batchgen.app.plan import (
 )
 from batchgen.app.reporting import JSON_VERSION, existing_state
 from batchgen.app.review_loop import pending_regenerations
-from batchgen.config import TIERS, BudgetScope, Settings
+from batchgen.config import TIERS, BudgetScope, ManifestSettings, Settings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
@@ -268,18 +268,12 @@ def validate_paths(
     paths: Sequence[Path],
     *,
     rpm: int,
-    sheet: str | None = None,
-    default_mode: str | None = None,
-    default_ratio: str | None = None,
-    variants: int | None = None,
-    prompt_template: str | None = None,
+    manifest_settings: ManifestSettings | None = None,
     max_credits: int | None = None,
     done_keys: Callable[[Path], Collection[str]] | None = None,
     latencies: Callable[[Path], Sequence[float]] | None = None,
     notes: Callable[[Path, Manifest], Sequence[str]] | None = None,
-    include_hidden: bool = False,
     generated: Callable[[Path], Iterable[Generated]] | None = None,
-    allow_regenerate: bool = False,
     name_template: str | None = None,
     regenerations: Callable[[Path, Manifest], Sequence[str]] | None = None,
     budget_scope: BudgetScope = BudgetScope.RUN,
@@ -287,6 +281,10 @@ def validate_paths(
     pictures: Callable[[Path, Manifest], Manifest] | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
+
+    Each manifest is read as ``manifest_settings`` say (sheet, hidden rows, defaults,
+    variants, prompt template; default: as it is), and rows asking for a request generated
+    under another key are held unless ``manifest_settings.allow_regenerate``.
 
     ``done_keys(path)`` returns the keys already downloaded for a manifest (from its state,
     when there is one), ``latencies(path)`` its earlier generations' durations in seconds,
@@ -305,6 +303,7 @@ def validate_paths(
     ``pictures(path, manifest)`` returns the manifest with the rows whose picture fails its
     check made invalid (:func:`batchgen.app.pictures.check_manifest_pictures`).
     """
+    reading = manifest_settings or ManifestSettings()
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
     names_wrong = False
@@ -316,20 +315,13 @@ def validate_paths(
         return ValidationResult(report=no_manifest_message(paths) + "\n", exit_code=2)
     for path in files:
         try:
-            manifest = read_manifest(
-                path,
-                sheet=sheet,
-                default_mode=default_mode,
-                default_ratio=default_ratio,
-                include_hidden=include_hidden,
-                variants=variants,
-                prompt_template=prompt_template,
-            )
+            manifest = read_manifest(path, reading)
         except ManifestError as exc:
             errors.append(exc)
             continue
         if generated is not None:
-            manifest, _ = hold_regenerations(manifest, generated(path), allow=allow_regenerate)
+            allow = reading.allow_regenerate
+            manifest, _ = hold_regenerations(manifest, generated(path), allow=allow)
         if name_template:
             manifest, wrong = _check_names(manifest, name_template)
             names_wrong = names_wrong or wrong
@@ -403,11 +395,7 @@ def validate_manifests(
     result = validate_paths(
         list(paths),
         rpm=settings.api.rpm,
-        sheet=settings.manifest.sheet,
-        default_mode=settings.manifest.default_mode,
-        default_ratio=settings.manifest.default_ratio,
-        variants=settings.manifest.variants,
-        prompt_template=settings.manifest.prompt_template,
+        manifest_settings=settings.manifest,
         max_credits=settings.limits.max_credits,
         done_keys=lambda path: _from_state(
             settings.output.out_dir, path, lambda s: s.done_keys(), set()
@@ -416,9 +404,7 @@ def validate_manifests(
             settings.output.out_dir, path, lambda s: s.latency_samples(), []
         ),
         notes=lambda path, manifest: _edited_rows(settings.output.out_dir, path, manifest),
-        include_hidden=settings.manifest.include_hidden,
         generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
-        allow_regenerate=settings.manifest.allow_regenerate,
         name_template=settings.output.name_template,
         regenerations=lambda path, manifest: _from_state(
             settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []

@@ -36,6 +36,7 @@ from batchgen.engine.guards import Guard, StopReason, time_left_until_end
 from batchgen.engine.manifest_run import Counters, ManifestRun
 from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.poll_stage import PollStage
+from batchgen.engine.run_context import RunContext
 from batchgen.engine.run_control import RunControl
 from batchgen.engine.submit_stage import SubmitStage
 from batchgen.engine.timing.poll_plan import PollPlanner
@@ -79,28 +80,22 @@ class Dispatcher:
             on_disk_full=lambda exc: self.control.stop(StopReason.DISK_FULL, True),
         )
         self.guard = Guard(settings, api, throttle.now, self.control.stop)
-        self.polls = PollStage(
-            runs,
+        context = RunContext(
+            runs=runs,
             api=api,
             throttle=throttle,
             settings=settings,
             control=self.control,
+            rng=self.rng,
+        )
+        self.polls = PollStage(
+            context,
             downloads=self.downloads,
             planner=self.planner,
-            rng=self.rng,
             time_left=self.guard.time_to_end,
             submitting=lambda: self.submits.submitting,
         )
-        self.submits = SubmitStage(
-            runs,
-            api=api,
-            throttle=throttle,
-            settings=settings,
-            control=self.control,
-            polls=self.polls,
-            rng=self.rng,
-            time_left=self.guard.time_to_deadline,
-        )
+        self.submits = SubmitStage(context, polls=self.polls, time_left=self.guard.time_to_deadline)
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> None:

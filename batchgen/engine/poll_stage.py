@@ -17,11 +17,9 @@ import datetime as dt
 import heapq
 import itertools
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchgen.config import Settings
 from batchgen.engine.download_stage import DownloadStage
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.engine.outcomes import (
@@ -32,9 +30,8 @@ from batchgen.engine.outcomes import (
     record_protocol_error,
     record_without_video,
 )
-from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.retry import TRANSIENT, Action, Outcome, Step, attempt_limit, decide
-from batchgen.engine.run_control import RunControl
+from batchgen.engine.run_context import RunContext
 from batchgen.engine.timing.poll_plan import Budget, PollPlanner, poll_budget
 from batchgen.errors import (
     ApiError,
@@ -44,7 +41,6 @@ from batchgen.errors import (
     TransientApiError,
 )
 from batchgen.models import JobStatus, TaskState, TaskStatus
-from batchgen.providers.base import Provider
 
 __all__ = ["InFlight", "PollStage"]
 
@@ -78,26 +74,21 @@ class PollStage:
 
     def __init__(
         self,
-        runs: list[ManifestRun],
+        context: RunContext,
         *,
-        api: Provider,
-        throttle: Throttle,
-        settings: Settings,
-        control: RunControl,
         downloads: DownloadStage,
         planner: PollPlanner,
-        rng: random.Random,
         time_left: Callable[[], float | None],
         submitting: Callable[[], int],
     ) -> None:
-        self.runs = runs
-        self.api = api
-        self.throttle = throttle
-        self.settings = settings
-        self.control = control
+        self.runs = context.runs
+        self.api = context.api
+        self.throttle = context.throttle
+        self.settings = context.settings
+        self.control = context.control
         self.downloads = downloads
         self.planner = planner
-        self.rng = rng
+        self.rng = context.rng
         self._time_left = time_left
         self._submitting = submitting
         self.heap: list[tuple[float, int, InFlight]] = []

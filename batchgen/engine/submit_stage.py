@@ -15,17 +15,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import random
 from collections.abc import Callable
 
-from batchgen.config import BudgetScope, Settings
+from batchgen.config import BudgetScope
 from batchgen.engine.guards import StopReason
 from batchgen.engine.manifest_run import ManifestRun
 from batchgen.engine.outcomes import outcome_of, settle_submit, submit_refused
-from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.poll_stage import InFlight, PollStage
 from batchgen.engine.retry import TRANSIENT, Action, Step, decide
-from batchgen.engine.run_control import RunControl
+from batchgen.engine.run_context import RunContext
 from batchgen.errors import (
     AmbiguousSubmitError,
     ApiError,
@@ -43,7 +41,7 @@ from batchgen.models import (
     Job,
     JobStatus,
 )
-from batchgen.providers.base import Provider, SendMark
+from batchgen.providers.base import SendMark
 from batchgen.state.schema import Attempt
 from batchgen.state.spend import Spend
 
@@ -63,23 +61,18 @@ class SubmitStage:
 
     def __init__(
         self,
-        runs: list[ManifestRun],
+        context: RunContext,
         *,
-        api: Provider,
-        throttle: Throttle,
-        settings: Settings,
-        control: RunControl,
         polls: PollStage,
-        rng: random.Random,
         time_left: Callable[[], float | None],
     ) -> None:
-        self.runs = runs
-        self.api = api
-        self.throttle = throttle
-        self.settings = settings
-        self.control = control
+        self.runs = runs = context.runs
+        self.api = context.api
+        self.throttle = context.throttle
+        self.settings = context.settings
+        self.control = context.control
         self.polls = polls
-        self.rng = rng
+        self.rng = context.rng
         self._time_left = time_left
         self.submitting = 0  # POSTs whose credits are committed but not yet in flight
         self._next_lock = asyncio.Lock()

@@ -83,6 +83,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from batchgen.config import ManifestSettings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.columns import ALIASES
 from batchgen.manifest.model import (
@@ -127,38 +128,25 @@ __all__ = [
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xlsm")
 
 
-def read_manifest(
-    path: Path,
-    *,
-    sheet: str | None = None,
-    default_mode: str | None = None,
-    default_ratio: str | None = None,
-    include_hidden: bool = False,
-    variants: int | None = None,
-    prompt_template: str | None = None,
-) -> Manifest:
-    """Read and validate the manifest at ``path``.
+def read_manifest(path: Path, settings: ManifestSettings | None = None) -> Manifest:
+    """Read and validate the manifest at ``path`` as ``settings`` say (default: as it is).
 
-    Bad rows become problems on the returned :class:`Manifest`; rows hidden in the sheet are
-    marked skipped unless ``include_hidden``. Raises ManifestError when the file cannot be
-    used at all, and UsageError when a default is not a valid mode/ratio (or
-    ``prompt_template`` is malformed). ``variants`` and ``prompt_template`` apply to rows
-    that leave those cells empty (see :mod:`batchgen.manifest.variants` and
+    ``settings.sheet`` picks the sheet of a workbook. Bad rows become problems on the
+    returned :class:`Manifest`; rows hidden in the sheet are marked skipped unless
+    ``settings.include_hidden``. Raises ManifestError when the file cannot be used at all,
+    and UsageError when a default is not a valid mode/ratio (or ``prompt_template`` is
+    malformed). ``default_mode``, ``default_ratio``, ``variants`` and ``prompt_template``
+    apply to rows that leave those cells empty (see :mod:`batchgen.manifest.variants` and
     :mod:`batchgen.manifest.prompt_template`).
     """
+    settings = settings or ManifestSettings()
     path = Path(path)
-    if prompt_template is not None and (problem := template_problem(prompt_template)):
+    template = settings.prompt_template
+    if template is not None and (problem := template_problem(template)):
         raise UsageError(f"--prompt-template: {problem}")
-    table = read_table(path, sheet=sheet, include_hidden=include_hidden)
-    manifest = build_manifest(
-        path,
-        table,
-        default_mode=default_mode,
-        default_ratio=default_ratio,
-        include_hidden=include_hidden,
-        prompt_template=prompt_template,
-    )
-    return expand_variants(manifest, default=variants)
+    table = read_table(path, sheet=settings.sheet, include_hidden=settings.include_hidden)
+    manifest = build_manifest(path, table, settings)
+    return expand_variants(manifest, default=settings.variants)
 
 
 def no_manifest_message(paths: Sequence[Path]) -> str:

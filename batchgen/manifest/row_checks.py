@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from batchgen.config import ManifestSettings
 from batchgen.manifest.columns import ColumnMap, column_letter
 from batchgen.manifest.layout import check_width, column_names, hidden_note
 from batchgen.manifest.model import (
@@ -278,24 +279,24 @@ class _RowChecker:
 
 
 def build_manifest(
-    path: Path,
-    table: RawTable,
-    *,
-    default_mode: str | None = None,
-    default_ratio: str | None = None,
-    include_hidden: bool = False,
-    prompt_template: str | None = None,
+    path: Path, table: RawTable, settings: ManifestSettings | None = None
 ) -> Manifest:
     """Validate every row of ``table`` and give each a key. Never raises for a bad row.
 
     Rows hidden in the sheet are checked and keyed like the others (so un-hiding one never
     changes a key) but, unless ``include_hidden``, marked skipped and their problems left
-    out. ``prompt_template`` fills rows whose prompt cell is empty (see
+    out. ``settings.default_mode`` / ``default_ratio`` fill empty mode / ratio cells and
+    ``prompt_template`` rows whose prompt cell is empty (see
     :mod:`batchgen.manifest.prompt_template`). Raises ManifestError when the results of the
     table could not be written (more columns than a sheet holds once batchgen's result
     columns are added).
     """
-    defaults = (normalise_default("mode", default_mode), normalise_default("ratio", default_ratio))
+    settings = settings or ManifestSettings()
+    include_hidden, prompt_template = settings.include_hidden, settings.prompt_template
+    defaults = (
+        normalise_default("mode", settings.default_mode),
+        normalise_default("ratio", settings.default_ratio),
+    )
     names, keep, notes = column_names(table)
     check_width(path, names)
     checker = _RowChecker(path, table, names, keep, defaults, prompt_template)

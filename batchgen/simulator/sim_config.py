@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, fields
 
 from batchgen.config import DEMO_TOKEN, TIERS
@@ -85,7 +85,7 @@ class Fault:
     listed in ``at`` (1-based, counted over the requests or tasks the fault applies to)."""
 
     rate: float = 0.0
-    at: frozenset[int] = frozenset()
+    at: Set[int] = frozenset()  # any set of ordinals; kept as a frozenset
 
     def __post_init__(self) -> None:
         # Accept any iterable (a set literal, a list) so tests read naturally.

@@ -149,7 +149,8 @@ async def test_a_run_never_accepts_a_login_page_or_a_cut_without_length(
     with store_of(tmp_path, "m") as store:
         (job,) = list(store.iter_jobs())
     assert job.status is JobStatus.DOWNLOAD_FAILED
-    assert "text/html" in (job.error_message or "") and "Login required" in job.error_message
+    message = job.error_message or ""
+    assert "text/html" in message and "Login required" in message
     assert not list((tmp_path / "outputs" / "m" / "videos").glob("*.mp4"))
 
 

@@ -44,7 +44,8 @@ async def run(manifests: list[Path], out: Path, url: str, *args: str) -> int:
 async def test_a_symlink_or_another_out_folder_finds_the_existing_state(
     tmp_path: Path, vendor: HostileVendor
 ) -> None:
-    manifest = write_rows((tmp_path / "team").mkdir() or tmp_path / "team" / "briefs.csv", 5)
+    (tmp_path / "team").mkdir()
+    manifest = write_rows(tmp_path / "team" / "briefs.csv", 5)
     link = tmp_path / "nightly.csv"
     link.symlink_to(manifest)
     assert await run([manifest], tmp_path / "outputs", vendor.url) == ExitCode.OK
@@ -80,7 +81,8 @@ async def test_a_deleted_state_is_noticed(tmp_path: Path, vendor: HostileVendor)
 async def test_two_manifests_of_the_same_name_never_share_a_folder(
     tmp_path: Path, vendor: HostileVendor
 ) -> None:
-    a = write_rows((tmp_path / "a").mkdir() or tmp_path / "a" / "briefs.csv", 2)
+    (tmp_path / "a").mkdir()
+    a = write_rows(tmp_path / "a" / "briefs.csv", 2)
     b_dir = tmp_path / "b"
     b_dir.mkdir()
     b = b_dir / "briefs.csv"

@@ -67,8 +67,10 @@ async def test_a_second_night_from_cron_without_cd_continues_the_state(
 async def test_a_new_manifest_run_from_elsewhere_writes_beside_the_manifest(
     tmp_path: Path, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest = write_briefs((tmp_path / "team").mkdir() or tmp_path / "team" / "autumn.csv", 2)
-    monkeypatch.chdir((tmp_path / "elsewhere").mkdir() or tmp_path / "elsewhere")
+    (tmp_path / "team").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    manifest = write_briefs(tmp_path / "team" / "autumn.csv", 2)
+    monkeypatch.chdir(tmp_path / "elsewhere")
     assert await _run(simulator.url, str(manifest)) == ExitCode.OK
     assert (tmp_path / "team" / "outputs" / "autumn" / "results.xlsx").exists()
     assert list((tmp_path / "elsewhere").iterdir()) == []
@@ -93,7 +95,8 @@ def test_an_out_folder_in_a_config_file_is_relative_to_the_file(
     config = tmp_path / "etc" / "batchgen.toml"
     config.parent.mkdir()
     config.write_text('out = "nightly"\n', encoding="utf-8")
-    monkeypatch.chdir((tmp_path / "home").mkdir() or tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path / "home")
     ns = parse_args(["status", "m.csv", "--config", str(config)])
     assert settings_from_args(ns).output.out_dir == tmp_path / "etc" / "nightly"
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from batchgen.models import JobStatus
 from batchgen.simulator import Simulator
@@ -49,6 +49,13 @@ def write_manifest(path: Path, n: int, *, extra: list[list[str]] | None = None) 
     return path
 
 
+class Server(Protocol):
+    """What ``Cli`` needs of the fake it points batchgen at: its address."""
+
+    @property
+    def url(self) -> str: ...
+
+
 @dataclass
 class Result:
     code: int
@@ -59,7 +66,7 @@ class Result:
 class Cli:
     """Runs ``python -m batchgen`` in ``cwd`` with the token in the environment."""
 
-    def __init__(self, cwd: Path, sim: Simulator, token: str = TOKEN) -> None:
+    def __init__(self, cwd: Path, sim: Server, token: str = TOKEN) -> None:
         self.cwd = cwd
         self.sim = sim
         self.env = {

@@ -31,7 +31,14 @@ class StubRow:
 
 
 def finished_run(
-    run_id: int, started_at: dt.datetime, seconds: float, command: str, **counts: int
+    run_id: int,
+    started_at: dt.datetime,
+    seconds: float,
+    command: str,
+    *,
+    requests: int = 0,
+    rate_limited: int = 0,
+    credits: int = 0,
 ) -> RunInfo:
     """A ``RunInfo`` of a run that took ``seconds``; ``counts``: requests, rate_limited,
     credits."""
@@ -40,7 +47,9 @@ def finished_run(
         started_at=started_at,
         ended_at=started_at + dt.timedelta(seconds=seconds),
         command=command,
-        **counts,
+        requests=requests,
+        rate_limited=rate_limited,
+        credits=credits,
     )
 
 

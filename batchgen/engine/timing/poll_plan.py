@@ -118,7 +118,7 @@ class PollPlanner:
         cold_growth: float = 1.3,
         spend_power: float = 4.0,
         spread: float = 0.03,
-        history: Mapping[str, Iterable[Observation]] | None = None,
+        history: Mapping[str, Iterable[Observation | float]] | None = None,
         seed: int | None = None,
     ) -> None:
         self.first_poll = first_poll

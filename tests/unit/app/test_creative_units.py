@@ -8,12 +8,13 @@ import re
 import sqlite3
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
 
 from batchgen.app.review_loop import plan_regenerations
-from batchgen.config import Settings
+from batchgen.config import ManifestSettings, Settings
 from batchgen.manifest.load import read_manifest
 from batchgen.manifest.prompt_template import fill_prompt, template_problem
 from batchgen.models import JobSpec, JobStatus, split_variant, variant_key
@@ -61,7 +62,7 @@ def test_prompt_template_option_is_checked_once(tmp_path: Path) -> None:
     manifest = tmp_path / "m.csv"
     manifest.write_text("prompt,mode,ratio\nhello,fun,1:1\n", encoding="utf-8")
     with pytest.raises(Exception, match="--prompt-template"):
-        read_manifest(manifest, prompt_template="broken {")
+        read_manifest(manifest, ManifestSettings(prompt_template="broken {"))
 
 
 def test_variant_keys_round_trip() -> None:
@@ -142,7 +143,8 @@ def test_a_file_that_is_not_a_workbook_is_refused_without_a_traceback(
 # ---------------------------------------------------------------- task log and ledger
 class _Row:
     def __init__(self, key: str, row: int) -> None:
-        self.key, self.row, self.user, self.prompt, self.problems = key, row, {}, "p " + key, ()
+        self.user: dict[str, Any] = {}
+        self.key, self.row, self.prompt, self.problems = key, row, "p " + key, ()
         self.spec = JobSpec(key=key, row=row, prompt=self.prompt, mode="fun", ratio="1:1")
 
 

@@ -12,7 +12,7 @@ import pytest
 from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
 
 from batchgen.app.validate import validate_manifests, validate_paths
-from batchgen.config import Settings
+from batchgen.config import ManifestSettings, Settings
 from batchgen.manifest.load import read_manifest
 
 # ---------------------------------------------------------------- regenerate decisions
@@ -109,7 +109,9 @@ def test_several_hidden_rows_are_said_in_the_plural(tmp_path: Path) -> None:
     (note,) = [p.message for p in manifest.warnings if "hidden" in p.message]
     assert note.startswith("2 rows hidden in the sheet 'Shots'") and "were skipped" in note
     assert "rows 2, 4;" in note and "sends them" in note
-    included = read_manifest(_hidden(tmp_path / "in.xlsx", [3]), include_hidden=True)
+    included = read_manifest(
+        _hidden(tmp_path / "in.xlsx", [3]), ManifestSettings(include_hidden=True)
+    )
     assert any(
         "1 row hidden in the sheet 'Shots' is included" in p.message for p in included.warnings
     )

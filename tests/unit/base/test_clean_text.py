@@ -19,7 +19,7 @@ from helpers.records import make_rows
 from batchgen.config import Settings
 from batchgen.errors import DownloadError
 from batchgen.logs import configure_logging, mask_secret
-from batchgen.models import JobStatus
+from batchgen.models import AttemptKind, AttemptOutcome, JobStatus
 from batchgen.output.reports import write_reports
 from batchgen.state.store import Attempt, StateStore
 from batchgen.text import clean_text, forget_secrets
@@ -69,7 +69,7 @@ def _store_with_hostile_text(tmp_path: Path) -> StateStore:
         JobStatus.FAILED,
         error_kind="permanent",
         error_message=HOSTILE,
-        attempt=Attempt("poll", "failed", HOSTILE, "t-1"),
+        attempt=Attempt(AttemptKind.POLL, AttemptOutcome.FAILED, HOSTILE, "t-1"),
     )
     store.transition(rows[1].key, JobStatus.REJECTED, error_kind="permanent", error_message=HOSTILE)
     return store

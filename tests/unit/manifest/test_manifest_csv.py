@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from batchgen.config import ManifestSettings
 from batchgen.manifest.load import read_manifest
 
 ROWS = [
@@ -121,7 +122,7 @@ def test_time_looking_ratios_from_excel_csv_export(tmp_path: Path) -> None:
         "prompt,ratio\na,01:01:00\nb,1:01:00 AM\nc,2:03:00\nd,3:02:00\ne,3-Feb\n",
         encoding="utf-8",
     )
-    manifest = read_manifest(path, default_mode="fun")
+    manifest = read_manifest(path, ManifestSettings(default_mode="fun"))
     assert [s.ratio for s in manifest.valid] == ["1:1", "1:1", "2:3", "3:2"]
     (problem,) = manifest.errors
     assert problem.row == 6 and "Format the ratio column as Text" in problem.message
@@ -143,7 +144,7 @@ def test_short_rows_are_padded_and_extra_cells_are_an_error(tmp_path: Path) -> N
 def test_repeated_and_missing_user_headers(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("prompt,notes,notes,,\ncat,a,b,c,\n", encoding="utf-8")
-    manifest = read_manifest(path, default_mode="fun", default_ratio="1:1")
+    manifest = read_manifest(path, ManifestSettings(default_mode="fun", default_ratio="1:1"))
     assert manifest.columns == ["prompt", "notes", "notes (2)", "column D"]
     assert manifest.rows[0].user == {
         "prompt": "cat",
@@ -164,14 +165,14 @@ def test_stray_quote_is_read_like_excel(tmp_path: Path) -> None:
 def test_sheet_option_is_ignored_for_csv(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("prompt,mode,ratio\ncat,fun,1:1\n", encoding="utf-8")
-    manifest = read_manifest(path, sheet="Sheet9")
+    manifest = read_manifest(path, ManifestSettings(sheet="Sheet9"))
     assert manifest.sheet is None and len(manifest.valid) == 1
 
 
 def test_one_column_file_with_commas_in_prompts(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("prompt\nA cat, a dog\nA bird, a fish, a frog\n", encoding="utf-8")
-    manifest = read_manifest(path, default_mode="fun", default_ratio="1:1")
+    manifest = read_manifest(path, ManifestSettings(default_mode="fun", default_ratio="1:1"))
     assert [s.prompt for s in manifest.valid] == ["A cat, a dog", "A bird, a fish, a frog"]
 
 

@@ -23,6 +23,7 @@ import openpyxl
 import pytest
 
 from batchgen.app.validate import validate_paths
+from batchgen.config import ManifestSettings
 from batchgen.errors import ManifestError
 from batchgen.manifest import table as manifest_table
 from batchgen.manifest.load import read_manifest
@@ -166,7 +167,7 @@ CASES: dict[str, Case] = {
     ".txt file": Case(text_file("m.txt", GOOD_CSV), "use a .csv, .tsv, .xlsx or .xlsm", 2),
     "missing file": Case(lambda folder: folder / "nope.csv", "does not exist", 2),
     "folder named like a manifest": Case(
-        lambda folder: (folder / "dir.csv").mkdir() or folder / "dir.csv", "is a folder", 2
+        lambda folder: _folder(folder / "dir.csv"), "is a folder", 2
     ),
     "zip that is not a workbook": Case(
         lambda folder: _plain_zip(folder), "zip file but not an Excel workbook", 2
@@ -341,6 +342,11 @@ CASES: dict[str, Case] = {
 }
 
 
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
 def _plain_zip(folder: Path) -> Path:
     path = folder / "m.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
@@ -379,7 +385,7 @@ def test_hostile_manifest(tmp_path: Path, name: str) -> None:
     path = case.build(tmp_path)
     started = time.perf_counter()
     try:
-        manifest = read_manifest(path, sheet=case.sheet)
+        manifest = read_manifest(path, ManifestSettings(sheet=case.sheet))
     except ManifestError as exc:
         assert case.exit_code == 2, f"unexpected file error: {exc}"
         assert case.expect.casefold() in str(exc).casefold()
@@ -393,7 +399,7 @@ def test_hostile_manifest(tmp_path: Path, name: str) -> None:
             assert hits[0].row == case.row
         assert all("\x1b" not in str(p) and "\x00" not in str(p) for p in manifest.problems)
     assert time.perf_counter() - started < 5
-    result = validate_paths([path], rpm=100, sheet=case.sheet)
+    result = validate_paths([path], manifest_settings=ManifestSettings(sheet=case.sheet), rpm=100)
     assert result.exit_code == case.exit_code, result.report
 
 

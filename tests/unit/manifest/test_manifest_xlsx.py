@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from batchgen.config import ManifestSettings
 from batchgen.errors import ManifestError
 from batchgen.manifest.load import read_manifest
 
@@ -48,7 +49,7 @@ def cache_formula(xml: str, ref: str, value: str) -> str:
 
 
 def test_time_coerced_ratios_are_read_back(tmp_path: Path) -> None:
-    rows = [
+    rows: list[list[Any]] = [
         HEADER,
         [1, "a", "fun", dt.time(1, 1), None, "x"],
         [2, "b", "fun", dt.time(2, 3), None, "x"],
@@ -122,7 +123,7 @@ def test_internal_hyperlink_keeps_the_text(tmp_path: Path) -> None:
 
 def test_formula_cells_give_their_cached_result(tmp_path: Path) -> None:
     path = tmp_path / "m.xlsx"
-    rows = [
+    rows: list[list[Any]] = [
         HEADER,
         ["a", '=CONCAT("A cat ","in the rain")', "fun", "1:1", None, '=UPPER("ana")'],
         ["b", '=CONCAT("A dog","")', "fun", "1:1", None, None],
@@ -171,15 +172,15 @@ def test_first_sheet_with_a_prompt_column_is_used(tmp_path: Path) -> None:
     book.save(path)
     manifest = read_manifest(path)
     assert manifest.sheet == "Briefs" and manifest.valid[0].prompt == "cat"
-    assert read_manifest(path, sheet="archive").valid[0].prompt == "old"
+    assert read_manifest(path, ManifestSettings(sheet="archive")).valid[0].prompt == "old"
     with pytest.raises(ManifestError, match=r"has no sheet named 'Nope'.*'Instructions'"):
-        read_manifest(path, sheet="Nope")
+        read_manifest(path, ManifestSettings(sheet="Nope"))
     with pytest.raises(ManifestError, match="sheet 'Instructions' has no prompt column"):
-        read_manifest(path, sheet="Instructions")
+        read_manifest(path, ManifestSettings(sheet="Instructions"))
 
 
 def test_merged_cells_are_an_error_naming_the_range(tmp_path: Path) -> None:
-    rows = [
+    rows: list[list[Any]] = [
         ["Q3 briefs"],
         HEADER,
         ["a", "cat", "fun", "1:1"],
@@ -196,7 +197,7 @@ def test_merged_cells_are_an_error_naming_the_range(tmp_path: Path) -> None:
     manifest = read_manifest(path)
     assert [s.row for s in manifest.valid] == [3, 7]
     bad = {p.row: p for p in manifest.errors}
-    assert sorted(bad) == [4, 5, 6]
+    assert set(bad) == {4, 5, 6}
     assert str(bad[5]) == (
         f"{path}, row 5, column 'prompt': cells B4:B6 are merged; unmerge them and give every "
         "row its own value"
@@ -204,14 +205,20 @@ def test_merged_cells_are_an_error_naming_the_range(tmp_path: Path) -> None:
 
 
 def test_empty_rows_are_skipped_and_numbers_keep_counting(tmp_path: Path) -> None:
-    rows = [HEADER, ["a", "cat", "fun", "1:1"], [], [None, "  ", None], ["b", "dog", "fun", "1:1"]]
+    rows: list[list[Any]] = [
+        HEADER,
+        ["a", "cat", "fun", "1:1"],
+        [],
+        [None, "  ", None],
+        ["b", "dog", "fun", "1:1"],
+    ]
     book = workbook(rows)
     book.active["C20"] = "   "
     book.active["A21"] = "c"
     book.active["B21"] = "bird"
     path = tmp_path / "m.xlsx"
     book.save(path)
-    manifest = read_manifest(path, default_mode="normal", default_ratio="3:2")
+    manifest = read_manifest(path, ManifestSettings(default_mode="normal", default_ratio="3:2"))
     assert [r.row for r in manifest.rows] == [2, 5, 21]
     assert manifest.valid[2].mode == "normal" and manifest.valid[2].ratio == "3:2"
 

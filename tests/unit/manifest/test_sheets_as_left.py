@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from batchgen.app.validate import validate_paths
+from batchgen.config import ManifestSettings
 from batchgen.errors import ManifestError
 from batchgen.manifest.load import find_manifests, read_manifest
 from batchgen.manifest.model import MAX_COLUMNS, RESULT_COLUMNS_RESERVED
 
 
 def _workbook(
-    path: Path, rows: list[list[object]], edit: Callable[[object], None] | None = None
+    path: Path, rows: Sequence[Sequence[object]], edit: Callable[[object], None] | None = None
 ) -> Path:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
@@ -70,7 +71,7 @@ def test_rows_hidden_by_an_autofilter_are_skipped_and_said_so(tmp_path: Path) ->
     assert "3 hidden (skipped)" in result.report and "80 credits" in result.report
     assert result.exit_code == 0
 
-    included = read_manifest(path, include_hidden=True)
+    included = read_manifest(path, ManifestSettings(include_hidden=True))
     assert len(included.valid) == 5 and not included.skipped
 
 
@@ -102,7 +103,7 @@ def test_hidden_rows_are_kept_in_the_state_as_skipped(tmp_path: Path) -> None:
         assert job.error_message is not None and "hidden in the sheet" in job.error_message
         assert "--include-hidden" in job.error_message
         # un-hidden later: the row is pending again, under the same key
-        shown = read_manifest(path, include_hidden=True)
+        shown = read_manifest(path, ManifestSettings(include_hidden=True))
         store.sync_manifest(shown.columns, shown.rows)
         assert store.get("id:b").status is JobStatus.PENDING
         assert store.get("id:b").error_message is None
@@ -125,7 +126,7 @@ def test_a_hidden_first_sheet_is_not_read_unless_named(tmp_path: Path, state: st
     manifest = read_manifest(path)
     assert manifest.sheet == "Manifest"
     assert any("'Old campaign'" in p.message and "--sheet" in p.message for p in manifest.warnings)
-    assert read_manifest(path, sheet="Old campaign").sheet == "Old campaign"
+    assert read_manifest(path, ManifestSettings(sheet="Old campaign")).sheet == "Old campaign"
 
 
 def test_the_active_sheet_is_chosen_when_visible(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_only_a_hidden_sheet_has_a_prompt_column(tmp_path: Path) -> None:
         ManifestError, match="hidden sheet 'Manifest' has one: name it with --sheet"
     ):
         read_manifest(path)
-    assert read_manifest(path, include_hidden=True).sheet == "Manifest"
+    assert read_manifest(path, ManifestSettings(include_hidden=True)).sheet == "Manifest"
 
 
 # --- 2. formulas --------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ def test_a_hyperlink_formula_gives_its_url_not_its_label(tmp_path: Path) -> None
     formula = '=HYPERLINK("https://cdn.example.com/roof.png","roof photo")'
     path = _workbook(tmp_path / "m.xlsx", [["prompt", "images"], ["a roof", formula]])
     _with_saved(path, "B2", "roof photo")
-    manifest = read_manifest(path, default_mode="fun", default_ratio="1:1")
+    manifest = read_manifest(path, ManifestSettings(default_mode="fun", default_ratio="1:1"))
     assert not manifest.errors, [str(p) for p in manifest.errors]
     assert manifest.valid[0].images == ("https://cdn.example.com/roof.png",)
 
@@ -195,7 +196,7 @@ def test_a_hyperlink_to_a_cell_and_other_formulas_without_values_are_refused_by_
     ]
     path = _workbook(tmp_path / "m.xlsx", rows)
     _with_saved(path, "B2", "roof photo")
-    manifest = read_manifest(path, default_mode="fun", default_ratio="1:1")
+    manifest = read_manifest(path, ManifestSettings(default_mode="fun", default_ratio="1:1"))
     by_row = {p.row: p.message for p in manifest.errors}
     assert "=HYPERLINK(C2" in by_row[2] and "put the URL itself in the cell" in by_row[2]
     assert '=CONCATENATE("a ","b")' in by_row[3] and "no saved result" in by_row[3]
@@ -231,7 +232,9 @@ def test_title_rows_above_an_xlsx_header_keep_sheet_numbers(tmp_path: Path) -> N
         [],
         ["", "x"],
     ]
-    manifest = read_manifest(_workbook(tmp_path / "m.xlsx", rows), default_ratio="1:1")
+    manifest = read_manifest(
+        _workbook(tmp_path / "m.xlsx", rows), ManifestSettings(default_ratio="1:1")
+    )
     assert [r.row for r in manifest.rows] == [4, 6]
 
 
@@ -420,7 +423,10 @@ def _generated_state(tmp_path: Path, manifest_path: Path) -> object:
     store.sync_manifest(manifest.columns, manifest.rows)
     for spec in manifest.valid:
         for step in (S.SUBMITTING, S.SUBMITTED, S.COMPLETED, S.DOWNLOADED):
-            store.transition(spec.key, step, **({"task_id": "t"} if step is S.SUBMITTED else {}))
+            if step is S.SUBMITTED:
+                store.transition(spec.key, step, task_id="t")
+            else:
+                store.transition(spec.key, step)
     return store
 
 

@@ -10,7 +10,7 @@ import codecs
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -20,7 +20,7 @@ from batchgen.engine.retry import Action, Outcome, Step, decide, task_error_kind
 from batchgen.errors import ProtocolError, UsageError
 from batchgen.models import TaskState
 from batchgen.providers.answers import decode_json, parse_status, plausible_credits, task_id_of
-from batchgen.providers.base import ApiHealth
+from batchgen.providers.base import ApiHealth, Provider
 from batchgen.providers.ratelimit import parse_rate_headers, parse_reset
 from batchgen.providers.submit_table import SUBMIT_TABLE, Proof, SubmitAnswer, decide_submit
 from batchgen.providers.token import load_token
@@ -266,9 +266,9 @@ def _guard(now: list[float], **settings: Any) -> tuple[Guard, list[tuple[StopRea
     stops: list[tuple[StopReason, bool]] = []
     guard = Guard(
         Settings.from_options(**settings),
-        _Api(),
+        cast(Provider, _Api()),  # a partial fake: the guard reads host, health and clock
         lambda: now[0],
-        lambda r, h: stops.append((r, h)),  # type: ignore[arg-type]
+        lambda r, h: stops.append((r, h)),
     )
     guard.start()
     return guard, stops

@@ -106,7 +106,9 @@ def test_teams_must_be_disjoint_sets_of_accepted_tokens(
 
 
 def test_the_xai_banner_gives_the_url_and_the_limit_without_the_key() -> None:
-    banner = _banner(SimConfig(provider="xai", tokens={"xai-secret-key-1"}), "http://h:1")
+    banner = _banner(
+        SimConfig(provider="xai", tokens=frozenset({"xai-secret-key-1"})), "http://h:1"
+    )
     assert "xAI video API simulator listening on http://h:1" in banner
     assert "1 request(s) per second per team" in banner
     assert "xai-secret-key-1" not in banner

@@ -164,7 +164,7 @@ def test_ranged_response_without_an_etag_ignores_if_range() -> None:
 
 
 def test_fault_accepts_any_iterable_and_checks_itself() -> None:
-    fault = Fault(at={3, 1})  # type: ignore[arg-type]
+    fault = Fault(at={3, 1})
     assert fault.at == frozenset({1, 3}) and fault.active
     assert Fault.schedule([2]).at == frozenset({2})
     assert not Fault().active

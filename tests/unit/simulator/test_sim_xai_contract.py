@@ -417,9 +417,8 @@ async def test_every_answer_under_each_fault_matches_the_contract(
     spec: dict[str, Any], simulator_factory: SimulatorFactory, xai_client: Client,
     xai_sim_config: SimConfig, fake_clock: FakeClock, fault: str,
 ) -> None:  # fmt: skip
-    config = dataclasses.replace(
-        xai_sim_config, **{fault: Fault(at={2, 4})}, refuse_duration=0.0, slow_delay=0.0
-    )
+    faults: dict[str, Any] = {fault: Fault(at={2, 4})}  # one field named at run time
+    config = dataclasses.replace(xai_sim_config, **faults, refuse_duration=0.0, slow_delay=0.0)
     sim = await simulator_factory(config, clock=fake_clock)
     answers = await _session(xai_client(sim), fake_clock)
     assert answers

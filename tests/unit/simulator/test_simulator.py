@@ -139,7 +139,9 @@ async def test_missing_or_unknown_tokens_get_401_and_cost_nothing(
 async def test_each_configured_token_is_accepted(
     simulator_factory: SimulatorFactory, sim_client: Client, fast_sim_config: SimConfig
 ) -> None:
-    sim = await simulator_factory(dataclasses.replace(fast_sim_config, tokens={"t1", "t2"}))
+    sim = await simulator_factory(
+        dataclasses.replace(fast_sim_config, tokens=frozenset({"t1", "t2"}))
+    )
     client = sim_client(sim)
     assert (await client.generate(VALID, token="t1")).status == 200
     assert (await client.generate(VALID, token="t2")).status == 200
@@ -164,7 +166,9 @@ async def test_status_of_an_unknown_task_is_400(simulator: Simulator, sim_client
 async def test_tasks_are_private_to_their_token(
     simulator_factory: SimulatorFactory, sim_client: Client, fast_sim_config: SimConfig
 ) -> None:
-    sim = await simulator_factory(dataclasses.replace(fast_sim_config, tokens={"alice", "bob"}))
+    sim = await simulator_factory(
+        dataclasses.replace(fast_sim_config, tokens=frozenset({"alice", "bob"}))
+    )
     client = sim_client(sim)
     reply = await client.generate(VALID, token="alice")
     task_id = reply.json()["data"]["task_id"]
@@ -301,7 +305,7 @@ async def test_sliding_window_frees_one_slot_at_a_time(
 async def test_each_token_has_its_own_budget(
     simulator_factory: SimulatorFactory, sim_client: Client, fast_sim_config: SimConfig
 ) -> None:
-    config = dataclasses.replace(fast_sim_config, tokens={"a", "b"}, rpm=1)
+    config = dataclasses.replace(fast_sim_config, tokens=frozenset({"a", "b"}), rpm=1)
     sim = await simulator_factory(config)
     client = sim_client(sim)
     assert (await client.generate(VALID, token="a")).status == 200

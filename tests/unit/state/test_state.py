@@ -17,7 +17,7 @@ import pytest
 from helpers.records import StubRow as Row
 
 from batchgen.errors import LockHeldError, StateError, TransitionError
-from batchgen.models import JobSpec, JobStatus
+from batchgen.models import AttemptKind, AttemptOutcome, JobSpec, JobStatus
 from batchgen.state.store import (
     ALLOWED,
     MIGRATIONS,
@@ -307,10 +307,17 @@ def test_explicit_timestamps_win(store: StateStore) -> None:
 
 def test_attempts_are_recorded_with_their_transition(store: StateStore, clock: Clock) -> None:
     key = put(store, S.SUBMITTING)
-    store.transition(key, S.PENDING, attempt=Attempt("submit", "transient", "HTTP 503"))
+    store.transition(
+        key, S.PENDING, attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.TRANSIENT, "HTTP 503")
+    )
     clock.advance(1)
     store.transition(key, S.SUBMITTING)
-    store.transition(key, S.SUBMITTED, task_id="t-9", attempt=Attempt("submit", "ok", None, "t-9"))
+    store.transition(
+        key,
+        S.SUBMITTED,
+        task_id="t-9",
+        attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, "t-9"),
+    )
     history = store.attempts(key)
     assert [(a["outcome"], a["task_id"]) for a in history] == [("transient", None), ("ok", "t-9")]
     assert history[1]["at"] == clock.now and history[0]["message"] == "HTTP 503"
@@ -340,7 +347,9 @@ def test_only_redoable_steps_skip_the_fsync(store: StateStore) -> None:
 def test_a_refused_transition_records_no_attempt(store: StateStore) -> None:
     key = put(store, S.DOWNLOADED)
     with pytest.raises(TransitionError):
-        store.transition(key, S.SUBMITTED, attempt=Attempt("submit", "ok", None, "t-1"))
+        store.transition(
+            key, S.SUBMITTED, attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, "t-1")
+        )
     assert store.attempts(key) == []
 
 
