@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers.workbooks import HEAD, inline_rows, workbook_with
 
+from batchgen.config import ManifestSettings
 from batchgen.errors import ManifestError
 from batchgen.manifest import xlsx_guard
 from batchgen.manifest.load import read_manifest
@@ -57,7 +58,7 @@ def test_formatting_only_cells_are_free(tmp_path: Path, small_limit: int) -> Non
         f'<row r="{n}"><c r="A{n}" s="0"/><c r="B{n}" s="0"/></row>' for n in range(3, 3_003)
     )
     path = workbook_with(tmp_path / "f.xlsx", iter([data.encode()]))
-    manifest = read_manifest(path, default_mode="fun", default_ratio="1:1")
+    manifest = read_manifest(path, ManifestSettings(default_mode="fun", default_ratio="1:1"))
     assert [row.prompt for row in manifest.rows] == ["a cat"]
 
 

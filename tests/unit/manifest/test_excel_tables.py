@@ -17,11 +17,13 @@ from openpyxl import Workbook
 from openpyxl.worksheet.table import Table
 
 from batchgen.cli.main import main
+from batchgen.config import ManifestSettings
 from batchgen.errors import ManifestError
 from batchgen.manifest.load import read_manifest
 from batchgen.manifest.model import Manifest
 
 HEADER = ["prompt", "mode", "ratio", "notes"]
+Rows = dict[int, list[Any]]
 
 
 def save(path: Path, rows: dict[int, list[Any]], tables: list[Table]) -> Path:
@@ -39,7 +41,7 @@ def save(path: Path, rows: dict[int, list[Any]], tables: list[Table]) -> Path:
 
 
 def read(path: Path) -> Manifest:
-    return read_manifest(path, default_mode="fun", default_ratio="1:1")
+    return read_manifest(path, ManifestSettings(default_mode="fun", default_ratio="1:1"))
 
 
 def prompts(manifest: Manifest) -> dict[int, str]:
@@ -55,11 +57,11 @@ def warnings(manifest: Manifest) -> dict[int, list[str]]:
     return found
 
 
-BRIEFS = {2: ["a red fox"], 3: ["a grey owl"], 4: ["a blue whale"]}
+BRIEFS: Rows = {2: ["a red fox"], 3: ["a grey owl"], 4: ["a blue whale"]}
 
 
 def test_the_seen_total_row_is_not_a_brief(tmp_path: Path) -> None:
-    rows = {1: HEADER, **BRIEFS, 5: ["Total", None, None, 3]}
+    rows: Rows = {1: HEADER, **BRIEFS, 5: ["Total", None, None, 3]}
     path = save(
         tmp_path / "m.xlsx", rows, [Table(displayName="Briefs", ref="A1:D5", totalsRowCount=1)]
     )
@@ -73,7 +75,7 @@ def test_the_seen_total_row_is_not_a_brief(tmp_path: Path) -> None:
 def test_validate_counts_the_briefs_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = {1: HEADER, **BRIEFS, 5: ["Total", None, None, 3]}
+    rows: Rows = {1: HEADER, **BRIEFS, 5: ["Total", None, None, 3]}
     save(tmp_path / "m.xlsx", rows, [Table(displayName="Briefs", ref="A1:D5", totalsRowCount=1)])
     code = main(
         ["validate", str(tmp_path / "m.xlsx"), "--default-mode", "fun", "--default-ratio", "1:1"]
@@ -83,7 +85,7 @@ def test_validate_counts_the_briefs_only(
 
 
 def test_a_table_whose_header_is_not_on_row_1(tmp_path: Path) -> None:
-    rows = {
+    rows: Rows = {
         1: ["Spring campaign"],
         3: HEADER,
         4: ["a red fox"],
@@ -96,7 +98,7 @@ def test_a_table_whose_header_is_not_on_row_1(tmp_path: Path) -> None:
 
 
 def test_two_tables_neither_header_nor_total_rows_are_briefs(tmp_path: Path) -> None:
-    rows = {
+    rows: Rows = {
         1: HEADER,
         2: ["a red fox"],
         3: ["Total", None, None, 1],
@@ -115,7 +117,7 @@ def test_two_tables_neither_header_nor_total_rows_are_briefs(tmp_path: Path) -> 
 
 
 def test_a_row_outside_the_table_is_warned_about(tmp_path: Path) -> None:
-    rows = {1: HEADER, **BRIEFS, 7: ["typed under the table"]}
+    rows: Rows = {1: HEADER, **BRIEFS, 7: ["typed under the table"]}
     manifest = read(save(tmp_path / "m.xlsx", rows, [Table(displayName="Briefs", ref="A1:D4")]))
     assert 7 in prompts(manifest)  # still read: most often a brief the table did not take in
     found = warnings(manifest)
@@ -123,7 +125,7 @@ def test_a_row_outside_the_table_is_warned_about(tmp_path: Path) -> None:
 
 
 def test_a_table_beside_the_briefs_changes_nothing(tmp_path: Path) -> None:
-    rows = {1: [*HEADER, None, "size", "price"], **BRIEFS}
+    rows: Rows = {1: [*HEADER, None, "size", "price"], **BRIEFS}
     for number in (2, 3):
         rows[number] = [*rows[number], None, None, None, "S", 10]
     rows[4] = [*rows[4], None, None, None, "Total", 10]
@@ -134,7 +136,7 @@ def test_a_table_beside_the_briefs_changes_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore:File may not be readable")  # openpyxl, on writing it
 def test_a_table_without_a_header_row(tmp_path: Path) -> None:
-    rows = {1: HEADER, **BRIEFS, 5: ["Total", None, None, 3]}
+    rows: Rows = {1: HEADER, **BRIEFS, 5: ["Total", None, None, 3]}
     path = save(
         tmp_path / "m.xlsx", rows, [Table(displayName="Data", ref="A2:D5", totalsRowCount=1)]
     )
@@ -149,7 +151,7 @@ def test_a_table_without_a_header_row(tmp_path: Path) -> None:
 
 
 def test_a_damaged_table_part_is_one_clear_error(tmp_path: Path) -> None:
-    rows = {1: HEADER, **BRIEFS}
+    rows: Rows = {1: HEADER, **BRIEFS}
     path = save(tmp_path / "m.xlsx", rows, [Table(displayName="Briefs", ref="A1:D4")])
     with zipfile.ZipFile(path) as source:
         parts = {i.filename: source.read(i.filename) for i in source.infolist()}
