@@ -1,8 +1,11 @@
-"""Regenerate docs/gallery.png and docs/results.png from the demo.
+"""Regenerate docs/gallery.png and docs/results.png from a review week in the demo.
 
-Run ``python docs/screenshots.py`` (needs Debian's chromium, as the browser test does). It
-runs ``batchgen demo`` in a temporary folder, screenshots its index.html in headless
-Chromium (Playwright, no browser download), and draws the Results sheet of its
+Run ``python docs/screenshots.py`` (needs Debian's chromium, as the browser test does). In a
+temporary folder it runs ``batchgen demo`` (the first night), then reviews the results as a
+person would in Excel (openpyxl): a decision on three takes (approve, regenerate, reject) and
+a ``Notes`` column of their own after ``Decision``; then ``batchgen demo`` again (the second
+night: the regenerated take is made, the notes are kept). It screenshots the gallery in
+headless Chromium (Playwright, no browser download), and draws the Results sheet of
 results.xlsx as a plain HTML table (cell values, number formats as shown, fills, links and
 column widths read back with openpyxl) for a second screenshot.
 """
@@ -74,6 +77,29 @@ def sheet_html(xlsx: Path, sheet: str) -> str:
     )
 
 
+#: The review of the first night: Key -> (decision, note).
+REVIEW = {
+    "id:spring-01": ("approve", "hero shot for the newsletter"),
+    "id:spring-02": ("regenerate", "too dark: try again"),
+    "id:spring-03": ("reject", "off brand"),
+}
+
+
+def review(xlsx: Path) -> None:
+    """Decide three takes and add a Notes column after Decision, as a person would."""
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book["Results"]
+    header = [cell.value for cell in sheet[1]]
+    key_at, decision_at = header.index("Key") + 1, header.index("Decision") + 1
+    sheet.insert_cols(decision_at + 1)
+    sheet.cell(1, decision_at + 1, "Notes")
+    for row in range(2, sheet.max_row + 1):
+        decision, note = REVIEW.get(sheet.cell(row, key_at).value, (None, None))
+        sheet.cell(row, decision_at, decision)
+        sheet.cell(row, decision_at + 1, note)
+    book.save(xlsx)
+
+
 def main() -> None:
     """Run the demo, then take both screenshots."""
     from playwright.sync_api import sync_playwright
@@ -86,6 +112,8 @@ def main() -> None:
         shutil.copytree(REPO / "manifests", work / "manifests")
         subprocess.run([sys.executable, "-m", "batchgen", "demo", "-q"], cwd=work, check=True)
         out = work / "outputs" / "demo" / "example"
+        review(out / "results.xlsx")
+        subprocess.run([sys.executable, "-m", "batchgen", "demo", "-q"], cwd=work, check=True)
         table = work / "results.html"
         table.write_text(sheet_html(out / "results.xlsx", "Results"), encoding="utf-8")
         with sync_playwright() as playwright:
@@ -95,7 +123,10 @@ def main() -> None:
             page = context.new_page()
             page.set_viewport_size({"width": 1280, "height": 900})
             page.goto((out / "index.html").as_uri())
-            page.wait_for_function("() => document.querySelectorAll('video[poster]').length > 3")
+            page.wait_for_function("() => document.body.dataset.ready !== undefined")
+            page.wait_for_function(
+                "() => document.querySelectorAll('video[data-state=\\'loaded\\']').length > 3"
+            )
             page.screenshot(path=str(DOCS / "gallery.png"))
             page.set_viewport_size({"width": 2400, "height": 400})
             page.goto(table.as_uri())

@@ -53,6 +53,8 @@ PERSON_COLUMNS_META = "results_xlsx_person_columns"
 RESULTS_HEADER_META = "results_xlsx_header"
 #: Video columns assumed for a workbook written before the header was remembered.
 _OLD_VIDEO_COLUMNS = 100
+#: Headers older versions wrote that batchgen no longer does (never a person's column).
+_OLD_NAMES = ("Variant",)
 
 
 def workbook_stamp(out_dir: Path) -> str:
@@ -151,6 +153,7 @@ def write_reports(
         prompt_column=prompt_column,
         mode_column=mode_column,
         ratio_column=ratio_column,
+        review=review,
     )
     store.set_meta(WORKBOOK_STAMP_META, workbook_stamp(out_dir))
     store.set_meta(_REPORTS_META, _fingerprint(store))
@@ -191,7 +194,7 @@ def owned_header(store: Store) -> list[str]:
         remembered = None
     if isinstance(remembered, list) and all(isinstance(n, str) for n in remembered):
         return remembered
-    return results_header(store.columns(), _OLD_VIDEO_COLUMNS, review=True)
+    return [*results_header(store.columns(), _OLD_VIDEO_COLUMNS, review=True), *_OLD_NAMES]
 
 
 def keep_aside(path: Path, *, now: dt.datetime | None = None) -> Path:

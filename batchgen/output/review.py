@@ -60,7 +60,7 @@ REVIEW_COLUMNS: tuple[str, ...] = (
 )
 #: The same columns in results.xlsx, headed for people (the reader looks for Key and Decision).
 REVIEW_HEADER: tuple[str, ...] = (
-    "Variant",
+    "Take",
     "Replaces",
     "Prompt template",
     "Prompt sent",

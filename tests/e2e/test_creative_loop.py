@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
 from helpers.cli_runner import Cli, store_of
+from helpers.gallery_pages import records
 from helpers.sheets import mark, results_rows, write_rows
 from helpers.simulators import MakeSim
 
@@ -65,8 +66,8 @@ async def test_variants_raised_then_lowered_across_runs(make_sim: MakeSim, tmp_p
     assert len({r["task_id"] for r in rows}) == 6  # one task each
     assert all(r["prompt_sent"] == "" for r in rows)  # no template: no copy of the prompt
     assert len({r["files"] for r in rows}) == 6  # and files of its own
-    page = (out / "index.html").read_text(encoding="utf-8")
-    assert "row 3 · variant 3" in page and 'data-row="3" data-variant="2"' in page
+    cards = [(c["row"], c["take"], c["takes"]) for c in records(out)]
+    assert cards == [(2, 1, 2), (2, 2, 2), (3, 1, 3), (3, 2, 3), (3, 3, 3), (4, 1, 1)]
 
     # raise a to 4: only v3 and v4 are generated; lower b to 1 (no --variants): nothing goes
     write_rows(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from helpers.cli_runner import SIM_DEFAULTS as SIM_DEFAULTS  # the make_sim fixture reads it
 from helpers.cli_runner import Cli
+from helpers.gallery_pages import records
 from helpers.sheets import results_rows, write_rows
 from helpers.simulators import MakeSim
 
@@ -24,8 +25,11 @@ def _rows(a_prompt: str = "{campaign} shot number 3", d_surface: str = "shelf") 
 
 
 def _report(out: Path) -> tuple[dict[str, str], str]:
+    """The results' Prompt used by id, and the gallery's cards as the reviewer reads them."""
     used = {r["id"]: r["prompt_used"] for r in results_rows(out)}
-    return used, (out / "index.html").read_text(encoding="utf-8")
+    cards = records(out)
+    text = "\n".join(c["prompt"] + (f"\n{BANNER}: {c['used']}" if c["used"] else "") for c in cards)
+    return used, text
 
 
 async def test_templated_rows_are_not_changed_prompts(make_sim: MakeSim, tmp_path: Path) -> None:

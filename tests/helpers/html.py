@@ -1,7 +1,7 @@
 """Reading the pages batchgen writes (the gallery) as a browser would, without one.
 
 * ``parse(page)``: the page's start tags with their attributes, its text and its scripts.
-* ``card_texts(page)``: each card's visible text, in pieces split where the HTML puts tags.
+  (The gallery's cards are built by its script from data: ``helpers.gallery_pages.records``.)
 """
 
 from __future__ import annotations
@@ -33,9 +33,3 @@ def parse(page: str) -> Tags:
     parser = Tags()
     parser.feed(page)
     return parser
-
-
-def card_texts(page: str) -> list[list[str]]:
-    """Each card's visible text, in pieces split where the HTML puts tags."""
-    cards = page.split('<article class="card"')[1:]
-    return [[t for t in parse(c).text if t.strip()] for c in cards]

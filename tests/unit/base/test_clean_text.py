@@ -93,6 +93,7 @@ def test_results_and_gallery_never_hold_the_token_or_raw_escapes(tmp_path: Path)
         write_reports(store, out, name="m.csv", settings=Settings())
     csv_text = (out / "results.csv").read_text(encoding="utf-8-sig")
     html = (out / "index.html").read_text(encoding="utf-8")
+    html += "".join(part.read_text(encoding="ascii") for part in (out / "gallery").rglob("*.js"))
     with zipfile.ZipFile(out / "results.xlsx") as book:
         xml = "".join(book.read(n).decode("utf-8") for n in book.namelist() if n.endswith(".xml"))
     for text in (csv_text, html, xml):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,15 @@ def test_bench_sheets_validates_every_workbook(tmp_path: Path) -> None:
     verdicts = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
     assert verdicts == ["formatted", "strings_bomb", "inline_bomb"]
     assert out.count("exit 0") == 3
+
+
+@pytest.mark.e2e
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_bench_gallery_writes_and_browses(tmp_path: Path) -> None:
+    figures = json.loads(_bench("bench_gallery.py", "--smoke", cwd=tmp_path))
+    assert figures["takes"] == 200 and figures["data_mb"] > 0 and figures["index_html_kb"] > 0
+    if shutil.which("chromium") or shutil.which("chromium-browser"):  # as the browser tests
+        assert figures["cards_built"] > 0 and {"open_to_cards_s", "search_s", "sort_s"} <= set(
+            figures
+        )
