@@ -23,7 +23,7 @@ from batchgen import __version__
 from batchgen.app.outcome import MEANINGS, manifest_exit, overall_exit
 from batchgen.app.pictures import hold_bad_pictures
 from batchgen.app.plan import plural
-from batchgen.app.provider import ProviderFactory, grokimagine_provider
+from batchgen.app.provider import ProviderFactory, provider_factory, provider_of, with_provider
 from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
 from batchgen.app.record import write_results
 from batchgen.app.review_loop import sync_with_review
@@ -53,8 +53,10 @@ from batchgen.output.gallery import GALLERY_NAME
 from batchgen.output.naming import file_names
 from batchgen.output.notify import send_notice
 from batchgen.output.results import XLSX_NAME
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import ProviderInfo, format_usd
 from batchgen.providers.endpoint import normalise_base_url
-from batchgen.providers.grokimagine import Token
+from batchgen.providers.token import Token
 from batchgen.state.factory import open_store
 from batchgen.state.location import manifest_identity
 from batchgen.state.protocol import ManifestStore
@@ -93,8 +95,8 @@ class _Batch:
     locked: list[str] = field(default_factory=list)
 
 
-def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
-    manifest = read_manifest(path, settings.manifest)
+def _prepare(path: Path, settings: Settings, command: str, info: ProviderInfo) -> Prepared | None:
+    manifest = read_manifest(path, settings.manifest, info)
     if not manifest.rows:  # a sheet emptied after a campaign: a note, nothing to do
         for problem in manifest.problems:
             log.info("%s", problem)
@@ -108,6 +110,13 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         # a wrong --name-template stops before anything is sent
         files = file_names(store, settings.output.name_template, manifest.columns, path.name)
         store.acquire_lock()
+        store.bind_provider(
+            info.name,
+            unit=info.unit.name,
+            floor=info.price.floor,
+            price_of=info.price_of,
+            legacy=DEFAULT.name,
+        )
         store.bind_base_url(
             normalise_base_url(settings.api.base_url),
             rebind=settings.state.rebind_base_url or settings.state.demo,
@@ -125,6 +134,7 @@ def _prepare(path: Path, settings: Settings, command: str) -> Prepared | None:
         for warning in report.warnings:
             log.warning("%s: %s", path.name, warning)
         _recover(store, path, settings)
+        store.fill_prices(info.price_of)  # rows requeued with an edited request
         _explain_skips(store, path.name, report.new)
         run_id = store.start_run(command=command, version=__version__)
     except BaseException:
@@ -177,7 +187,9 @@ def _explain_skips(store: ManifestStore, name: str, new: int) -> None:
             log.debug("%s: %d take(s) %s: skipped, no request", name, counts[status], why)
 
 
-def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Batch:
+def _prepare_all(
+    paths: Sequence[Path], settings: Settings, command: str, info: ProviderInfo
+) -> _Batch:
     """Open every manifest's state; a usage problem or a state conflict (another state, a
     deleted state, another API URL) refuses the whole run before anything is sent."""
     batch = _Batch()
@@ -187,7 +199,7 @@ def _prepare_all(paths: Sequence[Path], settings: Settings, command: str) -> _Ba
     try:
         for path in files:
             try:
-                prepared = _prepare(path, settings, command)
+                prepared = _prepare(path, settings, command, info)
                 if prepared is None:
                     batch.empty.append(path.name)
                 else:
@@ -215,13 +227,20 @@ async def run_batch(
     *,
     command: str,
     install_signals: bool = True,
-    provider: ProviderFactory = grokimagine_provider,
+    provider: ProviderFactory | None = None,
 ) -> int:
     """Run every manifest under ``paths``; returns the process exit code.
 
-    ``provider`` builds the vendor client (the engine sees only the
-    :class:`~batchgen.providers.base.Provider` protocol); GrokImagine unless told."""
-    batch = _prepare_all(paths, settings, command)
+    The provider is the one ``settings.api.provider`` names (the default one unless told);
+    ``provider`` may build another client for it (the engine sees only the
+    :class:`~batchgen.providers.base.Provider` protocol). UsageError (exit 2, nothing sent)
+    for an unknown provider, or a budget it cannot take (``--max-credits`` for a provider
+    that bills dollars)."""
+    info = provider_of(settings)
+    settings = with_provider(settings, info)
+    info.unit.limit(max_credits=settings.limits.max_credits, max_usd=settings.limits.max_usd)
+    factory = provider or provider_factory(info)
+    batch = _prepare_all(paths, settings, command, info)
     if not batch.prepared:
         if batch.locked:
             return ExitCode.LOCKED
@@ -234,11 +253,11 @@ async def run_batch(
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
         await hold_bad_pictures([(p.path.name, p.store) for p in batch.prepared], settings)
-        outcome = await _dispatch(batch.prepared, settings, token, install_signals, provider)
+        outcome = await _dispatch(batch.prepared, settings, token, install_signals, factory, info)
         with quit_on_signal(enabled=install_signals) as closed:
-            code = _finish(batch, outcome, settings, closed)
+            code = _finish(batch, outcome, settings, closed, info)
             if settings.output.notify_url:
-                await _notify(settings.output.notify_url, batch, code)
+                await _notify(settings.output.notify_url, batch, code, info)
         return code
     finally:
         for handler in handlers:
@@ -253,9 +272,10 @@ async def _dispatch(
     token: Token,
     install_signals: bool,
     provider: ProviderFactory,
+    info: ProviderInfo,
 ) -> _Outcome:
     async with (
-        open_throttle(settings, token.reveal()) as throttle,
+        open_throttle(settings, token.reveal(), info.limits) as throttle,
         provider(settings, token, throttle.observe) as api,
         aiohttp.ClientSession(
             connector=cdn_connector(allow_private=policy_for(settings).allow_private)
@@ -269,6 +289,7 @@ async def _dispatch(
             cdn=cdn,
             settings=settings,
             planner=planner,
+            billing=info.billing,
         )
 
         def quit_now(code: int) -> None:
@@ -347,7 +368,9 @@ def _lines(prepared: Sequence[Prepared]) -> list[RunLine]:
     return [RunLine(p.path.name, p.store, p.run_id, p.run) for p in prepared]
 
 
-def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed) -> int:
+def _finish(
+    batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed, info: ProviderInfo
+) -> int:
     """Write every run's line in its state first (quick), then the results (slow)."""
     dispatcher = outcome.dispatcher
     codes = [manifest_exit(p.store, dispatcher, outcome.signum) for p in batch.prepared]
@@ -363,7 +386,7 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed
             write_results(prepared.store, prepared.run, settings=settings)
         except (DiskFullError, OSError) as exc:
             log.error("%s: results not written: %s", prepared.path.name, exc)
-        log.info("%s", summary_line(prepared, demo=settings.state.demo))
+        log.info("%s", summary_line(prepared, info, demo=settings.state.demo))
     return overall_exit(
         codes,
         dispatcher,
@@ -373,8 +396,8 @@ def _finish(batch: _Batch, outcome: _Outcome, settings: Settings, closed: Closed
     )
 
 
-async def _notify(url: str, batch: _Batch, code: int) -> None:
-    lines = [summary_line(p) for p in batch.prepared]
+async def _notify(url: str, batch: _Batch, code: int, info: ProviderInfo) -> None:
+    lines = [summary_line(p, info) for p in batch.prepared]
     lines += [f"{name}: unreadable, skipped" for name in batch.unreadable]
     lines += [f"{name}: locked by another run" for name in batch.locked]
     meaning = MEANINGS.get(code, "see the log")
@@ -384,22 +407,29 @@ async def _notify(url: str, batch: _Batch, code: int) -> None:
         "rows": sum(p.store.row_count(in_manifest_only=True) for p in batch.prepared),
         "takes": sum(sum(p.store.counts(in_manifest_only=True).values()) for p in batch.prepared),
     }
-    fields = {"exit_code": code, "manifests": lines, **sizes, **total.fields()}
+    fields = {"exit_code": code, "manifests": lines, **sizes, **info.unit.spend_fields(total)}
     await send_notice(url, text, fields)
 
 
-def summary_line(prepared: Prepared, *, demo: bool = False) -> str:
+def summary_line(prepared: Prepared, info: ProviderInfo = DEFAULT, *, demo: bool = False) -> str:
     """One line per manifest for the log and the notice: its rows and takes (counted apart),
-    the takes by status, what this run did, what it cost, where the results are."""
+    the takes by status, what this run did, what it cost (in the provider's unit), where the
+    results are."""
     counts = prepared.store.counts(in_manifest_only=True)
     rows = prepared.store.row_count(in_manifest_only=True)
     c = prepared.run.counters
+    unit = info.unit
     parts = [f"{status.value} {n}" for status, n in sorted(counts.items()) if n]
     simulated = " (simulated: the demo spends nothing)" if demo else ""
+    if unit.credits:
+        money = f"credits charged {c.credits}, possibly charged {c.possible}"
+    else:
+        money = f"charged {format_usd(unit.usd(c.credits))}, possibly charged "
+        money += format_usd(unit.usd(c.possible))
     sizes = f"{plural(rows, 'row')}, {plural(sum(counts.values()), 'take')}"
     return (
         f"{prepared.path.name}: {sizes} ({', '.join(parts) or 'none'}); this run: submitted "
-        f"{c.submitted}, downloaded {c.downloaded}, credits charged {c.credits}, possibly "
-        f"charged {c.possible}; state: {prepared.store.spend().describe()}{simulated}; "
+        f"{c.submitted}, downloaded {c.downloaded}, {money}; state: "
+        f"{unit.spend_text(prepared.store.spend())}{simulated}; "
         f"results in {prepared.out_dir / XLSX_NAME}, gallery {prepared.out_dir / GALLERY_NAME}"
     )

@@ -39,6 +39,7 @@ from batchgen.engine.downloads.fetch import (
 )
 from batchgen.engine.downloads.verify import sniff
 from batchgen.engine.manifest_run import ManifestRun, VideoFiles
+from batchgen.engine.outcomes import FINAL_MESSAGES
 from batchgen.engine.retry import Step, attempt_limit, backoff_delay
 from batchgen.errors import DiskFullError, DownloadError
 from batchgen.models import (
@@ -182,6 +183,9 @@ class DownloadStage:
                 dest = run.out_dir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 size = await self._fetch(run, job, urls, index, dest, rel)
+            except _TaskExpired as exc:
+                self._expired(run, job, exc.status)
+                return
             except DownloadError as exc:
                 self._failed(run, job, exc)
                 return
@@ -200,6 +204,21 @@ class DownloadStage:
             ),
         )
         run.counters.downloaded += 1
+
+    @staticmethod
+    def _expired(run: ManifestRun, job: Job, status: TaskStatus) -> None:
+        """Asked again for fresh links, the vendor says the task expired: final, said so."""
+        message = FINAL_MESSAGES[JobStatus.EXPIRED].format(task=job.task_id, word=status.status)
+        run.store.transition(
+            job.key,
+            JobStatus.EXPIRED,
+            error_kind=ErrorKind.PERMANENT,
+            error_message=f"its video links expired before they were fetched, and {message}",
+            attempt=Attempt(AttemptKind.DOWNLOAD, AttemptOutcome.FAILED, message),
+        )
+        log.warning(
+            "%s: row %d: the task expired before its videos were fetched", run.name, job.row
+        )
 
     @staticmethod
     def _failed(run: ManifestRun, job: Job, exc: DownloadError) -> None:
@@ -275,6 +294,8 @@ class DownloadStage:
     async def _refresh_urls(self, run: ManifestRun, job: Job, urls: list[str]) -> bool:
         """Ask the API again for the task: its answer may carry fresh links."""
         status = await self._fresh_status(job.task_id) if job.task_id else None
+        if status is not None and status.state is TaskState.EXPIRED:
+            raise _TaskExpired(status)
         if status is None or status.state is not TaskState.COMPLETED:
             return False
         if len(status.urls) != len(urls):
@@ -282,3 +303,11 @@ class DownloadStage:
         urls[:] = status.urls
         run.store.transition(job.key, JobStatus.COMPLETED, video_urls=status.urls)
         return True
+
+
+class _TaskExpired(DownloadError):
+    """A fresh status call for expired links answered that the task itself expired."""
+
+    def __init__(self, status: TaskStatus) -> None:
+        super().__init__(f"task {status.task_id} expired")
+        self.status = status

@@ -37,8 +37,8 @@ class Counters:
     rejected: int = 0
     unknown: int = 0
     lost: int = 0  # tasks the vendor said it does not know
-    credits: int = 0  # charged: tasks finished this run, never below 40 each
-    possible: int = 0  # possibly charged: submits of this run whose outcome is unknown
+    credits: int = 0  # charged (billing units): tasks finished this run
+    possible: int = 0  # possibly charged (billing units): submits whose outcome is unknown
     retried: int = 0
 
 

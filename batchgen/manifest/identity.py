@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from batchgen.manifest.model import Manifest, ManifestRow, Problem, display_path
-from batchgen.manifest.values import request_key
+from batchgen.manifest.values import identity_request, request_key
 from batchgen.models import JobSpec
 
 __all__ = ["Generated", "hold_regenerations", "regenerations"]
@@ -36,11 +36,11 @@ def regenerations(manifest: Manifest, generated: Iterable[Generated]) -> dict[st
         return {}
     by_request: dict[str, tuple[str, int]] = {}
     for old in rows:
-        by_request.setdefault(request_key(**old.request()), (old.key, old.row))
+        by_request.setdefault(request_key(**identity_request(old)), (old.key, old.row))
     present = {row.key for row in manifest.rows}
     found: dict[str, tuple[str, int]] = {}
     for spec in candidates:
-        hit = by_request.get(request_key(**spec.request()))
+        hit = by_request.get(request_key(**identity_request(spec)))
         # An old key still in the manifest means this row is a second copy of a row that
         # kept its identity (a deliberate duplicate, already warned about), not a renamed one.
         if hit is not None and hit[0] != spec.key and hit[0] not in present:

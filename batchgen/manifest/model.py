@@ -111,6 +111,7 @@ class ManifestRow:
     problems: tuple[Problem, ...] = ()
     skipped: str | None = None  # why the row is not sent although it may be valid (hidden)
     template: str | None = None  # the prompt template ``spec.prompt`` was filled from
+    price: int | None = None  # what ``spec`` is expected to cost, in the provider's unit
 
     @property
     def valid(self) -> bool:

@@ -24,11 +24,12 @@ from pathlib import Path
 from batchgen import __version__
 from batchgen.atomic import atomic_path
 from batchgen.config import Settings
-from batchgen.models import USD_PER_CREDIT, Job, RunInfo, split_variant
+from batchgen.models import Job, RunInfo, split_variant
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import XLSX_NAME, summarise, write_results
 from batchgen.output.review import PersonColumns, Review, cost_per_keeper
 from batchgen.output.workbook import results_header, video_columns
+from batchgen.providers.descriptor import unit_named
 from batchgen.state.protocol import Store
 
 __all__ = [
@@ -114,14 +115,15 @@ def write_reports(
     Jobs are listed by row, each row's variants after it by number (``#v2`` before ``#v10``).
     """
     jobs = sorted(store.iter_jobs(), key=_display_order)
-    summary = summarise(jobs, _runs(store), manifest=name, version=__version__)
-    spend = store.spend()  # charged / committed / possibly charged, never below 40 a task
+    unit = unit_named(store.get_meta("billing_unit"))
+    summary = summarise(jobs, _runs(store), manifest=name, version=__version__, unit=unit)
+    spend = store.spend()  # charged / committed / possibly charged, in the provider's unit
     summary = dataclasses.replace(
         summary,
         credits=spend.charged,
         committed=spend.committed,
         possible=spend.possible,
-        usd=round(spend.total * USD_PER_CREDIT, 2),
+        usd=round(unit.usd(spend.total), 6),
     )
     review = Review(origins=store.origins(), decisions=store.decisions())
     person = PersonColumns.from_json(store.get_meta(PERSON_COLUMNS_META))

@@ -50,6 +50,7 @@ from batchgen.output.cells import (
 from batchgen.output.review import REVIEW_COLUMNS, PersonColumns, Review
 from batchgen.output.summary import Summary, summarise
 from batchgen.output.workbook import write_workbook
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
     "CSV_NAME",
@@ -135,6 +136,7 @@ def write_results(
         ordered,
         escape=csv_escape,
         review=review,
+        unit=summary.unit,
     )
     return xlsx_path, csv_path
 
@@ -149,15 +151,15 @@ def _lines(items: Sequence[str]) -> str | None:
     return "\n".join(items) or None
 
 
-def _getters() -> list[Callable[[Job], Any]]:
+def _getters(unit: BillingUnit = CREDIT) -> list[Callable[[Job], Any]]:
     return [
         lambda job: job.row,
         lambda job: job.key,
         status_text,
         lambda job: job.task_id,
         lambda job: job.attempts,
-        lambda job: job.consumed_credits,
-        lambda job: f"{job_usd(job):.2f}",
+        lambda job: job.consumed_credits if unit.credits else None,
+        lambda job: f"{job_usd(job, unit):.2f}" if unit.credits else f"{job_usd(job, unit):g}",
         lambda job: csv_time(job.created_at),
         lambda job: csv_time(job.submitted_at),
         lambda job: csv_time(job.completed_at),
@@ -196,10 +198,11 @@ def _write_csv(
     *,
     escape: bool,
     review: Review | None = None,
+    unit: BillingUnit = CREDIT,
 ) -> None:
     ours = RESULT_COLUMNS + (REVIEW_COLUMNS if review is not None else ())
     header = [*columns, *unique_names(columns, ours)]
-    getters = _getters()
+    getters = _getters(unit)
     # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)

@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from batchgen.errors import StateConflictError, StateError
-from batchgen.models import JobStatus, request_changes
-from batchgen.state.job_columns import load_spec
+from batchgen.models import JobSpec, JobStatus, request_changes
+from batchgen.state.job_columns import load_spec, spec_columns, spec_from
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.lock import RunLock
 from batchgen.state.origins import OriginRecords
@@ -242,6 +242,60 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
             "where its task ids mean nothing. Use --base-url " + known + ", or "
             "--rebind-base-url if this is the same service at a new address"
         )
+
+    @_translating
+    def bind_provider(
+        self,
+        provider: str,
+        *,
+        unit: str,
+        floor: bool,
+        price_of: Callable[[JobSpec], int],
+        legacy: str,
+    ) -> None:
+        """Record the provider this state's tasks belong to, its billing unit and price rule;
+        refuse another provider once a submit was sent.
+
+        A state written before providers were recorded is ``legacy``'s. Rows that have no
+        price yet (such a state's) are priced with ``price_of``. Raises StateConflictError
+        (exit 2) when the state has sent a submit to another provider: its task ids mean
+        nothing there, and its money is counted in that provider's unit.
+        """
+        known = self.get_meta("provider")
+        if known is None and self._ever_submitted():
+            known = legacy
+        if known is not None and known != provider and self._ever_submitted():
+            raise StateConflictError(
+                f"{self.path} holds tasks made with the provider {known!r}; this run asks for "
+                f"{provider!r}, where those task ids mean nothing. Run with --provider {known} "
+                f"to continue it, or start a separate state for {provider!r}: --provider "
+                f"{provider} --out ANOTHER_FOLDER --new-state"
+            )
+        self.set_meta("provider", provider)
+        self.set_meta("billing_unit", unit)
+        self.set_meta("price_floor", "1" if floor else "0")
+        self._fill_prices(price_of)
+
+    @_translating
+    def fill_prices(self, price_of: Callable[[JobSpec], int]) -> None:
+        """Price every row that has no price yet (a state older than prices per row, a row
+        requeued with an edited request) with ``price_of``: in the state's billing unit."""
+        self._fill_prices(price_of)
+
+    def _fill_prices(self, price_of: Callable[[JobSpec], int]) -> None:
+        sql = f"SELECT {spec_columns()} FROM jobs WHERE price IS NULL"
+        rows = [spec_from(r) for r in self._conn.execute(sql)]
+        if not rows:
+            return
+        with self._transaction() as c:
+            c.executemany(
+                "UPDATE jobs SET price = ? WHERE key = ?",
+                ((price_of(spec), spec.key) for spec in rows),
+            )
+            c.execute(
+                "UPDATE task_log SET price = (SELECT price FROM jobs WHERE jobs.key = "
+                "task_log.key) WHERE price IS NULL"
+            )
 
     def _ever_submitted(self) -> bool:
         """Whether any row of this state ever had a submit that may have reached an API."""

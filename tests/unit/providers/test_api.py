@@ -151,7 +151,8 @@ async def test_400_is_permanent(make_sim: MakeSim) -> None:
 
 async def test_401_is_fatal_and_names_the_variable_not_the_token(make_sim: MakeSim) -> None:
     sim = await make_sim()
-    async with client(sim, token="wrong-token-value") as api:
+    wrong = Token("wrong-token-value", "GROKIMAGINE_API_TOKEN")  # as load_token names it
+    async with ApiClient(sim.url, wrong) as api:
         with pytest.raises(AuthError) as caught:
             await api.submit(SPEC)
     assert caught.value.exit_code == 3
