@@ -81,14 +81,20 @@ def absorb_review(store: ManifestStore, out_dir: Path) -> int:
         if found.columns.names and found.columns.to_json() != before:
             log.info(
                 "%s: read the column(s) a person added to %s: %s; kept at every rewrite",
-                out_dir.name,
+                _name(store, out_dir),
                 XLSX_NAME,
                 found.columns.describe(),
             )
     store.set_meta(WORKBOOK_STAMP_META, stamp)  # read once per edit
     if changed:
-        log.info("%s: %d decision(s) read from the results", out_dir.name, changed)
+        log.info("%s: %d decision(s) read from the results", _name(store, out_dir), changed)
     return changed
+
+
+def _name(store: ManifestStore, out_dir: Path) -> str:
+    """The manifest's file name for a log line (as the run's other lines name it)."""
+    recorded = store.get_meta("manifest_path")
+    return Path(recorded).name if recorded else out_dir.name
 
 
 def _keep_aside(path: Path, why: str) -> None:
@@ -117,7 +123,7 @@ def plan_regenerations(store: ManifestStore, manifest: Manifest) -> list[str]:
     for new, origin in planned:
         store.add_regeneration(new, origin)
     if planned:
-        log.info("%s: %d variant(s) to regenerate", manifest.path.name, len(planned))
+        log.info("%s: %d take(s) to regenerate", manifest.path.name, len(planned))
     return [new for new, _ in planned]
 
 
