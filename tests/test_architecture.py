@@ -28,14 +28,15 @@ ROOT = Path(__file__).resolve().parents[1] / "batchgen"
 
 # Layer of each top-level unit of the package (module or sub-package).
 LAYERS = {
-    "text": -1,  # below the other base modules: logs (and every layer) clean text with it
+    "text": -2,  # below the other base modules: logs (and every layer) clean text with it
+    "errors": -1,  # the one error tree: every base module may raise from it (paths does)
     "batchgen": 0,
-    "errors": 0,
     "models": 0,
     "config": 0,
     "atomic": 0,
     "logs": 0,
     "paths": 0,
+    "xlsx_bounds": 0,
     "state": 1,
     "providers": 1,
     "simulator": 1,

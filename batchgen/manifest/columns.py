@@ -149,7 +149,7 @@ def missing_prompt_message(header: Sequence[object]) -> str:
     names = [as_text(cell) for cell in header if as_text(cell).strip()]
     if not names:
         return "has no header row: the first row must name the columns (a 'prompt' column at least)"
-    listed = ", ".join(show(name, 40) for name in names[:12])
+    listed = ", ".join(_shown_header(name) for name in names[:12])
     if len(names) > 12:
         listed += f" and {len(names) - 12} more"
     message = f"has no prompt column (columns found: {listed}); {describe_accepted('prompt')}"
@@ -158,6 +158,17 @@ def missing_prompt_message(header: Sequence[object]) -> str:
     if close:
         message += f"; is {show(names[folded.index(close[0])], 40)} meant to be 'prompt'?"
     return message
+
+
+#: A header cell longer than this is not shown in a message: a column name is short, and a
+#: long first line is more likely content (a file that is not a manifest) than a header.
+SHOWN_HEADER_CHARS = 40
+
+
+def _shown_header(name: str) -> str:
+    if len(name) > SHOWN_HEADER_CHARS:
+        return f"(a cell of {len(name):,} characters, not shown)"
+    return show(name, SHOWN_HEADER_CHARS)
 
 
 def describe_accepted(role: str) -> str:

@@ -308,6 +308,8 @@ class _RowChecker:
             return self.problem(number, column, None, message)
         if issue.kind == "extra_cells":
             return self.problem(number, None, None, issue.detail)
+        if issue.kind == "outside_table":
+            return self.warning(number, None, None, issue.detail)
         if column not in self.request:
             self.hidden_no_value += issue.kind == "no_value"
             return None

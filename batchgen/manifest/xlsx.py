@@ -36,6 +36,7 @@ from batchgen.manifest.table import (
 )
 from batchgen.manifest.xlsx_cells import Flagged, PaddedIds, make_parser
 from batchgen.manifest.xlsx_guard import check_container
+from batchgen.manifest.xlsx_tables import apply_tables, sheet_tables
 
 __all__ = ["read_xlsx"]
 
@@ -80,6 +81,7 @@ def _read_workbook(path: Path, sheet: str | None, include_hidden: bool) -> RawTa
     try:
         worksheet, header_row, header = _choose_sheet(path, workbook, sheet, include_hidden)
         table = _read_sheet(path, workbook, worksheet, header_row, header)
+        apply_tables(table, sheet_tables(path, worksheet.title))
         hidden = [s.title for s in workbook.worksheets if _hidden(s) and s is not worksheet]
         if hidden and sheet is None:
             names = ", ".join(show(t, 40) for t in hidden[:10])

@@ -48,7 +48,7 @@ from batchgen.engine.downloads.verify import (
     sniff,
 )
 from batchgen.errors import DownloadError
-from batchgen.providers.ratelimit import parse_reset
+from batchgen.providers.ratelimit import retry_after_of
 from batchgen.text import clean_text
 
 __all__ = [
@@ -189,7 +189,7 @@ def _status_problem(response: aiohttp.ClientResponse, url: str) -> DownloadError
     status = response.status
     if status in _EXPIRED:
         return ExpiredLinkError(f"the video link has expired or is gone (HTTP {status})")
-    hint = parse_reset(response.headers.get("Retry-After"))
+    hint = retry_after_of(response.headers)  # a date is read against the CDN's own Date
     hint = hint if hint is not None and math.isfinite(hint) else None
     if status in (429, 503) or (status >= 500 and hint is not None):
         wait = f", asking to wait {hint:.0f} s" if hint is not None else ""

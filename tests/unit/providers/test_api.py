@@ -72,9 +72,9 @@ def test_garbage_rate_headers_never_crash() -> None:
     assert info.pause() is None
 
 
-def test_retry_after_and_reset_give_the_longer_pause() -> None:
+def test_retry_after_wins_over_the_reset() -> None:
     info = parse_rate_headers(
-        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "12", "Retry-After": "20"}
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30", "Retry-After": "20"}
     )
     assert info.remaining == 0 and info.pause() == 20.0
 
