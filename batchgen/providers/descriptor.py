@@ -274,11 +274,12 @@ class LimitModel:
         tier: str | None = None,
         window: float | None = None,
     ) -> tuple[int, float]:
-        """``(requests, window seconds)`` the throttle enforces: ``rps`` per second, else
-        ``rpm`` per ``window`` (a minute), else the named ``tier``, else this model's limit.
+        """``(requests, window seconds)`` the throttle enforces: ``rps`` per ``window`` (a
+        second), else ``rpm`` per ``window`` (a minute), else the named ``tier``, else this
+        model's limit (``window`` compresses time in the benchmark).
         UsageError for a tier the provider does not have."""
         if rps is not None:
-            return rps, 1.0
+            return rps, window or 1.0
         if rpm is not None:
             return rpm, window or 60.0
         if tier is not None:

@@ -146,6 +146,7 @@ RUN_SCENARIOS = {
     "baseline: sequential, free",
     "overhead: instant, no limit",
     "overhead: no-op re-run",
+    "xai: 1 request/s, N=3",  # the xAI cells, at the smoke's size
 }
 
 
