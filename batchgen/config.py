@@ -16,11 +16,9 @@ from typing import Any
 
 __all__ = [
     "BASE_URL_ENV",
-    "DEFAULT_BASE_URL",
     "DEFAULT_TIER",
     "DEMO_TOKEN",
     "TIERS",
-    "TOKEN_ENV",
     "ApiSettings",
     "BudgetScope",
     "DownloadSettings",
@@ -35,15 +33,13 @@ __all__ = [
     "parse_size",
 ]
 
-DEFAULT_BASE_URL = "https://grokimagineapi.com"
-TOKEN_ENV = "GROKIMAGINE_API_TOKEN"
-TOKEN_FILE_ENV = "GROKIMAGINE_API_TOKEN_FILE"
-BASE_URL_ENV = "GROKIMAGINE_BASE_URL"
 DEMO_TOKEN = "demo-token"
 
-#: Requests per minute, per account, all endpoints together.
+# The simulator's (it stands for the reseller, and imports no provider): its base-URL
+# variable and the reseller's tiers. Everything else reads them from the provider's data
+# (``providers.grokimagine.GROKIMAGINE``).
+BASE_URL_ENV = "GROKIMAGINE_BASE_URL"
 TIERS: dict[str, int] = {"free": 100, "pro": 1000, "enterprise": 5000}
-#: The tier assumed without ``--tier`` or ``--rpm``.
 DEFAULT_TIER = "free"
 
 
@@ -81,15 +77,24 @@ class BudgetScope(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApiSettings:
-    """The vendor's address, its rate limit and how its answers are read."""
+    """The vendor, its address, its rate limit and how its answers are read.
 
-    base_url: str = DEFAULT_BASE_URL
-    rpm: int = TIERS[DEFAULT_TIER]  # requests per minute, per account
+    ``provider`` names a registered provider (None: the default one); ``base_url`` empty
+    means the provider's own address. The rate limit is the provider's limit model unless
+    ``rps``, ``rpm`` or ``tier`` says otherwise (``LimitModel.resolve``).
+    """
+
+    provider: str | None = None
+    base_url: str = ""
+    rpm: int | None = None  # requests per rate_window (a minute unless set)
+    rps: int | None = None  # requests per second (a provider that limits per second)
+    tier: str | None = None  # a named tier of the provider's limit model
+    account: str | None = None  # names the shared window (None: keyed by API and token)
     safety_margin: float = DEFAULT_SAFETY_MARGIN  # fraction of the limit left unused
-    rate_window: float = 60.0  # seconds the vendor counts the rpm limit over
-    # whose window the rpm limit is counted in: "local" (every process of this user on this
-    # host with the same API and token), "none" (this process alone), or "redis://HOST:PORT/DB"
-    # (checked by ``batchgen.engine.pacing.limiter.check_limiter``)
+    rate_window: float | None = None  # seconds the limit is counted over (None: provider's)
+    # whose window the limit is counted in: "local" (every process of this user on this
+    # host with the same API and account or token), "none" (this process alone), or
+    # "redis://HOST:PORT/DB" (checked by ``batchgen.engine.pacing.limiter.check_limiter``)
     limiter: str = "local"
     timeouts: Timeouts = field(default_factory=Timeouts)
     outage_timeout: float = 600.0  # seconds without a successful API request: stop (exit 6)
@@ -102,7 +107,8 @@ class ApiSettings:
 class RunLimits:
     """What a run may spend, how long it may take, and which rows it sends again."""
 
-    max_credits: int | None = None
+    max_credits: int | None = None  # only for a provider that bills in credits
+    max_usd: float | None = None  # the budget in US dollars, for every provider
     budget_scope: BudgetScope = BudgetScope.RUN  # text ("run", "total") is accepted too
     max_runtime: float | None = None  # seconds
     grace: float = 600.0  # seconds of polling and downloading after the deadline

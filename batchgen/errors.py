@@ -11,6 +11,9 @@
     │   └── StateConflictError         this manifest's state lives elsewhere, is missing, or
     │                                  was made against another API base URL (exit 2)
     ├── LockHeldError                  another process runs this manifest (exit 4)
+    │   └── StateBusyError             another program held a write lock on the state past
+    │                                  the run's deadline (exit 4 before anything was sent;
+    │                                  a run that had sent stops early instead: exit 5)
     ├── ApiError                       the vendor API said no, or could not be reached
     │   ├── AuthError                  401: the token was refused; stop the whole run (exit 3)
     │   ├── PermanentApiError          400 and kin: this row will never succeed as it is
@@ -47,6 +50,7 @@ __all__ = [
     "PermanentApiError",
     "ProtocolError",
     "RateLimitedError",
+    "StateBusyError",
     "StateConflictError",
     "StateError",
     "TaskGoneError",
@@ -110,6 +114,11 @@ class LockHeldError(BatchgenError):
     """Another batchgen process holds the lock on this manifest's state."""
 
     exit_code = 4
+
+
+class StateBusyError(LockHeldError):
+    """Another program (a SQLite viewer with unsaved changes, a backup tool) held a write
+    lock on the state for longer than the run may wait (its deadline)."""
 
 
 class ApiError(BatchgenError):

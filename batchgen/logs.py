@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -64,9 +65,19 @@ def configure_logging(verbosity: int) -> None:
 
 
 class _RunLog(logging.FileHandler):
-    """A run log that goes quiet, with one plain line, when its disk is full (no traceback)."""
+    """A run log that goes quiet, with one plain line, when its disk is full (no traceback);
+    opened with ``O_NOFOLLOW``, so a link planted at its name is refused, not followed."""
 
     failed = False
+
+    def _open(self):  # type: ignore[no-untyped-def]  # the base class leaves it untyped
+        def no_follow(path: str, flags: int) -> int:
+            return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o666)
+
+        return open(  # the handler keeps it open and closes it
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+            opener=no_follow,
+        )  # fmt: skip
 
     def handleError(self, record: logging.LogRecord) -> None:
         if not self.failed:
@@ -79,7 +90,11 @@ def attach_run_log(out_dir: Path) -> logging.Handler:
     folder = out_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    handler = _RunLog(folder / f"run-{stamp}.log", encoding="utf-8")
+    try:
+        handler: logging.Handler = _RunLog(folder / f"run-{stamp}.log", encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"batchgen: the run log in {folder} cannot be written: {exc}\n")
+        return logging.NullHandler()
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(_FORMAT, _DATEFMT))
     handler.addFilter(_Redact())

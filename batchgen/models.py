@@ -35,6 +35,8 @@ __all__ = [
     "variant_key",
 ]
 
+# The reseller's vocabulary and price, for the simulator (which stands for that vendor and
+# imports no provider). Everything else reads them from ``providers.grokimagine.GROKIMAGINE``.
 MODES: tuple[str, ...] = ("fun", "normal", "spicy")
 RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
 CREDITS_PER_TASK = 40
@@ -80,7 +82,13 @@ class JobSpec:
     prompt: str = field(metadata={"folded": True})
     mode: str
     ratio: str
-    images: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()  # URLs, or absolute paths of local pictures
+    duration: int | None = None  # seconds; None: the provider's default
+    resolution: str | None = None  # e.g. "720p"; None: the provider's default
+    model: str | None = None  # None: the provider's default
+    #: SHA-256 (hex) of each local picture in ``images``, "" for a URL; empty when none is
+    #: local. The key hashes these instead of the paths (``manifest.values.identity_request``).
+    image_digests: tuple[str, ...] = ()
 
     def request(self) -> dict[str, Any]:
         """The request's fields by name, in declaration order, leaving out every field that
@@ -190,6 +198,8 @@ class JobStatus(StrEnum):
     LOST = "lost"  # the vendor answered that it does not know this task id (any more)
     DOWNLOAD_FAILED = "download_failed"  # videos exist but could not be fetched (yet)
     SKIPPED = "skipped"  # hidden in the sheet; never sent (``--include-hidden`` sends it)
+    EXPIRED = "expired"  # the vendor let the task expire before a video could be fetched
+    MODERATED = "moderated"  # the vendor's moderation withheld the finished video
 
 
 class ErrorKind(StrEnum):
@@ -241,6 +251,8 @@ NEEDS_ATTENTION = frozenset(
         JobStatus.UNKNOWN,
         JobStatus.LOST,
         JobStatus.DOWNLOAD_FAILED,
+        JobStatus.EXPIRED,
+        JobStatus.MODERATED,
     }
 )
 
@@ -251,11 +263,19 @@ class TaskState(StrEnum):
     WAITING = "waiting"  # queued, processing, or a status string nobody told us about
     COMPLETED = "completed"
     FAILED = "failed"
+    EXPIRED = "expired"  # final: the vendor let the task expire; no video will come
+    MODERATED = "moderated"  # final: done, but moderation withheld the video
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskStatus:
-    """One answer of ``GET /v1/status``, typed."""
+    """One answer of a provider's status request, typed.
+
+    ``consumed_credits`` is the vendor's reported cost in the provider's billing unit
+    (``providers.descriptor.BillingUnit``: credits, or micro-dollars), None when not reported
+    or not a plausible number. ``running`` is True when the vendor says the task is being
+    worked on (not only queued).
+    """
 
     task_id: str
     status: str  # the vendor's raw status string
@@ -265,6 +285,7 @@ class TaskStatus:
     error_message: str | None = None
     urls: tuple[str, ...] = ()
     request: dict[str, Any] = field(default_factory=dict)
+    running: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,7 +298,8 @@ class Job(JobSpec):
     in_manifest: bool = True  # False: deleted from the manifest since an earlier run
     task_id: str | None = None
     attempts: int = 0
-    consumed_credits: int = 0
+    consumed_credits: int = 0  # what the task cost, in the provider's billing unit
+    price: int | None = None  # what the row is expected to cost (None: not priced yet)
     error_kind: str | None = None  # an ErrorKind value (a str: older state files may hold others)
     error_message: str | None = None
     video_urls: tuple[str, ...] = ()

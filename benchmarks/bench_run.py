@@ -7,6 +7,11 @@ Usage::
     python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (7 more minutes)
     python benchmarks/bench_run.py --grid     # N x tier x seed, cold starts (about 10 minutes)
     python benchmarks/bench_run.py --overhead # runner CPU and memory only (1 minute; --scale too)
+    python benchmarks/bench_run.py --xai      # only the xAI cells: 1 request/s, N = 10 and 100
+
+The table includes two xAI cells (``--provider xai`` against the simulator's xAI dialect at
+1 request per second per team, N = 10 and N = 100): xAI's limit is per second, so its window
+(1 s) is compressed by k like the reseller's minute, with ``--rps-window`` on both sides.
 
 ``--smoke`` shrinks whichever of these was asked to a few rows and about a second of
 compressed time per scenario: the figures mean nothing, but every path runs (the test suite's
@@ -267,9 +272,10 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: TextI
     )
 
 
-def runner_argv(k: int, args: Sequence[str]) -> list[str]:
-    """``batchgen <args>`` with every duration of the client compressed by ``k``."""
-    compressed = {"--rate-window": 60.0, "--first-poll": FIRST_POLL, "--max-poll-lag": POLL_LAG}
+def runner_argv(k: int, args: Sequence[str], *, window: float = 60.0) -> list[str]:
+    """``batchgen <args>`` with every duration of the client compressed by ``k`` (``window``:
+    the seconds the provider counts its limit over, before compression)."""
+    compressed = {"--rate-window": window, "--first-poll": FIRST_POLL, "--max-poll-lag": POLL_LAG}
     durations = [f"{option}={seconds / k:.6f}s" for option, seconds in compressed.items()]
     return [sys.executable, "-m", "batchgen", *args, *durations]
 
@@ -282,7 +288,8 @@ class Row:
     name: str
     n: int
     k: int
-    rpm: int  # the limit the simulator enforces
+    rpm: int  # the limit the simulator enforces, requests per ``window``
+    window: float = 60.0  # seconds (before compression) the limit is counted over
     makespan: float = math.nan  # wall seconds
     lb: float = math.nan  # wall seconds
     requests: int = 0
@@ -298,7 +305,7 @@ class Row:
 
     def submit_ratio(self) -> float:
         """The submit phase over the least the throttle allows for it (N / (1 - margin) R)."""
-        allowed = (1 - MARGIN) * self.rpm * self.k / 60
+        allowed = max(1, int((1 - MARGIN) * self.rpm)) * self.k / self.window
         return self.submit_span / (self.n / allowed) if self.rpm else 0
 
     def cells(self) -> list[str]:
@@ -387,7 +394,11 @@ class Bench:
     def env(self, home: Path | None = None) -> dict[str, str]:
         """The runner's environment: the token from the variable, as a user would set it, and
         (``home``) its own per-user state folder, so that it starts with no latency history."""
-        extra = {"GROKIMAGINE_API_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        extra = {
+            "GROKIMAGINE_API_TOKEN": self.token,
+            "XAI_API_KEY": self.token,
+            "PYTHONUNBUFFERED": "1",
+        }
         if home is not None:
             extra["BATCHGEN_HOME"] = str(home)
         return os.environ | extra
@@ -441,6 +452,54 @@ def run_tier(
         stats = sim.stats()
     (folder / "sim-stats.json").write_text(json.dumps(stats), encoding="utf-8")
     sim_figures(row, stats, per_second=server_rpm * k / 60)
+    state_figures(row, folder / "out" / "bench" / "state.sqlite")
+    row.cpu, row.wall, row.rss = usage.cpu, usage.wall, usage.max_rss_mb
+    if usage.exit_code != 0:
+        row.note = f"exit {usage.exit_code}"
+    return row
+
+
+#: xAI's own limit (xai-video-api.md section 5): 1 request per second per team.
+XAI_RPS = 1
+XAI_SIZES = (10, 100)
+XAI_MAX_K = 40  # a compressed second of at least 25 ms
+
+
+def xai_k(n: int, *, target: float) -> int:
+    """The compression factor of an xAI cell: about ``target`` wall seconds of expected LB
+    (2N requests at 1 per second, or the longest latency), a window of at least 25 ms."""
+    expected = max(2 * n / XAI_RPS, expected_max_latency(n))
+    return max(1, min(XAI_MAX_K, int(expected / target)))
+
+
+def run_xai(bench: Bench, n: int, *, k: int, seed: int | None = None) -> Row:
+    """``batchgen run --provider xai`` on ``n`` rows against the xAI simulator at 1 request per
+    second per team (every duration compressed by ``k``, the second included)."""
+    name = f"xai: 1 request/s, N={n}"
+    row = Row(name=name, n=n, k=k, rpm=XAI_RPS, window=1.0)
+    folder = bench.folder(name)
+    manifest = write_manifest(folder / "bench.csv", n, name)
+    sim_args = [
+        *("--provider", "xai", "--rps", str(XAI_RPS), "--rps-window", repr(1 / k)),
+        *("--latency-median", repr(MEDIAN / k), "--latency-sigma", repr(SIGMA)),
+        *("--seed", str(bench.seed if seed is None else seed)),
+    ]
+    bench.log(f"{name}: k={k}")
+    with SimProcess(sim_args, bench.token, folder / "sim.log") as sim:
+        args = [
+            *("run", manifest.name, "--out", "out", "--base-url", sim.url, "-q"),
+            *("--provider", "xai", "--rps", str(XAI_RPS), "--no-progress"),
+        ]
+        with (folder / "runner.log").open("w") as log:
+            usage = run_child(
+                runner_argv(k, args, window=1.0),
+                env=bench.env(folder / "home"),
+                cwd=folder,
+                log=log,
+            )
+        stats = sim.stats()
+    (folder / "sim-stats.json").write_text(json.dumps(stats), encoding="utf-8")
+    sim_figures(row, stats, per_second=XAI_RPS * k)
     state_figures(row, folder / "out" / "bench" / "state.sqlite")
     row.cpu, row.wall, row.rss = usage.cpu, usage.wall, usage.max_rss_mb
     if usage.exit_code != 0:
@@ -612,6 +671,7 @@ class Plan:
     sequential_n: int = 10
     overhead_n: int = 1000
     scale_n: int = 100_000
+    xai_sizes: tuple[int, ...] = XAI_SIZES  # rows of the xAI cells (1 request per second)
     #: Where the server's limit is binding (adaptation), its X-RateLimit-Reset header counts
     #: whole seconds: the compressed window is at least this long so that rounding stays small.
     adapt_min_window: float = 6.0
@@ -628,6 +688,7 @@ class Plan:
             sequential_n=1,
             overhead_n=max(10, self.overhead_n // 100),
             scale_n=max(50, self.scale_n // 1000),
+            xai_sizes=(3,),
             adapt_min_window=1.0,
         )
 
@@ -664,6 +725,8 @@ def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
     k = sequential_k(plan.sequential_n, target=plan.target / 2)
     name = "baseline: sequential, free"
     rows.append(run_baseline(bench, name, plan.sequential_n, rpm=free, k=k, sequential=True))
+    for n in plan.xai_sizes:
+        rows.append(run_xai(bench, n, k=xai_k(n, target=plan.target)))
     rows.extend(run_overhead(bench, plan, scale=scale))
     return rows
 
@@ -935,6 +998,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="a few rows per scenario: checks every path runs"
     )
+    parser.add_argument(
+        "--xai", action="store_true", help="only the xAI cells (1 request/s, N = 10 and 100)"
+    )
     ns = parser.parse_args(args)
     plan = PLANS["quick" if ns.quick else "full"]
     if ns.smoke:
@@ -949,6 +1015,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tiers = ns.tiers.split(",") if ns.tiers else list(TIERS)
             target, max_wall = (1.0, 2.0) if ns.smoke else (GRID_TARGET, GRID_MAX_WALL)
             cells = run_grid(bench, sizes, seeds, tiers, target=target, max_wall=max_wall)
+        elif ns.xai:
+            rows = [run_xai(bench, n, k=xai_k(n, target=plan.target)) for n in plan.xai_sizes]
         else:
             rows = (run_overhead if ns.overhead else run_all)(bench, plan, scale=ns.scale)
     print(f"batchgen run benchmark: {machine()}; total {time.monotonic() - started:.0f} s\n")

@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/bench_sheets.py [--keep DIR] [--smoke]``
 
-Two files, each validated by the real ``batchgen validate`` in a fresh subprocess (peak RSS
+Three files, each validated by the real ``batchgen validate`` in a fresh subprocess (peak RSS
 from ``wait4``, wall time from the parent):
 
 * ``formatted.xlsx``: 3 data rows, every row down to 1,048,576 formatted (a ``<row>`` with a
@@ -11,8 +11,10 @@ from ``wait4``, wall time from the parent):
 * ``strings_bomb.xlsx``: 3 data rows and a shared-strings table of about 450 MB of tiny
   strings (under the 512 MB zip-bomb guard; about 1 MB on disk). Goal: refused (or read)
   within 10 s and 500 MB.
+* ``inline_bomb.xlsx``: 8 million inline-string cells (400,000 rows of 20; about 3.5 MB on
+  disk, 300 MB unpacked), as issue 23 saw. Goal: refused (or read) within 10 s and 500 MB.
 
-``--smoke`` writes both files a thousand times smaller (the figures mean nothing; the test
+``--smoke`` writes every file a thousand times smaller (the figures mean nothing; the test
 suite checks that way that the benchmark still runs).
 """
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 EXCEL_ROWS = 1_048_576
 BOMB_STRINGS = 27_000_000  # 17 bytes each ("<si><t>a</t></si>"): about 450 MB
+INLINE_CELLS, INLINE_PER_ROW = 8_000_000, 20  # 400,000 rows of 20 inline-string cells
 
 
 def _base_workbook(path: Path) -> None:
@@ -113,6 +116,34 @@ def write_strings_bomb(path: Path, strings: int = BOMB_STRINGS) -> None:
     base.unlink()
 
 
+def write_inline_bomb(path: Path, cells: int = INLINE_CELLS) -> None:
+    """The header, then rows of ``INLINE_PER_ROW`` inline-string cells (``cells`` in all):
+    an id, a prompt, a mode, a ratio, and more text right of the named columns."""
+    base = path.with_suffix(".base.xlsx")
+    _base_workbook(base)
+    with zipfile.ZipFile(base) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    head, _, tail = xml.partition("</sheetData>")
+
+    def cell(text: str) -> str:
+        return f'<c t="inlineStr"><is><t>{text}</t></is></c>'
+
+    rest = cell("x") * (INLINE_PER_ROW - 4)
+
+    def chunks() -> object:
+        yield head.encode("utf-8")
+        rows = cells // INLINE_PER_ROW
+        for start in range(5, rows + 5, 10_000):
+            yield "".join(
+                f'<row r="{n}">{cell(f"i{n}")}{cell("a cat")}{cell("fun")}{cell("1:1")}{rest}</row>'
+                for n in range(start, min(start + 10_000, rows + 5))
+            ).encode("ascii")
+        yield ("</sheetData>" + tail).encode("utf-8")
+
+    _rewrite_member(base, path, "xl/worksheets/sheet1.xml", chunks())
+    base.unlink()
+
+
 def measure(path: Path) -> tuple[float, float, int, str]:
     """(seconds, peak RSS MB, exit code, last output line) of ``batchgen validate path``."""
     command = [sys.executable, "-m", "batchgen", "validate", str(path)]
@@ -129,7 +160,7 @@ def measure(path: Path) -> tuple[float, float, int, str]:
 
 
 def main() -> None:
-    """Write both files, then validate each in its own process."""
+    """Write the files, then validate each in its own process."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="write the files here and keep them")
     parser.add_argument("--smoke", action="store_true", help="files 1,000 times smaller")
@@ -141,6 +172,7 @@ def main() -> None:
         cases = {
             "formatted": (folder / "formatted.xlsx", write_formatted, EXCEL_ROWS, 200),
             "strings_bomb": (folder / "strings_bomb.xlsx", write_strings_bomb, BOMB_STRINGS, 500),
+            "inline_bomb": (folder / "inline_bomb.xlsx", write_inline_bomb, INLINE_CELLS, 500),
         }
         for name, (path, writer, size, goal_mb) in cases.items():
             if not path.exists():

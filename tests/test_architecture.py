@@ -28,14 +28,15 @@ ROOT = Path(__file__).resolve().parents[1] / "batchgen"
 
 # Layer of each top-level unit of the package (module or sub-package).
 LAYERS = {
-    "text": -1,  # below the other base modules: logs (and every layer) clean text with it
+    "text": -2,  # below the other base modules: logs (and every layer) clean text with it
+    "errors": -1,  # the one error tree: every base module may raise from it (paths does)
     "batchgen": 0,
-    "errors": 0,
     "models": 0,
     "config": 0,
     "atomic": 0,
     "logs": 0,
     "paths": 0,
+    "xlsx_bounds": 0,
     "state": 1,
     "providers": 1,
     "simulator": 1,
@@ -48,7 +49,12 @@ LAYERS = {
 }
 #: The modules of a lower package that a room may import: its doors.
 DOORS = {
-    ("engine", "providers"): {"batchgen.providers.base", "batchgen.providers.ratelimit"},
+    ("engine", "providers"): {
+        "batchgen.providers.base",
+        "batchgen.providers.ratelimit",
+        "batchgen.providers.descriptor",
+    },
+    ("output", "providers"): {"batchgen.providers.descriptor"},
     ("engine", "state"): {
         "batchgen.state.protocol",
         "batchgen.state.schema",
@@ -203,3 +209,46 @@ def test_the_size_report_lists_every_module() -> None:
 
 if __name__ == "__main__":
     print("\n".join(size_report()))
+
+
+# ---------------------------------------------------------------- the provider seam
+VENDOR_FREE = ("engine", "state", "output")
+
+
+def _vendor_modules() -> set[str]:
+    """Modules of ``providers/`` that declare a provider (a ``ProviderInfo(...)``)."""
+    found = set()
+    for name, path in _modules().items():
+        if name.startswith("batchgen.providers.") and "= ProviderInfo(" in path.read_text(
+            encoding="utf-8"
+        ):
+            found.add(name)
+    return found
+
+
+def test_no_engine_state_or_output_module_imports_a_vendor_module() -> None:
+    vendors = _vendor_modules()
+    assert {"batchgen.providers.grokimagine", "batchgen.providers.xai"} <= vendors
+    wrong = [
+        f"{name} -> {target}"
+        for name, targets in _graph().items()
+        if _unit(name) in VENDOR_FREE
+        for target in targets
+        if target in vendors or target == "batchgen.providers.catalog"
+    ]
+    assert wrong == []
+
+
+def test_nothing_outside_the_providers_names_a_token_variable_or_a_vendors_address() -> None:
+    from batchgen.providers.catalog import PROVIDERS
+
+    names = {n for i in PROVIDERS.values() for n in (i.token_env, i.token_file_env)}
+    names |= {i.default_base_url for i in PROVIDERS.values()}
+    wrong = []
+    for path in ROOT.rglob("*.py"):
+        room = path.relative_to(ROOT).parts[0]
+        if room in ("providers", "simulator"):  # the simulator stands for the vendors
+            continue
+        text = path.read_text(encoding="utf-8")
+        wrong += [f"{path.relative_to(ROOT)}: {n}" for n in sorted(names) if n in text]
+    assert wrong == []

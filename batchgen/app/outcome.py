@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from batchgen.engine.dispatcher import Dispatcher, StopReason
-from batchgen.errors import ExitCode
+from batchgen.errors import BatchgenError, ExitCode, StateBusyError
 from batchgen.models import JobStatus
 from batchgen.state.protocol import ManifestStore
 
-__all__ = ["MEANINGS", "OUTCOMES", "manifest_exit", "overall_exit"]
+__all__ = ["MEANINGS", "OUTCOMES", "ended_by", "manifest_exit", "overall_exit"]
 
 OUTCOMES = {
     ExitCode.OK: "complete",
@@ -19,6 +19,18 @@ OUTCOMES = {
     ExitCode.SIGINT: "interrupted",
     ExitCode.SIGTERM: "interrupted",
 }
+
+
+def ended_by(exc: BatchgenError, *, sent: bool) -> int:
+    """The exit code of a run that an error ended mid-dispatch; ``sent``: whether any request
+    went out. Exit 2 means "nothing was sent", so a run that had sent never ends with it: a
+    state that stayed busy stops it early (5, a re-run continues), anything else needs
+    attention (1). Before any request, a busy state is a held lock (4)."""
+    if isinstance(exc, StateBusyError):
+        return ExitCode.STOPPED_EARLY if sent else ExitCode.LOCKED
+    if sent and exc.exit_code == ExitCode.USAGE:
+        return ExitCode.ATTENTION
+    return exc.exit_code
 
 
 def manifest_exit(store: ManifestStore, dispatcher: Dispatcher, signum: int | None) -> int:

@@ -19,13 +19,13 @@ import logging
 from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
+from batchgen.app.provider import provider_of
 from batchgen.app.reporting import column_of
 from batchgen.config import Settings
 from batchgen.engine.download_stage import policy_for
 from batchgen.engine.downloads.picture_check import PictureRules, check_pictures, is_web_url
 from batchgen.manifest.model import Manifest, ManifestRow, Problem, as_text, display_path, show
 from batchgen.models import JobStatus
-from batchgen.providers.grokimagine import MAX_PICTURE_BYTES, PICTURE_FORMATS
 from batchgen.state.protocol import ManifestStore
 
 __all__ = ["check_manifest_pictures", "hold_bad_pictures", "picture_rules"]
@@ -42,9 +42,10 @@ HELD = (
 def picture_rules(settings: Settings) -> PictureRules:
     """The vendor's picture rules for this run; private addresses (and plain http on them)
     only where the video downloads allow them (an API on one, or ``--allow-private-urls``)."""
+    info = provider_of(settings)
     return PictureRules(
-        formats=PICTURE_FORMATS,
-        max_bytes=MAX_PICTURE_BYTES,
+        formats=info.picture_formats,
+        max_bytes=info.picture_max_bytes,
         allow_private=policy_for(settings).allow_private,
     )
 

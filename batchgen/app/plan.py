@@ -1,15 +1,16 @@
-"""The plan of one manifest's run for ``batchgen validate``: rows, takes, credits, time."""
+"""The plan of one manifest's run for ``batchgen validate``: rows, takes, cost, time."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from batchgen.config import BudgetScope
 from batchgen.errors import UsageError
 from batchgen.manifest.load import Manifest
-from batchgen.models import CREDITS_PER_TASK, USD_PER_CREDIT
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import BillingUnit, format_usd
 
 __all__ = [
     "ASSUMED_LATENCY_S",
@@ -42,8 +43,10 @@ class Plan:
     takes the next run adds for ``regenerate`` decisions in the review. ``done`` counts
     takes already downloaded in the state; ``to_submit`` the takes to generate;
     ``min_minutes`` is the least time the run needs at ``rpm`` requests per minute (two
-    requests per generation at least); ``budget_covers`` is how many generations
-    ``max_credits`` pays for (None: no budget). ``latency_s`` is how long one generation
+    requests per generation at least); ``credits`` is the cost in the provider's billing
+    ``unit`` (credits, or micro-dollars: each row at its price), ``usd`` the same in dollars;
+    ``budget_covers`` is how many generations ``max_credits`` (the budget, in the same unit)
+    pays for, in file order (None: no budget). ``latency_s`` is how long one generation
     takes (learned from ``latency_samples`` earlier ones, or ``ASSUMED_LATENCY_S`` when 0);
     ``notes`` are warnings about the manifest against its state
     (e.g. a prompt edited after generation).
@@ -61,6 +64,9 @@ class Plan:
     budget_covers: int | None
     rpm: int
     max_credits: int | None = None
+    unit: BillingUnit = DEFAULT.unit
+    prices: tuple[int, ...] = ()  # the distinct prices of the rows to submit
+    tiers: tuple[tuple[str, int], ...] = ()  # the provider's named limits (per minute)
     warnings: int = 0
     latency_s: float = ASSUMED_LATENCY_S
     latency_samples: int = 0
@@ -88,8 +94,13 @@ def plan_manifest(
     latencies: Sequence[float] = (),
     notes: Sequence[str] = (),
     regenerate: int = 0,
+    unit: BillingUnit = DEFAULT.unit,
+    tiers: Mapping[str, int] | None = None,
 ) -> Plan:
     """Plan the run of ``manifest``, skipping rows whose key is in ``done_keys``.
+
+    ``rpm`` is the request limit per minute; ``max_credits`` the budget in ``unit`` (the
+    provider's billing unit). Each row costs its price (``ManifestRow.price``).
 
     ``latencies`` are earlier generations' durations in seconds (their median becomes the
     plan's ``latency_s``); ``notes`` are carried into the report as warnings; ``regenerate``
@@ -101,10 +112,16 @@ def plan_manifest(
     valid = manifest.valid
     done = sum(1 for spec in valid if spec.key in done_set)
     to_submit = len(valid) - done + regenerate
-    credits = to_submit * CREDITS_PER_TASK
-    covers = (
-        None if max_credits is None else min(to_submit, max(max_credits, 0) // CREDITS_PER_TASK)
-    )
+    prices = [
+        row.price or 0
+        for row in manifest.rows
+        if row.valid and row.spec is not None and row.spec.key not in done_set
+    ]
+    if regenerate:  # a regenerated take costs what its row costs: the dearest, to be safe
+        dearest = max((row.price or 0 for row in manifest.rows if row.valid), default=0)
+        prices += [dearest] * regenerate
+    credits = sum(prices)
+    covers = None if max_credits is None else _covered(prices, max(max_credits, 0))
     return Plan(
         path=manifest.path,
         rows=len({row.row for row in manifest.rows}),
@@ -116,16 +133,30 @@ def plan_manifest(
         done=done,
         to_submit=to_submit,
         credits=credits,
-        usd=round(credits * USD_PER_CREDIT, 2),
+        usd=round(unit.usd(credits), 6),
         min_minutes=REQUESTS_PER_TASK * to_submit / rpm,
         budget_covers=covers,
         rpm=rpm,
         max_credits=max_credits,
+        unit=unit,
+        prices=tuple(sorted(set(prices))),
+        tiers=tuple((DEFAULT.limits.tiers if tiers is None else tiers).items()),
         warnings=len(manifest.warnings) + len(notes),
         latency_s=_median(latencies) if latencies else ASSUMED_LATENCY_S,
         latency_samples=len(latencies),
         notes=tuple(notes),
     )
+
+
+def _covered(prices: Sequence[int], budget: int) -> int:
+    """How many of ``prices``, sent in order, fit in ``budget``."""
+    spent = count = 0
+    for price in prices:
+        if spent + price > budget:
+            break
+        spent += price
+        count += 1
+    return count
 
 
 def _median(values: Sequence[float]) -> float:
@@ -147,18 +178,26 @@ class BudgetPlan:
     :func:`share_budget`).
     """
 
-    credits: int
+    credits: int  # the budget, in ``unit`` (the provider's billing unit)
     scope: BudgetScope
     manifests: int
     spent_before: int
     to_submit: int
     covers: int
     shares: tuple[int, ...]
+    unit: BillingUnit = DEFAULT.unit
 
     @property
     def usd(self) -> float:
         """The budget in USD."""
-        return round(self.credits * USD_PER_CREDIT, 2)
+        return round(self.unit.usd(self.credits), 6)
+
+    def amount(self, units: int, *, named: bool = True) -> str:
+        """``2,000 credits`` (``2,000`` unless ``named``) or ``$20.00``: ``units`` as this
+        budget's unit is shown."""
+        if self.unit.credits:
+            return f"{units:,} credits" if named else f"{units:,}"
+        return format_usd(self.unit.usd(units))
 
     @property
     def left(self) -> int:
@@ -192,14 +231,22 @@ def share_budget(to_submit: Sequence[int], covers: int) -> list[int]:
 
 
 def plan_budget(
-    plans: Sequence[Plan], *, credits: int, scope: BudgetScope, spent_before: int = 0
+    plans: Sequence[Plan],
+    *,
+    credits: int,
+    scope: BudgetScope,
+    spent_before: int = 0,
+    unit: BillingUnit = DEFAULT.unit,
 ) -> BudgetPlan:
-    """The run's one budget over ``plans`` (``spent_before`` counts only with scope
-    ``total``)."""
+    """The run's one budget over ``plans``, in ``unit`` (``spent_before`` counts only with
+    scope ``total``). A generation counts at the plans' average price."""
     before = spent_before if scope is BudgetScope.TOTAL else 0
     to_submit = [plan.to_submit for plan in plans]
-    covers = min(sum(to_submit), max(0, credits - before) // CREDITS_PER_TASK)
+    cost = sum(plan.credits for plan in plans)
+    each = max(1, -(-cost // max(1, sum(to_submit))))  # the average price, rounded up
+    covers = min(sum(to_submit), max(0, credits - before) // each)
     return BudgetPlan(
+        unit=unit,
         credits=credits,
         scope=scope,
         manifests=len(plans),

@@ -35,6 +35,7 @@ from batchgen.output.reports import (
 )
 from batchgen.output.results import XLSX_NAME
 from batchgen.output.review import DecisionsRead, read_decisions, read_review
+from batchgen.providers.descriptor import format_usd, unit_named
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.rows import SyncReport
 
@@ -80,14 +81,20 @@ def absorb_review(store: ManifestStore, out_dir: Path) -> int:
         if found.columns.names and found.columns.to_json() != before:
             log.info(
                 "%s: read the column(s) a person added to %s: %s; kept at every rewrite",
-                out_dir.name,
+                _name(store, out_dir),
                 XLSX_NAME,
                 found.columns.describe(),
             )
     store.set_meta(WORKBOOK_STAMP_META, stamp)  # read once per edit
     if changed:
-        log.info("%s: %d decision(s) read from the results", out_dir.name, changed)
+        log.info("%s: %d decision(s) read from the results", _name(store, out_dir), changed)
     return changed
+
+
+def _name(store: ManifestStore, out_dir: Path) -> str:
+    """The manifest's file name for a log line (as the run's other lines name it)."""
+    recorded = store.get_meta("manifest_path")
+    return Path(recorded).name if recorded else out_dir.name
 
 
 def _keep_aside(path: Path, why: str) -> None:
@@ -116,7 +123,7 @@ def plan_regenerations(store: ManifestStore, manifest: Manifest) -> list[str]:
     for new, origin in planned:
         store.add_regeneration(new, origin)
     if planned:
-        log.info("%s: %d variant(s) to regenerate", manifest.path.name, len(planned))
+        log.info("%s: %d take(s) to regenerate", manifest.path.name, len(planned))
     return [new for new, _ in planned]
 
 
@@ -210,13 +217,27 @@ def ledger_report(store: ManifestStore, out_dir: Path) -> str:
     The ledger's credits are checked against the state's own total (what ``status`` and the
     Summary sheet show); a difference is said in the line, never hidden.
     """
-    jobs = {job.key: LedgerRow(job.row, job.prompt) for job in store.iter_jobs()}
-    totals = write_ledger(out_dir, tasks=store.task_log(), attempts=store.attempts(), jobs=jobs)
+    jobs = {job.key: LedgerRow(job.row, job.prompt, job.price) for job in store.iter_jobs()}
+    unit = unit_named(store.get_meta("billing_unit"))
+    totals = write_ledger(
+        out_dir, tasks=store.task_log(), attempts=store.attempts(), jobs=jobs, unit=unit
+    )
+    if unit.credits:
+        money = (
+            f"{totals.credits} credits reported, {totals.charged} counted as charged, "
+            f"{totals.charged_but_failed} charged but failed, {totals.ambiguous} submits of "
+            f"unknown outcome, {totals.possible} credits possibly charged"
+        )
+    else:
+        money = (
+            f"{format_usd(unit.usd(totals.credits))} reported, "
+            f"{format_usd(unit.usd(totals.charged))} counted as charged, "
+            f"{totals.charged_but_failed} charged but failed, {totals.ambiguous} submits of "
+            f"unknown outcome, {format_usd(unit.usd(totals.possible))} possibly charged"
+        )
     line = (
-        f"wrote {out_dir / 'ledger.csv'} ({totals.tasks} tasks, {totals.credits} credits "
-        f"reported, {totals.charged} counted as charged, {totals.charged_but_failed} charged "
-        f"but failed, {totals.ambiguous} submits of unknown outcome, {totals.possible} credits "
-        f"possibly charged) and claims.csv ({totals.claims} claims)"
+        f"wrote {out_dir / 'ledger.csv'} ({totals.tasks} tasks, {money}) and claims.csv "
+        f"({totals.claims} claims)"
     )
     spend = store.spend()
     if (spend.charged, spend.possible) != (totals.charged, totals.possible):

@@ -13,7 +13,9 @@ from batchgen.app.plan import plural
 from batchgen.app.reporting import JSON_VERSION, existing_state, out_dir_shown, row_label
 from batchgen.config import Settings
 from batchgen.manifest.load import find_manifests
-from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
+from batchgen.models import NEEDS_ATTENTION, Job, JobStatus, RunInfo
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import format_usd, unit_named
 from batchgen.state.factory import open_store
 
 __all__ = ["status_report"]
@@ -60,6 +62,7 @@ def _status_entry(path: Path, out_dir: Path | None) -> dict[str, Any]:
             )
         )
         total = sum(counts.values())
+        unit = unit_named(store.get_meta("billing_unit"))
         entry |= {
             "state": "ok",
             "state_file": str(store.path),
@@ -68,10 +71,15 @@ def _status_entry(path: Path, out_dir: Path | None) -> dict[str, Any]:
             "counts": {status.value: counts.get(status, 0) for status in JobStatus},
             "complete": counts.get(JobStatus.DOWNLOADED, 0) + counts.get(JobStatus.SKIPPED, 0)
             == total,
-            "credits": spend.charged,
-            "credits_committed": spend.committed,
-            "credits_possibly_charged": spend.possible,
-            "usd": round(spend.total * USD_PER_CREDIT, 2),
+            "provider": store.get_meta("provider") or DEFAULT.name,
+            "billing": "credits" if unit.credits else "usd",
+            "credits": spend.charged if unit.credits else None,
+            "credits_committed": spend.committed if unit.credits else None,
+            "credits_possibly_charged": spend.possible if unit.credits else None,
+            "usd_charged": round(unit.usd(spend.charged), 6),
+            "usd_committed": round(unit.usd(spend.committed), 6),
+            "usd_possibly_charged": round(unit.usd(spend.possible), 6),
+            "usd": round(unit.usd(spend.total), 6),
             "last_run": _run_json(last),
             "needs_attention": [_attention_json(job) for job in attention],
         }
@@ -116,13 +124,18 @@ def _status_text(entry: dict[str, Any]) -> str:
         "  takes by status:",
     ]
     lines += [f"  {status:<16}{n:>8}" for status, n in entry["counts"].items() if n]
+    credits = entry["billing"] == "credits"
     for label, key, meaning in (
-        ("credits charged", "credits", "tasks finished, at least 40 each"),
-        ("committed", "credits_committed", "tasks in flight"),
-        ("possibly charged", "credits_possibly_charged", "submits of unknown outcome"),
+        ("credits charged" if credits else "charged", "charged", "tasks finished"),
+        ("committed", "committed", "tasks in flight"),
+        ("possibly charged", "possibly_charged", "submits of unknown outcome"),
     ):
-        credits = entry[key]
-        lines.append(f"  {label:<16}{credits:>8}  (~${credits * USD_PER_CREDIT:,.2f}; {meaning})")
+        usd = format_usd(entry[f"usd_{key}"])
+        if credits:
+            amount = entry["credits" if key == "charged" else f"credits_{key}"]
+            lines.append(f"  {label:<16}{amount:>8}  (~{usd}; {meaning})")
+        else:
+            lines.append(f"  {label:<16}{usd:>8}  ({meaning})")
     lines.append(_last_run_line(entry["last_run"]))
     if entry["needs_attention"]:
         lines.append("  needs attention:")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from batchgen.app.copies import check_copies
 from batchgen.app.pictures import check_manifest_pictures
 from batchgen.app.plan import (
     ASSUMED_LATENCY_S,
@@ -25,15 +26,18 @@ from batchgen.app.plan import (
     plan_manifest,
     plural,
 )
+from batchgen.app.provider import provider_of
 from batchgen.app.reporting import JSON_VERSION, existing_state
 from batchgen.app.review_loop import pending_regenerations
-from batchgen.config import TIERS, BudgetScope, ManifestSettings, Settings
+from batchgen.config import BudgetScope, ManifestSettings, Settings
 from batchgen.errors import ManifestError, UsageError
 from batchgen.manifest.identity import Generated, hold_regenerations
 from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.manifest.model import Problem, safe
-from batchgen.models import CREDITS_PER_TASK, Job, JobStatus, request_changes
+from batchgen.models import Job, JobStatus, request_changes
 from batchgen.output.naming import NameTemplate, name_notes
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import ProviderInfo, format_usd
 from batchgen.state.factory import open_store
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.schema import changed_note
@@ -148,8 +152,7 @@ def _plan_lines(plan: Plan, budget: BudgetPlan | None = None) -> list[str]:
     lines = [
         f"  rows           {rows}",
         f"  to submit      {plural(plan.to_submit, 'generation')}",
-        f"  cost           {plural(plan.credits, 'credit')} ({CREDITS_PER_TASK} each), "
-        f"about ${plan.usd:,.2f}",
+        f"  cost           {_cost(plan)}",
         f"  duration       {_time_line(plan)}",
     ]
     if budget is not None and budget.manifests > 1:
@@ -161,22 +164,51 @@ def _plan_lines(plan: Plan, budget: BudgetPlan | None = None) -> list[str]:
     elif budget is not None:
         lines.append(f"  budget         {_budget_amount(budget)}; this manifest alone uses it")
     elif plan.budget_covers is not None:
+        budget_text = plan.unit.show(plan.max_credits or 0)
+        budget_text = budget_text.split(" (")[0] if plan.unit.credits else budget_text
         lines.append(
-            f"  budget         {plan.max_credits or 0:,} credits cover "
+            f"  budget         {budget_text} cover{'s' if not plan.unit.credits else ''} "
             f"{plan.budget_covers:,} of {plan.to_submit:,} generations"
         )
     return lines
 
 
+def _cost(plan: Plan) -> str:
+    """``80 credits (40 each), about $0.80`` or ``$3.20 ($0.40 to $0.80 each)``."""
+    unit = plan.unit
+    each = ""
+    if len(plan.prices) == 1:
+        each = unit.show(plan.prices[0]).split(" (")[0] + " each"
+    elif plan.prices:
+        low, high = (unit.show(p).split(" (")[0] for p in (plan.prices[0], plan.prices[-1]))
+        each = f"{low} to {high} each"
+    if unit.credits:
+        each = f" ({each.replace(' credits each', ' each')})" if each else ""
+        return f"{plural(plan.credits, 'credit')}{each}, about ${plan.usd:,.2f}"
+    return f"{format_usd(plan.usd)} ({each})" if each else format_usd(plan.usd)
+
+
+def _tier(rpm: int, tiers: Mapping[str, int] | None = None) -> str:
+    names = [name for name, limit in (tiers or {}).items() if limit == rpm]
+    if names:
+        return f"the {names[0]} tier ({rpm:,} requests/min)"
+    if rpm % 60 == 0 and rpm < 600:
+        return f"{rpm // 60:,} request{'s' if rpm != 60 else ''}/s"
+    return f"{rpm:,} requests/min"
+
+
 def _budget_amount(budget: BudgetPlan) -> str:
     """``2,000 credits (~$20.00) for this run: they cover 50 of 60 generations``, or with
     scope ``total``, what earlier runs spent and what is left."""
-    amount = f"{budget.credits:,} credits (~${budget.usd:,.2f})"
+    amount = budget.amount(budget.credits)
+    if budget.unit.credits:
+        amount += f" (~${budget.usd:,.2f})"
     covers = f"{budget.covers:,} of {budget.to_submit:,} generations"
     if budget.scope is BudgetScope.TOTAL:
         return (
             f"{amount} for these manifests' runs together (--budget-scope total): earlier "
-            f"runs spent {budget.spent_before:,}, the {budget.left:,} left cover {covers}"
+            f"runs spent {budget.amount(budget.spent_before, named=False)}, the "
+            f"{budget.amount(budget.left, named=False)} left cover {covers}"
         )
     return f"{amount} for this run (--budget-scope run): they cover {covers}"
 
@@ -197,11 +229,6 @@ def _budget_block(budget: BudgetPlan, plans: Sequence[Plan]) -> str:
     return textwrap.fill(text, width=96, subsequent_indent="  ", break_on_hyphens=False)
 
 
-def _tier(rpm: int) -> str:
-    names = [name for name, limit in TIERS.items() if limit == rpm]
-    return f"the {names[0]} tier ({rpm:,} requests/min)" if names else f"{rpm:,} requests/min"
-
-
 def _time_line(plan: Plan) -> str:
     """``about 25 min at the free tier (100 requests/min) if generations take ~1 min each``."""
     if not plan.to_submit:
@@ -210,7 +237,7 @@ def _time_line(plan: Plan) -> str:
     if plan.latency_samples:
         taken += f", as {plural(plan.latency_samples, 'earlier generation')} took"
     return (
-        f"about {_about(plan.estimated_minutes)} at {_tier(plan.rpm)} "
+        f"about {_about(plan.estimated_minutes)} at {_tier(plan.rpm, dict(plan.tiers))} "
         f"if generations take {taken} (at least {_duration(plan.min_minutes)}: "
         f"{REQUESTS_PER_TASK} requests per generation)"
     )
@@ -230,11 +257,13 @@ def _totals(plans: list[Plan]) -> str:
     credits = sum(p.credits for p in plans)
     usd = sum(p.usd for p in plans)
     minutes = sum(p.min_minutes for p in plans)
+    credited = all(p.unit.credits for p in plans)
+    cost = f"{plural(credits, 'credit')}, about ${usd:,.2f}" if credited else format_usd(usd)
     return (
         f"Total: {plural(len(plans), 'manifest')}, {sum(p.valid for p in plans):,} valid and "
         f"{sum(p.invalid for p in plans):,} invalid rows, "
         f"{plural(to_submit, 'generation')} to submit, "
-        f"{plural(credits, 'credit')}, about ${usd:,.2f}, at least {_duration(minutes)} "
+        f"{cost}, at least {_duration(minutes)} "
         "(the request limit is shared by the whole account)"
     )
 
@@ -279,6 +308,8 @@ def validate_paths(
     budget_scope: BudgetScope = BudgetScope.RUN,
     spent: Callable[[Path], int] | None = None,
     pictures: Callable[[Path, Manifest], Manifest] | None = None,
+    copies: Callable[[Path, Manifest], Manifest] | None = None,
+    provider: ProviderInfo | None = None,
 ) -> ValidationResult:
     """Read, validate and plan every manifest under ``paths``; build the report.
 
@@ -302,7 +333,13 @@ def validate_paths(
     ``spent(path)`` the credits earlier runs of a manifest spent (scope ``total``).
     ``pictures(path, manifest)`` returns the manifest with the rows whose picture fails its
     check made invalid (:func:`batchgen.app.pictures.check_manifest_pictures`).
+    ``provider`` (None: the default) decides what a row may ask for and what it costs;
+    ``max_credits`` is the budget in its billing unit.
+    ``copies(path, manifest)`` is the manifest as ``run`` would send it when it is a copy,
+    a rename or a hard link of another (:func:`batchgen.app.copies.check_copies`); it runs
+    before the other callbacks.
     """
+    info = provider or DEFAULT
     reading = manifest_settings or ManifestSettings()
     results: list[tuple[Manifest, Plan]] = []
     errors: list[ManifestError] = []
@@ -315,10 +352,12 @@ def validate_paths(
         return ValidationResult(report=no_manifest_message(paths) + "\n", exit_code=2)
     for path in files:
         try:
-            manifest = read_manifest(path, reading)
+            manifest = read_manifest(path, reading, info)
         except ManifestError as exc:
             errors.append(exc)
             continue
+        if copies is not None:
+            manifest = copies(path, manifest)
         if generated is not None:
             allow = reading.allow_regenerate
             manifest, _ = hold_regenerations(manifest, generated(path), allow=allow)
@@ -336,6 +375,8 @@ def validate_paths(
             latencies=latencies(path) if latencies is not None else (),
             notes=notes(path, manifest) if notes is not None else (),
             regenerate=len(regenerations(path, manifest)) if regenerations is not None else 0,
+            unit=info.unit,
+            tiers={k: v for k, v in info.limits.tiers.items() if info.limits.window == 60.0},
         )
         results.append((manifest, plan))
     budget = None
@@ -345,7 +386,7 @@ def validate_paths(
             before = sum(spent(plan.path) for _, plan in results)
         budget = plan_budget(
             [plan for _, plan in results], credits=max_credits, scope=budget_scope,
-            spent_before=before,
+            spent_before=before, unit=info.unit,
         )  # fmt: skip
         results = [
             (manifest, replace(plan, budget_covers=share))
@@ -389,39 +430,65 @@ def validate_manifests(
     paths: Sequence[Path], settings: Settings, *, as_json: bool = False
 ) -> tuple[str, int]:
     """The ``validate`` report (text or JSON) and its exit code: 0 all valid, 1 some
-    invalid, 2 unusable."""
+    invalid, 2 unusable. UsageError for a budget the provider cannot take (``--max-credits``
+    with a provider that bills dollars) or an unknown provider or tier."""
+    info = provider_of(settings)
+    api = settings.api
+    requests, window = info.limits.resolve(
+        rpm=api.rpm, rps=api.rps, tier=api.tier, window=api.rate_window
+    )
+    budget = info.unit.limit(
+        max_credits=settings.limits.max_credits, max_usd=settings.limits.max_usd
+    )
     checked: dict[str, str | None] = {}  # each picture URL is fetched once
     out = settings.output.out_dir
+    aliases: dict[Path, Path] = {}  # manifest -> the state of the one it was renamed from
+
+    def from_state(path: Path, read: Any, empty: Any) -> Any:
+        return _from_state(out, path, read, empty, aliases.get(path))
+
+    def copies(path: Path, manifest: Manifest) -> Manifest:
+        own = existing_state(out, path)
+        keys = {spec.key for spec in from_state(path, _generated_requests, [])}
+        held, alias = check_copies(
+            out, path, manifest, own_state=own, own_generated=keys,
+            allow=settings.manifest.allow_regenerate,
+        )  # fmt: skip
+        if alias is not None:
+            aliases[path] = alias.state
+        return held
+
     result = validate_paths(
         list(paths),
-        rpm=settings.api.rpm,
+        provider=info,
+        rpm=max(1, round(requests * 60 / window)),
         manifest_settings=settings.manifest,
-        max_credits=settings.limits.max_credits,
-        done_keys=lambda path: _from_state(
-            settings.output.out_dir, path, lambda s: s.done_keys(), set()
-        ),
-        latencies=lambda path: _from_state(
-            settings.output.out_dir, path, lambda s: s.latency_samples(), []
-        ),
+        max_credits=budget,
+        done_keys=lambda path: from_state(path, lambda s: s.done_keys(), set()),
+        latencies=lambda path: from_state(path, lambda s: s.latency_samples(), []),
         notes=lambda path, manifest: _edited_rows(settings.output.out_dir, path, manifest),
-        generated=lambda path: _from_state(settings.output.out_dir, path, _generated_requests, []),
+        generated=lambda path: from_state(path, _generated_requests, []),
         name_template=settings.output.name_template,
-        regenerations=lambda path, manifest: _from_state(
-            settings.output.out_dir, path, lambda s: pending_regenerations(s, manifest), []
+        regenerations=lambda path, manifest: from_state(
+            path, lambda s: pending_regenerations(s, manifest), []
         ),
         budget_scope=settings.limits.budget_scope,
-        spent=lambda path: _from_state(settings.output.out_dir, path, lambda s: s.spend().total, 0),
+        spent=lambda path: from_state(path, lambda s: s.spend().total, 0),
         pictures=lambda path, manifest: check_manifest_pictures(
-            manifest, settings, sent=_from_state(out, path, _sent_keys, set()), known=checked
+            manifest, settings, sent=from_state(path, _sent_keys, set()), known=checked
         ),
+        copies=copies,
     )
     if as_json:
         return json.dumps(validation_json(result), indent=2, ensure_ascii=False), result.exit_code
     return result.report, result.exit_code
 
 
-def _from_state(out_dir: Path | None, manifest: Path, read: Any, empty: Any) -> Any:
-    state = existing_state(out_dir, manifest)
+def _from_state(
+    out_dir: Path | None, manifest: Path, read: Any, empty: Any, state: Path | None = None
+) -> Any:
+    """``read(store)`` of the manifest's state (``state`` when given), else ``empty``."""
+    state = state or existing_state(out_dir, manifest)
     if state is None:
         return empty
     with open_store(state) as store:
@@ -484,14 +551,15 @@ def _plan_json(manifest: Manifest, plan: Plan) -> dict[str, Any]:
         "regenerate": plan.regenerate,
         "already_done": plan.done,
         "to_submit": plan.to_submit,
-        "credits": plan.credits,
-        "usd": plan.usd,
+        "credits": plan.credits if plan.unit.credits else None,
+        "usd": round(plan.usd, 6),
         "requests_per_minute": plan.rpm,
         "minimum_minutes": round(plan.min_minutes, 2),
         "estimated_minutes": round(plan.estimated_minutes, 2),
         "generation_seconds": round(plan.latency_s, 1),
         "generation_seconds_learned_from": plan.latency_samples,
-        "budget_credits": plan.max_credits,
+        "budget_credits": plan.max_credits if plan.unit.credits else None,
+        "budget_usd": None if plan.max_credits is None else plan.unit.usd(plan.max_credits),
         "budget_covers": plan.budget_covers,
         "problems": [
             {"row": p.row, "column": p.column, "severity": p.severity, "message": p.message}
@@ -511,8 +579,10 @@ def validation_json(result: ValidationResult) -> dict[str, Any]:
         "unreadable": [_error_json(e) for e in result.errors],
         "totals": {
             "to_submit": sum(p.to_submit for p in plans),
-            "credits": sum(p.credits for p in plans),
-            "usd": round(sum(p.usd for p in plans), 2),
+            "credits": sum(p.credits for p in plans)
+            if all(p.unit.credits for p in plans)
+            else None,
+            "usd": round(sum(p.usd for p in plans), 6),
             "minimum_minutes": round(sum(p.min_minutes for p in plans), 2),
         },
         "budget": _budget_json(result.budget),
@@ -523,7 +593,7 @@ def _budget_json(budget: BudgetPlan | None) -> dict[str, Any] | None:
     if budget is None:
         return None
     return {
-        "credits": budget.credits,
+        "credits": budget.credits if budget.unit.credits else None,
         "usd": budget.usd,
         "scope": budget.scope.value,
         "shared_by": budget.manifests,

@@ -25,6 +25,7 @@ from batchgen.cli.options import (
     add_command,
     add_common,
     add_manifest_options,
+    add_provider_option,
     add_run_options,
     add_tier_options,
     json_option,
@@ -42,8 +43,6 @@ __all__ = [
     "configure_template",
     "configure_validate",
 ]
-
-EXAMPLE_MANIFEST = Path("manifests/example.csv")
 
 
 def configure_run(commands: Any) -> None:
@@ -73,6 +72,7 @@ def configure_validate(commands: Any) -> None:
     )
     validate.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST_OR_FOLDER")
     add_common(validate)
+    add_provider_option(validate)
     add_manifest_options(validate)
     add_tier_options(validate)
     add_budget_options(validate)
@@ -97,6 +97,7 @@ def configure_template(commands: Any) -> None:
         config=False,
     )
     template.add_argument("path", type=Path, metavar="PATH.xlsx")
+    add_provider_option(template)
     template.set_defaults(handler=_cmd_template, quiet=0, verbose=0, config=None)
 
 
@@ -160,20 +161,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _cmd_validate(args)
     from batchgen.app.run import run_batch
-    from batchgen.providers.grokimagine import check_transport, load_token, resolve_base_url
+    from batchgen.providers.catalog import provider_named
+    from batchgen.providers.endpoint import check_transport, resolve_base_url
+    from batchgen.providers.token import TokenNames, load_token
 
-    base_url = resolve_base_url(args.base_url)
+    info = provider_named(args.provider)
+    base_url = resolve_base_url(
+        args.base_url, env_var=info.base_url_env, default=info.default_base_url
+    )
     check_transport(base_url)
-    token = load_token(token_file=args.token_file)
+    token = load_token(
+        token_file=args.token_file, names=TokenNames(info.token_env, info.token_file_env)
+    )
     mask_secret(token.reveal())
     settings = settings_from_args(args, base_url=base_url)
     return asyncio.run(run_batch(args.manifests, settings, token, command=args.command_line))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from batchgen.app.demo import run_demo
+    from batchgen.app.demo import example_manifest, run_demo
+    from batchgen.providers.catalog import provider_named
 
-    manifests = args.manifests or [EXAMPLE_MANIFEST]
+    manifests = args.manifests or [example_manifest(provider_named(args.provider))]
     if args.dry_run:
         args.manifests = manifests
         return _cmd_validate(args)
@@ -183,10 +192,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from batchgen.app.validate import validate_manifests
-    from batchgen.providers.grokimagine import resolve_base_url
+    from batchgen.providers.catalog import provider_named
+    from batchgen.providers.endpoint import resolve_base_url
 
     # the API run would use: a private one lets pictures on private addresses through
-    settings = settings_from_args(args, base_url=resolve_base_url(getattr(args, "base_url", None)))
+    info = provider_named(getattr(args, "provider", None))
+    base_url = resolve_base_url(
+        getattr(args, "base_url", None), env_var=info.base_url_env, default=info.default_base_url
+    )
+    settings = settings_from_args(args, base_url=base_url)
     as_json = getattr(args, "json", False)
     text, code = validate_manifests(args.manifests, settings, as_json=as_json)
     print(text)
@@ -195,8 +209,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_template(args: argparse.Namespace) -> int:
     from batchgen.app.template import write_template
+    from batchgen.providers.catalog import provider_named
 
-    write_template(args.path)
+    write_template(args.path, provider=provider_named(args.provider))
     print(f"wrote {args.path}: fill in one row per video, then run: batchgen validate {args.path}")
     return 0
 

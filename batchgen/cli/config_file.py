@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.errors import UsageError
+from batchgen.providers.catalog import PROVIDERS
 
 __all__ = ["apply_config", "load_config"]
 
-_SECRET_KEYS = frozenset({"token", "api_token", "grokimagine_api_token"})
+_SECRET_KEYS = frozenset(
+    {"token", "api_token", "api_key", "key"}
+    | {info.token_env.lower() for info in PROVIDERS.values()}
+)
 
 
 def load_config(path: Path | None, *, default: Path) -> dict[str, Any]:
@@ -51,7 +55,9 @@ def apply_config(
     if secrets:
         raise UsageError(
             f"{path}: the API token does not belong in a configuration file "
-            f"({', '.join(sorted(secrets))}); use GROKIMAGINE_API_TOKEN or --token-file"
+            f"({', '.join(sorted(secrets))}); use "
+            + ", ".join(info.token_env for info in PROVIDERS.values())
+            + " or --token-file"
         )
     options = _config_options(parser)
     unknown = sorted(k for k in config if k not in options)

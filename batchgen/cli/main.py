@@ -3,7 +3,8 @@ handler, map errors to exit codes.
 
 Every option of ``run`` (and the others) may also come from ``batchgen.toml`` in the working
 directory, or the file given by ``--config``; the command line wins. The API token never comes
-from that file: only from ``GROKIMAGINE_API_TOKEN`` or a token file only its owner can read.
+from that file: only from the provider's token variable or a token file only its owner
+can read.
 """
 
 from __future__ import annotations

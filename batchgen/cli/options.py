@@ -12,18 +12,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from batchgen.config import (
-    BASE_URL_ENV,
-    DEFAULT_BASE_URL,
-    DEFAULT_TIER,
-    TIERS,
-    TOKEN_ENV,
-    TOKEN_FILE_ENV,
     BudgetScope,
     Settings,
     parse_size,
 )
 from batchgen.engine.pacing.limiter import LIMITER_HELP, limiter_option
 from batchgen.errors import ExitCode
+from batchgen.providers.catalog import DEFAULT, PROVIDERS
 
 _DEFAULTS = Settings()  # each default is written once, in config.Settings
 
@@ -42,6 +37,7 @@ __all__ = [
     "add_command",
     "add_common",
     "add_manifest_options",
+    "add_provider_option",
     "add_run_options",
     "add_tier_options",
     "epilog",
@@ -164,7 +160,7 @@ EXIT_MEANINGS: dict[int, str] = {
     ExitCode.OK: "every row downloaded",
     ExitCode.ATTENTION: "some rows failed, are invalid or unknown: read the Failed sheet",
     ExitCode.USAGE: "usage, configuration, unreadable manifest or state conflict; nothing sent",
-    ExitCode.AUTH: f"the API refused the token: fix {TOKEN_ENV}",
+    ExitCode.AUTH: "the API refused the token: fix the variable or file the message names",
     ExitCode.LOCKED: "another batchgen run holds this manifest",
     ExitCode.STOPPED_EARLY: "stopped by the budget or the deadline; a re-run continues",
     ExitCode.OUTAGE: "the API could not be reached; a re-run continues",
@@ -201,16 +197,20 @@ SIMULATE_EXITS: dict[int, str] = {
 def epilog(
     exits: Mapping[int, str] = EXIT_MEANINGS, *, token: bool = True, config: bool = True
 ) -> str:
-    """A command's help epilog: the token variables (``token``: commands that send requests),
-    the command's own exit codes, and (``config``) where options may also be set."""
+    """A command's help epilog: every provider's token variables (``token``: commands that
+    send requests), the command's own exit codes, and (``config``) where options may also
+    be set."""
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exits.items())
     parts = []
     if token:
         parts.append(
             "API token (never in a file given by --config):\n"
-            f"  {TOKEN_ENV}        the token itself\n"
-            f"  {TOKEN_FILE_ENV}   a file holding it, readable by you alone (or --token-file)\n"
-            f"  {BASE_URL_ENV}         the API's address (or --base-url)"
+            + "\n".join(
+                f"  --provider {info.name}: {info.token_env} (the token), {info.token_file_env} "
+                f"(a file holding it, readable by you alone; or --token-file), "
+                f"{info.base_url_env} (the API's address; or --base-url)"
+                for info in PROVIDERS.values()
+            )
         )
     parts.append(f"exit codes:\n{codes}")
     if config:
@@ -279,16 +279,36 @@ def add_manifest_options(g: Any) -> None:
     )
 
 
+def add_provider_option(g: Any) -> None:
+    """--provider: which vendor's rules, prices and API (docs/providers.md)."""
+    g.add_argument(
+        "--provider",
+        choices=list(PROVIDERS),
+        help=f"the video vendor (default: {DEFAULT.name}; see docs/providers.md)",
+    )
+
+
 def add_tier_options(g: Any) -> None:
-    """--tier or --rpm: the account's request limit."""
+    """--tier, --rpm or --rps: the account's request limit (default: the provider's)."""
     tier = g.add_mutually_exclusive_group()
+    tiers = sorted({tier for info in PROVIDERS.values() for tier in info.limits.tiers})
     tier.add_argument(
         "--tier",
-        choices=sorted(TIERS),
-        default=DEFAULT_TIER,
-        help="the account's tier: its rpm limit",
+        choices=tiers,
+        help="the account's tier, for a provider that has tiers (default: "
+        + "; ".join(
+            f"{info.label} {info.limits.default_tier}"
+            for info in PROVIDERS.values()
+            if info.limits.tiers
+        )
+        + ")",
     )
     tier.add_argument("--rpm", type=_positive_int, help="a custom requests-per-minute limit")
+    tier.add_argument(
+        "--rps",
+        type=_positive_int,
+        help="a custom requests-per-second limit (xAI allows 1 per second per team)",
+    )
 
 
 def add_budget_options(g: Any) -> None:
@@ -309,6 +329,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     """Every option of ``run`` and ``demo``, in four groups."""
     essentials = p.add_argument_group("essentials")
     add_common(p, essentials)
+    add_provider_option(essentials)
     add_tier_options(essentials)
     add_manifest_options(essentials)
     essentials.add_argument(
@@ -371,13 +392,24 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
     api = p.add_argument_group("API and token")
     api.add_argument(
-        "--base-url", help=f"API address (default: ${BASE_URL_ENV} or {DEFAULT_BASE_URL})"
+        "--base-url",
+        help="API address (default: the provider's variable, else its own address: "
+        + "; ".join(f"{i.base_url_env} or {i.default_base_url}" for i in PROVIDERS.values())
+        + ")",
     )
     api.add_argument(
         "--token-file",
         type=Path,
-        help=f"read the API token from this file, readable by you alone (default: "
-        f"${TOKEN_FILE_ENV}, else ${TOKEN_ENV})",
+        help="read the API token from this file, readable by you alone (default: the "
+        "provider's token-file variable, else its token variable: "
+        + "; ".join(f"{i.token_file_env}, {i.token_env}" for i in PROVIDERS.values())
+        + ")",
+    )
+    api.add_argument(
+        "--account",
+        metavar="NAME",
+        help="name of the vendor account: runs with the same name share one rate-limit "
+        "window, whatever their token (default: the window is keyed by API and token)",
     )
     api.add_argument("--notify-url", help="POST a JSON summary (Slack-compatible) here at the end")
     api.add_argument(

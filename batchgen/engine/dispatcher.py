@@ -42,6 +42,7 @@ from batchgen.engine.submit_stage import SubmitStage
 from batchgen.engine.timing.poll_plan import PollPlanner
 from batchgen.errors import AuthError
 from batchgen.providers.base import Provider
+from batchgen.providers.descriptor import CREDIT_BILLING, Billing
 
 __all__ = ["Counters", "Dispatcher", "ManifestRun", "StopReason"]
 
@@ -61,8 +62,10 @@ class Dispatcher:
         settings: Settings,
         planner: PollPlanner | None = None,
         rng: random.Random | None = None,
+        billing: Billing = CREDIT_BILLING,
     ) -> None:
         self.runs = runs
+        self.billing = billing
         self.api = api
         self.throttle = throttle
         self.cdn = cdn
@@ -89,6 +92,7 @@ class Dispatcher:
             settings=settings,
             control=self.control,
             rng=self.rng,
+            billing=billing,
         )
         self.polls = PollStage(
             context,

@@ -13,6 +13,8 @@ were synced; the folder syncs of downloads finishing together are one, see
 * a CDN's ``Retry-After`` (429/503) is honoured, but never past the run's deadline and never
   longer than ``MAX_CDN_WAIT``: then the row is left for the next run;
 * a refused URL or an over-limit body fails the row at once;
+* a video path that is a symbolic link, or whose folder leads out of the output folder, fails
+  the row at once with a message naming it (nothing is written through a link);
 * a full disk leaves the row as it is (its ``.part`` kept) and stops the run
   (``on_disk_full``).
 """
@@ -29,8 +31,10 @@ from typing import Any
 
 import aiohttp
 
+from batchgen.atomic import LinkRefusedError, check_inside, refuse_link
 from batchgen.config import Settings
 from batchgen.engine.downloads.addresses import host_is_private
+from batchgen.engine.downloads.container import video_problem
 from batchgen.engine.downloads.fetch import (
     DEFAULT_MAX_VIDEO_BYTES,
     CdnBusyError,
@@ -43,6 +47,7 @@ from batchgen.engine.downloads.fetch import (
 from batchgen.engine.downloads.syncs import SyncGroup
 from batchgen.engine.downloads.verify import sniff
 from batchgen.engine.manifest_run import ManifestRun, VideoFiles
+from batchgen.engine.outcomes import FINAL_MESSAGES
 from batchgen.engine.retry import Step, attempt_limit, backoff_delay
 from batchgen.errors import DiskFullError, DownloadError
 from batchgen.models import (
@@ -92,14 +97,31 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _inside(dest: Path, out_dir: Path) -> None:
+    """RefusedError naming ``dest`` when it is a link or its folder leads out of ``out_dir``."""
+    try:
+        check_inside(dest, out_dir)
+        refuse_link(dest)
+    except LinkRefusedError as exc:
+        raise RefusedError(str(exc)) from exc
+
+
 def _finished(dest: Path) -> int | None:
-    """The size of a video an earlier run finished at ``dest`` (None: there is none)."""
+    """The size of a whole video an earlier run finished at ``dest`` (None: there is none).
+
+    A file there that is not a whole video by its structure (an older version kept a CDN's
+    cut copy, or the file was damaged since) is deleted, so the row downloads it again."""
     try:
         with dest.open("rb") as handle:
             head = handle.read(64)
-        return None if sniff(head) else dest.stat().st_size
+        if sniff(head) is None and (problem := video_problem(dest)) is None:
+            return dest.stat().st_size
     except (FileNotFoundError, IsADirectoryError):
         return None
+    if sniff(head) is None:
+        log.warning("%s is not a whole video (%s): it is downloaded again", dest, problem)
+        dest.unlink()
+    return None
 
 
 class DownloadStage:
@@ -186,8 +208,12 @@ class DownloadStage:
             try:
                 rel = names.claim(job, index)
                 dest = run.out_dir / rel
+                _inside(dest, run.out_dir)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 size = await self._fetch(run, job, urls, index, dest, rel)
+            except _TaskExpired as exc:
+                self._expired(run, job, exc.status)
+                return
             except DownloadError as exc:
                 self._failed(run, job, exc)
                 return
@@ -198,6 +224,21 @@ class DownloadStage:
             fields |= {"error_kind": None, "error_message": None}  # stays; an error goes
         on_made = run.counters.counting("downloaded")
         await run.commits.move(job.key, JobStatus.DOWNLOADED, on_made=on_made, **fields)
+
+    @staticmethod
+    def _expired(run: ManifestRun, job: Job, status: TaskStatus) -> None:
+        """Asked again for fresh links, the vendor says the task expired: final, said so."""
+        message = FINAL_MESSAGES[JobStatus.EXPIRED].format(task=job.task_id, word=status.status)
+        run.store.transition(
+            job.key,
+            JobStatus.EXPIRED,
+            error_kind=ErrorKind.PERMANENT,
+            error_message=f"its video links expired before they were fetched, and {message}",
+            attempt=Attempt(AttemptKind.DOWNLOAD, AttemptOutcome.FAILED, message),
+        )
+        log.warning(
+            "%s: row %d: the task expired before its videos were fetched", run.name, job.row
+        )
 
     @staticmethod
     def _failed(run: ManifestRun, job: Job, exc: DownloadError) -> None:
@@ -274,6 +315,8 @@ class DownloadStage:
     async def _refresh_urls(self, run: ManifestRun, job: Job, urls: list[str]) -> bool:
         """Ask the API again for the task: its answer may carry fresh links."""
         status = await self._fresh_status(job.task_id) if job.task_id else None
+        if status is not None and status.state is TaskState.EXPIRED:
+            raise _TaskExpired(status)
         if status is None or status.state is not TaskState.COMPLETED:
             return False
         if len(status.urls) != len(urls):
@@ -281,3 +324,11 @@ class DownloadStage:
         urls[:] = status.urls
         run.store.transition(job.key, JobStatus.COMPLETED, video_urls=status.urls)
         return True
+
+
+class _TaskExpired(DownloadError):
+    """A fresh status call for expired links answered that the task itself expired."""
+
+    def __init__(self, status: TaskStatus) -> None:
+        super().__init__(f"task {status.task_id} expired")
+        self.status = status

@@ -37,6 +37,7 @@ class StopReason(StrEnum):
     AUTH = "auth"
     OUTAGE = "outage"
     DISK_FULL = "disk full"
+    STATE_BUSY = "state busy"  # another program held the state's write lock past the deadline
 
 
 #: ``stop(reason, halt)``: stop submitting; with ``halt`` also cancel everything in flight.

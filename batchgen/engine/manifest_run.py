@@ -39,8 +39,8 @@ class Counters:
     rejected: int = 0
     unknown: int = 0
     lost: int = 0  # tasks the vendor said it does not know
-    credits: int = 0  # charged: tasks finished this run, never below 40 each
-    possible: int = 0  # possibly charged: submits of this run whose outcome is unknown
+    credits: int = 0  # charged (billing units): tasks finished this run
+    possible: int = 0  # possibly charged (billing units): submits whose outcome is unknown
     retried: int = 0
 
     def counting(self, name: str, credits: int = 0) -> Callable[[], None]:
@@ -67,6 +67,8 @@ class ManifestRun:
     retry: deque[tuple[float, Job]] = field(default_factory=deque)  # (not before, job)
     exhausted: bool = False
     files: VideoFiles | None = None  # None: hashed names, no sidecars (library use)
+    # told (row, task id) right after a task id is committed; must not raise
+    on_task: Callable[[Job, str], None] | None = None
     #: the rows of this manifest that move together share one commit (engine/commit_group)
     commits: CommitGroup = field(init=False, repr=False)
 

@@ -1,8 +1,9 @@
 """What the engine writes into a row's state for each outcome of a submit or a poll.
 
 One function per outcome; each performs one guarded transition (with its history entry where
-it explains a decision) and keeps the run's counters, spend included: a task counts as charged
-at the vendor's plausible figure and never below 40 credits; an unknown submit counts 40 as
+it explains a decision) and keeps the run's counters, spend included, in the provider's billing
+unit: a task counts as charged at the vendor's plausible figure, else at its row's price
+(``providers.descriptor.Billing.settle``); an unknown submit counts its row's price as
 possibly charged.
 """
 
@@ -23,20 +24,21 @@ from batchgen.errors import (
     TransientApiError,
 )
 from batchgen.models import (
-    CREDITS_PER_TASK,
     AttemptKind,
     AttemptOutcome,
     ErrorKind,
     JobStatus,
     TaskStatus,
 )
+from batchgen.providers.descriptor import Billing
 from batchgen.state.protocol import Store
 from batchgen.state.schema import Attempt
 
 __all__ = [
-    "charged",
+    "FINAL_MESSAGES",
     "outcome_of",
     "record_completed",
+    "record_ended",
     "record_failed",
     "record_gone",
     "record_protocol_error",
@@ -46,11 +48,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("batchgen.engine.dispatcher")
-
-
-def charged(reported: int | None) -> int:
-    """What a finished task counts as: the vendor's plausible figure, never below 40."""
-    return max(CREDITS_PER_TASK, reported or 0)
 
 
 def outcome_of(exc: ApiError) -> Outcome:
@@ -87,8 +84,8 @@ def settle_submit(
     )
 
 
-def submit_refused(run: ManifestRun, key: str, exc: ApiError) -> None:
-    """An ambiguous submit becomes ``unknown`` (40 possibly charged); a refused one
+def submit_refused(run: ManifestRun, key: str, exc: ApiError, price: int) -> None:
+    """An ambiguous submit becomes ``unknown`` (its ``price`` possibly charged); a refused one
     ``rejected``. (A refused token is the dispatcher's business: it stops the run.)"""
     if isinstance(exc, AmbiguousSubmitError):
         message = (
@@ -105,15 +102,15 @@ def submit_refused(run: ManifestRun, key: str, exc: ApiError) -> None:
             message,
         )
         run.counters.unknown += 1
-        run.counters.possible += CREDITS_PER_TASK
+        run.counters.possible += price
         log.warning("%s: row key %s: outcome of the submit is unknown: %s", run.name, key, exc)
     else:
         settle_submit(run.store, key, JobStatus.REJECTED, PERMANENT, AttemptOutcome.REJECTED, exc)
         run.counters.rejected += 1
 
 
-def record_gone(run: ManifestRun, key: str, task_id: str, exc: TaskGoneError) -> None:
-    """The vendor does not know the task: ``lost`` (it was created: 40 charged)."""
+def record_gone(run: ManifestRun, key: str, task_id: str, exc: TaskGoneError, price: int) -> None:
+    """The vendor does not know the task: ``lost`` (it was created: its price charged)."""
     message = (
         f"{exc}. Its videos cannot be fetched; re-run with --resubmit-unknown to generate "
         "it again (a new task, paid again)"
@@ -126,12 +123,14 @@ def record_gone(run: ManifestRun, key: str, task_id: str, exc: TaskGoneError) ->
         attempt=Attempt(AttemptKind.POLL, AttemptOutcome.GONE, str(exc), task_id),
     )
     run.counters.lost += 1
-    run.counters.credits += CREDITS_PER_TASK
+    run.counters.credits += price
     log.warning("%s: row key %s: %s", run.name, key, message)
 
 
-def record_protocol_error(run: ManifestRun, key: str, task_id: str, exc: ProtocolError) -> None:
-    """A status answer that cannot be used fails this row only (40 charged)."""
+def record_protocol_error(
+    run: ManifestRun, key: str, task_id: str, exc: ProtocolError, price: int
+) -> None:
+    """A status answer that cannot be used fails this row only (its price charged)."""
     message = f"protocol error: {exc}"
     run.store.transition(
         key,
@@ -141,11 +140,13 @@ def record_protocol_error(run: ManifestRun, key: str, task_id: str, exc: Protoco
         attempt=Attempt(AttemptKind.POLL, AttemptOutcome.PROTOCOL_ERROR, str(exc), task_id),
     )
     run.counters.failed += 1
-    run.counters.credits += CREDITS_PER_TASK
+    run.counters.credits += price
     log.warning("%s: row key %s: %s", run.name, key, message)
 
 
-async def record_completed(run: ManifestRun, key: str, status: TaskStatus) -> None:
+async def record_completed(
+    run: ManifestRun, key: str, status: TaskStatus, price: int, billing: Billing
+) -> None:
     """A task done with at least one URL; a message beside it is kept as a note. Committed
     with the other rows moving at the same time (``run.commits``)."""
     fields: dict[str, Any] = {}
@@ -156,12 +157,14 @@ async def record_completed(run: ManifestRun, key: str, status: TaskStatus) -> No
         JobStatus.COMPLETED,
         video_urls=status.urls,
         consumed_credits=status.consumed_credits or 0,
-        on_made=run.counters.counting("completed", charged(status.consumed_credits)),
+        on_made=run.counters.counting("completed", billing.settle(price, status.consumed_credits)),
         **fields,
     )
 
 
-def record_without_video(run: ManifestRun, key: str, status: TaskStatus) -> None:
+def record_without_video(
+    run: ManifestRun, key: str, status: TaskStatus, price: int, billing: Billing
+) -> None:
     """A task reported done without any URL: needs a person, never resubmitted on its own."""
     message = (
         f"the vendor reported task {status.task_id} {status.status!r} without any video "
@@ -176,11 +179,54 @@ def record_without_video(run: ManifestRun, key: str, status: TaskStatus) -> None
         consumed_credits=status.consumed_credits or 0,
     )
     run.counters.failed += 1
-    run.counters.credits += charged(status.consumed_credits)
+    run.counters.credits += billing.settle(price, status.consumed_credits)
     log.warning("%s: row key %s: %s", run.name, key, message)
 
 
-def record_failed(run: ManifestRun, key: str, status: TaskStatus) -> str:
+#: What a final word of the vendor that is neither success nor failure means, and what to do.
+FINAL_MESSAGES: dict[JobStatus, str] = {
+    JobStatus.EXPIRED: (
+        "the vendor reports task {task} {word!r}: it expired before a video could be "
+        "fetched, and no video will come. Whether it was billed is not documented (counted "
+        "as charged). Not sent again automatically: --retry-failed generates it again "
+        "(a new task, paid again)"
+    ),
+    JobStatus.MODERATED: (
+        "the vendor's moderation withheld the video of task {task} (it finished, and the "
+        "vendor's cost stands). Not sent again automatically: change the prompt or picture, "
+        "then --retry-failed generates it again (paid again)"
+    ),
+}
+
+
+def record_ended(
+    run: ManifestRun,
+    key: str,
+    status: TaskStatus,
+    to: JobStatus,
+    price: int,
+    billing: Billing,
+) -> None:
+    """A final state that is neither a video nor a failure (``expired``, ``moderated``): the
+    row ends with a status that says so, never polled again nor resent on its own."""
+    message = FINAL_MESSAGES[to].format(task=status.task_id, word=status.status)
+    if status.error_message:
+        message = f"{message} (the vendor said: {status.error_message})"
+    run.store.transition(
+        key,
+        to,
+        error_kind=PERMANENT,
+        error_message=message,
+        consumed_credits=status.consumed_credits or 0,
+    )
+    run.counters.failed += 1
+    run.counters.credits += billing.settle(price, status.consumed_credits)
+    log.warning("%s: row key %s: %s", run.name, key, message)
+
+
+def record_failed(
+    run: ManifestRun, key: str, status: TaskStatus, price: int, billing: Billing
+) -> str:
     """A task that ended without video; returns its error kind (transient / permanent)."""
     message = status.error_message or f"the task ended as {status.status!r}"
     kind = task_error_kind(message)
@@ -191,5 +237,5 @@ def record_failed(run: ManifestRun, key: str, status: TaskStatus) -> str:
         error_message=message,
         consumed_credits=status.consumed_credits or 0,
     )
-    run.counters.credits += charged(status.consumed_credits)
+    run.counters.credits += billing.settle(price, status.consumed_credits)
     return kind

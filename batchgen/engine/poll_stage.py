@@ -25,6 +25,7 @@ from batchgen.engine.manifest_run import ManifestRun
 from batchgen.engine.outcomes import (
     outcome_of,
     record_completed,
+    record_ended,
     record_failed,
     record_gone,
     record_protocol_error,
@@ -47,6 +48,8 @@ __all__ = ["InFlight", "PollStage"]
 log = logging.getLogger(__name__)
 
 _IN_FLIGHT = (JobStatus.SUBMITTED, JobStatus.RUNNING)
+#: Final states that are neither a video nor a failure, and the row status each ends in.
+_ENDED = {TaskState.EXPIRED: JobStatus.EXPIRED, TaskState.MODERATED: JobStatus.MODERATED}
 
 
 @dataclass(eq=False)
@@ -58,6 +61,7 @@ class InFlight:
     task_id: str
     submitted: float
     mode: str = ""
+    price: int = 0  # what the row is expected to cost (committed while the task is out)
     due: float = 0.0  # the next poll
     last_running_age: float = 0.0
     errors: int = 0  # failed polls this run
@@ -91,8 +95,11 @@ class PollStage:
         self.rng = context.rng
         self._time_left = time_left
         self._submitting = submitting
+        self.billing = context.billing
         self.heap: list[tuple[float, int, InFlight]] = []
         self.active = 0  # polls being sent
+        self._heap_spend = 0  # prices of the tasks in the heap
+        self._active_spend = 0  # prices of the tasks being polled
         self.rows_total = 0  # rows pending when the run started
         self._seq = itertools.count()
         self._budget_cache: tuple[float, Budget] | None = None
@@ -101,6 +108,10 @@ class PollStage:
     def in_flight(self) -> int:
         """Tasks submitted and not yet finished."""
         return len(self.heap) + self.active
+
+    def committed(self) -> int:
+        """What the tasks in flight are expected to cost (their rows' prices, in units)."""
+        return self._heap_spend + self._active_spend
 
     # ------------------------------------------------------------------ start of the run
     def start(self) -> None:
@@ -124,7 +135,9 @@ class PollStage:
                 if not job.task_id:
                     continue
                 age = (now_wall - job.submitted_at).total_seconds() if job.submitted_at else 0.0
-                item = InFlight(run, job.key, job.task_id, now - max(0.0, age), job.mode)
+                item = InFlight(
+                    run, job.key, job.task_id, now - max(0.0, age), job.mode, job.price or 0
+                )
                 item.marked_running = job.status is JobStatus.RUNNING
                 self.push(item, max(0.0, age))
 
@@ -164,6 +177,7 @@ class PollStage:
         """Poll ``item`` at ``due`` (the throttle's clock)."""
         item.due = due
         heapq.heappush(self.heap, (due, next(self._seq), item))
+        self._heap_spend += item.price
         self.control.wake.set()
 
     def budget(self) -> Budget:
@@ -208,10 +222,12 @@ class PollStage:
         """Poll due tasks until none is left and no submit can add one (or a hard stop)."""
         while (item := await self._next_due()) is not None:
             self.active += 1
+            self._active_spend += item.price
             try:
                 await self._poll(item)
             finally:
                 self.active -= 1
+                self._active_spend -= item.price
                 self.control.wake.set()
 
     async def _next_due(self) -> InFlight | None:
@@ -223,7 +239,9 @@ class PollStage:
                     lag = self.heap[0][0] + self.settings.polling.max_poll_lag - self.throttle.now()
                     delay = min(lag, self.throttle.window / 20)
                 elif delay <= 0:
-                    return heapq.heappop(self.heap)[2]
+                    item = heapq.heappop(self.heap)[2]
+                    self._heap_spend -= item.price
+                    return item
                 await control.wait_wake(delay)
             elif control.submits_done and self.active == 0:
                 control.wake.set()  # let the other pollers see it too
@@ -246,10 +264,10 @@ class PollStage:
             self.control.fail(exc)
             return
         except TaskGoneError as exc:
-            record_gone(item.run, item.key, item.task_id, exc)
+            record_gone(item.run, item.key, item.task_id, exc, item.price)
             return
         except ProtocolError as exc:
-            record_protocol_error(item.run, item.key, item.task_id, exc)
+            record_protocol_error(item.run, item.key, item.task_id, exc, item.price)
             return
         except ApiError as exc:
             self._poll_failed(item, exc)
@@ -260,7 +278,11 @@ class PollStage:
         elif status.state is TaskState.COMPLETED and status.urls:
             await self._completed(item, status, age)
         elif status.state is TaskState.COMPLETED:
-            record_without_video(item.run, item.key, status)
+            record_without_video(item.run, item.key, status, item.price, self.billing)
+        elif status.state in _ENDED:
+            self.planner.forget(item.task_id)
+            to = _ENDED[status.state]
+            record_ended(item.run, item.key, status, to, item.price, self.billing)
         else:
             self._task_failed(item, status)
 
@@ -292,7 +314,7 @@ class PollStage:
         )
 
     def _still_running(self, item: InFlight, status: TaskStatus, age: float) -> None:
-        if not item.marked_running and status.status.lower() in ("processing", "running"):
+        if not item.marked_running and status.running:
             item.run.store.transition(item.key, JobStatus.RUNNING)
             item.marked_running = True
         item.last_running_age = age
@@ -315,13 +337,13 @@ class PollStage:
         self.planner.observe(item.task_id, item.mode, item.last_running_age, age)
         if self.planner.revision() != self._revision:
             self._replan()
-        await record_completed(item.run, item.key, status)
+        await record_completed(item.run, item.key, status, item.price, self.billing)
         await self.downloads.put(item.run, item.run.store.get(item.key))
 
     def _task_failed(self, item: InFlight, status: TaskStatus) -> None:
         self.planner.forget(item.task_id)
         run = item.run
-        kind = record_failed(run, item.key, status)
+        kind = record_failed(run, item.key, status, item.price, self.billing)
         job = run.store.get(item.key)
         limit = attempt_limit(Step.SUBMIT, self.settings.limits.retry)
         if (

@@ -15,6 +15,7 @@ from batchgen.engine.manifest_run import ManifestRun
 from batchgen.engine.pacing.throttle import Throttle
 from batchgen.engine.run_control import RunControl
 from batchgen.providers.base import Provider
+from batchgen.providers.descriptor import CREDIT_BILLING, Billing
 
 __all__ = ["RunContext"]
 
@@ -26,7 +27,8 @@ class RunContext:
     ``runs``: every manifest of the run, in round-robin order; ``api``: the vendor, through
     its protocol; ``throttle``: the one limiter of every API request of the account;
     ``settings``: the run's settings; ``control``: its stop flags, wake-up call and API slot;
-    ``rng``: the jitter source (seeded by tests).
+    ``rng``: the jitter source (seeded by tests); ``billing``: the provider's money (its
+    unit, how a finished task's reported cost counts).
     """
 
     runs: list[ManifestRun]
@@ -35,3 +37,4 @@ class RunContext:
     settings: Settings
     control: RunControl
     rng: random.Random
+    billing: Billing = CREDIT_BILLING  # the provider's unit and price rule

@@ -25,7 +25,7 @@ __all__ = ["RunControl"]
 log = logging.getLogger(__name__)
 
 #: Reasons that stop everything, not only submissions.
-_HARD = (StopReason.SIGNAL, StopReason.AUTH, StopReason.DISK_FULL)
+_HARD = (StopReason.SIGNAL, StopReason.AUTH, StopReason.DISK_FULL, StopReason.STATE_BUSY)
 
 
 class RunControl:

@@ -1,14 +1,15 @@
-"""The run's submit stage: pending rows in, tasks in flight out, within the credit budget.
+"""The run's submit stage: pending rows in, tasks in flight out, within the budget.
 
 A few workers take pending rows from each manifest's state a page at a time, round-robin
 (rows whose task failed transiently come back through ``ManifestRun.retry`` when their pause
-is over), while fewer than ``max_in_flight`` tasks are out and the credits already committed
-leave room for one more task. One POST per row at a time, its intent committed first
-(SUBMITTING; the intents of a burst share one commit, see ``engine/commit_group.py``, and a
-POST goes out only once its own is committed); its answer settles the row
-(``engine/outcomes.py``): a task id hands the task to the poll stage; a request that
-provably never created anything is sent again as ``retry.decide`` says; a refused or
-ambiguous one is never sent again without the user; a refused token stops the run.
+is over), while fewer than ``max_in_flight`` tasks are out and the money already committed
+leaves room for the next row's price (in the provider's billing unit: ``Billing``). One
+POST per row at a time, its intent committed first (SUBMITTING; the intents of a burst share
+one commit, see ``engine/commit_group.py``, and a POST goes out only once its own is
+committed); its answer settles the row (``engine/outcomes.py``): a task id hands the task to
+the poll stage; a request that provably never created anything is sent again as
+``retry.decide`` says; a refused or ambiguous one is never sent again without the user; a
+refused token stops the run.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ from batchgen.errors import (
     TransientApiError,
 )
 from batchgen.models import (
-    CREDITS_PER_TASK,
-    USD_PER_CREDIT,
     AttemptKind,
     AttemptOutcome,
     Job,
@@ -68,6 +67,13 @@ class SubmitStage:
         time_left: Callable[[], float | None],
     ) -> None:
         self.runs = runs = context.runs
+        self.billing = context.billing
+        #: The budget in units (``--max-credits`` / ``--max-usd``; UsageError for credits
+        #: with a provider that bills dollars).
+        self.limit = context.billing.unit.limit(
+            max_credits=context.settings.limits.max_credits,
+            max_usd=context.settings.limits.max_usd,
+        )
         self.api = context.api
         self.throttle = context.throttle
         self.settings = context.settings
@@ -75,7 +81,8 @@ class SubmitStage:
         self.polls = polls
         self.rng = context.rng
         self._time_left = time_left
-        self.submitting = 0  # POSTs whose credits are committed but not yet in flight
+        self.submitting = 0  # POSTs whose price is committed but not yet in flight
+        self.submitting_spend = 0  # their prices
         self._next_lock = asyncio.Lock()
         self._round_robin = itertools.cycle(runs) if runs else iter(())
         self._spend_base = Spend()  # earlier runs' spend, when the budget covers them
@@ -101,8 +108,9 @@ class SubmitStage:
         )
 
     def committed_credits(self) -> int:
-        """What may have been charged (scope-dependent): finished tasks (never below 40
-        each), unknown submits (40 each), and 40 for every task in flight or being sent."""
+        """What may have been charged (scope-dependent), in units: finished tasks (the
+        vendor's plausible figure, else the row's price), unknown submits and every task in
+        flight or being sent (each at its row's price)."""
         return self.spend().total
 
     def spend(self) -> Spend:
@@ -111,28 +119,33 @@ class SubmitStage:
         counters = [run.counters for run in self.runs]
         return self._spend_base + Spend(
             charged=sum(c.credits for c in counters),
-            committed=CREDITS_PER_TASK * (self.polls.in_flight() + self.submitting),
+            committed=self.polls.committed() + self.submitting_spend,
             possible=sum(c.possible for c in counters),
         )
 
-    def budget_message(self) -> str:
-        """Why the budget stops submissions: its limit in credits and ~USD, its scope, and
-        what is already counted, e.g. ``the budget of 10 credits (~$0.10, this run) is less
-        than one generation (40 credits): nothing was sent``."""
-        limit = self.settings.limits.max_credits or 0
+    def budget_message(self, price: int | None = None) -> str:
+        """Why the budget stops submissions: its limit, its scope, and what is already
+        counted, e.g. ``the budget of 10 credits (~$0.10, this run) is less than one
+        generation (40 credits): nothing was sent``. ``price``: the next row's."""
+        unit, limit = self.billing.unit, self.limit or 0
         total = self.settings.limits.budget_scope is BudgetScope.TOTAL
         scope = "this run and earlier runs" if total else "this run"
-        budget = f"the budget of {limit:,} credits (~${limit * USD_PER_CREDIT:,.2f}, {scope})"
-        if limit < CREDITS_PER_TASK:
+        shown = unit.show(limit)
+        budget = (
+            f"the budget of {shown[:-1]}, {scope})"
+            if unit.credits
+            else f"the budget of {shown} ({scope})"
+        )
+        if price is not None and limit < price and not self.committed_credits():
             return (
-                f"{budget} is less than one generation ({CREDITS_PER_TASK} credits): "
+                f"{budget} is less than one generation ({unit.show(price).split(' (')[0]}): "
                 "nothing was sent"
             )
-        return f"{budget} is reached: {self.spend().describe()}; no new submissions this run"
+        spent = self.billing.unit.spend_text(self.spend())
+        return f"{budget} is reached: {spent}; no new submissions this run"
 
-    def _budget_allows(self) -> bool:
-        limit = self.settings.limits.max_credits
-        return limit is None or self.committed_credits() + CREDITS_PER_TASK <= limit
+    def _budget_allows(self, price: int) -> bool:
+        return self.limit is None or self.committed_credits() + price <= self.limit
 
     # ------------------------------------------------------------------ taking rows
     async def worker(self) -> None:
@@ -143,6 +156,7 @@ class SubmitStage:
                 await self._submit(run, job)
             finally:
                 self.submitting -= 1
+                self.submitting_spend -= job.price or 0
 
     async def _next_row(self) -> tuple[ManifestRun, Job] | None:
         control = self.control
@@ -153,13 +167,18 @@ class SubmitStage:
                 await control.wait_wake(1.0)
             if control.stop_submitting:
                 return None
-            if not self._budget_allows():
-                log.warning("%s", self.budget_message())
+            item = await self._take_row()
+            if item is None:
+                return None
+            run, job = item
+            price = job.price or 0
+            if not self._budget_allows(price):
+                run.buffer.appendleft(job)  # stays pending: the next run sends it
+                log.warning("%s", self.budget_message(price))
                 control.request_stop(StopReason.BUDGET)
                 return None
-            item = await self._take_row()
-            if item is not None:
-                self.submitting += 1
+            self.submitting += 1
+            self.submitting_spend += price
             return item
 
     async def _take_row(self) -> tuple[ManifestRun, Job] | None:
@@ -247,15 +266,15 @@ class SubmitStage:
                 )
                 return exc
             except (PermanentApiError, AmbiguousSubmitError, AuthError) as exc:
-                self._submit_refused(run, key, exc)
+                self._submit_refused(run, job, exc)
                 return None
             except TransientApiError as exc:  # not a proof of "not created": ask the user
-                self._submit_refused(run, key, AmbiguousSubmitError(str(exc)))
+                self._submit_refused(run, job, AmbiguousSubmitError(str(exc)))
                 return None
             except asyncio.CancelledError:  # halted mid-POST
                 if mark.sent:  # the vendor may have seen it: maybe created, maybe charged
                     stopped = AmbiguousSubmitError("the run stopped while the POST was out")
-                    self._submit_refused(run, key, stopped)
+                    self._submit_refused(run, job, stopped)
                 else:  # it never left: the row is as it was
                     store.transition(key, JobStatus.PENDING)
                 raise
@@ -267,10 +286,25 @@ class SubmitStage:
             task_id=task_id,
             attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, task_id),
             keep=True,
-            on_made=run.counters.counting("submitted"),
+            on_made=self._task_committed(run, job, task_id),
         )
-        self.polls.push(InFlight(run, key, task_id, self.throttle.now(), job.mode), 0.0)
+        item = InFlight(run, key, task_id, self.throttle.now(), job.mode, job.price or 0)
+        self.polls.push(item, 0.0)
         return None
+
+    @staticmethod
+    def _task_committed(run: ManifestRun, job: Job, task_id: str) -> Callable[[], None]:
+        """What follows the commit of a task id, even when a halt cancelled the submit
+        meanwhile: the run's count, and ``run.on_task`` (the per-user record of generated
+        requests)."""
+        count = run.counters.counting("submitted")
+
+        def made() -> None:
+            count()
+            if run.on_task is not None:
+                run.on_task(job, task_id)
+
+        return made
 
     @staticmethod
     async def _intent(run: ManifestRun, key: str) -> None:
@@ -284,10 +318,10 @@ class SubmitStage:
                 run.store.transition(key, JobStatus.PENDING)
             raise
 
-    def _submit_refused(self, run: ManifestRun, key: str, exc: ApiError) -> None:
+    def _submit_refused(self, run: ManifestRun, job: Job, exc: ApiError) -> None:
         if isinstance(exc, AuthError):
             attempt = Attempt(AttemptKind.SUBMIT, AttemptOutcome.UNAUTHORIZED, str(exc))
-            run.store.transition(key, JobStatus.PENDING, attempt=attempt)
+            run.store.transition(job.key, JobStatus.PENDING, attempt=attempt)
             self.control.fail(exc)
         else:
-            submit_refused(run, key, exc)
+            submit_refused(run, job.key, exc, job.price or 0)

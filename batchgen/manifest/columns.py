@@ -16,6 +16,7 @@ from batchgen.manifest.model import as_text, show
 __all__ = [
     "ALIASES",
     "HEADER_SEARCH_ROWS",
+    "OPTIONAL_FIELDS",
     "ColumnMap",
     "column_letter",
     "describe_accepted",
@@ -33,7 +34,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "mode": ("mode", "video mode", "generation mode"),
     "ratio": ("ratio", "aspect ratio", "aspect", "ar"),
     "id": ("id", "row id", "job id"),
+    # request fields only some providers accept (``ProviderInfo.fields``); for the others
+    # the column is the user's own, carried untouched
+    "duration": ("duration", "length", "seconds", "duration s", "clip length", "video length"),
+    "resolution": ("resolution", "res", "video resolution"),
+    "model": ("model", "video model"),
 }
+#: Roles that are request fields a provider may or may not accept.
+OPTIONAL_FIELDS = ("mode", "duration", "resolution", "model")
 _IMAGE_WORDS = (
     "image",
     "images",
@@ -93,10 +101,21 @@ class ColumnMap:
     ratio: int | None = None
     id: int | None = None
     images: list[int] = field(default_factory=list)
+    duration: int | None = None
+    resolution: int | None = None
+    model: int | None = None
 
     def request_columns(self) -> set[int]:
         """Every column whose value is part of the request or the row's identity."""
-        single = (self.prompt, self.mode, self.ratio, self.id)
+        single = (
+            self.prompt,
+            self.mode,
+            self.ratio,
+            self.id,
+            self.duration,
+            self.resolution,
+            self.model,
+        )
         return {i for i in single if i is not None} | set(self.images)
 
 
@@ -109,7 +128,7 @@ def map_columns(header: Sequence[object]) -> ColumnMap | str:
             found.setdefault(role, []).append(index)
     if "prompt" not in found:
         return missing_prompt_message(header)
-    for role in ("prompt", "mode", "ratio", "id"):
+    for role in ("prompt", "mode", "ratio", "id", "duration", "resolution", "model"):
         if len(found.get(role, ())) > 1:
             names = " and ".join(f"{show(header[i])} ({column_letter(i)})" for i in found[role][:3])
             return f"has more than one {role} column: {names}; keep one of them"
@@ -119,6 +138,9 @@ def map_columns(header: Sequence[object]) -> ColumnMap | str:
         ratio=found.get("ratio", [None])[0],
         id=found.get("id", [None])[0],
         images=found.get("images", []),
+        duration=found.get("duration", [None])[0],
+        resolution=found.get("resolution", [None])[0],
+        model=found.get("model", [None])[0],
     )
 
 
@@ -127,7 +149,7 @@ def missing_prompt_message(header: Sequence[object]) -> str:
     names = [as_text(cell) for cell in header if as_text(cell).strip()]
     if not names:
         return "has no header row: the first row must name the columns (a 'prompt' column at least)"
-    listed = ", ".join(show(name, 40) for name in names[:12])
+    listed = ", ".join(_shown_header(name) for name in names[:12])
     if len(names) > 12:
         listed += f" and {len(names) - 12} more"
     message = f"has no prompt column (columns found: {listed}); {describe_accepted('prompt')}"
@@ -136,6 +158,17 @@ def missing_prompt_message(header: Sequence[object]) -> str:
     if close:
         message += f"; is {show(names[folded.index(close[0])], 40)} meant to be 'prompt'?"
     return message
+
+
+#: A header cell longer than this is not shown in a message: a column name is short, and a
+#: long first line is more likely content (a file that is not a manifest) than a header.
+SHOWN_HEADER_CHARS = 40
+
+
+def _shown_header(name: str) -> str:
+    if len(name) > SHOWN_HEADER_CHARS:
+        return f"(a cell of {len(name):,} characters, not shown)"
+    return show(name, SHOWN_HEADER_CHARS)
 
 
 def describe_accepted(role: str) -> str:

@@ -104,6 +104,8 @@ from batchgen.manifest.read import OTHER_FORMATS, read_table
 from batchgen.manifest.row_checks import build_manifest
 from batchgen.manifest.values import request_key
 from batchgen.manifest.variants import expand_variants
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import ProviderInfo
 
 __all__ = [
     "ALIASES",
@@ -128,8 +130,11 @@ __all__ = [
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xlsm")
 
 
-def read_manifest(path: Path, settings: ManifestSettings | None = None) -> Manifest:
-    """Read and validate the manifest at ``path`` as ``settings`` say (default: as it is).
+def read_manifest(
+    path: Path, settings: ManifestSettings | None = None, provider: ProviderInfo | None = None
+) -> Manifest:
+    """Read and validate the manifest at ``path`` as ``settings`` say (default: as it is),
+    for ``provider`` (None: the default one: what a row may ask for and what it costs).
 
     ``settings.sheet`` picks the sheet of a workbook. Bad rows become problems on the
     returned :class:`Manifest`; rows hidden in the sheet are marked skipped unless
@@ -145,7 +150,7 @@ def read_manifest(path: Path, settings: ManifestSettings | None = None) -> Manif
     if template is not None and (problem := template_problem(template)):
         raise UsageError(f"--prompt-template: {problem}")
     table = read_table(path, sheet=settings.sheet, include_hidden=settings.include_hidden)
-    manifest = build_manifest(path, table, settings)
+    manifest = build_manifest(path, table, settings, provider or DEFAULT)
     return expand_variants(manifest, default=settings.variants)
 
 

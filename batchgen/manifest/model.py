@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MAX_UNCOMPRESSED_BYTES",
     "MAX_URL_CHARS",
+    "MAX_XLSX_CELLS",
     "RESULT_COLUMNS_RESERVED",
     "Manifest",
     "ManifestRow",
@@ -55,6 +56,11 @@ MAX_CELLS = 20_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024
 #: Sum of the uncompressed parts of an .xlsx: the guard against zip bombs.
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+#: Cells holding something (a value, a formula, an inline string) in a whole .xlsx manifest,
+#: counted before it is parsed (``batchgen.xlsx_bounds``): ten columns of the largest
+#: manifest, and about a minute of reading (``benchmarks/bench_sheets.py``). Formatting-only
+#: cells are free; a CSV is bounded by MAX_CELLS alone.
+MAX_XLSX_CELLS = 10 * MAX_DATA_ROWS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +111,7 @@ class ManifestRow:
     problems: tuple[Problem, ...] = ()
     skipped: str | None = None  # why the row is not sent although it may be valid (hidden)
     template: str | None = None  # the prompt template ``spec.prompt`` was filled from
+    price: int | None = None  # what ``spec`` is expected to cost, in the provider's unit
 
     @property
     def valid(self) -> bool:

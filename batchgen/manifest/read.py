@@ -16,7 +16,9 @@ import codecs
 import contextlib
 import csv
 import io
+import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from batchgen.manifest.table import (
     RawTable,
     check_limits,
 )
+from batchgen.paths import name_problem
 
 __all__ = ["read_table"]
 
@@ -70,25 +73,59 @@ _OTHER_FORMATS = OTHER_FORMATS
 
 
 def _check_file(path: Path, suffix: str) -> None:
+    """ManifestError unless ``path`` is a regular, readable spreadsheet file of a usable size
+    whose name batchgen can store (nothing of its content is read or shown before that)."""
     if not path.exists() and not path.is_symlink():
         raise ManifestError(path, "does not exist (no file or folder of that name)")
     if suffix in _OTHER_FORMATS:
         raise ManifestError(path, _OTHER_FORMATS[suffix])
     if suffix not in (".csv", ".tsv", ".xlsx", ".xlsm"):
         raise ManifestError(path, "is not a manifest: use a .csv, .tsv, .xlsx or .xlsm file")
+    problem = name_problem(path)
+    if problem is not None:
+        raise ManifestError(path, problem)
     try:
         info = path.stat()
     except FileNotFoundError as exc:
         raise ManifestError(path, "does not exist") from exc
     except OSError as exc:
         raise ManifestError(path, f"cannot be read: {exc.strerror or exc}") from exc
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise ManifestError(path, "is a folder, not a manifest file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ManifestError(
+            path, f"is {_kind(info.st_mode)}, not a file: batchgen reads only spreadsheet files"
+        )
+    _check_link(path)
     if info.st_size == 0:
         raise ManifestError(path, "is empty")
     if info.st_size > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
         raise ManifestError(path, f"is larger than {limit} MB: split it into several manifests")
+    if not os.access(path, os.R_OK):
+        raise ManifestError(path, "cannot be read: permission denied")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _check_link(path: Path) -> None:
+    """A symbolic link must lead to a spreadsheet: a link named ``briefs.csv`` to a system
+    file (``/etc/shadow``) is refused before a byte of it is read."""
+    target = path.resolve()
+    if target.suffix.lower() not in (".csv", ".tsv", ".xlsx", ".xlsm"):
+        raise ManifestError(
+            path,
+            f"is a link to {target}, which is not a spreadsheet (its name does not end in .csv, "
+            ".tsv, .xlsx or .xlsm): batchgen does not read it",
+        )
 
 
 def read_bytes(path: Path) -> bytes:

@@ -6,12 +6,13 @@ Per-row work is kept small (cached mode/ratio parsing, one regex per check) so t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from batchgen.config import ManifestSettings
-from batchgen.manifest.columns import ColumnMap, column_letter
+from batchgen.manifest.columns import OPTIONAL_FIELDS, ColumnMap, column_letter
 from batchgen.manifest.layout import check_width, column_names, hidden_note
 from batchgen.manifest.model import (
     MAX_CELL_CHARS,
@@ -23,23 +24,25 @@ from batchgen.manifest.model import (
     safe,
     show,
 )
+from batchgen.manifest.pictures_cells import PictureCells
 from batchgen.manifest.prompt_template import fill_prompt
 from batchgen.manifest.table import CellIssue, RawTable
-from batchgen.manifest.urls import share_link
 from batchgen.manifest.values import (
-    MODES_TEXT,
-    RATIOS_TEXT,
+    choices_text,
     id_problem,
-    image_problem,
+    identity_request,
     normalise_default,
     normalise_id,
+    parse_duration_cell,
     parse_mode,
     parse_ratio,
+    parse_word,
     prompt_problem,
     request_key,
-    split_images,
 )
 from batchgen.models import JobSpec
+from batchgen.providers.catalog import DEFAULT
+from batchgen.providers.descriptor import ProviderInfo
 
 __all__ = ["HIDDEN_REASON", "build_manifest"]
 
@@ -62,6 +65,10 @@ class _Checked:
     mode: str
     ratio: str
     images: tuple[str, ...]
+    digests: tuple[str, ...]
+    duration: int | None
+    resolution: str | None
+    model: str | None
     row_id: str  # "" when there is none, or when it is unusable (too long...)
     problems: list[Problem]
     hidden: bool = False  # hidden in the sheet and not included: skipped, never sent
@@ -79,8 +86,11 @@ class _RowChecker:
         keep: list[int] | None,
         defaults: tuple[str | None, str | None],
         template: str | None = None,
+        info: ProviderInfo = DEFAULT,
     ) -> None:
         self.shown = display_path(path)
+        self.info = info
+        self.pictures = PictureCells(path.parent, info)
         self.cols: ColumnMap = table.columns
         self.issues = table.issues
         self.names = names
@@ -146,7 +156,10 @@ class _RowChecker:
             problems.append(self.formula_warning(number, prompt_raw))
         mode = self.resolve(problems, number, values, "mode")
         ratio = self.resolve(problems, number, values, "ratio")
-        images = self.images(problems, number, values)
+        model = self.word(problems, number, values, "model", self.cols.model)
+        resolution = self.word(problems, number, values, "resolution", self.cols.resolution, model)
+        duration = self.duration(problems, number, values)
+        images, digests = self.images(problems, number, values)
         row_id = ""
         if self.cols.id is not None:
             row_id = normalise_id(values[self.cols.id])
@@ -167,6 +180,10 @@ class _RowChecker:
             mode=mode,
             ratio=ratio,
             images=images,
+            digests=digests,
+            duration=duration,
+            resolution=resolution,
+            model=model,
             row_id=row_id,
             problems=problems,
             template=filled.template,
@@ -186,10 +203,16 @@ class _RowChecker:
             problems.append(self.problem(number, column, value, message))
 
     def resolve(self, problems: list[Problem], number: int, values: list[Any], kind: str) -> str:
-        """The row's mode or ratio: its own, else the default; raw text when invalid."""
+        """The row's mode or ratio: its own, else the default (``--default-...``, else the
+        provider's); raw text when invalid; "" for a field the provider has no word for."""
+        field = self.info.field(kind)
+        if field is None:
+            return ""
         column = self.cols.mode if kind == "mode" else self.cols.ratio
         raw = None if column is None else values[column]
-        parsed, message = parse_mode(raw) if kind == "mode" else parse_ratio(raw)
+        label = self.info.label
+        parse = parse_mode if kind == "mode" else parse_ratio
+        parsed, message = parse(raw, field.values, label)
         if parsed is not None:
             return parsed
         if message is not None:
@@ -198,30 +221,63 @@ class _RowChecker:
         default = self.default_mode if kind == "mode" else self.default_ratio
         if default is not None:
             return default
-        accepted = MODES_TEXT if kind == "mode" else RATIOS_TEXT
+        if field.default is not None:
+            return str(field.default)
         message = (
-            f"{kind} is empty and no default is set; write {accepted} "
+            f"{kind} is empty and no default is set; write {choices_text(field.values)} "
             f"or set a default (--default-{kind})"
         )
         problems.append(self.problem(number, column, None, message))
         return ""
 
-    def images(self, problems: list[Problem], number: int, values: list[Any]) -> tuple[str, ...]:
-        """Every image URL of the row, in column order; share links of file hosts
-        rewritten to their direct form (a warning) or refused (an error)."""
-        urls: list[str] = []
-        for column in self.cols.images:
-            for url in split_images(values[column]):
-                link = share_link(url)
-                if link is None:
-                    self.add(problems, number, column, url, image_problem(url))
-                elif link.direct is None:
-                    problems.append(self.problem(number, column, url, link.message))
-                else:
-                    problems.append(self.warning(number, column, url, link.message))
-                    url = link.direct
-                urls.append(url)
-        return tuple(urls)
+    def word(
+        self,
+        problems: list[Problem],
+        number: int,
+        values: list[Any],
+        kind: str,
+        column: int | None,
+        model: str | None = None,
+    ) -> str | None:
+        """An optional word field (``model``, ``resolution``): the cell's value, checked
+        against the provider's values (for ``model`` when they depend on it); None when the
+        cell is empty (the provider's default applies)."""
+        field = self.info.field(kind)
+        if field is None or column is None:
+            return None
+        raw = values[column]
+        effective = model or str(self.info.field_default("model") or "")
+        allowed = field.allowed(effective)
+        label = self.info.label
+        if effective in field.by_model:
+            label = f"{self.info.label} ({effective})"
+        parsed, message = parse_word(raw, allowed, label, kind)
+        if message is not None:
+            problems.append(self.problem(number, column, raw, message))
+        return parsed
+
+    def duration(self, problems: list[Problem], number: int, values: list[Any]) -> int | None:
+        """The row's duration in seconds (None: the provider's default)."""
+        field = self.info.field("duration")
+        column = self.cols.duration
+        if field is None or column is None or field.low is None or field.high is None:
+            return None
+        raw = values[column]
+        parsed, message = parse_duration_cell(raw, field.low, field.high, self.info.label)
+        if message is not None:
+            problems.append(self.problem(number, column, raw, message))
+        return parsed
+
+    def images(
+        self, problems: list[Problem], number: int, values: list[Any]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Every picture of the row, in column order (URLs, share links rewritten or refused,
+        local files resolved and checked), and their digests (see ``PictureCells``)."""
+        found = self.pictures.row([(column, values[column]) for column in self.cols.images])
+        for column, value, message, severity in found.problems:
+            problem = self.problem(number, column, value, message)
+            problems.append(problem if severity == "error" else replace(problem, severity=severity))
+        return found.images, found.digests
 
     def too_long(self, problems: list[Problem], number: int, values: list[Any]) -> None:
         """An error for every cell longer than a spreadsheet cell may be."""
@@ -252,6 +308,8 @@ class _RowChecker:
             return self.problem(number, column, None, message)
         if issue.kind == "extra_cells":
             return self.problem(number, None, None, issue.detail)
+        if issue.kind == "outside_table":
+            return self.warning(number, None, None, issue.detail)
         if column not in self.request:
             self.hidden_no_value += issue.kind == "no_value"
             return None
@@ -277,9 +335,17 @@ class _RowChecker:
 
 
 def build_manifest(
-    path: Path, table: RawTable, settings: ManifestSettings | None = None
+    path: Path,
+    table: RawTable,
+    settings: ManifestSettings | None = None,
+    provider: ProviderInfo = DEFAULT,
 ) -> Manifest:
-    """Validate every row of ``table`` and give each a key. Never raises for a bad row.
+    """Validate every row of ``table`` for ``provider`` and give each a key. Never raises
+    for a bad row.
+
+    Request columns the provider has no field for (``duration`` for the reseller, ``mode``
+    for xAI) are the user's own: carried untouched, with a note. Each valid row is priced
+    with the provider's price (``ManifestRow.price``).
 
     Rows hidden in the sheet are checked and keyed like the others (so un-hiding one never
     changes a key) but, unless ``include_hidden``, marked skipped and their problems left
@@ -291,13 +357,16 @@ def build_manifest(
     """
     settings = settings or ManifestSettings()
     include_hidden, prompt_template = settings.include_hidden, settings.prompt_template
-    defaults = (
-        normalise_default("mode", settings.default_mode),
-        normalise_default("ratio", settings.default_ratio),
+    defaults = tuple(
+        normalise_default(kind, value, _values(provider, kind), provider.label)
+        for kind, value in (("mode", settings.default_mode), ("ratio", settings.default_ratio))
     )
+    dropped = _drop_unaccepted(table, provider)
     names, keep, notes = column_names(table)
     check_width(path, names)
-    checker = _RowChecker(path, table, names, keep, defaults, prompt_template)
+    notes.extend(_unaccepted_notes(dropped, provider, names))
+    pair = (defaults[0], defaults[1])
+    checker = _RowChecker(path, table, names, keep, pair, prompt_template, provider)
     checked = [checker.check(number, values) for number, values in table.rows]
     if table.hidden:
         for item in checked:
@@ -305,7 +374,7 @@ def build_manifest(
         notes.append(hidden_note(sorted(table.hidden), include_hidden, table.sheet))
     if not table.rows:
         notes.append(f"has a header (row {table.header_row}) but no data rows: nothing to do")
-    rows = _assign_keys(checker, checked)
+    rows = _assign_keys(checker, checked, provider)
     if checker.hidden_no_value:
         notes.append(
             f"{checker.hidden_no_value:,} formula cells outside the request columns have no "
@@ -323,7 +392,40 @@ def build_manifest(
     return Manifest(path=path, sheet=table.sheet, columns=columns, rows=rows, problems=problems)
 
 
-def _assign_keys(checker: _RowChecker, checked: list[_Checked]) -> list[ManifestRow]:
+def _values(info: ProviderInfo, kind: str) -> tuple[str, ...]:
+    field = info.field(kind)
+    return field.values if field is not None else ()
+
+
+def _drop_unaccepted(table: RawTable, info: ProviderInfo) -> dict[str, int]:
+    """Forget the request role of columns the provider has no field for (they stay the
+    user's columns); the roles dropped and their columns."""
+    cols, dropped = table.columns, {}
+    for role in OPTIONAL_FIELDS:
+        column = getattr(cols, role)
+        if info.field(role) is None and column is not None:
+            dropped[role] = column
+    if dropped:
+        kept = dataclasses.replace(cols)
+        for role in dropped:
+            setattr(kept, role, None)
+        table.columns = kept
+    return dropped
+
+
+def _unaccepted_notes(
+    dropped: dict[str, int], info: ProviderInfo, names: dict[int, str]
+) -> list[str]:
+    return [
+        f"column {show(names.get(column, role))} is not sent: {info.label} has no {role}; "
+        "it is kept as your own column"
+        for role, column in dropped.items()
+    ]
+
+
+def _assign_keys(
+    checker: _RowChecker, checked: list[_Checked], info: ProviderInfo
+) -> list[ManifestRow]:
     """Keys in file order: ``id:<id>``, else the request hash plus ``#n`` for repeats."""
     first_id: dict[str, int] = {}
     seen_hash: dict[str, tuple[int, int]] = {}  # hash -> (occurrences so far, first row)
@@ -342,15 +444,16 @@ def _assign_keys(checker: _RowChecker, checked: list[_Checked]) -> list[Manifest
             else:
                 first_id[item.row_id] = item.number
                 key = f"id:{item.row_id}"
+        spec = _spec(item, "")
         if not key:
-            base = request_key(item.prompt, item.mode, item.ratio, item.images)
+            base = request_key(**identity_request(spec))
             count, first = seen_hash.get(base, (0, item.number))
             seen_hash[base] = (count + 1, first)
             key = base if count == 0 else f"{base}#{count + 1}"
             duplicate = count and not item.row_id and not item.hidden
             if duplicate and not any(p.is_error for p in item.problems):
                 item.problems.append(_duplicate_warning(checker, item.number, first))
-        rows.append(_row(item, key))
+        rows.append(_row(item, key, info))
     return rows
 
 
@@ -369,18 +472,24 @@ def _duplicate_warning(checker: _RowChecker, number: int, first: int) -> Problem
     )
 
 
-def _row(item: _Checked, key: str) -> ManifestRow:
+def _spec(item: _Checked, key: str) -> JobSpec:
+    return JobSpec(
+        key=key,
+        row=item.number,
+        prompt=item.prompt,
+        mode=item.mode,
+        ratio=item.ratio,
+        images=item.images,
+        duration=item.duration,
+        resolution=item.resolution,
+        model=item.model,
+        image_digests=item.digests if any(item.digests) else (),
+    )
+
+
+def _row(item: _Checked, key: str, info: ProviderInfo) -> ManifestRow:
     errors = any(p.severity == "error" for p in item.problems)
-    spec = None
-    if not errors:
-        spec = JobSpec(
-            key=key,
-            row=item.number,
-            prompt=item.prompt,
-            mode=item.mode,
-            ratio=item.ratio,
-            images=item.images,
-        )
+    spec = None if errors else _spec(item, key)
     return ManifestRow(
         row=item.number,
         key=key,
@@ -390,4 +499,5 @@ def _row(item: _Checked, key: str) -> ManifestRow:
         problems=tuple(item.problems),
         skipped=HIDDEN_REASON if item.hidden else None,
         template=item.template,
+        price=None if spec is None else info.price_of(spec),
     )

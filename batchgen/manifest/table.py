@@ -25,7 +25,9 @@ class CellIssue:
     """Something the reader saw in a row that validation must turn into a problem.
 
     ``kind`` is ``merged`` (``detail`` is the range), ``no_value`` (a formula without a saved
-    result), ``cell_error`` (``#N/A`` and kin) or ``extra_cells`` (``detail`` lists them).
+    result), ``cell_error`` (``#N/A`` and kin), ``extra_cells`` (``detail`` lists them) or
+    ``outside_table`` (a row outside the Excel table holding the others; ``detail`` is the
+    warning).
     ``column`` is a 0-based position in the header, or None for the whole row.
     """
 

@@ -19,25 +19,25 @@ from urllib.parse import urlsplit
 from batchgen.errors import UsageError
 from batchgen.manifest.model import MAX_ID_CHARS, MAX_PROMPT_CHARS, MAX_URL_CHARS, as_text, show
 from batchgen.manifest.urls import unescaped_problem
-from batchgen.models import MODES, RATIOS
+from batchgen.models import JobSpec
 
 __all__ = [
-    "MODES_TEXT",
-    "RATIOS_TEXT",
     "SAMPLE_ID",
+    "choices_text",
     "id_problem",
+    "identity_request",
     "image_problem",
     "normalise_default",
     "normalise_id",
+    "parse_duration_cell",
     "parse_mode",
     "parse_ratio",
+    "parse_word",
     "prompt_problem",
     "request_key",
     "split_images",
 ]
 
-MODES_TEXT = "fun, normal or spicy"
-RATIOS_TEXT = "2:3, 3:2 or 1:1"
 # NUL and the C0/C1 controls except tab, line feed and carriage return, plus DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Images are separated by line breaks, semicolons, a comma followed by a space, or spaces or
@@ -66,39 +66,102 @@ _DAY_ZERO = (dt.date(1899, 12, 30), dt.date(1899, 12, 31), dt.date(1904, 1, 1))
 # --- mode and ratio ----------------------------------------------------------------------------
 
 
+def choices_text(allowed: Sequence[str]) -> str:
+    """``2:3, 3:2 or 1:1``."""
+    items = list(allowed)
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
 @lru_cache(maxsize=4096, typed=True)
-def parse_mode(value: Any) -> tuple[str | None, str | None]:
-    """(canonical mode, None) or (None, what is wrong). Empty gives (None, None)."""
+def parse_mode(value: Any, allowed: tuple[str, ...], label: str) -> tuple[str | None, str | None]:
+    """(canonical mode, None) or (None, what is wrong, naming the provider ``label`` and its
+    ``allowed`` modes). Empty gives (None, None)."""
+    return parse_word(value, allowed, label, "mode")
+
+
+@lru_cache(maxsize=4096, typed=True)
+def parse_word(
+    value: Any, allowed: tuple[str, ...], label: str, kind: str
+) -> tuple[str | None, str | None]:
+    """(the allowed word ``value`` spells, None) or (None, what is wrong): case and spaces
+    ignored. Empty gives (None, None)."""
     text = _SPACES.sub("", as_text(value)).casefold()
     if not text:
         return None, None
-    if text in MODES:
-        return text, None
-    return None, f"{show(value)} is not a mode; use {MODES_TEXT}"
+    for word in allowed:
+        if text == word.casefold():
+            return word, None
+    return None, f"{show(value)} is not {_a(label)} {kind}; use {choices_text(allowed)}"
 
 
 @lru_cache(maxsize=4096, typed=True)
-def parse_ratio(value: Any) -> tuple[str | None, str | None]:
-    """(canonical ratio, None) or (None, what is wrong). Empty gives (None, None).
+def parse_duration_cell(
+    value: Any, low: int, high: int, label: str
+) -> tuple[int | None, str | None]:
+    """(seconds, None) from ``8``, ``8s``, ``8 s`` or ``8.0``; (None, what is wrong, naming
+    the provider ``label`` and its range). Empty gives (None, None)."""
+    if isinstance(value, bool):
+        number: float | None = None
+    elif isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = _SPACES.sub("", as_text(value)).casefold().removesuffix("seconds")
+        text = text.removesuffix("sec").removesuffix("s")
+        if not text:
+            return (
+                (None, None)
+                if not as_text(value).strip()
+                else (None, _range(value, low, high, label))
+            )
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+    if number is None or not number.is_integer() or not low <= number <= high:
+        return None, _range(value, low, high, label)
+    return int(number), None
+
+
+def _range(value: Any, low: int, high: int, label: str) -> str:
+    return (
+        f"{show(value)} is not {_a(label)} duration; use a whole number of seconds from "
+        f"{low} to {high}"
+    )
+
+
+def _a(label: str) -> str:
+    """``a GrokImagine`` / ``an xAI``: the provider's name with its article."""
+    return f"{'an' if label[:1].lower() in 'aeiox' else 'a'} {label}"
+
+
+@lru_cache(maxsize=4096, typed=True)
+def parse_ratio(value: Any, allowed: tuple[str, ...], label: str) -> tuple[str | None, str | None]:
+    """(canonical ratio, None) or (None, what is wrong, naming the provider ``label`` and its
+    ``allowed`` ratios). Empty gives (None, None).
 
     Undoes the spreadsheet's time coercion (``1:1`` typed into a General cell is stored as
     the time 01:01:00) and refuses a ratio that became a date: that cannot be undone.
     """
+    accepted = choices_text(allowed)
     if isinstance(value, dt.datetime) and value.date() in _DAY_ZERO:
         value = value.time()
     if isinstance(value, dt.time):
-        return _ratio_from_time(value.hour, value.minute, value.second, value)
+        return _ratio_from_time(value.hour, value.minute, value.second, value, allowed, label)
     if isinstance(value, dt.timedelta):
         minutes, seconds = divmod(int(value.total_seconds()), 60)
-        return _ratio_from_time(*divmod(minutes, 60), seconds, value)
+        return _ratio_from_time(*divmod(minutes, 60), seconds, value, allowed, label)
     if isinstance(value, dt.date):
-        return None, _date_message(value)
+        return None, _date_message(value, accepted)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return None, f"{show(value)} is not a ratio; type one of {RATIOS_TEXT} (as text)"
-    return _ratio_from_text(value)
+        return None, f"{show(value)} is not a ratio; type one of {accepted} (as text)"
+    return _ratio_from_text(value, allowed, label)
 
 
-def _ratio_from_text(value: Any) -> tuple[str | None, str | None]:
+def _ratio_from_text(
+    value: Any, allowed: tuple[str, ...], label: str
+) -> tuple[str | None, str | None]:
     text = _SPACES.sub("", as_text(value)).casefold()
     if not text:
         return None, None
@@ -109,38 +172,54 @@ def _ratio_from_text(value: Any) -> tuple[str | None, str | None]:
             hours += 12
         elif match.group(4) == "am" and hours == 12:
             hours = 0
-        return _ratio_from_time(hours, minutes, int(match.group(3) or 0), value)
+        return _ratio_from_time(hours, minutes, int(match.group(3) or 0), value, allowed, label)
     if _DATE_TEXT.match(as_text(value).strip().casefold()):
-        return None, _date_message(value)
-    return None, f"{show(value)} is not a ratio; use {RATIOS_TEXT}"
+        return None, _date_message(value, choices_text(allowed))
+    return None, _not_a_ratio(value, allowed, label)
+
+
+def _not_a_ratio(value: Any, allowed: tuple[str, ...], label: str) -> str:
+    return f"{show(value)} is not {_a(label)} ratio; use {choices_text(allowed)}"
 
 
 def _ratio_from_time(
-    hours: int, minutes: int, seconds: int, original: Any
+    hours: int,
+    minutes: int,
+    seconds: int,
+    original: Any,
+    allowed: tuple[str, ...],
+    label: str,
 ) -> tuple[str | None, str | None]:
     ratio = f"{hours}:{minutes}"
-    if seconds == 0 and ratio in RATIOS:
+    if seconds == 0 and ratio in allowed:
         return ratio, None
     # A time cell shows what was typed ("16:9"); text is shown as written.
     typed = seconds == 0 and not isinstance(original, str)
-    return None, f"{show(ratio if typed else original)} is not a ratio; use {RATIOS_TEXT}"
+    return None, _not_a_ratio(ratio if typed else original, allowed, label)
 
 
-def _date_message(value: Any) -> str:
+def _date_message(value: Any, accepted: str) -> str:
     return (
         f"{show(value)} is a date: the spreadsheet turned the ratio into a date. Format the "
-        f"ratio column as Text and type {RATIOS_TEXT}"
+        f"ratio column as Text and type {accepted}"
     )
 
 
-def normalise_default(kind: str, value: str | None) -> str | None:
-    """A ``--default-mode`` / ``--default-ratio`` value, canonical; UsageError when invalid."""
-    if value is None or not value.strip():
+def normalise_default(
+    kind: str, value: str | None, allowed: tuple[str, ...], label: str
+) -> str | None:
+    """A ``--default-mode`` / ``--default-ratio`` value, canonical; UsageError when the
+    provider ``label`` does not accept it. None for a provider without the field (``allowed``
+    empty): a default shared in ``batchgen.toml`` has nothing to fill there."""
+    if value is None or not value.strip() or not allowed:
         return None
-    parsed, _ = parse_mode(value) if kind == "mode" else parse_ratio(value)
+    parsed, _ = (
+        parse_mode(value, allowed, label) if kind == "mode" else parse_ratio(value, allowed, label)
+    )
     if parsed is None:
-        accepted = MODES_TEXT if kind == "mode" else RATIOS_TEXT
-        raise UsageError(f"default {kind} {show(value)} is not valid; use {accepted}")
+        raise UsageError(
+            f"default {kind} {show(value)} is not valid for {label}; use {choices_text(allowed)}"
+        )
     return parsed
 
 
@@ -224,6 +303,20 @@ def id_problem(row_id: str) -> str | None:
     if len(row_id) > MAX_ID_CHARS:
         return f"id is {len(row_id):,} characters long; the limit is {MAX_ID_CHARS}"
     return _control_problem("id", row_id)
+
+
+def identity_request(spec: JobSpec) -> dict[str, Any]:
+    """What a row's key hashes (``request_key(**identity_request(spec))``): the request's
+    fields not at their default, with each local picture named by its content's SHA-256
+    instead of its path, so a changed picture is a new request and a moved folder is not."""
+    request = spec.request()
+    digests = request.pop("image_digests", None)
+    if digests:
+        request["images"] = [
+            f"sha256:{digest}" if digest else url
+            for url, digest in zip(spec.images, digests, strict=True)
+        ]
+    return request
 
 
 def request_key(

@@ -41,6 +41,7 @@ from batchgen.manifest.xlsx_cells import Flagged, PaddedIds, make_parser
 from batchgen.manifest.xlsx_fast import HEADER_SEARCH_MAX_ROW, read_fast
 from batchgen.manifest.xlsx_guard import check_container
 from batchgen.manifest.xlsx_links import apply_hyperlinks, apply_merges
+from batchgen.manifest.xlsx_tables import apply_tables, sheet_tables
 
 __all__ = ["read_xlsx"]
 
@@ -62,6 +63,7 @@ def read_xlsx(
     check_container(path)
     table = read_fast(path, sheet, include_hidden) if fast else None
     if table is not None:
+        apply_tables(table, sheet_tables(path, table.sheet or ""))
         return table
     # openpyxl and the XML parser raise a zoo of types on damaged or hostile files (KeyError,
     # ValueError, TypeError, zipfile and XML errors...): at this boundary every one of them
@@ -87,6 +89,7 @@ def _read_workbook(path: Path, sheet: str | None, include_hidden: bool) -> RawTa
     try:
         worksheet, header_row, header = _choose_sheet(path, workbook, sheet, include_hidden)
         table = _read_sheet(path, workbook, worksheet, header_row, header)
+        apply_tables(table, sheet_tables(path, worksheet.title))
         hidden = [s.title for s in workbook.worksheets if _hidden(s) and s is not worksheet]
         if hidden and sheet is None:
             names = ", ".join(show(t, 40) for t in hidden[:10])

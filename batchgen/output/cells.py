@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from batchgen.models import USD_PER_CREDIT, ErrorKind, Job, JobStatus, describe_changes
+from batchgen.models import ErrorKind, Job, JobStatus, describe_changes
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
     "DELETED_MARK",
@@ -82,9 +83,10 @@ def status_text(job: Job) -> str:
     return str(job.status) if job.in_manifest else f"{job.status}{DELETED_MARK}"
 
 
-def job_usd(job: Job) -> float:
-    """What the row's task cost, in USD (credits x 0.01, the vendor's price)."""
-    return round(job.consumed_credits * USD_PER_CREDIT, 2)
+def job_usd(job: Job, unit: BillingUnit = CREDIT) -> float:
+    """What the row's task cost as the vendor reported it, in USD (``unit``: the state's
+    billing unit)."""
+    return round(unit.usd(job.consumed_credits), 6)
 
 
 def prompt_used(job: Job) -> str | None:

@@ -45,6 +45,7 @@ from batchgen.output.gallery_assets import CSS, JS
 from batchgen.output.gallery_data import FIELDS, Cards, DataParts, row_groups
 from batchgen.output.review import Review
 from batchgen.output.summary import Summary
+from batchgen.providers.descriptor import format_usd
 
 __all__ = ["GALLERY_NAME", "POSTER_SECONDS", "write_gallery"]
 
@@ -155,12 +156,13 @@ def _figures(summary: Summary, cards: Cards) -> str:
         ("approved", reviews["approve"]),
         ("rejected", reviews["reject"]),
         ("to regenerate", reviews["regenerate"]),
-        ("credits", summary.credits),
+        *((("credits", summary.credits),) if summary.unit.credits else ()),
         ("USD", f"{summary.usd:,.2f}"),
     ]
     # in flight or of unknown outcome: shown whenever there are any (docs/spend.md)
+    unit = summary.unit
     business += [
-        (k, n)
+        (k, n if unit.credits else format_usd(unit.usd(n)))
         for k, n in (("committed", summary.committed), ("possibly charged", summary.possible))
         if n
     ]

@@ -3,16 +3,19 @@
 ``ledger.csv`` has one line per task the vendor created for the manifest, over every run
 (tasks of rows sent again and of rows since deleted included), plus one line per submit whose
 answer was lost (``ambiguous`` = yes, no task id: the vendor may or may not have created,
-and charged, a task; counted as possibly charged, 40 credits). Columns: ``LEDGER_COLUMNS``;
-``consumed_credits`` is what the vendor reported for the task (0 while it has not finished),
-``charged_credits`` what batchgen's spend counts it at (never below 40 once it ended);
-``charged_but_failed`` is yes for a failed task that reported credits.
+and charged, a task; counted as possibly charged, at its row's price). Columns:
+``LEDGER_COLUMNS``; ``consumed_credits`` is what the vendor reported for the task (0 while
+it has not finished), ``charged_credits`` what batchgen's spend counts it at (the reported
+figure, else the row's price), both in credits for a provider that bills credits and blank
+otherwise; ``reported_usd`` and ``charged_usd`` are the same in US dollars, for every
+provider; ``charged_but_failed`` is yes for a failed task that reported a cost.
 
 ``claims.csv`` lists what a person could raise with the vendor's support, with the ids and
 times support asks for (``CLAIM_COLUMNS``), one line per claim, ``reason`` being:
 
 - ``failed_but_charged``: the task failed and still reported credits;
-- ``credits_above_expected``: the task reported more than the 40 credits a generation costs;
+- ``credits_above_expected``: the task reported more than its row's price (40 credits a
+  generation for the reseller; seconds x rate + pictures for a vendor billing dollars);
 - ``possible_duplicate``: a submit's answer was lost and the row was later sent again; if the
   vendor created a task for the lost answer, it is a duplicate charge (the task id of the
   resend is given; the lost one's time is ``submitted_at``).
@@ -32,7 +35,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from batchgen.atomic import atomic_path
-from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, split_variant
+from batchgen.models import AttemptKind, AttemptOutcome, split_variant
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
     "AMBIGUOUS_OUTCOMES",
@@ -59,6 +63,8 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "status",
     "consumed_credits",
     "charged_credits",
+    "reported_usd",
+    "charged_usd",
     "charged_but_failed",
     "ambiguous",
     "error_message",
@@ -73,19 +79,24 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "completed_at",
     "status",
     "consumed_credits",
+    "reported_usd",
     "prompt",
     "detail",
 )
 
 
 class RowOf(Protocol):
-    """What the ledger needs of a key's job: its row number and prompt (a ``Job`` has both)."""
+    """What the ledger needs of a key's job: its row number, prompt and price (in the
+    state's billing unit; None: not priced). A ``Job`` has all three."""
 
     @property
     def row(self) -> int: ...
 
     @property
     def prompt(self) -> str: ...
+
+    @property
+    def price(self) -> int | None: ...
 
 
 class LedgerRow(NamedTuple):
@@ -94,6 +105,7 @@ class LedgerRow(NamedTuple):
 
     row: int
     prompt: str
+    price: int | None
 
 
 #: Submit outcomes (in the state's attempt history) that may have created an unseen task.
@@ -115,6 +127,7 @@ class LedgerTotals:
     ambiguous: int
     possible: int
     claims: int
+    unit: BillingUnit = CREDIT  # what credits, charged and possible count
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -131,10 +144,11 @@ def build_ledger(
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
     jobs: Mapping[str, RowOf],
+    unit: BillingUnit = CREDIT,
 ) -> list[dict[str, Any]]:
     """Ledger lines (``LEDGER_COLUMNS``) by submission time, from the state's ``task_log()``,
-    ``attempts()`` and jobs by key."""
-    lines = [_task_line(task, jobs) for task in tasks]
+    ``attempts()`` and jobs by key; money in ``unit`` (the state's billing unit)."""
+    lines = [_task_line(task, jobs, unit) for task in tasks]
     for attempt in attempts:
         if attempt["kind"] == AttemptKind.SUBMIT and attempt["outcome"] in AMBIGUOUS_OUTCOMES:
             lines.append(_ambiguous_line(attempt, jobs))
@@ -149,9 +163,12 @@ def _order(line: Mapping[str, Any]) -> tuple[str, int, int, str]:
     return line["submitted_at"], row, line["variant"], line["key"]
 
 
-def _task_line(task: Mapping[str, Any], jobs: Mapping[str, RowOf]) -> dict[str, Any]:
+def _task_line(
+    task: Mapping[str, Any], jobs: Mapping[str, RowOf], unit: BillingUnit
+) -> dict[str, Any]:
     key = task["key"]
     credits = int(task["consumed_credits"] or 0)
+    charged = int(task.get("charged_credits") or 0)
     failed = task["status"] in _FAILED
     return {
         "row": _row(jobs, key),
@@ -160,8 +177,11 @@ def _task_line(task: Mapping[str, Any], jobs: Mapping[str, RowOf]) -> dict[str, 
         "task_id": task["task_id"],
         "submitted_at": _when(task["submitted_at"]),
         "status": task["status"],
-        "consumed_credits": credits,
-        "charged_credits": int(task.get("charged_credits") or 0),
+        "consumed_credits": credits if unit.credits else "",
+        "charged_credits": charged if unit.credits else "",
+        "reported_usd": _usd(unit, credits),
+        "charged_usd": _usd(unit, charged),
+        "units": (credits, charged),
         "charged_but_failed": _yes(failed and credits > 0),
         "ambiguous": "no",
         "error_message": task["error_message"] or "",
@@ -179,10 +199,23 @@ def _ambiguous_line(attempt: Mapping[str, Any], jobs: Mapping[str, RowOf]) -> di
         "status": "answer lost",
         "consumed_credits": "",
         "charged_credits": "",
+        "reported_usd": "",
+        "charged_usd": "",
+        "units": (0, 0),
+        "price": _price(jobs, key),
         "charged_but_failed": "no",
         "ambiguous": "yes",
         "error_message": attempt["message"] or "",
     }
+
+
+def _usd(unit: BillingUnit, amount: int) -> str:
+    return f"{unit.usd(amount):.6f}".rstrip("0").rstrip(".") if amount else "0"
+
+
+def _price(jobs: Mapping[str, RowOf], key: str) -> int:
+    job = jobs.get(key)
+    return 0 if job is None or job.price is None else job.price
 
 
 def _row(jobs: Mapping[str, RowOf], key: str) -> int | str:
@@ -194,28 +227,39 @@ def build_claims(
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
     jobs: Mapping[str, RowOf],
+    unit: BillingUnit = CREDIT,
 ) -> list[dict[str, Any]]:
     """Claim lines (``CLAIM_COLUMNS``) from the state's ``task_log()`` and ``attempts()``."""
     claims: list[dict[str, Any]] = []
     for task in tasks:
         credits = int(task["consumed_credits"] or 0)
+        price = int(task.get("price") or 0)
         if task["status"] in _FAILED and credits > 0:
             why = task["error_message"] or "no message"
-            claims.append(_claim("failed_but_charged", task, jobs, f"failed ({why}); charged"))
-        if credits > CREDITS_PER_TASK:
-            detail = f"reported {credits} credits; a generation costs {CREDITS_PER_TASK}"
-            claims.append(_claim("credits_above_expected", task, jobs, detail))
+            claims.append(
+                _claim("failed_but_charged", task, jobs, f"failed ({why}); charged", unit)
+            )
+        if price and credits > price:
+            detail = (
+                f"reported {unit.show(credits)}; this generation was expected to cost "
+                f"{unit.show(price)}"
+            )
+            claims.append(_claim("credits_above_expected", task, jobs, detail, unit))
     for attempt in attempts:
         if attempt["kind"] == AttemptKind.SUBMIT and attempt["outcome"] in AMBIGUOUS_OUTCOMES:
             resend = _resend(attempt, tasks)
             if resend is not None:
-                claims.append(_duplicate(attempt, resend, jobs))
+                claims.append(_duplicate(attempt, resend, jobs, unit))
     claims.sort(key=lambda claim: (*_order(claim), claim["reason"]))
     return claims
 
 
 def _claim(
-    reason: str, task: Mapping[str, Any], jobs: Mapping[str, RowOf], detail: str
+    reason: str,
+    task: Mapping[str, Any],
+    jobs: Mapping[str, RowOf],
+    detail: str,
+    unit: BillingUnit = CREDIT,
 ) -> dict[str, Any]:
     key = task["key"]
     job = jobs.get(key)
@@ -228,7 +272,8 @@ def _claim(
         "submitted_at": _when(task["submitted_at"]),
         "completed_at": _when(task["completed_at"]),
         "status": task["status"],
-        "consumed_credits": int(task["consumed_credits"] or 0),
+        "consumed_credits": int(task["consumed_credits"] or 0) if unit.credits else "",
+        "reported_usd": _usd(unit, int(task["consumed_credits"] or 0)),
         "prompt": "" if job is None else job.prompt,
         "detail": detail,
     }
@@ -249,7 +294,10 @@ def _resend(
 
 
 def _duplicate(
-    attempt: Mapping[str, Any], resend: Mapping[str, Any], jobs: Mapping[str, RowOf]
+    attempt: Mapping[str, Any],
+    resend: Mapping[str, Any],
+    jobs: Mapping[str, RowOf],
+    unit: BillingUnit = CREDIT,
 ) -> dict[str, Any]:
     lost = _when(attempt["at"])
     detail = (
@@ -257,25 +305,28 @@ def _duplicate(
         f"the row was sent again as task {resend['task_id']} at "
         f"{_when(resend['submitted_at'])}. A task created at the earlier time is a duplicate"
     )
-    claim = _claim("possible_duplicate", resend, jobs, detail)
+    claim = _claim("possible_duplicate", resend, jobs, detail, unit)
     claim["submitted_at"] = lost
     return claim
 
 
 def totals(
-    ledger: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]]
+    ledger: Sequence[Mapping[str, Any]],
+    claims: Sequence[Mapping[str, Any]],
+    unit: BillingUnit = CREDIT,
 ) -> LedgerTotals:
-    """The sums of a ledger and its claims."""
+    """The sums of a ledger and its claims, in ``unit``."""
     tasks = [line for line in ledger if line["task_id"]]
-    ambiguous = sum(line["ambiguous"] == "yes" for line in ledger)
+    lost = [line for line in ledger if line["ambiguous"] == "yes"]
     return LedgerTotals(
         tasks=len(tasks),
-        credits=sum(int(line["consumed_credits"]) for line in tasks),
-        charged=sum(int(line["charged_credits"]) for line in tasks),
+        credits=sum(line["units"][0] for line in tasks),
+        charged=sum(line["units"][1] for line in tasks),
         charged_but_failed=sum(line["charged_but_failed"] == "yes" for line in tasks),
-        ambiguous=ambiguous,
-        possible=ambiguous * CREDITS_PER_TASK,
+        ambiguous=len(lost),
+        possible=sum(line["price"] for line in lost),
         claims=len(claims),
+        unit=unit,
     )
 
 
@@ -300,11 +351,12 @@ def write_ledger(
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
     jobs: Mapping[str, RowOf],
+    unit: BillingUnit = CREDIT,
 ) -> LedgerTotals:
     """Write ``out_dir/ledger.csv`` and ``out_dir/claims.csv``; returns the totals."""
     attempts = list(attempts)
-    ledger = build_ledger(tasks, attempts, jobs)
-    claims = build_claims(tasks, attempts, jobs)
+    ledger = build_ledger(tasks, attempts, jobs, unit)
+    claims = build_claims(tasks, attempts, jobs, unit)
     _write(out_dir / LEDGER_NAME, LEDGER_COLUMNS, ledger)
     _write(out_dir / CLAIMS_NAME, CLAIM_COLUMNS, claims)
-    return totals(ledger, claims)
+    return totals(ledger, claims, unit)

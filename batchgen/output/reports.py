@@ -25,11 +25,12 @@ from pathlib import Path
 from batchgen import __version__
 from batchgen.atomic import atomic_path
 from batchgen.config import Settings
-from batchgen.models import USD_PER_CREDIT, Job, JobStatus, RunInfo, split_variant
+from batchgen.models import Job, JobStatus, RunInfo, split_variant
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import XLSX_NAME, summarise, write_results
 from batchgen.output.review import PersonColumns, Review, cost_per_keeper
 from batchgen.output.workbook import results_header
+from batchgen.providers.descriptor import unit_named
 from batchgen.state.protocol import Store
 
 __all__ = [
@@ -157,16 +158,19 @@ def write_reports(
     with the rows.
     """
     jobs = StateJobs(store)
+    unit = unit_named(store.get_meta("billing_unit"))
     review = Review(origins=store.origins(), decisions=store.decisions())
     tally = _Tally(review.decisions)
-    summary = summarise(tally.watch(jobs), _runs(store), manifest=name, version=__version__)
-    spend = store.spend()  # charged / committed / possibly charged, never below 40 a task
+    summary = summarise(
+        tally.watch(jobs), _runs(store), manifest=name, version=__version__, unit=unit
+    )
+    spend = store.spend()  # charged / committed / possibly charged, in the provider's unit
     summary = dataclasses.replace(
         summary,
         credits=spend.charged,
         committed=spend.committed,
         possible=spend.possible,
-        usd=round(spend.total * USD_PER_CREDIT, 2),
+        usd=round(unit.usd(spend.total), 6),
     )
     person = PersonColumns.from_json(store.get_meta(PERSON_COLUMNS_META))
     keepers, per_keeper = cost_per_keeper(summary.credits, tally.statuses, review.decisions)

@@ -50,6 +50,7 @@ from batchgen.output.cells import (
 from batchgen.output.review import REVIEW_COLUMNS, PersonColumns, Review
 from batchgen.output.summary import Summary, summarise
 from batchgen.output.workbook import write_workbook
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
     "CSV_NAME",
@@ -122,7 +123,7 @@ def write_results(
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = DeletedLast(jobs)
     xlsx_path, csv_path = out_dir / XLSX_NAME, out_dir / CSV_NAME
-    with _CsvLines(csv_path, columns, escape=csv_escape, review=review) as lines:
+    with _CsvLines(csv_path, columns, escape=csv_escape, review=review, unit=summary.unit) as lines:
         write_workbook(
             xlsx_path,
             columns=columns,
@@ -163,15 +164,15 @@ def _lines(items: Sequence[str]) -> str | None:
     return "\n".join(items) or None
 
 
-def _getters() -> list[Callable[[Job], Any]]:
+def _getters(unit: BillingUnit = CREDIT) -> list[Callable[[Job], Any]]:
     return [
         lambda job: job.row,
         lambda job: job.key,
         status_text,
         lambda job: job.task_id,
         lambda job: job.attempts,
-        lambda job: job.consumed_credits,
-        lambda job: f"{job_usd(job):.2f}",
+        lambda job: job.consumed_credits if unit.credits else None,
+        lambda job: f"{job_usd(job, unit):.2f}" if unit.credits else f"{job_usd(job, unit):g}",
         lambda job: csv_time(job.created_at),
         lambda job: csv_time(job.submitted_at),
         lambda job: csv_time(job.completed_at),
@@ -208,10 +209,16 @@ class _CsvLines:
     then ``lines.write(job)`` for each row in order."""
 
     def __init__(
-        self, path: Path, columns: Sequence[str], *, escape: bool, review: Review | None
+        self,
+        path: Path,
+        columns: Sequence[str],
+        *,
+        escape: bool,
+        review: Review | None,
+        unit: BillingUnit = CREDIT,
     ) -> None:
         self.path, self.columns, self.escape, self.review = path, columns, escape, review
-        self.getters = _getters()
+        self.getters = _getters(unit)
 
     def __enter__(self) -> _CsvLines:
         self._atomic = atomic_path(self.path)

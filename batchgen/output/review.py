@@ -33,6 +33,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 from batchgen.models import DECISIONS, Job, JobStatus, split_variant
+from batchgen.xlsx_bounds import READ_ERRORS, workbook_problem
 
 __all__ = [
     "DECISION_SYNONYMS",
@@ -46,6 +47,7 @@ __all__ = [
     "decision_validation",
     "read_decisions",
     "read_review",
+    "results_cell_limit",
     "review_values",
 ]
 
@@ -262,10 +264,15 @@ def read_review(
 
     ``owned`` lists the Results headers batchgen wrote (each one consumed once, left to
     right); every other header is a person's column. A missing file reads as nothing and no
-    warning. Never raises for a bad file.
+    warning. Never raises for a bad file. The workbook is measured before it is parsed
+    (``batchgen.xlsx_bounds``): one with more cells than :func:`results_cell_limit` allows
+    for ``len(known)`` jobs is not read.
     """
     if not path.is_file():
         return DecisionsRead({}, [])
+    problem = _bounds_problem(path, results_cell_limit(len(known)))
+    if problem is not None:
+        return _refuse(path, f"it {problem}")
     try:
         rows, sheets = _rows(path)
     except (
@@ -284,6 +291,29 @@ def read_review(
     person = None if owned is None else _person_positions(rows[0], owned)
     read = _match(path, rows[0], rows[1:], set(known), person)
     return DecisionsRead(read.decisions, read.warnings, read.refused, read.columns, added)
+
+
+#: Cells a results workbook may hold whatever its size (the Summary and Runs sheets, notes).
+RESULTS_CELLS_FLOOR = 100_000
+#: Cells per job: a row in the Results sheet and one in Failed, up to 100 columns each (the
+#: manifest's columns, ``RESULT_COLUMNS`` and ``REVIEW_COLUMNS``).
+RESULTS_CELLS_PER_JOB = 200
+#: Unpacked bytes a results workbook may hold (the manifest's zip-bomb guard).
+RESULTS_MAX_UNPACKED = 512 * 1024 * 1024
+
+
+def results_cell_limit(jobs: int) -> int:
+    """Cells with a value ``results.xlsx`` may hold for a state of ``jobs`` jobs."""
+    return RESULTS_CELLS_FLOOR + (jobs + 1) * RESULTS_CELLS_PER_JOB
+
+
+def _bounds_problem(path: Path, max_cells: int) -> str | None:
+    """Why the workbook at ``path`` is too big to read (or not a workbook at all), or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return workbook_problem(archive, max_unpacked=RESULTS_MAX_UNPACKED, max_cells=max_cells)
+    except READ_ERRORS as exc:
+        return f"cannot be read as a workbook ({exc})"
 
 
 def _rows(path: Path) -> tuple[list[tuple[Any, ...]], list[str]]:

@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, JobStatus, RunInfo
+from batchgen.models import NEEDS_ATTENTION, Job, JobStatus, RunInfo
 from batchgen.output.cells import STATUS_TONE
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = ["Summary", "summarise"]
 
@@ -24,6 +25,7 @@ class Summary:
     files on disk of the takes in the manifest. ``started_at``/``ended_at``/
     ``duration_s``/``command`` describe the last run; ``credits``, ``requests`` and
     ``rate_limited`` (429s met) are totals over every run, ``runs`` every run oldest first.
+    Money is in ``unit`` (the provider's: credits, or micro-dollars); ``usd`` is in dollars.
     """
 
     counts: dict[str, int]
@@ -45,6 +47,7 @@ class Summary:
     runs: tuple[RunInfo, ...] = field(default=())
     approved: int = 0  # downloaded jobs whose decision is approve
     credits_per_keeper: float | None = None  # every credit spent / approved videos
+    unit: BillingUnit = CREDIT  # what ``credits``, ``committed`` and ``possible`` count
 
     @property
     def takes(self) -> int:
@@ -63,7 +66,12 @@ class Summary:
 
 
 def summarise(
-    jobs: Iterable[Job], runs: Sequence[RunInfo], *, manifest: str, version: str
+    jobs: Iterable[Job],
+    runs: Sequence[RunInfo],
+    *,
+    manifest: str,
+    version: str,
+    unit: BillingUnit = CREDIT,
 ) -> Summary:
     """Count the takes per status and the rows they belong to; total the runs' requests, 429s
     and credits. ``jobs`` in any order, read once."""
@@ -86,7 +94,8 @@ def summarise(
         deleted=deleted,
         videos=videos,
         credits=credits,
-        usd=round(credits * USD_PER_CREDIT, 2),
+        usd=round(unit.usd(credits), 6),
+        unit=unit,
         requests=sum(run.requests for run in runs),
         rate_limited=sum(run.rate_limited for run in runs),
         started_at=last.started_at if last else None,

@@ -37,7 +37,7 @@ from xlsxwriter.url import Url
 from xlsxwriter.worksheet import Worksheet
 
 from batchgen.atomic import atomic_path
-from batchgen.models import NEEDS_ATTENTION, USD_PER_CREDIT, Job, RunInfo
+from batchgen.models import NEEDS_ATTENTION, Job, RunInfo
 from batchgen.output.cells import (
     MAX_CELL_CHARS,
     MAX_LINK_CHARS,
@@ -63,6 +63,7 @@ from batchgen.output.review import (
     review_values,
 )
 from batchgen.output.summary import Summary
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
     "FAILED_HEADER",
@@ -171,6 +172,7 @@ def write_workbook(
         wb = xlsxwriter.Workbook(str(tmp), _OPTIONS)
         try:
             sheets = _Sheets(wb, columns, jobs, used_prompt)
+            sheets.unit = summary.unit
             sheets.review = review  # REVIEW_HEADER after the videos, the Decision drop-down last
             sheets.person = person or PersonColumns()
             sheets.results(wb.add_worksheet("Results"), each)
@@ -186,6 +188,25 @@ def write_workbook(
         except xlsxwriter.exceptions.FileCreateError as exc:  # disk full, permissions...
             cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
             raise (cause or OSError(str(exc))) from exc
+
+
+def _money_rows(summary: Summary) -> list[tuple[str, Any]]:
+    """Charged, committed and possibly charged: in credits and USD for a provider that bills
+    credits, in USD for one that bills dollars."""
+    unit = summary.unit
+    if unit.credits:
+        return [
+            ("Credits charged", summary.credits),
+            ("Cost (USD)", summary.usd),
+            ("Credits committed (tasks in flight)", summary.committed),
+            ("Credits possibly charged (unknown submits)", summary.possible),
+        ]
+    return [
+        ("Charged (USD)", round(unit.usd(summary.credits), 6)),
+        ("Cost (USD, charged + committed + possibly charged)", summary.usd),
+        ("Committed, tasks in flight (USD)", round(unit.usd(summary.committed), 6)),
+        ("Possibly charged, unknown submits (USD)", round(unit.usd(summary.possible), 6)),
+    ]
 
 
 def _layout(ours: Sequence[str], person: PersonColumns) -> tuple[list[int], list[int], list[str]]:
@@ -245,6 +266,7 @@ class _Sheets:
     ) -> None:
         self.columns, self.jobs, self.used_prompt = tuple(columns), jobs, used_prompt
         self.review: Review | None = None
+        self.unit: BillingUnit = CREDIT
         self.person = PersonColumns()
         top = {"valign": "top"}
         self.header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "valign": "top"})
@@ -432,8 +454,9 @@ class _Sheets:
         self.text(ws, row, cols[1], job.key, None)
         self.status(ws, row, cols[2], job)
         self.value(ws, row, cols[3], job.task_id)
-        ws.write_number(row, cols[4], job.consumed_credits, self.top)
-        ws.write_number(row, cols[5], job_usd(job), self.usd)
+        if self.unit.credits:  # a vendor billing dollars has no credits to show
+            ws.write_number(row, cols[4], job.consumed_credits, self.top)
+        ws.write_number(row, cols[5], job_usd(job, self.unit), self.usd)
         self.moment(ws, row, cols[6], job.submitted_at)
         self.moment(ws, row, cols[7], job.completed_at)
         self.value(ws, row, cols[8], job.error_message, wrap=True)
@@ -487,12 +510,16 @@ class _Sheets:
             ("Takes done", summary.counts.get("downloaded", 0)),
             ("Takes failed", summary.failed),
             ("Takes needing attention (sheet Failed)", summary.needs_attention),
-            ("Credits charged", summary.credits),
-            ("Cost (USD)", summary.usd),
-            ("Credits committed (tasks in flight)", summary.committed),
-            ("Credits possibly charged (unknown submits)", summary.possible),
+            *_money_rows(summary),
             ("Approved videos (Decision: approve)", summary.approved),
-            ("Credits per approved video (cost per keeper)", summary.credits_per_keeper),
+            (
+                "Credits per approved video (cost per keeper)"
+                if summary.unit.credits
+                else "USD per approved video (cost per keeper)",
+                summary.credits_per_keeper
+                if summary.unit.credits or summary.credits_per_keeper is None
+                else round(summary.unit.usd(round(summary.credits_per_keeper)), 6),
+            ),
             ("Takes by status", None),
             *((f"  {status}", n) for status, n in summary.counts.items()),
             ("Takes whose row left the manifest (listed last)", summary.deleted),
@@ -529,7 +556,7 @@ class _Sheets:
             self.value(ws, row, 5, run.outcome or "did not finish (killed or still running)")
             for col, number in enumerate((run.submitted, run.downloaded, run.credits), start=6):
                 ws.write_number(row, col, number, self.top)
-            ws.write_number(row, 9, round(run.credits * USD_PER_CREDIT, 2), self.usd)
+            ws.write_number(row, 9, round(self.unit.usd(run.credits), 6), self.usd)
             ws.write_number(row, 10, run.requests, self.top)
             ws.write_number(row, 11, run.rate_limited, self.top)
             self.text(ws, row, 12, run.command, None)

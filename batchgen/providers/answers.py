@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchgen.errors import ProtocolError
-from batchgen.models import CREDITS_PER_TASK, TaskState, TaskStatus
+from batchgen.models import TaskState, TaskStatus
+from batchgen.providers.descriptor import StatusWords
 
 __all__ = [
+    "GROKIMAGINE_WORDS",
     "MAX_PLAUSIBLE_CREDITS",
     "body_code",
     "body_message",
@@ -33,19 +35,25 @@ __all__ = [
     "task_state",
 ]
 
-#: The largest ``consumed_credits`` believed for one task (the contract says 40); a larger,
-#: negative or non-numeric value is ignored and the estimate of 40 stands.
-MAX_PLAUSIBLE_CREDITS = 100 * CREDITS_PER_TASK
+#: The largest ``consumed_credits`` believed for one GrokImagine task (the contract says 40: a
+#: hundred times that); a larger, negative or non-numeric value is ignored and the row's price
+#: stands.
+MAX_PLAUSIBLE_CREDITS = 4_000
 _MAX_TASK_ID = 200  # characters
 _MAX_MESSAGE = 2000  # characters kept of a server's message
 _PREVIEW = 120
 
-DONE = frozenset({"completed", "complete", "succeeded", "success", "done", "finished"})
-FAILED = frozenset(
-    {"failed", "failure", "error", "errored", "cancelled", "canceled", "rejected", "timeout"}
-)
-WAITING = frozenset(
-    {"pending", "queued", "processing", "running", "in_progress", "started", "starting"}
+#: GrokImagine's status vocabulary: ``completed`` is documented; the rest are the contract's
+#: "Unknowns" rule (pending/queued/processing/running style words wait, failed/error/cancelled
+#: style words fail) plus ``expired`` and kin, which end a task without a video.
+GROKIMAGINE_WORDS = StatusWords(
+    done=frozenset({"completed", "complete", "succeeded", "success", "done", "finished"}),
+    failed=frozenset(
+        {"failed", "failure", "error", "errored", "cancelled", "canceled", "rejected", "timeout"}
+    ),
+    waiting=frozenset({"pending", "queued", "in_progress", "started", "starting"}),
+    running=frozenset({"processing", "running"}),
+    expired=frozenset({"expired", "expiry", "timed_out_expired"}),
 )
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -166,24 +174,31 @@ def plausible_credits(value: Any) -> int | None:
     return round(number)
 
 
-def task_state(raw: str, error: str | None, has_urls: bool) -> TaskState | None:
-    """What a status string means; None for a string nobody told us about.
+def task_state(
+    raw: str, error: str | None, has_urls: bool, words: StatusWords = GROKIMAGINE_WORDS
+) -> TaskState | None:
+    """What a status string means in ``words``; None for a string nobody told us about.
 
     A done status with at least one URL is a success even beside an error message (kept as a
-    note); otherwise an error message or a failed status means the task ended without video.
-    A done status without URLs stays COMPLETED: the caller reports it as needing a person.
+    note); an expired word ends the task without video; otherwise an error message or a
+    failed status means the task ended without video. A done status without URLs stays
+    COMPLETED: the caller reports it as needing a person.
     """
     status = raw.lower()
-    if status in DONE:
+    if status in words.done:
         return TaskState.COMPLETED
-    if error is not None or status in FAILED:
+    if status in words.expired:
+        return TaskState.EXPIRED
+    if error is not None or status in words.failed:
         return TaskState.FAILED
-    if status in WAITING:
+    if status in words.waiting or status in words.running:
         return TaskState.WAITING
     return None
 
 
-def parse_status(task_id: str, data: Any, *, max_urls: int) -> tuple[TaskStatus, bool]:
+def parse_status(
+    task_id: str, data: Any, *, max_urls: int, words: StatusWords = GROKIMAGINE_WORDS
+) -> tuple[TaskStatus, bool]:
     """One status answer's ``data`` as a :class:`TaskStatus`; ``(status, recognised)``.
 
     ``recognised`` is False for a status string nobody documented (treated as waiting).
@@ -197,7 +212,7 @@ def parse_status(task_id: str, data: Any, *, max_urls: int) -> tuple[TaskStatus,
     raw = _field_text(data, "status", task_id) or ""
     error = _error_message(data, task_id)
     urls = _urls(data.get("response"), task_id, max_urls)
-    state = task_state(raw, error, bool(urls))
+    state = task_state(raw, error, bool(urls), words)
     status = TaskStatus(
         task_id=task_id,
         status=raw,
@@ -207,6 +222,7 @@ def parse_status(task_id: str, data: Any, *, max_urls: int) -> tuple[TaskStatus,
         error_message=error,
         urls=urls,
         request=dict(data["request"]) if isinstance(data.get("request"), dict) else {},
+        running=raw.lower() in words.running,
     )
     return status, state is not None
 

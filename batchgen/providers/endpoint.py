@@ -7,16 +7,22 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from batchgen.config import BASE_URL_ENV, DEFAULT_BASE_URL
 from batchgen.errors import InsecureTransportError, UsageError
 
 __all__ = ["check_transport", "normalise_base_url", "resolve_base_url"]
 
 
-def resolve_base_url(option: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """``--base-url``, else ``GROKIMAGINE_BASE_URL``, else the vendor's URL."""
+def resolve_base_url(
+    option: str | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    env_var: str,
+    default: str,
+) -> str:
+    """``--base-url``, else the provider's base-URL variable ``env_var``, else ``default``
+    (the provider's own address: ``ProviderInfo.base_url_env`` / ``default_base_url``)."""
     env = os.environ if environ is None else environ
-    url = option or env.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    url = option or env.get(env_var) or default
     return url.rstrip("/")
 
 

@@ -13,23 +13,46 @@ import codecs
 import os
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from batchgen.config import TOKEN_ENV, TOKEN_FILE_ENV
 from batchgen.errors import UsageError
 
-__all__ = ["Token", "load_token"]
+__all__ = ["GROKIMAGINE_TOKEN", "Token", "TokenNames", "load_token"]
 
 _MAX_FILE = 64 * 1024  # bytes; a token file is one short line
 
 
+@dataclass(frozen=True, slots=True)
+class TokenNames:
+    """Where a provider's token may come from: its variable, and the variable naming a file."""
+
+    env: str
+    file_env: str
+
+    def ways(self) -> str:
+        """Every way to give the token, for a message."""
+        return (
+            f"set {self.env}, or point {self.file_env} or --token-file at a file only you can read"
+        )
+
+
+#: The default provider's token variables (``providers.grokimagine`` declares them).
+GROKIMAGINE_TOKEN = TokenNames("GROKIMAGINE_API_TOKEN", "GROKIMAGINE_API_TOKEN_FILE")
+
+
 class Token:
-    """A secret that refuses to show itself in reprs, str() or f-strings."""
+    """A secret that refuses to show itself in reprs, str() or f-strings.
 
-    __slots__ = ("_value",)
+    ``source`` says where it came from (``XAI_API_KEY``, ``the token file /x (--token-file)``),
+    so a message about a refused token names what to fix; it never holds the token.
+    """
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "the API token") -> None:
         self._value = value.strip()
+        self.source = source
 
     def reveal(self) -> str:
         """The raw token, for the Authorization header only."""
@@ -41,25 +64,31 @@ class Token:
     __str__ = __repr__
 
 
-def load_token(environ: Mapping[str, str] | None = None, token_file: Path | None = None) -> Token:
-    """The API token from ``GROKIMAGINE_API_TOKEN``, or from a token file that only its owner
-    can read (``--token-file`` or ``GROKIMAGINE_API_TOKEN_FILE``). UsageError otherwise."""
+def load_token(
+    environ: Mapping[str, str] | None = None,
+    token_file: Path | None = None,
+    *,
+    names: TokenNames = GROKIMAGINE_TOKEN,
+) -> Token:
+    """The API token from ``--token-file``, else the file ``names.file_env`` names, else the
+    variable ``names.env``; a file must be readable by its owner alone. The token's ``source``
+    names the one used. UsageError otherwise, listing every way to give one."""
     env = os.environ if environ is None else environ
-    path = token_file or (Path(env[TOKEN_FILE_ENV]) if env.get(TOKEN_FILE_ENV) else None)
-    if path is not None:
-        return _read_token_file(path)
-    value = env.get(TOKEN_ENV, "").strip()
+    if token_file is not None:
+        return _read_token_file(token_file, f"the token file {token_file} (--token-file)")
+    if env.get(names.file_env):
+        path = Path(env[names.file_env])
+        return _read_token_file(path, f"the token file {path} (${names.file_env})")
+    value = env.get(names.env, "").strip()
     if not value:
-        raise UsageError(
-            f"no API token: set {TOKEN_ENV}, or point --token-file at a file only you can read"
-        )
+        raise UsageError(f"no API token: {names.ways()}")
     problem = _token_problem(value)
     if problem:
-        raise UsageError(f"{TOKEN_ENV} {problem}")
-    return Token(value)
+        raise UsageError(f"{names.env} {problem}")
+    return Token(value, names.env)
 
 
-def _read_token_file(path: Path) -> Token:
+def _read_token_file(path: Path, source: str) -> Token:
     try:
         mode = path.stat().st_mode
         if not stat.S_ISREG(mode):
@@ -89,7 +118,7 @@ def _read_token_file(path: Path) -> Token:
     problem = _token_problem(value)
     if problem:
         raise UsageError(f"the token file {path} {problem}")
-    return Token(value)
+    return Token(value, source)
 
 
 def _token_problem(value: str) -> str | None:

@@ -5,8 +5,8 @@ The paths are the dialect's (the reseller's ``/files/{task_id}/{n}.mp4``, xAI's
 Outside the rate limit, and no key is needed. A URL serves only once its task has succeeded and
 only for the videos it lists (else 404); ``HEAD`` always gets the honest answer; a link older
 than ``SimConfig.video_link_ttl`` has expired; otherwise the ``file`` faults (``expired``,
-``truncated``, ``wrong_type``, ``unsized_cut``) may replace the video, in that order of
-precedence.
+``truncated``, ``wrong_type``, ``unsized_cut``, ``short_copy``) may replace the video, in
+that order of precedence.
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ class Cdn:
         if "unsized_cut" in fired:
             faults.mark("unsized_cut")
             return await unsized_cut(request, _video(request), fraction)
+        if "short_copy" in fired:  # a cache that kept part of the file serves it as whole
+            faults.mark("short_copy")
+            video = video_bytes()
+            return ranged_response(request, video[: int(len(video) * fraction)])
         return _video(request)
 
 

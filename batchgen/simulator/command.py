@@ -73,6 +73,12 @@ def _add_rate_arguments(parser: argparse.ArgumentParser) -> None:
         help="xai: requests per second per team, all calls (default: %(default)s)",
     )
     group.add_argument(
+        "--rps-window",
+        type=float,
+        default=_DEFAULTS.rps_window,
+        help="xai: the seconds --rps is counted over (a benchmark compresses time with it)",
+    )
+    group.add_argument(
         "--retry-after",
         action="store_true",
         help="xai: send Retry-After on 429 (xAI documents no rate-limit header)",
@@ -201,6 +207,7 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
             truncate_fraction=ns.truncate_fraction,
             link_ttl=ns.link_ttl,
             rps=ns.rps,
+            rps_window=ns.rps_window,
             retry_after=ns.retry_after,
             cost_mismatch_factor=ns.cost_mismatch_factor,
             bill_failures=ns.bill_failures,

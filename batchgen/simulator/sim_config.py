@@ -11,7 +11,8 @@ so a test can say "the 3rd one fails" (``Fault(at={3})``) and a demo can say "5%
 * **task** faults (``unknown_status``, ``task_transient``, ``task_permanent``, and the xAI
   dialect's ``task_expired``, ``moderated``, ``cost_mismatch``, ``pending_200``) count tasks
   created.
-* **file** faults (``truncated``, ``expired``, ``unsized_cut``, ``wrong_type``) count downloads
+* **file** faults (``truncated``, ``expired``, ``unsized_cut``, ``short_copy``, ``wrong_type``)
+  count downloads
   of an existing video.
 
 When several faults fire on one request, the first in ``API_FAULT_PRECEDENCE`` wins; ``slow`` and
@@ -73,7 +74,7 @@ TASK_FAULTS: tuple[str, ...] = (
     "unknown_status",
     *XAI_ONLY_FAULTS,
 )
-FILE_FAULTS: tuple[str, ...] = ("expired", "truncated", "unsized_cut", "wrong_type")
+FILE_FAULTS: tuple[str, ...] = ("expired", "truncated", "unsized_cut", "short_copy", "wrong_type")
 FAULT_NAMES: tuple[str, ...] = tuple(
     sorted((*API_FAULTS, *SUBMIT_FAULTS, *TASK_FAULTS, *FILE_FAULTS))
 )
@@ -131,6 +132,7 @@ class SimConfig:
     rpm: int = TIERS["free"]  # grokimagine: requests per window, per account, all API calls
     window: float = 60.0  # grokimagine: length of the rate window
     rps: int = 1  # xai: requests per second per team, all API calls (status, uploads too)
+    rps_window: float = 1.0  # xai: the seconds ``rps`` is counted over (benchmarks shrink it)
     retry_after: bool = False  # xai: send Retry-After on 429 (xAI documents no header)
     window_kind: str = "fixed"  # one of WINDOW_KINDS
     latency_median: float = 2.0  # task latency median before ``time_scale``; log-normal
@@ -151,6 +153,8 @@ class SimConfig:
     expired: Fault = Fault()  # download answered 403/410 as expired
     unsized_cut: Fault = Fault()  # download without Content-Length or chunking, cut short
     wrong_type: Fault = Fault()  # a "Login required" HTML page (text/html) instead of the video
+    # a CDN cache's cut copy served as whole: 200, part of the body, a Content-Length matching it
+    short_copy: Fault = Fault()
     storm: Fault = Fault()  # the token gets 429 for ``storm_duration``
     unknown_status: Fault = Fault()  # undocumented status while running
     task_transient: Fault = Fault()  # fails with a retryable message
@@ -200,6 +204,7 @@ class SimConfig:
             (self.failed_credits >= 0, "failed_credits must not be negative"),
             (self.provider in PROVIDERS, f"provider must be one of {PROVIDERS}"),
             (self.rps >= 1, "rps must be at least 1"),
+            (self.rps_window > 0, "rps_window must be positive"),
             (self.upload_max_bytes >= 1, "upload_max_bytes must be at least 1"),
             (self.cost_mismatch_factor >= 0, "cost_mismatch_factor must not be negative"),
             (self._teams_problem() is None, self._teams_problem() or ""),
@@ -225,7 +230,7 @@ class SimConfig:
     def rate_limit(self) -> tuple[int, float]:
         """The limit in force: (requests, per this many seconds), per account."""
         if self.provider == "xai":
-            return self.rps, 1.0
+            return self.rps, self.rps_window
         return self.rpm, self.window
 
     @property

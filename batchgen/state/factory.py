@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from batchgen.state.protocol import ManifestStore
+from batchgen.state.protocol import BusyWait, ManifestStore
 from batchgen.state.store import StateStore
 
 __all__ = ["open_store"]
@@ -22,8 +22,11 @@ def open_store(
     *,
     manifest: Path | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    busy: BusyWait | None = None,
 ) -> ManifestStore:
     """Open (creating and migrating if needed) the state at ``path``; ``manifest`` is recorded
-    as its owner the first time. Raises StateError (exit 2) for a file that is not a usable
-    state, DiskFullError (exit 7) when it cannot be written."""
-    return StateStore.open(path, manifest=manifest, clock=clock)
+    as its owner the first time; ``busy``: wait for another program's write lock (see
+    ``BusyWait``). Raises StateError (exit 2) for a file that is not a usable state,
+    StateBusyError (exit 4) when it stays busy, DiskFullError (exit 7) when it cannot be
+    written."""
+    return StateStore.open(path, manifest=manifest, clock=clock, busy=busy)

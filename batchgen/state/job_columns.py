@@ -129,6 +129,7 @@ _CODECS: dict[Any, tuple[Callable[[Any], Any], Callable[[Any], Any], str]] = {
     str: (_same, _same, "TEXT"),
     str | None: (_same, _same, "TEXT"),
     int: (int, _same, "INTEGER"),
+    int | None: (_same, _same, "INTEGER"),
     float: (float, _same, "REAL"),
     bool: (int, bool, "INTEGER"),
     dict[str, Any]: (dump_user, load_user, "TEXT"),
@@ -220,6 +221,7 @@ def _clean(value: Any) -> Any:
 _MAY_SET = (
     "task_id",
     "consumed_credits",
+    "price",
     "error_kind",
     "error_message",
     "video_urls",

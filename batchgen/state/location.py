@@ -30,6 +30,7 @@ from contextlib import closing
 from pathlib import Path
 
 from batchgen.paths import digest
+from batchgen.state.schema import EVER_SUBMITTED_SQL
 
 __all__ = [
     "OUTPUTS_FOLDER",
@@ -37,6 +38,7 @@ __all__ = [
     "default_out_dir",
     "has_outputs",
     "manifest_identity",
+    "never_sent",
     "owner_of",
     "state_path_for",
 ]
@@ -74,6 +76,20 @@ def owner_of(state: Path) -> str | None:
     except sqlite3.Error:
         return None  # let StateStore.open report the damaged file
     return None if row is None else str(row[0])
+
+
+def never_sent(state: Path) -> bool:
+    """True when the state file at ``state`` exists and never sent a submit anywhere (its
+    nights were refused before any request: a wrong token, an unreachable API); read-only.
+    A state that cannot be read counts as one that sent (the caller keeps its caution)."""
+    if not state.is_file():
+        return False
+    try:
+        uri = f"{state.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+            return conn.execute(EVER_SUBMITTED_SQL).fetchone() is None
+    except sqlite3.Error:
+        return False
 
 
 def has_outputs(folder: Path) -> bool:

@@ -114,11 +114,12 @@ class OriginRecords(SqliteBase):
     def task_log(self) -> list[dict[str, Any]]:
         """Every task the vendor ever gave this state, by submission time; times parsed.
 
-        ``charged_credits`` is what the state's spend counts the task at (the reported
-        credits, never below 40 once the task ended: ``batchgen.state.schema.CHARGED_SQL``).
+        ``charged_credits`` is what the state's spend counts the task at, in the state's
+        billing unit (the reported figure, else its ``price``; never below the price for a
+        provider whose contract fixes it: ``batchgen.state.schema.CHARGED_SQL``).
         """
         sql = (
-            f"SELECT {_TASK_FIELDS}, {CHARGED_SQL} AS charged_credits FROM task_log "
+            f"SELECT {_TASK_FIELDS}, price, {CHARGED_SQL} AS charged_credits FROM task_log "
             "ORDER BY submitted_at, task_id"
         )
         rows = dicts(self._run(sql))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ORIGINS_MIGRATION", "TASK_FIELDS"]
+__all__ = ["ORIGINS_MIGRATION", "PROVIDER_MIGRATION", "TASK_FIELDS"]
 
 TASK_FIELDS = (
     "task_id, key, submitted_at, status, consumed_credits, error_kind, error_message, "
@@ -33,4 +33,24 @@ ORIGINS_MIGRATION = f"""
     END;
     INSERT INTO task_log ({TASK_FIELDS}) SELECT {TASK_FIELDS} FROM jobs
         WHERE task_id IS NOT NULL
+"""
+
+#: Migration 4's task log keeps each task's expected price too (the ledger's estimate).
+_TASK_FIELDS_4 = TASK_FIELDS + ", price"
+_NEW_FIELDS_4 = ", ".join(f"NEW.{name.strip()}" for name in _TASK_FIELDS_4.split(","))
+
+PROVIDER_MIGRATION = f"""
+    ALTER TABLE jobs ADD COLUMN duration INTEGER;
+    ALTER TABLE jobs ADD COLUMN resolution TEXT;
+    ALTER TABLE jobs ADD COLUMN model TEXT;
+    ALTER TABLE jobs ADD COLUMN image_digests TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN price INTEGER;
+    ALTER TABLE task_log ADD COLUMN price INTEGER;
+    DROP TRIGGER task_log_track;
+    CREATE TRIGGER task_log_track AFTER UPDATE OF status, task_id, consumed_credits, price
+        ON jobs WHEN NEW.task_id IS NOT NULL BEGIN
+        INSERT INTO task_log ({_TASK_FIELDS_4}) VALUES ({_NEW_FIELDS_4})
+        ON CONFLICT (task_id) DO UPDATE SET {UPDATES}, price = excluded.price,
+            updated_at = excluded.updated_at;
+    END
 """

@@ -10,7 +10,8 @@ server) is one new module implementing :class:`ManifestStore` plus one line in `
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +20,25 @@ from batchgen.state.rows import RowLike, SyncReport
 from batchgen.state.schema import Attempt, Move
 from batchgen.state.spend import Spend
 
-__all__ = ["ManifestStore", "Store"]
+__all__ = ["BusyWait", "ManifestStore", "Store"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BusyWait:
+    """How long a store waits for another program's write lock on its file, and who is told.
+
+    ``time_left()``: seconds the wait may still last (the run's deadline plus its grace, or
+    the outage timeout without one); at or below 0 the store gives up with StateBusyError.
+    ``notice(text)``: told when a wait starts and when it ends. ``gave_up(error)``: told,
+    before the error is raised, when the store gives up (whichever task met it, the run can
+    stop as a whole). ``per_try``: seconds the store itself waits before each check (the
+    first message comes after that long).
+    """
+
+    time_left: Callable[[], float]
+    notice: Callable[[str], None]
+    gave_up: Callable[[Exception], None] | None = None
+    per_try: float = 2.0
 
 
 class Store(Protocol):
@@ -87,6 +106,17 @@ class ManifestStore(Store, Protocol):
     def acquire_lock(self) -> None: ...
     def release_lock(self) -> None: ...
     def bind_base_url(self, base_url: str, *, rebind: bool = False) -> None: ...
+    def wait_while_busy(self, busy: BusyWait | None) -> None: ...
+    def bind_provider(
+        self,
+        provider: str,
+        *,
+        unit: str,
+        floor: bool,
+        price_of: Callable[[JobSpec], int],
+        legacy: str,
+    ) -> None: ...
+    def fill_prices(self, price_of: Callable[[JobSpec], int]) -> None: ...
     def sync_manifest(self, columns: list[str], rows: Iterable[RowLike]) -> SyncReport: ...
     def recover_interrupted(self) -> int: ...
     def requeue_unknown(self) -> int: ...

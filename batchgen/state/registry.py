@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from batchgen.state.location import (
     default_out_dir,
     has_outputs,
     manifest_identity,
+    never_sent,
     owner_of,
     state_path_for,
 )
@@ -32,6 +34,8 @@ from batchgen.state.location import (
 __all__ = ["REGISTRY_FILE", "Registry", "locate_state"]
 
 REGISTRY_FILE = "registry.json"
+
+log = logging.getLogger("batchgen")
 
 
 class Registry:
@@ -94,10 +98,10 @@ def locate_state(
     ``out_dir`` None (no ``--out``): the state the registry knows for the manifest, wherever
     the run is started from; else a new one under :func:`default_out_dir` (``outputs/``
     beside the manifest). Raises StateConflictError (exit 2) when the run would start a
-    fresh state although the registry knows one elsewhere (or knows one that has since
-    disappeared), or in a folder that already holds results or videos without a state;
-    ``new_state`` (``--new-state``) overrides both. ``registry`` None skips the registry
-    (the demo).
+    fresh state although the registry knows one elsewhere that has sent requests (one that
+    never sent any binds nothing), or knows one that has since disappeared, or in a folder
+    that already holds results or videos without a state; ``new_state`` (``--new-state``)
+    overrides both. ``registry`` None skips the registry (the demo).
     """
     if out_dir is None:
         known = registry.lookup(manifest) if registry is not None else None
@@ -114,6 +118,16 @@ def locate_state(
     if known is not None and known.exists():
         if known.parent.parent.resolve() == Path(out_dir).resolve():
             return known  # the same output folder, reached under another name
+        if never_sent(known):
+            # its nights were all refused before any request (a wrong token, say): it holds
+            # no task to lose, so it does not bind the manifest to that night's --out
+            log.info(
+                "%s: the state at %s never sent a request; starting under %s instead",
+                manifest.name,
+                known,
+                out_dir,
+            )
+            return _fresh(chosen, manifest, override)
         raise StateConflictError(
             f"{manifest} already has a state at {known}, not under {out_dir}. Run with "
             f"--out {known.parent.parent} to continue it; {override}"
@@ -123,6 +137,11 @@ def locate_state(
             f"the state of {manifest} was at {known} and is gone (deleted or moved?). Restore "
             f"it to continue; {override}"
         )
+    return _fresh(chosen, manifest, override)
+
+
+def _fresh(chosen: Path, manifest: Path, override: str) -> Path:
+    """``chosen`` for a new state, unless its folder holds outputs without a state."""
     if has_outputs(chosen.parent):
         raise StateConflictError(
             f"{chosen.parent} holds results or videos but no state file: the state of "

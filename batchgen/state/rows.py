@@ -79,6 +79,7 @@ INCOMING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "TEXT"),
     ("error_kind", "TEXT"),
     ("error_message", "TEXT"),
+    ("price", "INTEGER"),
 )
 
 
@@ -102,10 +103,11 @@ def incoming(rows: Iterable[RowLike]) -> Iterator[tuple[Any, ...]]:
         user = dump_user(r.user)
         request = _request(r.spec) if r.spec is not None else _blank(r.prompt)
         skipped = getattr(r, "skipped", None)  # a row hidden in the sheet: kept, not sent
+        price = getattr(r, "price", None)  # what the provider's price makes it cost
         if skipped:
-            yield (r.key, r.row, *request, user, "skipped", "skipped", skipped)
+            yield (r.key, r.row, *request, user, "skipped", "skipped", skipped, price)
         elif r.spec is None:
             why = _problem_text(r.problems)
-            yield (r.key, r.row, *request, user, "invalid", "invalid", why)
+            yield (r.key, r.row, *request, user, "invalid", "invalid", why, price)
         else:
-            yield (r.key, r.row, *request, user, "pending", None, None)
+            yield (r.key, r.row, *request, user, "pending", None, None, price)

@@ -10,7 +10,6 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from batchgen.models import (
-    CREDITS_PER_TASK,
     AttemptKind,
     AttemptOutcome,
     FieldChange,
@@ -19,7 +18,7 @@ from batchgen.models import (
     made_when,
 )
 from batchgen.state.job_columns import REQUEST_COLUMNS, SPEC_JSON_SQL, spec_json_sql
-from batchgen.state.origins_sql import ORIGINS_MIGRATION
+from batchgen.state.origins_sql import ORIGINS_MIGRATION, PROVIDER_MIGRATION
 from batchgen.state.rows import INCOMING_COLUMNS
 from batchgen.text import clean_text
 
@@ -28,7 +27,7 @@ __all__ = [
     "ATTEMPT_SQL",
     "CHANGED",
     "CHARGED_SQL",
-    "FLOOR",
+    "EVER_SUBMITTED_SQL",
     "FRESH",
     "INTERRUPTED",
     "MIGRATIONS",
@@ -58,17 +57,22 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.UNKNOWN: frozenset({S.SUBMITTING}),
     S.LOST: frozenset({S.SUBMITTED, S.RUNNING}),  # the vendor said it does not know the task
     S.DOWNLOAD_FAILED: frozenset({S.COMPLETED}),
+    # final words of the vendor; a fresh status call for an expired link may say "expired"
+    S.EXPIRED: frozenset({S.SUBMITTED, S.RUNNING, S.COMPLETED, S.DOWNLOAD_FAILED}),
+    S.MODERATED: frozenset({S.SUBMITTED, S.RUNNING}),
     S.INVALID: frozenset(),  # only sync_manifest decides validity (and ``hold``, before sending)
     S.SKIPPED: frozenset(),  # only sync_manifest decides (a row hidden in the sheet)
 }
 #: Targets whose commit may skip the fsync: if a power cut loses one, the row falls back to
 #: the step before and the next run repeats a poll or a download (free), never a submit.
-REDOABLE = frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.DOWNLOADED, S.DOWNLOAD_FAILED})
+REDOABLE = frozenset(
+    {S.RUNNING, S.COMPLETED, S.FAILED, S.DOWNLOADED, S.DOWNLOAD_FAILED, S.EXPIRED, S.MODERATED}
+)
 
 #: Edges taken only by the bulk requeue helpers (``--retry-failed``, ``--resubmit-unknown``):
 #: they may pay again, so :meth:`StateStore.transition` refuses them.
 REQUEUE: dict[JobStatus, frozenset[JobStatus]] = {
-    S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN, S.LOST}),
+    S.PENDING: frozenset({S.FAILED, S.REJECTED, S.UNKNOWN, S.LOST, S.EXPIRED, S.MODERATED}),
 }
 
 #: Numbered schema migrations; statements are separated by ";" (never inside a literal;
@@ -107,6 +111,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN request_now TEXT NOT NULL DEFAULT '{}'
     """,
+    PROVIDER_MIGRATION,  # 5: duration, resolution, model, pictures' digests; prices per row
 )
 
 ATTEMPT_SQL = (
@@ -145,6 +150,14 @@ INTERRUPTED = (
     "the previous run stopped while this row's request was being sent; the vendor may have "
     "created (and charged) a task. Re-run with --resubmit-unknown to send it again."
 )
+#: A row of this state whose submit may have reached an API (a task id, a submit time, a POST
+#: in flight or of unknown outcome, or credits carried over): such a state has sent requests.
+EVER_SUBMITTED_SQL = (
+    "SELECT 1 FROM jobs WHERE task_id IS NOT NULL OR submitted_at IS NOT NULL "
+    f"OR status IN ('{S.SUBMITTING.value}', '{S.UNKNOWN.value}') "
+    "OR earlier_credits > 0 OR earlier_possible > 0 LIMIT 1"
+)
+
 CHANGED = (
     "{label}: {changes}; it keeps its video: to make a new take with the new values, mark it "
     "regenerate in results.xlsx (Decision) and run again (docs/edits.md)"
@@ -160,14 +173,20 @@ def changed_note(row: int, key: str, status: str, changes: tuple[FieldChange, ..
     return CHANGED.format(label=label, changes=describe_changes(changes, made_when(status)))
 
 
-#: Credits a created task is counted at, at least (the contract's price): the budget never
-#: believes a vendor that reports less.
-FLOOR = CREDITS_PER_TASK
-#: What one row's current task counts as charged (SQL over a ``jobs`` row).
+#: What a row is expected to cost, in the state's billing unit (set by the manifest sync from
+#: the provider's price; a state older than prices per row is filled when its provider is bound).
+PRICE = "IFNULL(price, 0)"
+#: Whether the vendor's figure never lowers the estimate (meta ``price_floor``; a state older
+#: than providers as data belongs to a vendor whose contract fixes the price: yes).
+_FLOOR = "COALESCE((SELECT value = '1' FROM meta WHERE key = 'price_floor'), 1)"
+#: What one row's current task counts as charged (SQL over a ``jobs`` row): the vendor's
+#: reported figure when there is one (never below the estimate with a floor), else the estimate.
 CHARGED_SQL = (
     f"CASE WHEN (task_id IS NOT NULL OR submitted_at IS NOT NULL) "
     f"AND status IN ('completed', 'downloaded', 'failed', "
-    f"'download_failed', 'lost') THEN max(consumed_credits, {FLOOR}) ELSE 0 END"
+    f"'download_failed', 'lost', 'expired', 'moderated') THEN "
+    f"CASE WHEN consumed_credits <= 0 THEN {PRICE} WHEN {_FLOOR} "
+    f"THEN max(consumed_credits, {PRICE}) ELSE consumed_credits END ELSE 0 END"
 )
 # A requeued row starts a fresh task: its spend moves to earlier_credits (a task was created)
 # or earlier_possible (an unknown submit: maybe created), so totals stay true.
@@ -175,8 +194,10 @@ FRESH = (
     "status = 'pending', task_id = NULL, error_kind = NULL, error_message = NULL, "
     "video_urls = '[]', submitted_at = NULL, completed_at = NULL, "
     f"earlier_credits = earlier_credits + {CHARGED_SQL}, "
-    f"earlier_possible = earlier_possible + CASE WHEN status = 'unknown' THEN {FLOOR} ELSE 0 END, "
+    f"earlier_possible = earlier_possible + CASE WHEN status = 'unknown' THEN {PRICE} ELSE 0 END, "
     "consumed_credits = 0, updated_at = ?, "
+    # sent again with another request: priced again (``Store.fill_prices``) before it is sent
+    "price = CASE WHEN request_now = '{}' THEN price ELSE NULL END, "
     # sent again: with the request the manifest asks for now, if it was edited since
     + ", ".join(
         f"{c.name} = CASE WHEN request_now = '{{}}' THEN {c.name} "
@@ -187,8 +208,9 @@ FRESH = (
 )
 SPEND_SQL = (
     f"SELECT COALESCE(SUM({CHARGED_SQL} + earlier_credits), 0), "
-    f"{FLOOR} * COALESCE(SUM(status IN ('submitting', 'submitted', 'running')), 0), "
-    f"COALESCE(SUM(CASE WHEN status = 'unknown' THEN {FLOOR} ELSE 0 END + earlier_possible), 0) "
+    f"COALESCE(SUM(CASE WHEN status IN ('submitting', 'submitted', 'running') "
+    f"THEN {PRICE} ELSE 0 END), 0), "
+    f"COALESCE(SUM(CASE WHEN status = 'unknown' THEN {PRICE} ELSE 0 END + earlier_possible), 0) "
     "FROM jobs"
 )
 
@@ -219,7 +241,7 @@ SYNC_SQL = {
     # Not yet sent: the manifest is the truth, request and validity included.
     "refresh": f"""UPDATE jobs SET row_num = i.row_num, user_values = i.user_values,
         in_manifest = 1, {_SET_REQ}, request_now = '{{}}',
-        status = i.status,
+        status = i.status, price = i.price,
         error_kind = CASE WHEN i.status IN ('invalid', 'skipped') THEN i.error_kind
             WHEN jobs.status IN ('invalid', 'skipped') THEN NULL ELSE jobs.error_kind END,
         error_message = CASE WHEN i.status IN ('invalid', 'skipped') THEN i.error_message
@@ -228,7 +250,8 @@ SYNC_SQL = {
         FROM incoming i WHERE jobs.key = i.key
         AND jobs.status IN ('pending', 'invalid', 'skipped')
         AND ((jobs.row_num, jobs.user_values, jobs.in_manifest, {_JOBS_REQ}, jobs.status,
-              jobs.request_now) IS NOT (i.row_num, i.user_values, 1, {_I_REQ}, i.status, '{{}}')
+              jobs.request_now, jobs.price)
+             IS NOT (i.row_num, i.user_values, 1, {_I_REQ}, i.status, '{{}}', i.price)
              OR (i.status IN ('invalid', 'skipped')
                  AND jobs.error_message IS NOT i.error_message))""",
     # Already sent: the task stands, only the row's place and the user's columns follow, and

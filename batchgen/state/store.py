@@ -39,17 +39,18 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from batchgen.errors import StateConflictError, StateError
-from batchgen.models import JobStatus, request_changes
-from batchgen.state.job_columns import load_spec
+from batchgen.models import JobSpec, JobStatus, request_changes
+from batchgen.state.job_columns import load_spec, spec_columns, spec_from
 from batchgen.state.location import STATE_FILE, state_path_for
 from batchgen.state.lock import RunLock
 from batchgen.state.origins import OriginRecords
-from batchgen.state.protocol import ManifestStore
+from batchgen.state.protocol import BusyWait, ManifestStore
 from batchgen.state.queries import Queries
 from batchgen.state.rows import RowLike, SyncReport, incoming
 from batchgen.state.runs import RunRecords
 from batchgen.state.schema import (
     ALLOWED,
+    EVER_SUBMITTED_SQL,
     MIGRATIONS,
     NOW_INVALID,
     REDOABLE,
@@ -59,6 +60,7 @@ from batchgen.state.schema import (
     changed_note,
 )
 from batchgen.state.spend import Spend
+from batchgen.state.sqlite import BUSY_TIMEOUT
 from batchgen.state.sqlite import translating as _translating
 from batchgen.state.transitions import Transitions
 
@@ -77,7 +79,6 @@ __all__ = [
 ]
 
 S = JobStatus
-BUSY_TIMEOUT = 10.0  # seconds; another process opening this state may briefly write (migrate)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -109,14 +110,21 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
         *,
         manifest: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        busy: BusyWait | None = None,
     ) -> StateStore:
         """Open (creating and migrating if needed) the state at ``path``.
 
         ``manifest``, when given, is recorded as the folder's owner (meta ``manifest_path``)
         the first time, which :func:`state_path_for` consults. ``clock`` returns aware
-        datetimes; tests and simulated runs inject one.
+        datetimes; tests and simulated runs inject one. ``busy``: see ``wait_while_busy``.
         """
         path = Path(path)
+        for own in (path, path.with_suffix(".lock"), Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if own.is_symlink():
+                raise StateError(
+                    f"{own} is a symbolic link: batchgen does not write its state through "
+                    "links (one planted there would carry it elsewhere); remove it"
+                )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
@@ -124,6 +132,7 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
             raise StateError(f"cannot open the state file {path}: {exc}") from exc
         store = cls(path, conn, clock or (lambda: dt.datetime.now(dt.UTC)))
         try:
+            store.wait_while_busy(busy)
             store._setup(manifest)
         except BaseException:
             store.close()
@@ -243,14 +252,63 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
             "--rebind-base-url if this is the same service at a new address"
         )
 
+    @_translating
+    def bind_provider(
+        self,
+        provider: str,
+        *,
+        unit: str,
+        floor: bool,
+        price_of: Callable[[JobSpec], int],
+        legacy: str,
+    ) -> None:
+        """Record the provider this state's tasks belong to, its billing unit and price rule;
+        refuse another provider once a submit was sent.
+
+        A state written before providers were recorded is ``legacy``'s. Rows that have no
+        price yet (such a state's) are priced with ``price_of``. Raises StateConflictError
+        (exit 2) when the state has sent a submit to another provider: its task ids mean
+        nothing there, and its money is counted in that provider's unit.
+        """
+        known = self.get_meta("provider")
+        if known is None and self._ever_submitted():
+            known = legacy
+        if known is not None and known != provider and self._ever_submitted():
+            raise StateConflictError(
+                f"{self.path} holds tasks made with the provider {known!r}; this run asks for "
+                f"{provider!r}, where those task ids mean nothing. Run with --provider {known} "
+                f"to continue it, or start a separate state for {provider!r}: --provider "
+                f"{provider} --out ANOTHER_FOLDER --new-state"
+            )
+        self.set_meta("provider", provider)
+        self.set_meta("billing_unit", unit)
+        self.set_meta("price_floor", "1" if floor else "0")
+        self._fill_prices(price_of)
+
+    @_translating
+    def fill_prices(self, price_of: Callable[[JobSpec], int]) -> None:
+        """Price every row that has no price yet (a state older than prices per row, a row
+        requeued with an edited request) with ``price_of``: in the state's billing unit."""
+        self._fill_prices(price_of)
+
+    def _fill_prices(self, price_of: Callable[[JobSpec], int]) -> None:
+        sql = f"SELECT {spec_columns()} FROM jobs WHERE price IS NULL"
+        rows = [spec_from(r) for r in self._conn.execute(sql)]
+        if not rows:
+            return
+        with self._transaction() as c:
+            c.executemany(
+                "UPDATE jobs SET price = ? WHERE key = ?",
+                ((price_of(spec), spec.key) for spec in rows),
+            )
+            c.execute(
+                "UPDATE task_log SET price = (SELECT price FROM jobs WHERE jobs.key = "
+                "task_log.key) WHERE price IS NULL"
+            )
+
     def _ever_submitted(self) -> bool:
         """Whether any row of this state ever had a submit that may have reached an API."""
-        sql = (
-            "SELECT 1 FROM jobs WHERE task_id IS NOT NULL OR submitted_at IS NOT NULL "
-            "OR status IN (?, ?) OR earlier_credits > 0 OR earlier_possible > 0 LIMIT 1"
-        )
-        found = self._conn.execute(sql, (S.SUBMITTING.value, S.UNKNOWN.value)).fetchone()
-        return found is not None
+        return self._conn.execute(EVER_SUBMITTED_SQL).fetchone() is not None
 
     def integrity_ok(self) -> bool:
         """True when ``PRAGMA integrity_check`` finds nothing wrong."""

@@ -63,7 +63,8 @@ async def dispatch(
     window: float = 60.0,
     limit: int | None = None,
 ) -> Dispatcher:
-    throttle = Throttle(limit or settings.api.rpm, window=window, margin=settings.api.safety_margin)
+    rpm = limit or settings.api.rpm or 100
+    throttle = Throttle(rpm, window=window, margin=settings.api.safety_margin)
     runs = [ManifestRun(name=p.name, store=s, out_dir=p) for s, p in stores]
     async with (
         ApiClient(
@@ -155,7 +156,8 @@ async def test_memory_stays_flat_in_n_no_task_per_row(make_sim: MakeSim, tmp_pat
     for n in (40, 400):
         store, out = open_store(tmp_path, f"m{n}", make_rows(n))
         settings = settings_for(sim, max_in_flight=25)
-        throttle = Throttle(settings.api.rpm, window=60.0, margin=settings.api.safety_margin)
+        rpm = settings.api.rpm or 100
+        throttle = Throttle(rpm, window=60.0, margin=settings.api.safety_margin)
         async with (
             ApiClient(sim.url, Token(TOKEN), on_response=throttle.observe) as api,
             aiohttp.ClientSession() as cdn,

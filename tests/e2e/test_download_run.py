@@ -174,8 +174,10 @@ async def test_a_full_disk_stops_the_run_cleanly(make_sim: MakeSim, tmp_path: Pa
     write_manifest(tmp_path / "m.csv", 3)
     videos = tmp_path / "outputs" / "m" / "videos"
     videos.mkdir(parents=True)
-    (videos / "id_r1_1.mp4.part").symlink_to("/dev/full")  # row r1's download finds no space
     cli = Cli(tmp_path, sim)
+    # row r1's download finds no space (see tests/helpers/full_disk/sitecustomize.py)
+    cli.env["PYTHONPATH"] = str(Path(__file__).parents[1] / "helpers" / "full_disk")
+    cli.env["BATCHGEN_TEST_FULL_PART"] = "id_r1_1.mp4.part"
     result = await cli.run("run", "m.csv", "--download-concurrency", "1", "--new-state")
     assert result.code == 7, result.stderr
     assert "is full" in result.stderr and str(videos) in result.stderr
@@ -188,7 +190,7 @@ async def test_a_full_disk_stops_the_run_cleanly(make_sim: MakeSim, tmp_path: Pa
     assert (tmp_path / "outputs" / "m" / "results.csv").exists()
     (log,) = (tmp_path / "outputs" / "m" / "logs").glob("run-*.log")
     assert "is full" in log.read_text(encoding="utf-8")
-    assert (videos / "id_r1_1.mp4.part").is_symlink()  # partial files are kept
+    assert (videos / "id_r1_1.mp4.part").exists()  # partial files are kept
 
 
 def test_a_run_log_on_a_full_disk_says_so_once_without_a_traceback(

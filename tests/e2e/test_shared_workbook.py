@@ -97,6 +97,7 @@ async def test_a_notes_column_survives_report_and_the_next_night_in_its_place(
     lines = [r.getMessage() for r in caplog.records]
     kept = "m.csv: results.xlsx rewritten, keeping the column(s) a person added: Notes (2 values)"
     assert kept in lines
+    assert any(line.startswith("m.csv: read the column(s) a person added") for line in lines)
     # a second night (a new row too) rewrites the workbook again: the notes are still there
     with manifest.open("a", encoding="utf-8") as handle:
         handle.write("r3,m prompt 3,fun,1:1\n")

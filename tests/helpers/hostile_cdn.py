@@ -11,7 +11,12 @@ gzip-cut            gzip, encoded length stated, connection closed at half
 unsized-half        no ``Content-Length``, no chunking, cut at half, ``Range`` ignored
 unsized-then-range  the same cut first; a ``Range`` request gets a proper 206
 unsized-whole       no length, the whole MP4 (its boxes prove it whole)
-webm-unsized        a WebM-like body, no length; a ``Range`` past the end answers 416
+webm-unsized        a small WebM, no length, cut at half; a ``Range`` request gets a proper 206
+cached-half         a CDN cache's half copy: 200, ``Content-Length`` of the half (matching it)
+cached-half-once    the half copy for the first request of a name, the whole video after
+no-moov             ftyp, free and mdat with a matching length, but no ``moov`` box
+box-past-end        the whole video whose ``mdat`` header claims 4 KiB more than the file holds
+index-past-end      ``mdat`` "to the end of the file" (size 0), cut short: only the index tells
 html-login          200 ``text/html`` "Login required"
 html-as-video       the same page labelled ``video/mp4``
 json text           an error as ``application/json`` / ``text/plain``
@@ -46,7 +51,26 @@ from batchgen.simulator.files import (
 
 HUGE = 10 * 1024**3
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + b"\x00" * 64
-WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
+
+
+def _ebml(ident: int, payload: bytes) -> bytes:
+    """One EBML element: its id, its size as an 8-byte variable-length integer, its data."""
+    size = (1 << 56) | len(payload)
+    return ident.to_bytes((ident.bit_length() + 7) // 8, "big") + size.to_bytes(8, "big") + payload
+
+
+def webm_video() -> bytes:
+    """A structurally whole WebM file (EBML header, a Segment of Info, Tracks, Cluster)."""
+    header = _ebml(0x1A45DFA3, _ebml(0x4282, b"webm"))
+    segment = _ebml(
+        0x18538067,
+        _ebml(0x1549A966, b"\x00" * 16) + _ebml(0x1654AE6B, b"\x00" * 32)
+        + _ebml(0x1F43B675, bytes(range(256)) * 8),
+    )  # fmt: skip
+    return header + segment
+
+
+WEBM = webm_video()
 LOGIN = "<!DOCTYPE html><html><body><h1>Login required</h1></body></html>"
 
 
@@ -139,7 +163,34 @@ class HostileCdn:
     async def _webm_unsized(self, request: web.Request) -> web.StreamResponse:
         if "Range" in request.headers:
             return ranged_response(request, WEBM, "video/webm")
-        return await _unsized(request, WEBM)
+        return await _unsized(request, WEBM[: len(WEBM) // 2])
+
+    # ------------------------------------------------------------------ lengths that match
+    async def _cached_half(self, request: web.Request) -> web.Response:
+        video = video_bytes()
+        return ranged_response(request, video[: len(video) // 2], "video/mp4")
+
+    async def _cached_half_once(self, request: web.Request) -> web.Response:
+        if self.seen["cached-half-once"] == 1:
+            return await self._cached_half(request)
+        return await self._ok(request)
+
+    async def _no_moov(self, request: web.Request) -> web.Response:
+        video = video_bytes()
+        body = video[:32] + video[video.index(b"moov") - 4 + 844 :]  # ftyp + free + mdat
+        return ranged_response(request, body, "video/mp4")
+
+    async def _box_past_end(self, request: web.Request) -> web.Response:
+        video = bytearray(video_bytes())
+        at = video.index(b"mdat") - 4
+        size = struct.unpack_from(">I", video, at)[0]
+        struct.pack_into(">I", video, at, size + 4096)
+        return ranged_response(request, bytes(video), "video/mp4")
+
+    async def _index_past_end(self, request: web.Request) -> web.Response:
+        video = bytearray(video_bytes())
+        struct.pack_into(">I", video, video.index(b"mdat") - 4, 0)  # "to the end of the file"
+        return ranged_response(request, bytes(video[:-100]), "video/mp4")
 
     # ------------------------------------------------------------------ not a video
     async def _html_login(self, request: web.Request) -> web.Response:

@@ -67,6 +67,8 @@ class HostileVendor:
     default_status: str = "ok"
     retry_after: str | None = None  # the Retry-After of ``ratelimit`` / ``busy503``
     reset: str | None = None  # the X-RateLimit-Reset of ``ratelimit``
+    date: str | None = None  # the Date header of ``ratelimit`` (None: aiohttp's, the real time)
+    reject_message: str = "Invalid request: bad prompt"  # the message of ``reject``
     trickle_every: float = 5.0
     video_mode: str = "ok"  # "trickle": every video trickles one byte every trickle_every s
     tasks: dict[str, Task] = field(default_factory=dict)
@@ -177,11 +179,11 @@ class HostileVendor:
             headers = {"Retry-After": self.retry_after or "1"}
             return web.Response(status=503, text="<html>busy</html>", headers=headers)
         if mode == "reject":
-            return _json(400, {"code": 400, "message": "Invalid request: bad prompt"})
+            return _json(400, {"code": 400, "message": self.reject_message})
         return None
 
     def _pause_headers(self) -> dict[str, str | None]:
-        return {"Retry-After": self.retry_after, "X-RateLimit-Reset": self.reset}
+        return {"Retry-After": self.retry_after, "X-RateLimit-Reset": self.reset, "Date": self.date}
 
     async def _answer(
         self, request: web.Request, mode: str, envelope: dict[str, Any]

@@ -28,6 +28,7 @@ class StubRow:
     prompt: str
     problems: tuple[Any, ...] = ()
     skipped: str | None = None  # a row hidden in the sheet
+    price: int | None = 40  # a manifest row carries its price (the default provider's)
 
 
 def finished_run(

@@ -7,11 +7,15 @@ file takes its final name it must be proven whole and a video:
   sent encoded anyway (gzip, deflate, br) is decoded here, its length checked on the encoded
   bytes (what ``Content-Length`` counts) and its end proven by the encoding's own trailer; an
   encoded answer is never resumed (its ranges do not line up with decoded bytes).
-* **Length**: checked against ``Content-Range``'s total or ``Content-Length`` when stated.
-  When neither is, the file must prove itself (MP4 boxes that add up and hold ``moov`` and
-  ``mdat``, see :mod:`batchgen.engine.downloads.verify`); otherwise the next attempt asks for
-  ``Range: bytes=<size>-``, and only a 416 naming that very size proves it whole (a 206 simply
-  continues it). It is never accepted unproven.
+* **Length**: checked against ``Content-Range``'s total or ``Content-Length`` when stated;
+  a body without either is kept as ``.part`` and continued with ``Range: bytes=<size>-``
+  while its structure does not prove it whole.
+* **Structure, every time**: whatever the headers say, the file must prove itself whole (MP4
+  boxes that add up, ``moov`` present, the media its index describes inside the file; or a
+  Matroska Segment that ends where the file does; see
+  :mod:`batchgen.engine.downloads.container`). A CDN cache that serves half a file with a
+  matching ``Content-Length`` is caught here: that ``.part`` is deleted and the next attempt
+  fetches the file again from its start. It is never accepted unproven.
 * **A video**: a ``Content-Type`` that is a web page, JSON, XML, text or an image is refused,
   and so is a body whose first bytes are not an MP4 or WebM file (HTML, JSON, PNG...).
 * **Limits**: at most ``DownloadPolicy.max_bytes`` per video (``--max-video-size``, default
@@ -19,6 +23,9 @@ file takes its final name it must be proven whole and a video:
   ``max_redirects`` redirects, each one checked; http(s) and public addresses only (see
   :mod:`batchgen.engine.downloads.addresses`).
 * **Disk full**: see :mod:`batchgen.engine.downloads.disk`; the ``.part`` is kept.
+* **Links**: a ``.part`` or video path that is a symbolic link is refused (RefusedError
+  naming it), and the ``.part`` is opened with ``O_NOFOLLOW``: nothing is written through a
+  link planted in the output folder.
 
 The file is fsynced, ``before_rename`` runs (the sidecar), then ``os.replace`` gives it its
 name: a finished name always means a whole, verified video; then its folder is synced before
@@ -38,8 +45,9 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
-from batchgen.atomic import fsync_dir
+from batchgen.atomic import LinkRefusedError, fsync_dir, open_own, refuse_link
 from batchgen.engine.downloads.addresses import PrivateAddressError, check_url
+from batchgen.engine.downloads.container import video_problem
 from batchgen.engine.downloads.disk import NO_SPACE, check_space, disk_full, human_size
 from batchgen.engine.downloads.syncs import SyncGroup
 from batchgen.engine.downloads.verify import (
@@ -47,11 +55,10 @@ from batchgen.engine.downloads.verify import (
     EncodingError,
     content_type_problem,
     excerpt,
-    mp4_complete,
     sniff,
 )
 from batchgen.errors import DownloadError
-from batchgen.providers.ratelimit import parse_reset
+from batchgen.providers.ratelimit import retry_after_of
 from batchgen.text import clean_text
 
 __all__ = [
@@ -119,7 +126,6 @@ class _Received:
     raw_expected: int = -1  # encoded bytes promised (Content-Length of an encoded body)
     raw_got: int = 0
     decoder: Decoder | None = None
-    proven: bool = False  # a 416 named exactly the size we have
 
 
 def _size(path: Path) -> int:
@@ -148,6 +154,11 @@ async def download(
     policy = policy or DownloadPolicy()
     check_url(url, allow_private=policy.allow_private)
     part = dest.with_name(dest.name + ".part")
+    try:
+        refuse_link(dest)
+        refuse_link(part)
+    except LinkRefusedError as exc:
+        raise RefusedError(str(exc)) from exc
     offset = _size(part)
     headers = {"Accept-Encoding": "identity"}
     if offset:
@@ -167,6 +178,8 @@ async def download(
     except EncodingError as exc:
         part.unlink(missing_ok=True)
         raise DownloadError(f"download of {url}: {exc}; it starts over") from exc
+    except LinkRefusedError as exc:
+        raise RefusedError(str(exc)) from exc
     except OSError as exc:
         if exc.errno in NO_SPACE:
             raise disk_full(part.parent, None) from exc
@@ -200,7 +213,7 @@ def _status_problem(response: aiohttp.ClientResponse, url: str) -> DownloadError
     status = response.status
     if status in _EXPIRED:
         return ExpiredLinkError(f"the video link has expired or is gone (HTTP {status})")
-    hint = parse_reset(response.headers.get("Retry-After"))
+    hint = retry_after_of(response.headers)  # a date is read against the CDN's own Date
     hint = hint if hint is not None and math.isfinite(hint) else None
     if status in (429, 503) or (status >= 500 and hint is not None):
         wait = f", asking to wait {hint:.0f} s" if hint is not None else ""
@@ -219,7 +232,7 @@ async def _receive(
     """Check the answer's head, then write its body to ``part``."""
     if response.status == 416 and offset:
         total = _total_from_range(response.headers.get("Content-Range"), default=-1)
-        return _Received(total=total, proven=total == offset)
+        return _Received(total=total)  # proves the length when it names the size we have
     if response.status not in (200, 206):
         raise _status_problem(response, url)
     host = response.url.host
@@ -268,7 +281,7 @@ async def _write_body(
                     break
             if what := sniff(head):
                 raise NotVideoError(_not_video(response.url.host, what, url, head))
-        with open(part, "ab" if start else "wb") as out:
+        with open_own(part, append=bool(start)) as out:
             out.write(head)
             async for piece in pieces:
                 out.write(piece)
@@ -344,6 +357,8 @@ def _finish(
     if what := sniff(head):
         part.unlink()
         raise NotVideoError(f"download of {url} is {what}, not a video; it was not kept")
+    if problem := video_problem(part):
+        _not_whole(part, got, url, problem)
     if before_rename is not None:
         before_rename(size)
     os.replace(part, dest)
@@ -364,17 +379,27 @@ def _check_whole(part: Path, size: int, got: _Received, url: str) -> None:
                 f"{got.raw_got} bytes); it starts over"
             )
         return
-    if got.total >= 0:
-        if size == got.total:
-            return
+    if got.total >= 0 and size != got.total:
         if size > got.total:
             part.unlink()  # garbage: start over next time
         raise DownloadError(
             f"download of {url} was cut short: got {size} of {got.total} bytes; it resumes"
         )
-    if got.proven or mp4_complete(part):
-        return
+
+
+def _not_whole(part: Path, got: _Received, url: str, problem: str) -> None:
+    """Raise DownloadError for a file whose structure is not whole. Without a stated length
+    it may simply be cut: kept, the next attempt continues it with ``Range``. With a length
+    (or an encoded body) that matched, the CDN sent a broken or cut copy as if it were whole:
+    deleted, the next attempt fetches it again from the start."""
+    size = _size(part)
+    if got.total < 0 and got.decoder is None:
+        raise DownloadError(
+            f"download of {url} stated no length and the {size} bytes received do not prove a "
+            f"whole video ({problem}); asking the CDN again"
+        )
+    part.unlink()
     raise DownloadError(
-        f"download of {url} stated no length and the {size} bytes received do not prove a "
-        "whole video; asking the CDN again"
+        f"download of {url} is not a whole video although the CDN sent it as complete "
+        f"({size} bytes): {problem}; it is fetched again from the start"
     )

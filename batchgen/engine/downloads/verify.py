@@ -1,14 +1,11 @@
-"""Is it a video, and is it whole? Pure checks on a CDN's answer, no I/O but local files.
+"""Is it a video? Pure checks on a CDN's answer (whether it is whole:
+:mod:`batchgen.engine.downloads.container`).
 
 * :func:`content_type_problem` refuses a declared type that is plainly not a video (web
   pages, JSON, XML, text, images).
 * :func:`sniff` looks at the first bytes: MP4/QuickTime (an ISO-BMFF box such as ``ftyp``,
   ISO/IEC 14496-12 section 4.2) and Matroska/WebM (EBML magic ``1A 45 DF A3``) pass; HTML,
   JSON, XML, text, PNG, JPEG, GIF and anything else are named and refused.
-* :func:`mp4_complete` proves that a file with no stated length is whole: its top-level
-  boxes add up exactly to the file's size (no box "to the end of file") and hold ``moov`` and
-  ``mdat``. A cut almost always lands inside a box; one that lands exactly between two boxes
-  loses ``moov`` or ``mdat``.
 * :class:`Decoder` undoes a ``Content-Encoding`` (gzip, deflate, br) that a CDN sent although
   ``identity`` was asked for, never producing more than ``limit`` bytes (RFC 9110 8.4).
 """
@@ -16,10 +13,8 @@
 from __future__ import annotations
 
 import re
-import struct
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import brotli
 
@@ -29,7 +24,6 @@ __all__ = [
     "EncodingError",
     "content_type_problem",
     "excerpt",
-    "mp4_complete",
     "sniff",
 ]
 
@@ -80,27 +74,6 @@ def excerpt(head: bytes) -> str:
     """The start of a body as text for a message, tags dropped (the caller cleans it)."""
     text = re.sub(r"<[^>]*>?", " ", head.decode("utf-8", "replace"))
     return " ".join(text.split())
-
-
-def mp4_complete(path: Path) -> bool:
-    """Whether ``path`` holds whole top-level MP4 boxes only, including ``moov`` and ``mdat``."""
-    size, offset, seen = path.stat().st_size, 0, set()
-    with path.open("rb") as handle:
-        while offset < size:
-            handle.seek(offset)
-            header = handle.read(16)
-            if len(header) < 8:
-                return False
-            length, kind = struct.unpack(">I4s", header[:8])
-            if length == 1:  # 64-bit "largesize" follows the type
-                if len(header) < 16:
-                    return False
-                length = struct.unpack(">Q", header[8:16])[0]
-            if length < 8:  # 0 means "to the end of the file": proves nothing
-                return False
-            seen.add(kind)
-            offset += length
-    return offset == size and {b"moov", b"mdat"} <= seen
 
 
 class Decoder:

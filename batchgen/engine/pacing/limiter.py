@@ -13,11 +13,19 @@ from batchgen import paths
 from batchgen.config import Settings
 from batchgen.engine.pacing.window import SharedWindow
 from batchgen.errors import UsageError
+from batchgen.providers.descriptor import LimitModel
 
 if TYPE_CHECKING:
     from batchgen.engine.pacing.throttle import Throttle
 
-__all__ = ["LIMITER_CHOICES", "LIMITER_HELP", "check_limiter", "limiter_option", "open_throttle"]
+__all__ = [
+    "LIMITER_CHOICES",
+    "LIMITER_HELP",
+    "check_limiter",
+    "limiter_option",
+    "open_throttle",
+    "window_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +54,18 @@ def limiter_option(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def window_name(settings: Settings, token: str) -> str:
+    """The shared window's name: the account's (``--account``), so every token of one account
+    counts in one window; without one, the API and the token (as before accounts)."""
+    if settings.api.account:
+        return paths.digest(settings.api.base_url, "account", settings.api.account.strip())
+    return paths.digest(settings.api.base_url, token)
+
+
 def _shared_window(settings: Settings, token: str) -> SharedWindow | None:
     kind = check_limiter(settings.api.limiter)
     clock = asyncio.get_running_loop().time
-    digest = paths.digest(settings.api.base_url, token)
+    digest = window_name(settings, token)
     if kind.lower() == "none":
         return None
     if kind.lower() == "local":
@@ -61,24 +77,31 @@ def _shared_window(settings: Settings, token: str) -> SharedWindow | None:
     return RedisWindow(kind, digest, clock=clock)
 
 
+#: The limit when a caller names no provider's model (a library user's tests).
+_UNSTATED = LimitModel(requests=100, window=60.0)
+
+
 @asynccontextmanager
-async def open_throttle(settings: Settings, token: str) -> AsyncIterator[Throttle]:
+async def open_throttle(
+    settings: Settings, token: str, limits: LimitModel | None = None
+) -> AsyncIterator[Throttle]:
     """The run's ``Throttle``, joined to the account's shared window while open.
 
-    ``token`` is only hashed (it names the window). Raises ``UsageError`` when the shared
-    window cannot be reached (nothing has been sent yet).
+    The limit is the provider's model ``limits`` unless the settings override it (``--rps``,
+    ``--rpm``, ``--tier``). ``token`` is only hashed (it names the window when no
+    ``--account`` does). Raises ``UsageError`` when the shared window cannot be reached
+    (nothing has been sent yet) or a tier is unknown.
     """
     from batchgen.engine.pacing.throttle import (
         Throttle,  # aiohttp: not needed to parse a command line
     )
 
-    shared = _shared_window(settings, token)
-    throttle = Throttle(
-        settings.api.rpm,
-        window=settings.api.rate_window,
-        margin=settings.api.safety_margin,
-        shared=shared,
+    api = settings.api
+    limit, window = (limits or _UNSTATED).resolve(
+        rpm=api.rpm, rps=api.rps, tier=api.tier, window=api.rate_window
     )
+    shared = _shared_window(settings, token)
+    throttle = Throttle(limit, window=window, margin=api.safety_margin, shared=shared)
     if shared is None:
         yield throttle
         return

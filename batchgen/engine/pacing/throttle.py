@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: Most slots one exchange with a shared window asks for (a burst's requests due together).
 BATCH = 16
+#: Seconds between the API's clock and ours worth a line in the log.
+SKEW_WORTH_SAYING = 30.0
 
 
 def usable_limit(limit: int, margin: float) -> int:
@@ -101,6 +103,8 @@ class Throttle:
         #: Given a server-requested pause (s), the part to honour: the dispatcher caps it by
         #: the run's deadline (and stops the run when the server asks for longer).
         self.cap_pause: Callable[[float], float] | None = None
+        self._capped_logged = False
+        self._skew_logged = False
 
     def now(self) -> float:
         """The clock pauses are measured on (the event loop's, unless one was injected)."""
@@ -292,11 +296,38 @@ class Throttle:
             self.resume_at = until
 
     def observe(self, rate: RateInfo, status: int) -> None:
-        """Feed one response's rate information in (the ApiClient calls this)."""
+        """Feed one response's rate information in (the ApiClient calls this).
+
+        A 429 pauses for the server's hint (``Retry-After`` first, else the reset; default
+        ``DEFAULT_RESET``); any answer with ``Retry-After`` pauses for it; ``Remaining: 0``
+        pauses until the reset. The hints come clock-proof and capped from
+        ``providers.ratelimit``; what was capped, and a server clock far from ours, are logged.
+        """
         if status == 429:
             hint = rate.pause()
-            self.pause_for(hint if hint is not None else DEFAULT_RESET)
+            seconds = hint if hint is not None else DEFAULT_RESET
         elif rate.retry_after is not None:  # honoured on every status that carries it
-            self.pause_for(rate.retry_after)
+            seconds = rate.retry_after
         elif rate.remaining == 0:
-            self.pause_for(rate.reset_after if rate.reset_after is not None else DEFAULT_RESET)
+            seconds = rate.reset_after if rate.reset_after is not None else DEFAULT_RESET
+        else:
+            return
+        self._explain(rate)
+        self.pause_for(seconds)
+
+    def _explain(self, rate: RateInfo) -> None:
+        """Log a capped hint (a warning the first time) and, once, a far-off server clock."""
+        if rate.note is not None:
+            (log.debug if self._capped_logged else log.warning)(
+                "the API's pause was capped: %s", rate.note
+            )
+            self._capped_logged = True
+        skew = rate.skew
+        if skew is not None and abs(skew) >= SKEW_WORTH_SAYING and not self._skew_logged:
+            self._skew_logged = True
+            log.info(
+                "the API's clock is %.0f s %s this machine's; its reset times are read on its "
+                "own clock (its Date header)",
+                abs(skew),
+                "ahead of" if skew > 0 else "behind",
+            )

@@ -11,14 +11,16 @@ use. The client is redis-py's asyncio client, in the optional extra ``batchgen[r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from batchgen.engine.pacing.window import KEEP, STALE, SharedWindow, Verdict, WindowRequest
 from batchgen.errors import UsageError
+from batchgen.text import clean_text
 
-__all__ = ["RedisWindow"]
+__all__ = ["RedisWindow", "parse_verdict"]
 
 # KEYS: answered (zset), seen (hash), flight (hash), head (hash).
 # ARGV: owner, now ('' = the server's TIME), usable, window, keep, stale, want ('' = a
@@ -115,6 +117,28 @@ def _address(url: str) -> str:
     return f"{host}:{parts.port or 6379}{parts.path or '/0'}"
 
 
+def parse_verdict(reply: Any, count: int) -> Verdict:
+    """The script's reply (``[granted, used, sharers, "retry_in"]``) as a Verdict; ValueError
+    when it is not that shape. ``granted`` is kept within 0..``count`` (what was asked)."""
+    if not isinstance(reply, list | tuple) or len(reply) != 4:
+        raise ValueError(f"a reply of {_shape(reply)}, not the script's four values")
+    try:
+        granted, used, sharers = (int(v) for v in reply[:3])
+        text = reply[3].decode("ascii") if isinstance(reply[3], bytes) else str(reply[3])
+        retry_in = float(text)
+    except (TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"values that are not numbers: {reply!r}"[:120]) from exc
+    if min(granted, used, sharers) < 0 or not math.isfinite(retry_in) or retry_in < 0:
+        raise ValueError(f"impossible values {reply!r}"[:120])
+    return Verdict(min(granted, count), used, sharers, retry_in)
+
+
+def _shape(reply: Any) -> str:
+    if isinstance(reply, list | tuple):
+        return f"{len(reply)} values"
+    return type(reply).__name__
+
+
 class RedisWindow(SharedWindow):
     """``SharedWindow`` in Redis (see the module docstring).
 
@@ -164,10 +188,27 @@ class RedisWindow(SharedWindow):
             *(repr(a) for a in r.answered),
         ]
         try:
-            granted, used, sharers, retry_in = await self._script(keys=self._keys, args=args)
+            reply = await self._script(keys=self._keys, args=args)
         except self._redis_errors as exc:
-            raise UsageError(f"the shared rate-limit window ({self.where}) failed: {exc}") from exc
-        return Verdict(int(granted), int(used), int(sharers), float(retry_in))
+            detail = clean_text(str(exc), limit=200)
+            raise UsageError(
+                f"the shared rate-limit window ({self.where}) failed: {detail}"
+            ) from exc
+        except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+            # redis-py meeting a reply no Redis server gives (seen: AttributeError on "+OK"
+            # to everything): the address is not a working Redis.
+            raise UsageError(self._not_redis(f"{type(exc).__name__}: {exc}")) from exc
+        try:
+            return parse_verdict(reply, r.count)
+        except ValueError as exc:
+            raise UsageError(self._not_redis(str(exc))) from exc
+
+    def _not_redis(self, detail: str) -> str:
+        return (
+            f"the shared rate-limit window ({self.where}) answered something no Redis server "
+            f"answers ({clean_text(detail, limit=120)}): is --limiter the address of a Redis "
+            "server? nothing was sent"
+        )
 
     async def _leave(self) -> None:
         keys = [self._keys[1], self._keys[2], self._keys[3]]

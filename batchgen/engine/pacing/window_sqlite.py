@@ -9,10 +9,19 @@ statements. The file is scratch: WAL mode, ``synchronous=OFF`` (a power cut can 
 last second of counts, which the window forgets within a minute anyway). Times in it are the
 host's wall clock (``time.time()``), which every process of the host shares; rows dated
 implausibly in the future (the clock was set back) are dropped.
+
+Being scratch, the file rebuilds itself: one that SQLite finds damaged (not a database, a
+failed ``quick_check`` on opening, "database disk image is malformed" later) is set aside as
+``window-<digest>.sqlite.damaged`` (its ``-wal`` and ``-shm`` removed) and made again, with a
+warning; the cost is at most one window of counts. Only another kind of failure (a full disk,
+a folder that cannot be written) stops the run, as a one-line ``UsageError``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -21,7 +30,12 @@ from pathlib import Path
 from batchgen.engine.pacing.window import KEEP, STALE, SharedWindow, Verdict, WindowRequest
 from batchgen.errors import UsageError
 
-__all__ = ["LocalWindow", "local_window_path"]
+__all__ = ["LocalWindow", "is_damage", "local_window_path"]
+
+log = logging.getLogger(__name__)
+
+#: SQLite's primary result codes that mean "this file is damaged": SQLITE_CORRUPT, SQLITE_NOTADB.
+_DAMAGE_CODES = frozenset({11, 26})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS members (
@@ -41,6 +55,20 @@ _AHEAD = (
     "SELECT count(*) FROM members WHERE owner != ? AND seen > ? AND head IS NOT NULL "
     "AND (head < ? OR (head = ? AND owner < ?))"
 )
+
+
+class _Damaged(Exception):
+    """The window file failed SQLite's ``quick_check``."""
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database file is damaged (rather than busy, full, read-only)."""
+    if isinstance(exc, _Damaged):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in _DAMAGE_CODES
+    )
 
 
 def local_window_path(folder: Path, digest: str) -> Path:
@@ -66,15 +94,63 @@ class LocalWindow(SharedWindow):
         self.path = path
         self._now = store_clock
         self._purged = 0.0
+        self._inode: int | None = None  # of the file opened, so only that one is set aside
         try:
-            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=OFF")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise UsageError(f"cannot open the shared rate-limit window {path}: {exc}") from exc
+            self._db = self._open()
+        except (sqlite3.Error, _Damaged) as exc:
+            if not is_damage(exc):
+                raise UsageError(f"cannot open the shared rate-limit window {path}: {exc}") from exc
+            self._db = self._rebuild(exc)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        with contextlib.suppress(OSError):
+            self._inode = self.path.stat().st_ino
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+            if verdict != "ok":
+                raise _Damaged(str(verdict))
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _rebuild(self, exc: BaseException) -> sqlite3.Connection:
+        """Set the damaged file aside, open a new one (UsageError if that fails too)."""
+        aside = self.path.with_name(self.path.name + ".damaged")
+        try:
+            if self._inode is not None and self.path.stat().st_ino == self._inode:
+                os.replace(self.path, aside)  # not if another process did it first
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.with_name(self.path.name + suffix).unlink()
+            db = self._open()
+        except (OSError, sqlite3.Error, _Damaged) as again:
+            raise UsageError(
+                f"the shared rate-limit window {self.path} is damaged ({exc}) and cannot be "
+                f"made again ({again}); delete it: it is scratch"
+            ) from again
+        log.warning(
+            "the shared rate-limit window %s was damaged (%s): set aside as %s and started "
+            "afresh (it holds only the last minute of requests)",
+            self.path,
+            exc,
+            aside.name,
+        )
+        return db
 
     async def _exchange(self, request: WindowRequest) -> Verdict:
+        try:
+            return self._transaction(request)
+        except sqlite3.Error as exc:
+            if not is_damage(exc):
+                raise UsageError(f"the shared rate-limit window {self.path} failed: {exc}") from exc
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = self._rebuild(exc)
         try:
             return self._transaction(request)
         except sqlite3.Error as exc:
@@ -101,7 +177,8 @@ class LocalWindow(SharedWindow):
             retry_in = self._retry_in(now, r.window) if not granted else 0.0
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise
         return Verdict(granted, used, int(sharers), retry_in)
 

@@ -146,6 +146,7 @@ class _Row:
         self.user: dict[str, Any] = {}
         self.key, self.row, self.prompt, self.problems = key, row, "p " + key, ()
         self.spec = JobSpec(key=key, row=row, prompt=self.prompt, mode="fun", ratio="1:1")
+        self.price = 40  # a manifest row carries its price (the default provider's)
 
 
 def _send(store: StateStore, key: str, task_id: str) -> None:

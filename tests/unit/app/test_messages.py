@@ -128,7 +128,7 @@ def test_validate_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFix
         "path", "sheet", "rows", "valid", "invalid", "already_done", "to_submit", "credits",
         "usd", "requests_per_minute", "minimum_minutes", "estimated_minutes",
         "generation_seconds", "generation_seconds_learned_from", "budget_credits",
-        "budget_covers", "problems", "warnings", "takes", "regenerate",
+        "budget_usd", "budget_covers", "problems", "warnings", "takes", "regenerate",
     } == set(plan)  # fmt: skip
     assert (plan["rows"], plan["valid"], plan["invalid"], plan["to_submit"]) == (3, 2, 1, 2)
     assert plan["problems"][0]["row"] == 4 and plan["problems"][0]["column"] == "mode"
@@ -222,6 +222,7 @@ def test_status_json_has_stable_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(entry) == {
         "manifest", "name", "state", "state_file", "rows", "takes", "counts", "complete", "credits",
         "credits_committed", "credits_possibly_charged", "usd", "last_run", "needs_attention",
+        "provider", "billing", "usd_charged", "usd_committed", "usd_possibly_charged",
     }  # fmt: skip
     assert entry["counts"]["downloaded"] == 1 and entry["counts"]["pending"] == 1
     assert entry["rows"] == 2 and entry["takes"] == 2

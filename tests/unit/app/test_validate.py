@@ -66,7 +66,7 @@ def test_report_lists_problems_then_the_plan(tmp_path: Path) -> None:
     lines = report.splitlines()
     assert lines[0] == str(path)
     assert lines[1].split() == ["row", "column", "severity", "problem"]
-    assert "3  ratio   error     '4:3' is not a ratio; use 2:3, 3:2 or 1:1" in report
+    assert "3  ratio   error     '4:3' is not a GrokImagine ratio; use 2:3, 3:2 or 1:1" in report
     assert "4          warning   same request as row 2" in report
     assert "rows           3: 2 valid, 1 invalid" in report
     assert "to submit      2 generations" in report

@@ -148,6 +148,7 @@ RUN_SCENARIOS = {
     "baseline: sequential, free",
     "overhead: instant, no limit",
     "overhead: no-op re-run",
+    "xai: 1 request/s, N=3",  # the xAI cells, at the smoke's size
 }
 
 
@@ -230,11 +231,11 @@ def test_bench_results_writes_the_files_and_compares_the_engines(tmp_path: Path)
 
 
 @pytest.mark.e2e
-def test_bench_sheets_validates_both_workbooks(tmp_path: Path) -> None:
+def test_bench_sheets_validates_every_workbook(tmp_path: Path) -> None:
     out = _bench("bench_sheets.py", "--smoke", "--keep", str(tmp_path / "files"), cwd=tmp_path)
     verdicts = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
-    assert verdicts == ["formatted", "strings_bomb"]
-    assert out.count("exit 0") == 2
+    assert verdicts == ["formatted", "strings_bomb", "inline_bomb"]
+    assert out.count("exit 0") == 3
 
 
 @pytest.mark.e2e

@@ -37,7 +37,8 @@ def test_the_polling_and_window_options_reach_the_settings() -> None:
         settings.polling.first_poll,
     ) == (300, 1.5, 2)
     defaults = settings_from_args(build_parser().parse_args(["run", "x.csv"]))
-    assert (defaults.polling.max_poll_lag, defaults.api.rate_window) == (600, 60)
+    # no window given: the provider's own (GrokImagine: a minute; xAI: a second)
+    assert (defaults.polling.max_poll_lag, defaults.api.rate_window) == (600, None)
 
 
 def test_a_bad_option_is_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,7 +58,7 @@ def test_validate_exit_codes_and_plan(tmp_path: Path, capsys: pytest.CaptureFixt
     bad = write_csv(tmp_path / "bad.csv", [["a", "a cat", "fun", "4:3"]])
     assert main(["validate", str(bad)]) == 1
     out = capsys.readouterr().out
-    expected = r"^\s+2\s+ratio\s+error\s+'4:3' is not a ratio; use 2:3, 3:2 or 1:1"
+    expected = r"^\s+2\s+ratio\s+error\s+'4:3' is not a GrokImagine ratio; use 2:3, 3:2 or 1:1"
     assert re.search(expected, out, re.M)
     missing = tmp_path / "nope.csv"
     assert main(["validate", str(missing)]) == 2

@@ -325,3 +325,43 @@ async def test_a_group_waits_for_more_moves_only_while_the_run_is_busy(tmp_path:
     with pytest.raises(StopIteration):  # nothing else is going on: made before it yields
         next(alone)
     assert group.commits == 2 and store.get("id:1").status is S.SUBMITTING
+
+
+class BurstVendor(HaltingVendor):
+    """A HaltingVendor whose answers after the first come in bursts of ``burst``: each POST
+    waits until that many are out, so their task ids are committed as one group."""
+
+    def __init__(self, halt_at: int, burst: int) -> None:
+        super().__init__(halt_at)
+        self.burst = burst
+        self.out = 0
+        self.released = asyncio.Event()
+
+    async def submit(self, spec: JobSpec, *, mark: SendMark | None = None) -> str:
+        if self.created:  # the first request goes alone (the token is not yet accepted)
+            self.out += 1
+            if self.out % self.burst == 0:
+                self.released.set()
+            await self.released.wait()
+        return await super().submit(spec, mark=mark)
+
+
+async def test_every_task_id_committed_is_told_to_on_task_when_the_run_halts(
+    tmp_path: Path,
+) -> None:
+    # on_task keeps the per-user record of generated requests (a copy of the sheet must not
+    # pay again): a task id committed after its caller was cancelled must reach it too.
+    store = make_store(tmp_path, 6)
+    vendor = BurstVendor(halt_at=2, burst=3)  # halted as the second task id comes back
+    settings = Settings.from_options(base_url="http://vendor.invalid", rpm=100_000)
+    throttle = Throttle(100_000, window=60.0)
+    run = ManifestRun(name="briefs", store=store, out_dir=tmp_path / "out")
+    told: list[tuple[str, str]] = []
+    run.on_task = lambda job, task_id: told.append((job.key, task_id))
+    async with aiohttp.ClientSession() as cdn:
+        dispatcher = Dispatcher([run], api=vendor, throttle=throttle, cdn=cdn, settings=settings)
+        vendor.halt = lambda: dispatcher.control.stop(StopReason.SIGNAL, True)
+        await dispatcher.run()
+    committed = sorted((j.key, j.task_id) for j in store.iter_jobs() if j.task_id)
+    assert len(committed) >= 2  # those in hand when the run halted were kept...
+    assert sorted(told) == committed  # ... and each was recorded

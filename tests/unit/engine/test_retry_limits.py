@@ -129,3 +129,4 @@ class _Row:
     user: dict[str, str] = dataclasses.field(default_factory=lambda: {"id": "1"})
     prompt: str = "a fox"
     problems: tuple[str, ...] = ()
+    price: int = 40  # a manifest row carries its price (the default provider's)

@@ -86,7 +86,7 @@ def test_multiline_cells_and_blank_lines_keep_row_numbers(tmp_path: Path) -> Non
     assert manifest.rows[0].spec is not None
     assert manifest.rows[0].spec.prompt == "line one\nline two\nline three"
     assert [p.row for p in manifest.errors] == [5]
-    assert "'4:3' is not a ratio" in manifest.errors[0].message
+    assert "'4:3' is not a GrokImagine ratio" in manifest.errors[0].message
 
 
 def test_header_may_follow_a_title_row(tmp_path: Path) -> None:

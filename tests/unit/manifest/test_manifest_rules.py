@@ -81,10 +81,10 @@ def test_bad_defaults_are_a_usage_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mode", "ratio", "expected"),
     [
-        ("funny", "1:1", "'funny' is not a mode; use fun, normal or spicy"),
-        ("fun", "4:3", "'4:3' is not a ratio; use 2:3, 3:2 or 1:1"),
+        ("funny", "1:1", "'funny' is not a GrokImagine mode; use fun, normal or spicy"),
+        ("fun", "4:3", "'4:3' is not a GrokImagine ratio; use 2:3, 3:2 or 1:1"),
         ("fun", "16/9", "'16/9' is a date"),
-        ("fun", "1:1:1", "'1:1:1' is not a ratio"),
+        ("fun", "1:1:1", "'1:1:1' is not a GrokImagine ratio"),
     ],
 )
 def test_bad_mode_or_ratio(tmp_path: Path, mode: str, ratio: str, expected: str) -> None:
@@ -207,11 +207,11 @@ def test_problem_str_names_file_row_column_value_and_remedy() -> None:
         row=7,
         column="ratio",
         value="4:3",
-        message="'4:3' is not a ratio; use 2:3, 3:2 or 1:1",
+        message="'4:3' is not a GrokImagine ratio; use 2:3, 3:2 or 1:1",
     )
     assert (
-        str(problem)
-        == "briefs.xlsx, row 7, column 'ratio': '4:3' is not a ratio; use 2:3, 3:2 or 1:1"
+        str(problem) == "briefs.xlsx, row 7, column 'ratio': '4:3' is not a GrokImagine ratio; use "
+        "2:3, 3:2 or 1:1"
     )
     warning = Problem(
         path="b.csv", row=None, column=None, value=None, message="x", severity="warning"

@@ -65,7 +65,7 @@ def test_time_coerced_ratios_are_read_back(tmp_path: Path) -> None:
     manifest = read_manifest(path)
     assert [s.ratio for s in manifest.valid] == ["1:1", "2:3", "3:2", "1:1", "2:3"]
     messages = {p.row: p.message for p in manifest.errors}
-    assert messages[7] == "'16:9' is not a ratio; use 2:3, 3:2 or 1:1"
+    assert messages[7] == "'16:9' is not a GrokImagine ratio; use 2:3, 3:2 or 1:1"
     assert "is a date" in messages[8] and "Format the ratio column as Text" in messages[8]
     assert "is a date" in messages[9]
     assert manifest.rows[0].user["ratio"] == dt.time(1, 1)  # the user's value, untouched

@@ -20,6 +20,7 @@ def _task(key: str, number: int, *, credits: int = 40, status: str = "done") -> 
         "status": status,
         "consumed_credits": credits,
         "charged_credits": credits,
+        "price": 40,  # what the task was expected to cost (task_log's price)
         "error_message": None,
     }
 

@@ -72,9 +72,9 @@ def test_garbage_rate_headers_never_crash() -> None:
     assert info.pause() is None
 
 
-def test_retry_after_and_reset_give_the_longer_pause() -> None:
+def test_retry_after_wins_over_the_reset() -> None:
     info = parse_rate_headers(
-        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "12", "Retry-After": "20"}
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30", "Retry-After": "20"}
     )
     assert info.remaining == 0 and info.pause() == 20.0
 
@@ -151,7 +151,8 @@ async def test_400_is_permanent(make_sim: MakeSim) -> None:
 
 async def test_401_is_fatal_and_names_the_variable_not_the_token(make_sim: MakeSim) -> None:
     sim = await make_sim()
-    async with client(sim, token="wrong-token-value") as api:
+    wrong = Token("wrong-token-value", "GROKIMAGINE_API_TOKEN")  # as load_token names it
+    async with ApiClient(sim.url, wrong) as api:
         with pytest.raises(AuthError) as caught:
             await api.submit(SPEC)
     assert caught.value.exit_code == 3

@@ -101,6 +101,8 @@ PATHS: dict[JobStatus, list[JobStatus]] = {
     S.UNKNOWN: [S.SUBMITTING, S.UNKNOWN],
     S.LOST: [S.SUBMITTING, S.SUBMITTED, S.LOST],
     S.DOWNLOAD_FAILED: [S.SUBMITTING, S.SUBMITTED, S.COMPLETED, S.DOWNLOAD_FAILED],
+    S.EXPIRED: [S.SUBMITTING, S.SUBMITTED, S.EXPIRED],
+    S.MODERATED: [S.SUBMITTING, S.SUBMITTED, S.MODERATED],
 }
 
 
@@ -223,9 +225,12 @@ def test_the_table_is_the_specified_machine() -> None:
         S.PENDING: {S.SUBMITTING},
         S.INVALID: set(),
         S.SKIPPED: set(),  # only sync_manifest decides (a row hidden in the sheet)
+        S.EXPIRED: {S.SUBMITTED, S.RUNNING, S.COMPLETED, S.DOWNLOAD_FAILED},
+        S.MODERATED: {S.SUBMITTED, S.RUNNING},
     }
     assert expected == ALLOWED
-    assert {S.PENDING: {S.FAILED, S.REJECTED, S.UNKNOWN, S.LOST}} == REQUEUE
+    requeued = {S.FAILED, S.REJECTED, S.UNKNOWN, S.LOST, S.EXPIRED, S.MODERATED}
+    assert {S.PENDING: requeued} == REQUEUE
 
 
 @pytest.mark.parametrize("source", list(JobStatus))

@@ -36,12 +36,17 @@ def _every_field_set() -> Job:
         mode="spicy",
         ratio="2:3",
         images=("https://x.test/1.png",),
+        duration=10,
+        resolution="720p",
+        model="grok-imagine-video",
+        image_digests=("ab" * 32,),
         user={"campaign": "spring", "when": dt.date(2026, 3, 1)},
         status=JobStatus.DOWNLOADED,
         in_manifest=False,
         task_id="t-1",
         attempts=3,
         consumed_credits=41,
+        price=40,
         error_kind="note",
         error_message="done",
         video_urls=("https://cdn.test/v.mp4",),
@@ -96,7 +101,16 @@ def test_a_job_round_trips_through_a_real_state(tmp_path: Path) -> None:
 
 def test_the_request_columns_follow_the_jobspec_declaration() -> None:
     assert [c.field for c in REQUEST_COLUMNS] == [f.name for f in REQUEST_FIELDS]
-    assert [f.name for f in REQUEST_FIELDS] == ["prompt", "mode", "ratio", "images"]
+    assert [f.name for f in REQUEST_FIELDS] == [
+        "prompt",
+        "mode",
+        "ratio",
+        "images",
+        "duration",
+        "resolution",
+        "model",
+        "image_digests",
+    ]
     names = [n for n, _ in INCOMING_COLUMNS]
     for c in REQUEST_COLUMNS:  # the sync compares and copies every request column
         assert c.name in names
@@ -105,17 +119,17 @@ def test_the_request_columns_follow_the_jobspec_declaration() -> None:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class _JobWithDuration(Job):
-    """What adding ``duration`` to the request would declare."""
+class _JobWithSeed(Job):
+    """What adding a ``seed`` to the request would declare."""
 
-    duration: int = 0
+    seed: int = 0
 
 
 def test_a_new_field_gets_its_column_and_blank_from_its_declaration() -> None:
-    added = columns_of(_JobWithDuration)[-1]
+    added = columns_of(_JobWithSeed)[-1]
     assert (added.field, added.name, added.sql_type, added.blank) == (
-        "duration",
-        "duration",
+        "seed",
+        "seed",
         "INTEGER",
         0,
     )
