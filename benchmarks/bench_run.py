@@ -15,8 +15,8 @@ The table includes two xAI cells (``--provider xai`` against the simulator's xAI
 
 ``--smoke`` shrinks whichever of these was asked to a few rows and about a second of
 compressed time per scenario: the figures mean nothing, but every path runs (the test suite's
-``tests/test_bench_smoke.py`` runs each path that way, so a change of options cannot break the
-benchmark silently).
+``tests/unit/benchmarks/test_bench_smoke.py`` runs each path that way, so a change of options
+cannot break the benchmark silently).
 
 Every scenario starts ``batchgen simulate`` in its own process and runs the runner as another
 process, so the runner's CPU time and peak RSS are its own (``os.wait4`` on that one child).

@@ -174,6 +174,35 @@ def test_bench_run_every_scenario_runs(
         assert cells[10] != "-" or name.startswith("baseline"), (name, cells)  # runner CPU
 
 
+OVERHEAD_SCENARIOS = {"overhead: instant, no limit", "overhead: no-op re-run"}
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--overhead", "--scale"),
+            OVERHEAD_SCENARIOS | {"scale: instant, no limit", "scale: no-op re-run"},
+        ),
+        (("--xai",), {"xai: 1 request/s, N=3"}),
+    ],
+    ids=["overhead-scale", "xai"],
+)
+def test_bench_run_each_part_runs_alone(
+    args: tuple[str, ...], expected: set[str], tmp_path: Path
+) -> None:
+    table = _table(_bench("bench_run.py", "--smoke", *args, cwd=tmp_path))
+    slope = [name for name in table if name.startswith("overhead: each further 1,000")]
+    assert set(table) - set(slope) == expected
+    assert len(slope) == (1 if "--overhead" in args else 0)
+    for name, cells in table.items():
+        assert _all_done(cells[1]), (name, cells)
+        assert "exit" not in cells[-1], (name, cells)
+        assert cells[10] != "-", (name, cells)  # the runner's CPU
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_bench_run_grid_runs_the_runner_and_every_baseline(tmp_path: Path) -> None:
@@ -228,6 +257,9 @@ def test_bench_results_writes_the_files_and_compares_the_engines(tmp_path: Path)
         for line in _bench("bench_results.py", "--engines", "30", cwd=tmp_path).splitlines()
     ]
     assert [e["engine"] for e in engines] == ["openpyxl", "xlsxwriter"]
+    state = json.loads(_bench("bench_results.py", "--state", "30", cwd=tmp_path))
+    assert state["rows"] == 30 and state["peak_rss_mb"] >= state["rss_with_the_state_open_mb"]
+    assert state["write_cpu_s"] >= 0
 
 
 @pytest.mark.e2e
