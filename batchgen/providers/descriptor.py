@@ -359,6 +359,11 @@ class ProviderInfo:
     picture_formats: tuple[str, ...]
     picture_max_bytes: int
     docs: str = ""  # one line for ``docs/providers.md`` and --help
+    #: ``fields`` by name: :meth:`field` is asked a few times for every row of a manifest
+    _by_name: dict[str, RequestField] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {f.name: f for f in self.fields})
 
     @property
     def billing(self) -> Billing:
@@ -367,7 +372,7 @@ class ProviderInfo:
 
     def field(self, name: str) -> RequestField | None:
         """The request field called ``name``, if this provider accepts it."""
-        return next((f for f in self.fields if f.name == name), None)
+        return self._by_name.get(name)
 
     def field_default(self, name: str) -> str | int | None:
         """The vendor's default for the field ``name`` (None: no such field, or no default)."""
