@@ -209,12 +209,16 @@ class PollStage:
 
     def submits_first(self, item: InFlight) -> bool:
         """True while a due poll would take room in the window that pending rows need (it
-        waits for it, up to ``max_poll_lag``): polls spend the slack, never the submits'."""
+        waits for it, up to ``max_poll_lag``): polls spend the slack, never the submits'.
+        After the API asked for a pause (``Throttle.paused_lately``) the room counted is not
+        the account's: a due poll then waits while any submit is under way."""
         if self.throttle.now() >= item.due + self.settings.polling.max_poll_lag:
             return False
         if self.in_flight() + self._submitting() >= self.settings.limits.max_in_flight:
             return False  # the submitters wait for polls to free a place
         pending = self.pending()
+        if pending and self.throttle.paused_lately() and self._submitting():
+            return True  # the room counted is not the API's: a submit under way goes first
         return pending > 0 and self.throttle.capacity_within(0.0) <= pending
 
     # ------------------------------------------------------------------ polling

@@ -90,6 +90,7 @@ class Throttle:
         self._clock = clock
         self.resume_at = 0.0
         self.pauses = 0
+        self._paused_at = -math.inf  # when the API last asked for a pause (``now()``)
         self.waiting = 0  # requests queued at the gate right now
         self.in_flight = 0
         self._queue: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -261,6 +262,12 @@ class Throttle:
             self._shared_failed = True
             log.warning("%s; requests wait and try again every second", exc)
 
+    def paused_lately(self) -> bool:
+        """Whether the API asked for a pause that ended less than a window ago (or is still
+        on): the account's real limit is then lower than the one this throttle counts with
+        (or others use it unseen), and :meth:`capacity_within` overstates the room."""
+        return self.now() < max(self._paused_at, self.resume_at) + self.window
+
     def capacity_within(self, horizon: float) -> float:
         """Requests the window lets through from now until ``horizon`` seconds from now
         (read-only; the poll planner measures its slack with it)."""
@@ -288,7 +295,8 @@ class Throttle:
         """Hold every request back for ``seconds`` (extends, never shortens, a pause)."""
         if self.cap_pause is not None:
             seconds = self.cap_pause(seconds)
-        until = self.now() + max(0.0, seconds)
+        self._paused_at = self.now()
+        until = self._paused_at + max(0.0, seconds)
         if until > self.resume_at:
             if self.resume_at <= self.now():
                 self.pauses += 1
