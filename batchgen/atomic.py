@@ -8,6 +8,11 @@ power cut. On any failure the temporary file is removed and the old target is le
 ``atomic_path`` hands out a path rather than an open file, because some writers (openpyxl's
 ``Workbook.save``, ``zipfile``) insist on opening the file themselves.
 
+``durable=False`` keeps the rename (a reader still sees the old file or the new one) but skips
+both fsyncs: for files batchgen can rebuild from the state and the video (sidecars, poster
+frames), where two syncs per file would cost more than the whole rest of writing it. After a
+power cut such a file may be missing or empty; ``batchgen report`` writes it again.
+
 batchgen never writes through a symbolic link: a link planted where it writes (a results
 file, a sidecar, a video's ``.part``, a log) would carry its bytes outside the output folder.
 ``atomic_path`` refuses a target that is a link, and :func:`open_own` opens a file to append
@@ -90,8 +95,9 @@ def check_inside(path: Path, root: Path) -> None:
 _TMP_SUFFIX = ".tmp"
 
 
-def _temp_sibling(path: Path) -> Path:
-    """Create an empty, exclusive temporary file next to ``path`` and return its path."""
+def _temp_open(path: Path) -> tuple[Path, int]:
+    """Create an exclusive temporary file next to ``path``: its path and an open descriptor
+    (write only)."""
     while True:
         candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
         try:
@@ -100,8 +106,14 @@ def _temp_sibling(path: Path) -> Path:
             fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
-        os.close(fd)
-        return candidate
+        return candidate, fd
+
+
+def _temp_sibling(path: Path) -> Path:
+    """Create an empty, exclusive temporary file next to ``path`` and return its path."""
+    candidate, fd = _temp_open(path)
+    os.close(fd)
+    return candidate
 
 
 def _fsync_file(path: Path) -> None:
@@ -128,12 +140,13 @@ def fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
 
     Write the complete new content to the yielded path inside the ``with`` block. When the
-    block ends normally the file is fsynced and renamed onto ``path`` (replacing any old
-    file); when it raises, the temporary file is deleted and ``path`` is untouched.
+    block ends normally the file is fsynced (unless not ``durable``) and renamed onto
+    ``path`` (replacing any old file), and the folder is fsynced (unless not ``durable``);
+    when it raises, the temporary file is deleted and ``path`` is untouched.
     The parent directory must exist. A ``path`` that is a symbolic link is refused
     (LinkRefusedError), never replaced nor followed.
     """
@@ -142,15 +155,32 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = _temp_sibling(target)
     try:
         yield tmp
-        _fsync_file(tmp)
+        if durable:
+            _fsync_file(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (see ``atomic_path``)."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (see ``atomic_path``; ``durable=False``:
+    without the fsyncs, for a file batchgen can rebuild). A ``path`` that is a symbolic link
+    is refused (LinkRefusedError)."""
+    target = Path(path)
+    refuse_link(target)
+    tmp, fd = _temp_open(target)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(target.parent)

@@ -8,6 +8,12 @@ and under 1 GB for both result files together.
 same cells (the Results sheet's values: text, numbers, dates, one link per video cell, a
 style on every cell): openpyxl's write-only mode against XlsxWriter's constant-memory mode,
 each in its own child process. batchgen keeps the faster one (XlsxWriter).
+
+``python benchmarks/bench_results.py --state [ROWS]`` writes every output as ``batchgen
+report`` does, in a child process, from a state of ROWS rows built first (eight in ten
+downloaded with two videos, one failed, one pending): the CPU seconds of the write, the RSS
+once the state is open and the child's peak. The outputs are read from the state page by
+page, so the peak should not grow with the rows.
 """
 
 from __future__ import annotations
@@ -195,10 +201,89 @@ def compare_engines(rows: int) -> None:
         print(proc.stdout.strip())
 
 
+def build_state(path: Path, rows: int) -> None:
+    """A state of ``rows`` rows at ``path``: synced from the manifest, then moved in bulk
+    with SQL (eight in ten downloaded with two videos, one failed, one pending)."""
+    import sqlite3
+
+    from batchgen.models import JobSpec
+    from batchgen.state.store import StateStore
+
+    class Row:
+        def __init__(self, i: int) -> None:
+            self.row, self.key = i + 2, f"id:r{i:06d}"
+            self.prompt = f"{_PROMPT} #{i}, variation {i % 7}, cinematic"
+            self.spec: JobSpec | None = JobSpec(
+                key=self.key, row=self.row, prompt=self.prompt, mode="normal", ratio="2:3"
+            )
+            self.user = {"prompt": self.prompt, "mode": "normal", "ratio": "2:3"}
+            self.user |= {"image": f"https://cdn.example.com/refs/{i % 500}.png"}
+            self.user |= {"campaign": f"spring-{i % 12}", "budget": 40 + i % 3}
+            self.problems: tuple[object, ...] = ()
+            self.skipped = None
+
+    with StateStore.open(path) as store:
+        store.sync_manifest(list(COLUMNS), (Row(i) for i in range(rows)))
+    urls = json.dumps(["https://cdn.example.com/v/a.mp4", "https://cdn.example.com/v/b.mp4"])
+    files = json.dumps(["videos/a_1.mp4", "videos/a_2.mp4"])
+    when = "2025-01-01T09:00:00.000000+00:00"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE jobs SET status = 'downloaded', task_id = 't' || row_num, "
+            "consumed_credits = 40, video_urls = ?, files = ?, file_sizes = '[1654, 1654]', "
+            "submitted_at = ?, completed_at = ? WHERE row_num % 10 < 8",
+            (urls, files, when, when),
+        )
+        db.execute(
+            "UPDATE jobs SET status = 'failed', task_id = 't' || row_num, error_kind = "
+            "'permanent', error_message = 'content policy: refused', submitted_at = ? "
+            "WHERE row_num % 10 = 8",
+            (when,),
+        )
+
+
+def state_child(path: Path) -> None:
+    """Write every report from the state at ``path`` (as ``batchgen report``); print the
+    CPU seconds and the process's peak RSS (the state open, then written from)."""
+    from batchgen.config import Settings
+    from batchgen.output.reports import write_reports
+    from batchgen.state.store import StateStore
+
+    with StateStore.open(path) as store:
+        rss_open = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        write_reports(store, path.parent, name="bench.csv", settings=Settings())
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {
+        "write_s": round(seconds, 1),
+        "write_cpu_s": round(cpu, 1),
+        "rss_with_the_state_open_mb": round(rss_open),
+        "peak_rss_mb": round(peak),
+    }
+    print(json.dumps(figures))
+
+
 def main() -> None:
     """Run the child and report its figures and its peak RSS."""
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         child(int(sys.argv[2]))
+        return
+    if len(sys.argv) > 2 and sys.argv[1] == "--state-child":
+        state_child(Path(sys.argv[2]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--state":
+        rows = int(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_ROWS
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "state.sqlite"
+            build_state(path, rows)
+            out = subprocess.run(
+                [sys.executable, __file__, "--state-child", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        print(json.dumps({"rows": rows, **json.loads(out.stdout)}))
         return
     if len(sys.argv) > 3 and sys.argv[1] == "--engine":
         engine_child(sys.argv[2], int(sys.argv[3]))

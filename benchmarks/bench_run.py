@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_run.py --quick    # the same scenarios on fewer rows (about 2.5 min)
     python benchmarks/bench_run.py --scale    # also the 100,000-row manifest (7 more minutes)
     python benchmarks/bench_run.py --grid     # N x tier x seed, cold starts (about 10 minutes)
+    python benchmarks/bench_run.py --overhead # runner CPU and memory only (1 minute; --scale too)
     python benchmarks/bench_run.py --xai      # only the xAI cells: 1 request/s, N = 10 and 100
 
 The table includes two xAI cells (``--provider xai`` against the simulator's xAI dialect at
@@ -35,7 +36,10 @@ The runner is the real ``batchgen run`` in its own process (``python -m batchgen
 Baselines go through the same ``Throttle`` (same limit, window and margin) and the same
 ``ApiClient``, inside this process: a fixed 5-second poller (every task submitted at once, each
 polled every 5 s until done) and the sequential loop (submit, poll every 5 s until done, next).
-They keep no state and download nothing; only their API requests are compared.
+Beside them an independent peer that shares no code with batchgen (``peer_runner.py``: aiohttp
+and aiolimiter as their docs show them, polls every 5 s, 429s waited out; the ``bench`` extra),
+whose 429s the simulator counts. They keep no state and download nothing; only their API
+requests are compared.
 """
 
 from __future__ import annotations
@@ -568,6 +572,29 @@ def run_baseline(
     return row
 
 
+def run_peer_baseline(
+    bench: Bench, name: str, n: int, *, rpm: int, k: int, seed: int | None = None
+) -> Row:
+    """The independent peer (``peer_runner.py``, beside this file) against its own
+    simulator."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peer_runner import run_peer
+
+    row = Row(name=name, n=n, k=k, rpm=rpm)
+    folder = bench.folder(name)
+    bench.log(f"{name}: N={n}, k={k}, {rpm}/60s")
+    sim_args = compressed_sim_args(rpm, k, bench.seed if seed is None else seed)
+    prompts = [f"Peer task {i}, soft light, shallow depth of field" for i in range(n)]
+    with SimProcess(sim_args, bench.token, folder / "sim.log") as sim:
+        peer = asyncio.run(run_peer(sim.url, bench.token, prompts, rpm=rpm, k=k))
+        stats = sim.stats()
+    row.makespan, row.submit_span = peer.makespan, peer.submit_span
+    sim_figures(row, stats, per_second=rpm * k / 60)
+    row.completed = peer.done
+    row.note = f"aiohttp + aiolimiter, no state; 429s met: {peer.rate_limited}"
+    return row
+
+
 def run_instant(bench: Bench, n: int, name: str, *, noop: bool = True) -> tuple[Row, ...]:
     """Runner CPU and RSS on ``n`` rows against an instant simulator with no practical limit,
     then (``noop``) a no-op re-run of the finished manifest (which must send nothing)."""
@@ -693,14 +720,23 @@ def run_all(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
         k = choose_k(plan.fixed_n, rpm, target=plan.target, runner=False)
         name = f"baseline: fixed 5 s poll, {tier}"
         rows.append(run_baseline(bench, name, plan.fixed_n, rpm=rpm, k=k, sequential=False))
+        name = f"baseline: peer (aiohttp + aiolimiter), {tier}"
+        rows.append(run_peer_baseline(bench, name, plan.fixed_n, rpm=rpm, k=k))
     k = sequential_k(plan.sequential_n, target=plan.target / 2)
     name = "baseline: sequential, free"
     rows.append(run_baseline(bench, name, plan.sequential_n, rpm=free, k=k, sequential=True))
     for n in plan.xai_sizes:
         rows.append(run_xai(bench, n, k=xai_k(n, target=plan.target)))
-    rows.extend(run_instant(bench, plan.overhead_n, "overhead"))
+    rows.extend(run_overhead(bench, plan, scale=scale))
+    return rows
+
+
+def run_overhead(bench: Bench, plan: Plan, *, scale: bool) -> list[Row]:
+    """The instant-simulator rows: ``overhead_n`` tasks and its no-op re-run, the CPU of each
+    further 1,000 tasks (the slope up to 4 x ``overhead_n``), and (``scale``) ``scale_n``."""
+    rows = list(run_instant(bench, plan.overhead_n, "overhead"))
     bigger = run_instant(bench, 4 * plan.overhead_n, "overhead 4x", noop=False)[0]
-    rows.append(marginal_cpu(rows[-2], bigger))
+    rows.append(marginal_cpu(rows[0], bigger))
     if scale:
         rows.extend(run_instant(bench, plan.scale_n, "scale"))
     return rows
@@ -728,15 +764,22 @@ class Cell:
     k: int
     runs: list[Row] = field(default_factory=list)
     fixed: list[Row] = field(default_factory=list)
+    peers: list[Row] = field(default_factory=list)  # the independent peer, seed by seed
     sequential: Row | None = None
 
     def worst(self) -> Row:
         """The seed with the largest makespan / LB."""
         return max(self.runs, key=lambda r: r.makespan / r.lb if r.lb > 0 else math.inf)
 
-    def pairs(self) -> list[tuple[Row, Row]]:
-        """(runner, fixed poller) on the same seed."""
-        return list(zip(self.runs, self.fixed, strict=False))
+    def pairs(self, baselines: Sequence[Row] | None = None) -> list[tuple[Row, Row]]:
+        """(runner, baseline) on the same seed (default baseline: the fixed poller)."""
+        return list(zip(self.runs, self.fixed if baselines is None else baselines, strict=False))
+
+    def ahead_of(self, baselines: Sequence[Row]) -> str:
+        """``yes`` when the runner's makespan / LB is below the baseline's on every seed,
+        else by how much it is behind on the worst seed."""
+        raw = max(r.makespan / r.lb - b.makespan / b.lb for r, b in self.pairs(baselines))
+        return "yes" if raw < 0 else f"no ({raw:+.3f})"
 
     def ratios(self, rows: Sequence[Row]) -> str:
         """Makespan / LB of each seed, e.g. ``1.02 1.04 1.01``."""
@@ -770,6 +813,9 @@ class Cell:
             "-" if seq is None else f"{seq.makespan / seq.lb:.2f}",
             f"{max(r.makespan / r.given for r in self.runs):.3f}",
             f"{max(r.cpu for r in self.runs):.1f}",
+            self.ratios(self.peers) or "-",
+            str(sum(p.rate_limited for p in self.peers)) if self.peers else "-",
+            self.ahead_of(self.peers) if self.peers else "-",
         ]
 
 
@@ -789,6 +835,9 @@ GRID_HEADER = [
     "sequential",
     "vs own submits",
     "runner CPU s",
+    "peer (aiohttp + aiolimiter)",
+    "its 429s",
+    "ahead of the peer",
 ]
 
 
@@ -876,6 +925,15 @@ def run_grid(
                     )
 
                 jobs.append((wall, rate, fixed))
+
+                def peer(cell: Cell = cell, name: str = name, seed: int = seed) -> None:
+                    cell.peers.append(
+                        run_peer_baseline(
+                            bench, name + " peer", cell.n, rpm=TIERS[cell.tier], k=cell.k, seed=seed
+                        )
+                    )
+
+                jobs.append((wall, rate, peer))
         if cell.n == GRID_SEQUENTIAL_N:
             k = sequential_k(cell.n, target=2 * target)
 
@@ -901,6 +959,7 @@ def run_grid(
     for cell in cells:  # seeds in order, whatever order the pool finished them in
         cell.runs.sort(key=lambda r: r.name)
         cell.fixed.sort(key=lambda r: r.name)
+        cell.peers.sort(key=lambda r: r.name)
     return cells
 
 
@@ -923,6 +982,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rows (about 2.5 minutes)")
     parser.add_argument("--scale", action="store_true", help="add the 100,000-row run")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="only the instant-simulator rows (runner CPU and memory; with --scale, the big run)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--seed", type=int, default=7, help="the simulator's seed")
     parser.add_argument(
@@ -954,7 +1018,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif ns.xai:
             rows = [run_xai(bench, n, k=xai_k(n, target=plan.target)) for n in plan.xai_sizes]
         else:
-            rows = run_all(bench, plan, scale=ns.scale)
+            rows = (run_overhead if ns.overhead else run_all)(bench, plan, scale=ns.scale)
     print(f"batchgen run benchmark: {machine()}; total {time.monotonic() - started:.0f} s\n")
     print(format_grid(cells) if ns.grid else format_table(rows))
     return 0

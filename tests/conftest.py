@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["helpers.simulators", "helpers.pictures"]
+pytest_plugins = ["helpers.simulators", "helpers.pictures", "helpers.xlsx_readers"]
 
 E2E = Path(__file__).resolve().parent / "e2e"
 

@@ -12,6 +12,8 @@ from batchgen.app.review_loop import ledger_report
 from batchgen.config import Settings
 from batchgen.errors import StateError
 from batchgen.manifest.load import find_manifests
+from batchgen.models import JobStatus
+from batchgen.output.sidecar import restore_sidecars
 from batchgen.state.factory import open_store
 
 __all__ = ["rebuild_reports"]
@@ -20,8 +22,9 @@ __all__ = ["rebuild_reports"]
 def rebuild_reports(
     paths: Sequence[Path], settings: Settings, *, ledger: bool = False
 ) -> list[str]:
-    """Rewrite results.xlsx/.csv and index.html of each manifest from its state alone;
-    with ``ledger``, also ledger.csv and claims.csv (see :mod:`batchgen.output.ledger`)."""
+    """Rewrite results.xlsx/.csv and index.html of each manifest from its state alone (and
+    any video's sidecar that a power cut left missing or empty); with ``ledger``, also
+    ledger.csv and claims.csv (see :mod:`batchgen.output.ledger`)."""
     lines = []
     for path in find_manifests(list(paths)):
         state = existing_state(settings.output.out_dir, path)
@@ -32,6 +35,9 @@ def rebuild_reports(
             raise StateError(f"{path.name}: no state in {where}; run it first")
         with open_store(state) as store:
             rewrite_reports(store, state.parent, name=path.name, settings=settings)
+            downloaded = store.iter_jobs((JobStatus.DOWNLOADED,))
+            if restored := restore_sidecars(state.parent, downloaded):
+                lines.append(f"{path.name}: wrote {restored} missing sidecar(s) again")
             if ledger:
                 lines.append(f"{path.name}: {ledger_report(store, state.parent)}")
         lines.append(f"{path.name}: wrote {state.parent / 'results.xlsx'}, results.csv, index.html")

@@ -67,9 +67,18 @@ def column_of(columns: Sequence[str], role: str) -> str | None:
     return next((name for name in columns if role_of(name) == role), None)
 
 
-def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings: Settings) -> None:
+def rewrite_reports(
+    store: ManifestStore,
+    out_dir: Path,
+    *,
+    name: str,
+    settings: Settings,
+    make_posters: bool = True,
+) -> None:
     """``write_reports`` of ``store`` into ``out_dir``, telling it which of the manifest's
     columns hold the prompt, the mode and the ratio (found by header, as the manifest is).
+    ``make_posters``: whether missing poster frames are made (``report``), or the gallery
+    uses those already made (``run``: decoding every new video is kept off the run).
 
     What a person typed into results.xlsx since it was last read (during a long run too) is
     read into the state first (:func:`batchgen.app.review_loop.absorb_review`)."""
@@ -84,6 +93,7 @@ def rewrite_reports(store: ManifestStore, out_dir: Path, *, name: str, settings:
         prompt_column=prompt,
         mode_column=column_of(columns, "mode"),
         ratio_column=column_of(columns, "ratio"),
+        make_posters=make_posters,
     )
 
 

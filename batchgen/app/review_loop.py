@@ -25,7 +25,7 @@ from pathlib import Path
 from batchgen.manifest.load import Manifest
 from batchgen.manifest.variants import with_variants
 from batchgen.models import JobStatus, split_variant, variant_key
-from batchgen.output.ledger import write_ledger
+from batchgen.output.ledger import LedgerRow, write_ledger
 from batchgen.output.reports import (
     PERSON_COLUMNS_META,
     WORKBOOK_STAMP_META,
@@ -217,7 +217,7 @@ def ledger_report(store: ManifestStore, out_dir: Path) -> str:
     The ledger's credits are checked against the state's own total (what ``status`` and the
     Summary sheet show); a difference is said in the line, never hidden.
     """
-    jobs = {job.key: job for job in store.iter_jobs()}
+    jobs = {job.key: LedgerRow(job.row, job.prompt, job.price) for job in store.iter_jobs()}
     unit = unit_named(store.get_meta("billing_unit"))
     totals = write_ledger(
         out_dir, tasks=store.task_log(), attempts=store.attempts(), jobs=jobs, unit=unit

@@ -372,6 +372,8 @@ async def _dispatch(
         batch.busy.stop = lambda: dispatcher.control.stop(StopReason.STATE_BUSY, True)
 
         def quit_now(code: int) -> None:
+            for each in prepared:  # the transitions still in a group (task ids in hand)
+                each.run.commits.flush()
             close_all(_lines(prepared), [code] * len(prepared), api.requests, api.rate_limited)
 
         ended: BatchgenError | None = None
@@ -432,7 +434,7 @@ def _signals(
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int) -> None:
-        if received:  # the second signal: leave now; every transition is already committed
+        if received:  # the second signal: commit what is queued, record the run, leave now
             quit_now(128 + signum)
             os._exit(128 + signum)
         received.append(signum)

@@ -73,6 +73,8 @@ class Dispatcher:
         self.planner = planner or PollPlanner(first_poll=settings.polling.first_poll)
         self.rng = rng or random.Random()
         self.control = RunControl(api, throttle)
+        for run in runs:  # a group waits for more moves only while other submits are going
+            run.commits.busy = lambda: self.submits.submitting > 1
         self.downloads = DownloadStage(
             cdn,
             settings,
@@ -121,6 +123,8 @@ class Dispatcher:
             for task in every:
                 task.cancel()
             await asyncio.gather(*every, return_exceptions=True)
+            for run in self.runs:  # what is still queued (a task id in hand) is committed
+                run.commits.flush()
         if self.fatal is not None:
             raise self.fatal
 

@@ -2,7 +2,9 @@
 
 A bounded queue and a few workers. Per video: a path that no other row owns (the manifest's
 ``VideoFiles``), the download itself (:func:`batchgen.engine.downloads.fetch.download`), then the
-row's DOWNLOADED or DOWNLOAD_FAILED committed to its state. Retries:
+row's DOWNLOADED or DOWNLOAD_FAILED committed to its state (after the video and its folder
+were synced; the folder syncs of downloads finishing together are one, see
+:mod:`batchgen.engine.downloads.syncs`). Retries:
 
 * a cut that added bytes is progress, not a failure; other failures count up to
   ``attempt_limit(Step.DOWNLOAD, ...)`` (``RetryPolicy.max_attempts``) with backoff;
@@ -25,6 +27,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -41,6 +44,7 @@ from batchgen.engine.downloads.fetch import (
     RefusedError,
     download,
 )
+from batchgen.engine.downloads.syncs import SyncGroup
 from batchgen.engine.downloads.verify import sniff
 from batchgen.engine.manifest_run import ManifestRun, VideoFiles
 from batchgen.engine.outcomes import FINAL_MESSAGES
@@ -154,6 +158,8 @@ class DownloadStage:
             maxsize=max(4, settings.downloads.download_concurrency * 4)
         )
         self._queued: set[tuple[int, str]] = set()
+        #: the downloads finishing together share their syncs (one thread trip a batch)
+        self.syncs = SyncGroup()
 
     async def feed(self, runs: Iterable[ManifestRun]) -> None:
         """Queue the rows an earlier run completed but did not download."""
@@ -213,19 +219,11 @@ class DownloadStage:
                 return
             files.append(rel)
             sizes.append(size)
-        run.store.transition(
-            job.key,
-            JobStatus.DOWNLOADED,
-            files=tuple(files),
-            file_sizes=tuple(sizes),
-            # a vendor's note beside a completed task stays; a download error is cleared
-            **(
-                {}
-                if job.error_kind == ErrorKind.NOTE
-                else {"error_kind": None, "error_message": None}
-            ),
-        )
-        run.counters.downloaded += 1
+        fields: dict[str, Any] = {"files": tuple(files), "file_sizes": tuple(sizes)}
+        if job.error_kind != ErrorKind.NOTE:  # a vendor's note beside a completed task
+            fields |= {"error_kind": None, "error_message": None}  # stays; an error goes
+        on_made = run.counters.counting("downloaded")
+        await run.commits.move(job.key, JobStatus.DOWNLOADED, on_made=on_made, **fields)
 
     @staticmethod
     def _expired(run: ManifestRun, job: Job, status: TaskStatus) -> None:
@@ -271,6 +269,7 @@ class DownloadStage:
                     dest,
                     policy=self.policy,
                     before_rename=lambda n: names.describe(job, index, rel, n),
+                    syncs=self.syncs,
                 )
                 return done.size
             except (ExpiredLinkError, NotVideoError) as exc:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from batchgen.engine.commit_group import CommitGroup
 from batchgen.models import Job
 from batchgen.state.protocol import Store
 
@@ -42,6 +43,16 @@ class Counters:
     possible: int = 0  # possibly charged (billing units): submits whose outcome is unknown
     retried: int = 0
 
+    def counting(self, name: str, credits: int = 0) -> Callable[[], None]:
+        """A hook adding one to counter ``name`` (and ``credits``), for a group commit's
+        ``on_made``: the counters then change when the state does."""
+
+        def count() -> None:
+            setattr(self, name, getattr(self, name) + 1)
+            self.credits += credits
+
+        return count
+
 
 @dataclass(eq=False)
 class ManifestRun:
@@ -58,3 +69,8 @@ class ManifestRun:
     files: VideoFiles | None = None  # None: hashed names, no sidecars (library use)
     # told (row, task id) right after a task id is committed; must not raise
     on_task: Callable[[Job, str], None] | None = None
+    #: the rows of this manifest that move together share one commit (engine/commit_group)
+    commits: CommitGroup = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.commits = CommitGroup(self.store)

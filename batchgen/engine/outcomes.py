@@ -144,22 +144,22 @@ def record_protocol_error(
     log.warning("%s: row key %s: %s", run.name, key, message)
 
 
-def record_completed(
+async def record_completed(
     run: ManifestRun, key: str, status: TaskStatus, price: int, billing: Billing
 ) -> None:
-    """A task done with at least one URL; a message beside it is kept as a note."""
+    """A task done with at least one URL; a message beside it is kept as a note. Committed
+    with the other rows moving at the same time (``run.commits``)."""
     fields: dict[str, Any] = {}
     if status.error_message:  # a success with a remark: a note, not an error
         fields = {"error_kind": ErrorKind.NOTE, "error_message": status.error_message}
-    run.store.transition(
+    await run.commits.move(
         key,
         JobStatus.COMPLETED,
         video_urls=status.urls,
         consumed_credits=status.consumed_credits or 0,
+        on_made=run.counters.counting("completed", billing.settle(price, status.consumed_credits)),
         **fields,
     )
-    run.counters.completed += 1
-    run.counters.credits += billing.settle(price, status.consumed_credits)
 
 
 def record_without_video(

@@ -337,7 +337,7 @@ class PollStage:
         self.planner.observe(item.task_id, item.mode, item.last_running_age, age)
         if self.planner.revision() != self._revision:
             self._replan()
-        record_completed(item.run, item.key, status, item.price, self.billing)
+        await record_completed(item.run, item.key, status, item.price, self.billing)
         await self.downloads.put(item.run, item.run.store.get(item.key))
 
     def _task_failed(self, item: InFlight, status: TaskStatus) -> None:

@@ -4,10 +4,12 @@ A few workers take pending rows from each manifest's state a page at a time, rou
 (rows whose task failed transiently come back through ``ManifestRun.retry`` when their pause
 is over), while fewer than ``max_in_flight`` tasks are out and the money already committed
 leaves room for the next row's price (in the provider's billing unit: ``Billing``). One
-POST per row at a time, its intent committed first (SUBMITTING); its answer settles the row
-(``engine/outcomes.py``): a task id hands the task to the poll stage; a request that provably
-never created anything is sent again as ``retry.decide`` says; a refused or ambiguous one is
-never sent again without the user; a refused token stops the run.
+POST per row at a time, its intent committed first (SUBMITTING; the intents of a burst share
+one commit, see ``engine/commit_group.py``, and a POST goes out only once its own is
+committed); its answer settles the row (``engine/outcomes.py``): a task id hands the task to
+the poll stage; a request that provably never created anything is sent again as
+``retry.decide`` says; a refused or ambiguous one is never sent again without the user; a
+refused token stops the run.
 """
 
 from __future__ import annotations
@@ -249,7 +251,7 @@ class SubmitStage:
         async with self.control.api_slot() as may_send:
             if not may_send or self.control.past_deadline:  # the deadline came while this
                 return None  # submit queued: the row stays pending (the budget counted it)
-            store.transition(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
+            await self._intent(run, key)
             mark = SendMark()
             try:
                 task_id = await self.api.submit(job.spec(), mark=mark)
@@ -276,18 +278,45 @@ class SubmitStage:
                 else:  # it never left: the row is as it was
                     store.transition(key, JobStatus.PENDING)
                 raise
-        store.transition(
+        # committed with the other answers of this turn of the loop, even if the run is
+        # halted meanwhile (keep): a task id in hand always reaches the state
+        await run.commits.move(
             key,
             JobStatus.SUBMITTED,
             task_id=task_id,
             attempt=Attempt(AttemptKind.SUBMIT, AttemptOutcome.OK, None, task_id),
+            keep=True,
+            on_made=self._task_committed(run, job, task_id),
         )
-        run.counters.submitted += 1
-        if run.on_task is not None:  # e.g. the per-user record of generated requests
-            run.on_task(job, task_id)
         item = InFlight(run, key, task_id, self.throttle.now(), job.mode, job.price or 0)
         self.polls.push(item, 0.0)
         return None
+
+    @staticmethod
+    def _task_committed(run: ManifestRun, job: Job, task_id: str) -> Callable[[], None]:
+        """What follows the commit of a task id, even when a halt cancelled the submit
+        meanwhile: the run's count, and ``run.on_task`` (the per-user record of generated
+        requests)."""
+        count = run.counters.counting("submitted")
+
+        def made() -> None:
+            count()
+            if run.on_task is not None:
+                run.on_task(job, task_id)
+
+        return made
+
+    @staticmethod
+    async def _intent(run: ManifestRun, key: str) -> None:
+        """Commit the row's SUBMITTING (its intent) before its POST, in the current group."""
+        try:
+            await run.commits.move(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
+        except asyncio.CancelledError:
+            # halted while the intent was committed: its POST never left, so the row is as
+            # it was (a move still queued was dropped with the caller)
+            if run.store.get(key).status is JobStatus.SUBMITTING:
+                run.store.transition(key, JobStatus.PENDING)
+            raise
 
     def _submit_refused(self, run: ManifestRun, job: Job, exc: ApiError) -> None:
         if isinstance(exc, AuthError):

@@ -8,13 +8,16 @@ and the sheet is parsed with openpyxl's own worksheet parser, which collects ``<
 and ``<mergeCells>`` as it goes; cells are read sparsely, so a hostile sheet that declares or
 places a cell at XFD1048576 costs nothing.
 
+Most workbooks are read faster than that: :mod:`batchgen.manifest.xlsx_fast` reads the values
+through calamine and what calamine cannot see from the XML, and hands back to this reader the
+workbooks it does not reproduce exactly (formulas, error cells, zero-padded ids...).
+
 Relies on openpyxl 3.1 internals (``WorkSheetParser``, ``ReadOnlyWorksheet._get_source``);
 pyproject pins openpyxl below 4.
 """
 
 from __future__ import annotations
 
-import bisect
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +38,9 @@ from batchgen.manifest.table import (
     check_limits,
 )
 from batchgen.manifest.xlsx_cells import Flagged, PaddedIds, make_parser
+from batchgen.manifest.xlsx_fast import HEADER_SEARCH_MAX_ROW, read_fast
 from batchgen.manifest.xlsx_guard import check_container
+from batchgen.manifest.xlsx_links import apply_hyperlinks, apply_merges
 from batchgen.manifest.xlsx_tables import apply_tables, sheet_tables
 
 __all__ = ["read_xlsx"]
@@ -43,20 +48,23 @@ __all__ = ["read_xlsx"]
 EXCEL_MAX_ROWS = 1_048_576
 
 
-#: A header further down than this row is not looked for (a sheet formatted down to row
-#: 1,048,576 would otherwise be scanned to its end for a header it does not have).
-HEADER_SEARCH_MAX_ROW = 1_000
-
-
-def read_xlsx(path: Path, *, sheet: str | None = None, include_hidden: bool = False) -> RawTable:
+def read_xlsx(
+    path: Path, *, sheet: str | None = None, include_hidden: bool = False, fast: bool = True
+) -> RawTable:
     """Read the manifest sheet of an .xlsx workbook; every failure is a ManifestError.
 
     The sheet is ``sheet`` when given (hidden or not); else the active sheet when it is
     visible and has a prompt column; else the first visible sheet that has one (hidden
     sheets too, after the visible ones, with ``include_hidden``). Rows hidden in the sheet
-    are listed in ``RawTable.hidden``.
+    are listed in ``RawTable.hidden``. ``fast``: read the values through calamine when
+    :mod:`batchgen.manifest.xlsx_fast` reproduces the workbook (False: openpyxl always; the
+    answer is the same, a test compares both).
     """
     check_container(path)
+    table = read_fast(path, sheet, include_hidden) if fast else None
+    if table is not None:
+        apply_tables(table, sheet_tables(path, table.sheet or ""))
+        return table
     # openpyxl and the XML parser raise a zoo of types on damaged or hostile files (KeyError,
     # ValueError, TypeError, zipfile and XML errors...): at this boundary every one of them
     # means "this workbook cannot be read", so all are translated.
@@ -256,8 +264,10 @@ def _read_sheet(
             f"{len(beyond):,} cells right of the last named column are ignored "
             f"(the first is {beyond[0]}); give the column a header to keep it"
         )
-    _apply_hyperlinks(table, workbook, worksheet, parser)
-    _apply_merges(table, parser)
+    links = getattr(parser.hyperlinks, "hyperlink", None) or []
+    if links:
+        apply_hyperlinks(table, links, _external_targets(workbook, worksheet))
+    apply_merges(table, getattr(parser.merged_cells, "mergeCell", None) or [])
     return table
 
 
@@ -294,40 +304,6 @@ def _add_row(
     return True
 
 
-def _apply_hyperlinks(table: RawTable, workbook: Any, worksheet: Any, parser: Any) -> None:
-    links = getattr(parser.hyperlinks, "hyperlink", None) or []
-    if not links:
-        return
-    from openpyxl.utils.cell import range_boundaries
-
-    targets = _external_targets(workbook, worksheet)
-    width = len(table.header)
-    numbers = [number for number, _ in table.rows]
-    for link in links:
-        target = targets.get(link.id) if link.id else None
-        if not target or target.startswith("#") or not link.ref:
-            continue  # a link to a place inside the workbook: keep the shown text
-        if link.location:
-            target = f"{target}#{link.location}"
-        min_col, min_row, max_col, max_row = range_boundaries(link.ref)
-        for position in range(
-            bisect.bisect_left(numbers, min_row), bisect.bisect_right(numbers, max_row)
-        ):
-            values = table.rows[position][1]
-            for column in range(min_col, min(max_col, width) + 1):
-                values[column - 1] = _link_value(values[column - 1], target)
-
-
-def _link_value(shown: Any, target: str) -> Any:
-    # Excel links a cell holding several typed URLs to the first one only: keep the text
-    # then, or the other images would be lost.
-    if isinstance(shown, str) and target in shown and shown.strip() != target:
-        parts = shown.split()
-        if len(parts) > 1 and all(p.startswith(("http://", "https://")) for p in parts):
-            return shown
-    return target
-
-
 def _external_targets(workbook: Any, worksheet: Any) -> dict[str, str]:
     from openpyxl.packaging.relationship import get_dependents, get_rels_path
 
@@ -337,22 +313,3 @@ def _external_targets(workbook: Any, worksheet: Any) -> dict[str, str]:
         return {}
     rels = get_dependents(archive, rels_path)
     return {r.Id: r.Target for r in rels if r.TargetMode == "External" and r.Target}
-
-
-def _apply_merges(table: RawTable, parser: Any) -> None:
-    merged = getattr(parser.merged_cells, "mergeCell", None) or []
-    if not merged:
-        return
-    from openpyxl.utils.cell import range_boundaries
-
-    width = len(table.header)
-    numbers = [number for number, _ in table.rows]
-    for cell_range in merged:
-        min_col, min_row, _, max_row = range_boundaries(cell_range.ref)
-        if min_col > width:
-            continue
-        first = bisect.bisect_left(numbers, max(min_row, table.header_row + 1))
-        for position in range(first, bisect.bisect_right(numbers, max_row)):
-            number = numbers[position]
-            if not any(i.kind == "merged" for i in table.issues.get(number, ())):
-                table.add_issue(number, CellIssue("merged", min_col - 1, cell_range.ref))

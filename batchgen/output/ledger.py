@@ -32,10 +32,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from batchgen.atomic import atomic_path
-from batchgen.models import AttemptKind, AttemptOutcome, Job, split_variant
+from batchgen.models import AttemptKind, AttemptOutcome, split_variant
 from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
@@ -44,7 +44,9 @@ __all__ = [
     "CLAIM_COLUMNS",
     "LEDGER_COLUMNS",
     "LEDGER_NAME",
+    "LedgerRow",
     "LedgerTotals",
+    "RowOf",
     "build_claims",
     "build_ledger",
     "write_ledger",
@@ -81,6 +83,31 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "prompt",
     "detail",
 )
+
+
+class RowOf(Protocol):
+    """What the ledger needs of a key's job: its row number, prompt and price (in the
+    state's billing unit; None: not priced). A ``Job`` has all three."""
+
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def price(self) -> int | None: ...
+
+
+class LedgerRow(NamedTuple):
+    """A job as the ledger needs it: a few dozen bytes where a ``Job`` takes kilobytes, so
+    the ledger of a 100,000-row state does not hold every row."""
+
+    row: int
+    prompt: str
+    price: int | None
+
+
 #: Submit outcomes (in the state's attempt history) that may have created an unseen task.
 AMBIGUOUS_OUTCOMES = frozenset({AttemptOutcome.AMBIGUOUS, AttemptOutcome.INTERRUPTED})
 _FAILED = frozenset({"failed", "rejected"})
@@ -116,7 +143,7 @@ def _yes(flag: bool) -> str:
 def build_ledger(
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
     unit: BillingUnit = CREDIT,
 ) -> list[dict[str, Any]]:
     """Ledger lines (``LEDGER_COLUMNS``) by submission time, from the state's ``task_log()``,
@@ -137,7 +164,7 @@ def _order(line: Mapping[str, Any]) -> tuple[str, int, int, str]:
 
 
 def _task_line(
-    task: Mapping[str, Any], jobs: Mapping[str, Job], unit: BillingUnit
+    task: Mapping[str, Any], jobs: Mapping[str, RowOf], unit: BillingUnit
 ) -> dict[str, Any]:
     key = task["key"]
     credits = int(task["consumed_credits"] or 0)
@@ -161,7 +188,7 @@ def _task_line(
     }
 
 
-def _ambiguous_line(attempt: Mapping[str, Any], jobs: Mapping[str, Job]) -> dict[str, Any]:
+def _ambiguous_line(attempt: Mapping[str, Any], jobs: Mapping[str, RowOf]) -> dict[str, Any]:
     key = attempt["key"]
     return {
         "row": _row(jobs, key),
@@ -186,12 +213,12 @@ def _usd(unit: BillingUnit, amount: int) -> str:
     return f"{unit.usd(amount):.6f}".rstrip("0").rstrip(".") if amount else "0"
 
 
-def _price(jobs: Mapping[str, Job], key: str) -> int:
+def _price(jobs: Mapping[str, RowOf], key: str) -> int:
     job = jobs.get(key)
     return 0 if job is None or job.price is None else job.price
 
 
-def _row(jobs: Mapping[str, Job], key: str) -> int | str:
+def _row(jobs: Mapping[str, RowOf], key: str) -> int | str:
     job = jobs.get(key)
     return "" if job is None else job.row
 
@@ -199,7 +226,7 @@ def _row(jobs: Mapping[str, Job], key: str) -> int | str:
 def build_claims(
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
     unit: BillingUnit = CREDIT,
 ) -> list[dict[str, Any]]:
     """Claim lines (``CLAIM_COLUMNS``) from the state's ``task_log()`` and ``attempts()``."""
@@ -230,7 +257,7 @@ def build_claims(
 def _claim(
     reason: str,
     task: Mapping[str, Any],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
     detail: str,
     unit: BillingUnit = CREDIT,
 ) -> dict[str, Any]:
@@ -269,7 +296,7 @@ def _resend(
 def _duplicate(
     attempt: Mapping[str, Any],
     resend: Mapping[str, Any],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
     unit: BillingUnit = CREDIT,
 ) -> dict[str, Any]:
     lost = _when(attempt["at"])
@@ -323,7 +350,7 @@ def write_ledger(
     *,
     tasks: Sequence[Mapping[str, Any]],
     attempts: Iterable[Mapping[str, Any]],
-    jobs: Mapping[str, Job],
+    jobs: Mapping[str, RowOf],
     unit: BillingUnit = CREDIT,
 ) -> LedgerTotals:
     """Write ``out_dir/ledger.csv`` and ``out_dir/claims.csv``; returns the totals."""

@@ -19,16 +19,17 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from batchgen import __version__
 from batchgen.atomic import atomic_path
 from batchgen.config import Settings
-from batchgen.models import Job, RunInfo, split_variant
+from batchgen.models import Job, JobStatus, RunInfo, split_variant
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import XLSX_NAME, summarise, write_results
 from batchgen.output.review import PersonColumns, Review, cost_per_keeper
-from batchgen.output.workbook import results_header, video_columns
+from batchgen.output.workbook import results_header
 from batchgen.providers.descriptor import unit_named
 from batchgen.state.protocol import Store
 
@@ -72,6 +73,43 @@ def _display_order(job: Job) -> tuple[bool, int, int, str]:
     return (not job.in_manifest, job.row, variant, row_key)
 
 
+class StateJobs:
+    """A state's jobs in display order, read from it page by page at each iteration, never
+    held whole: by row, each row's takes by number (``#v2`` before ``#v10``), rows no longer
+    in the manifest last. Every output of a 100,000-row manifest is written through it, so
+    memory follows the rows of one page, not the state (each pass reads about 100,000 rows a
+    second)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __iter__(self) -> Iterator[Job]:
+        group: list[Job] = []
+        for job in self.store.iter_jobs():  # by (in manifest, row, key): sort each row's takes
+            if group and (job.in_manifest, job.row) != (group[0].in_manifest, group[0].row):
+                yield from sorted(group, key=_display_order)
+                group = []
+            group.append(job)
+        yield from sorted(group, key=_display_order)
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What the outputs need to know of every row before writing one, gathered in the pass
+    that makes the summary: the largest number of videos, the status of each decided key."""
+
+    decided: Collection[str]
+    videos: int = 1
+    statuses: dict[str, JobStatus] = dataclasses.field(default_factory=dict)
+
+    def watch(self, jobs: Iterable[Job]) -> Iterator[Job]:
+        for job in jobs:
+            self.videos = max(self.videos, len(job.files), len(job.video_urls))
+            if job.key in self.decided:
+                self.statuses[job.key] = job.status
+            yield job
+
+
 _RUN_COUNTS = "run_counts:{}"
 
 
@@ -105,18 +143,27 @@ def write_reports(
     prompt_column: str | None = None,
     mode_column: str | None = None,
     ratio_column: str | None = None,
+    make_posters: bool = True,
 ) -> None:
     """Rebuild results.xlsx, results.csv and index.html from the state alone.
 
     ``prompt_column`` names the manifest column holding the prompt (None: unknown), which
     the gallery shows apart; rows edited after they were sent show what their video was made
     with from the state itself (``Job.request_now``, kept by the manifest sync);
-    ``mode_column`` and ``ratio_column`` the ones the gallery shows in a card's top line.
-    Jobs are listed by row, each row's variants after it by number (``#v2`` before ``#v10``).
+    ``mode_column`` and ``ratio_column`` the ones the gallery shows in a card's top line;
+    ``make_posters``: whether the gallery may make missing poster frames (within its time
+    bound; ``batchgen run`` passes False, see :func:`~batchgen.output.gallery.write_gallery`).
+    Jobs are listed by row, each row's variants after it by number (``#v2`` before ``#v10``),
+    read from the state as each file is written (:class:`StateJobs`): memory does not grow
+    with the rows.
     """
-    jobs = sorted(store.iter_jobs(), key=_display_order)
+    jobs = StateJobs(store)
     unit = unit_named(store.get_meta("billing_unit"))
-    summary = summarise(jobs, _runs(store), manifest=name, version=__version__, unit=unit)
+    review = Review(origins=store.origins(), decisions=store.decisions())
+    tally = _Tally(review.decisions)
+    summary = summarise(
+        tally.watch(jobs), _runs(store), manifest=name, version=__version__, unit=unit
+    )
     spend = store.spend()  # charged / committed / possibly charged, in the provider's unit
     summary = dataclasses.replace(
         summary,
@@ -125,10 +172,8 @@ def write_reports(
         possible=spend.possible,
         usd=round(unit.usd(spend.total), 6),
     )
-    review = Review(origins=store.origins(), decisions=store.decisions())
     person = PersonColumns.from_json(store.get_meta(PERSON_COLUMNS_META))
-    statuses = {job.key: job.status for job in jobs}
-    keepers, per_keeper = cost_per_keeper(summary.credits, statuses, review.decisions)
+    keepers, per_keeper = cost_per_keeper(summary.credits, tally.statuses, review.decisions)
     summary = dataclasses.replace(summary, approved=keepers, credits_per_keeper=per_keeper)
     write_results(
         out_dir,
@@ -146,7 +191,7 @@ def write_reports(
             XLSX_NAME,
             person.describe(),
         )
-    header = results_header(store.columns(), video_columns(jobs), review=True)
+    header = results_header(store.columns(), tally.videos, review=True)
     store.set_meta(RESULTS_HEADER_META, json.dumps(header, ensure_ascii=False))
     write_gallery(
         out_dir,
@@ -156,6 +201,7 @@ def write_reports(
         mode_column=mode_column,
         ratio_column=ratio_column,
         review=review,
+        make_posters=make_posters,
     )
     store.set_meta(WORKBOOK_STAMP_META, workbook_stamp(out_dir))
     store.set_meta(_REPORTS_META, _fingerprint(store))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,34 +111,47 @@ def write_results(
     ``columns`` are the manifest's own header names, whose values each ``job.user`` holds
     (what a row's video was made from, when edited since, comes from the job itself: see
     :func:`~batchgen.output.cells.request_changed`); ``job.files`` are relative to
-    ``out_dir``. Deleted rows are moved last if they are not.
+    ``out_dir``. Deleted rows are moved last if they are not. ``jobs`` may be iterated
+    several times and is never held whole (a view of the state keeps memory flat: see
+    :class:`batchgen.output.reports.StateJobs`); the CSV is written in the same pass as the
+    workbook's Results sheet.
     ``review`` adds the variant, lineage, template and decision columns to both files;
     ``person`` the columns a person added to the XLSX (kept there only: the CSV's columns are
     stable for scripts). Returns the paths of the XLSX and the CSV.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Stable: manifest order is kept, rows no longer in the manifest go last.
-    ordered = sorted(jobs, key=lambda job: not job.in_manifest)
+    ordered = DeletedLast(jobs)
     xlsx_path, csv_path = out_dir / XLSX_NAME, out_dir / CSV_NAME
-    write_workbook(
-        xlsx_path,
-        columns=columns,
-        jobs=ordered,
-        summary=summary,
-        used_prompt=prompt_used,
-        review=review,
-        person=person,
-    )
-    _write_csv(
-        csv_path,
-        columns,
-        ordered,
-        escape=csv_escape,
-        review=review,
-        unit=summary.unit,
-    )
+    with _CsvLines(csv_path, columns, escape=csv_escape, review=review, unit=summary.unit) as lines:
+        write_workbook(
+            xlsx_path,
+            columns=columns,
+            jobs=ordered,
+            summary=summary,
+            used_prompt=prompt_used,
+            review=review,
+            person=person,
+            each=lines.write,
+        )
     return xlsx_path, csv_path
+
+
+class DeletedLast:
+    """``jobs`` with the rows no longer in the manifest moved last, manifest order kept (a
+    stable partition, made again at each iteration: only the deleted rows are held)."""
+
+    def __init__(self, jobs: Iterable[Job]) -> None:
+        self.jobs = jobs
+
+    def __iter__(self) -> Iterator[Job]:
+        deleted = []
+        for job in self.jobs:
+            if job.in_manifest:
+                yield job
+            else:
+                deleted.append(job)
+        yield from deleted
 
 
 # --- values shared by both files and the gallery -------------------------------------------
@@ -191,25 +204,41 @@ def _csv_field(value: Any, escape: bool) -> str:
     return str(value)
 
 
-def _write_csv(
-    path: Path,
-    columns: Sequence[str],
-    jobs: Sequence[Job],
-    *,
-    escape: bool,
-    review: Review | None = None,
-    unit: BillingUnit = CREDIT,
-) -> None:
-    ours = RESULT_COLUMNS + (REVIEW_COLUMNS if review is not None else ())
-    header = [*columns, *unique_names(columns, ours)]
-    getters = _getters(unit)
-    # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([_csv_field(name, escape) for name in header])
-        for job in jobs:
-            values = [job.user.get(name) for name in columns]
-            values += [getter(job) for getter in getters]
-            if review is not None:
-                values += review.values(job.key, job.prompt)
-            writer.writerow([_csv_field(value, escape) for value in values])
+class _CsvLines:
+    """``results.csv`` written line by line, atomically: ``with _CsvLines(...) as lines:``,
+    then ``lines.write(job)`` for each row in order."""
+
+    def __init__(
+        self,
+        path: Path,
+        columns: Sequence[str],
+        *,
+        escape: bool,
+        review: Review | None,
+        unit: BillingUnit = CREDIT,
+    ) -> None:
+        self.path, self.columns, self.escape, self.review = path, columns, escape, review
+        self.getters = _getters(unit)
+
+    def __enter__(self) -> _CsvLines:
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
+        self._handle = tmp.open("w", encoding="utf-8-sig", newline="")
+        self._writer = csv.writer(self._handle)
+        ours = RESULT_COLUMNS + (REVIEW_COLUMNS if self.review is not None else ())
+        header = [*self.columns, *unique_names(self.columns, ours)]
+        self._writer.writerow([_csv_field(name, self.escape) for name in header])
+        return self
+
+    def write(self, job: Job) -> None:
+        """The line of ``job``."""
+        values = [job.user.get(name) for name in self.columns]
+        values += [getter(job) for getter in self.getters]
+        if self.review is not None:
+            values += self.review.values(job.key, job.prompt)
+        self._writer.writerow([_csv_field(value, self.escape) for value in values])
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._handle.close()
+        self._atomic.__exit__(*exc_info)

@@ -150,14 +150,20 @@ def write_workbook(
     path: Path,
     *,
     columns: Sequence[str],
-    jobs: Sequence[Job],
+    jobs: Iterable[Job],
     summary: Summary,
     used_prompt: Callable[[Job], str | None] = lambda job: None,
     review: Review | None = None,
     person: PersonColumns | None = None,
+    each: Callable[[Job], None] | None = None,
 ) -> None:
     """Write the four sheets to ``path`` atomically (``jobs`` in sheet order; ``used_prompt``
     gives a row's ``Prompt used``, see :func:`batchgen.output.cells.prompt_used`).
+
+    ``jobs`` is iterated three times (sizes, the Results sheet, the Failed sheet) and never
+    held whole: a view of the state (:class:`batchgen.output.reports.StateJobs`) keeps memory
+    flat whatever the rows. ``each`` is called with every job as its Results row is written
+    (``write_results`` writes the CSV line then, in the same pass).
 
     ``person``: columns a person added to the Results sheet, written back with their values
     (matched by key), each after the column it followed (at the end when that one is gone).
@@ -169,7 +175,7 @@ def write_workbook(
             sheets.unit = summary.unit
             sheets.review = review  # REVIEW_HEADER after the videos, the Decision drop-down last
             sheets.person = person or PersonColumns()
-            sheets.results(wb.add_worksheet("Results"))
+            sheets.results(wb.add_worksheet("Results"), each)
             sheets.summary(wb.add_worksheet("Summary"), summary)
             sheets.failed(wb.add_worksheet("Failed"))
             sheets.runs(wb.add_worksheet("Runs"), summary.runs)
@@ -255,7 +261,7 @@ class _Sheets:
         self,
         wb: xlsxwriter.Workbook,
         columns: Sequence[str],
-        jobs: Sequence[Job],
+        jobs: Iterable[Job],
         used_prompt: Callable[[Job], str | None],
     ) -> None:
         self.columns, self.jobs, self.used_prompt = tuple(columns), jobs, used_prompt
@@ -276,21 +282,31 @@ class _Sheets:
             tone: wb.add_format({**top, "bg_color": fill, "font_color": font})
             for tone, (fill, font) in _PALETTE.items()
         }
-        self.videos = video_columns(jobs)
-        files = sum(len(job.files) for job in jobs)
-        urls = sum(len(job.video_urls) for job in jobs if not job.files)
+        self._measure()
+
+    def _measure(self) -> None:
+        """One pass over the rows for everything the sheets need before their first row:
+        the video columns, the link budgets, each user column's longest line, the widest
+        status, how many rows each sheet lists (cheap next to writing them)."""
+        videos = files = urls = rows = todo = status = 0
+        longest = [0] * len(self.columns)
+        for job in self.jobs:
+            rows += 1
+            videos = max(videos, len(job.files), len(job.video_urls))
+            files += len(job.files)
+            urls += 0 if job.files else len(job.video_urls)
+            status = max(status, len(status_text(job)))
+            todo += job.in_manifest and job.status in NEEDS_ATTENTION
+            for index, name in enumerate(self.columns):
+                longest[index] = max(longest[index], text_width(job.user.get(name)))
+        self.videos, self.rows, self.todo, self.status_width = max(videos, 1), rows, todo, status
         self.file_budget = min(files, MAX_HYPERLINKS)
         self.url_budget = MAX_HYPERLINKS - self.file_budget
         self.links_capped = files + urls > MAX_HYPERLINKS
-        self._size_user_columns()
-
-    def _size_user_columns(self) -> None:
-        """Size each user column on its longest line, over all rows (cheap next to writing)."""
         widths, wraps = [], []
-        for name in self.columns:
-            longest = max((text_width(job.user.get(name)) for job in self.jobs), default=0)
-            widths.append(float(min(max(longest, len(str(name)) + 3, _MIN_WIDTH), _MAX_WIDTH)))
-            wraps.append(longest > _MAX_WIDTH)
+        for name, most in zip(self.columns, longest, strict=True):
+            widths.append(float(min(max(most, len(str(name)) + 3, _MIN_WIDTH), _MAX_WIDTH)))
+            wraps.append(most > _MAX_WIDTH)
         self.user_widths, self.user_wrap = widths, wraps
         self.wrapping = [(n, w) for n, w, on in zip(self.columns, widths, wraps, strict=True) if on]
 
@@ -361,14 +377,17 @@ class _Sheets:
             col = place[first + offset] if place else first + offset
             self.value(ws, row, col, job.user.get(name), wrap)
 
-    def heading(self, ws: Worksheet, names: Sequence[str], widths: Sequence[float]) -> None:
-        """Column widths, the bold header row and frozen panes (before any other row)."""
+    def heading(
+        self, ws: Worksheet, names: Sequence[str], widths: Sequence[float], rows: int
+    ) -> None:
+        """Column widths, the bold header row, frozen panes and a filter over ``rows`` rows
+        (before any other row)."""
         for col, width in enumerate(widths):
             ws.set_column(col, col, width)
         ws.freeze_panes(1, 0)
         for col, name in enumerate(names):
             self.text(ws, 0, col, name, self.header)
-        ws.autofilter(0, 0, max(len(self.jobs), 1), max(len(names) - 1, 0))
+        ws.autofilter(0, 0, max(rows, 1), max(len(names) - 1, 0))
 
     def fit_height(self, ws: Worksheet, row: int, cells: Sequence[tuple[Any, float]]) -> None:
         """Give the row the height its wrapped cells need (Excel would clip them)."""
@@ -382,15 +401,15 @@ class _Sheets:
 
     # --- sheets -----------------------------------------------------------------------------
 
-    def results(self, ws: Worksheet) -> None:
+    def results(self, ws: Worksheet, each: Callable[[Job], None] | None = None) -> None:
         """One row per job: the user's columns, ours, one column per video, the review
-        columns; the columns a person added in their places."""
+        columns; the columns a person added in their places (``each(job)`` after each row)."""
         n = len(self.columns)
         ours = results_header(self.columns, self.videos, review=self.review is not None)
         widths = [*self.user_widths, *_RESULT_WIDTHS, *(_VIDEO_WIDTH,) * self.videos]
         if self.review is not None:
             widths += [9, 22, 40, 40, 14]
-        widths[n + 2] = max([widths[n + 2], *(len(status_text(j)) + 3 for j in self.jobs)])
+        widths[n + 2] = max(widths[n + 2], self.status_width + 3)
         place, person_at, names = _layout(ours, self.person)
         final = [0.0] * len(names)
         for col, width in zip(place, widths, strict=True):
@@ -399,8 +418,8 @@ class _Sheets:
             final[col] = width
         review_at = n + len(RESULT_HEADER) + self.videos
         if self.review is not None:
-            ws.data_validation(*decision_validation(place[review_at + 4], len(self.jobs)))
-        self.heading(ws, names, final)
+            ws.data_validation(*decision_validation(place[review_at + 4], self.rows))
+        self.heading(ws, names, final, self.rows)
         ours_at = [place[n + i] for i in range(len(RESULT_HEADER))]
         for row, job in enumerate(self.jobs, start=1):
             used, changed = self.used_prompt(job), request_changed(job)
@@ -415,6 +434,8 @@ class _Sheets:
                 self.value(ws, row, place[review_at + offset], value)  # never a formula
             for col, value in zip(person_at, self.person.cells(job.key), strict=True):
                 self.value(ws, row, col, value)
+            if each is not None:
+                each(job)
 
     def _person_widths(self) -> list[float]:
         """Each person column's width: its header or longest value, within the limits."""
@@ -448,9 +469,9 @@ class _Sheets:
 
     def failed(self, ws: Worksheet) -> None:
         """Rows to fix: where they are, why, what to do, then their cells to paste back."""
-        todo = [job for job in self.jobs if job.in_manifest and job.status in NEEDS_ATTENTION]
+        todo = (job for job in self.jobs if job.in_manifest and job.status in NEEDS_ATTENTION)
         names = [*FAILED_HEADER, *self.columns]
-        self.heading(ws, names, [*_FAILED_WIDTHS, *self.user_widths])
+        self.heading(ws, names, [*_FAILED_WIDTHS, *self.user_widths], self.todo)
         n = len(FAILED_HEADER)
         for row, job in enumerate(todo, start=1):
             advice = what_to_do(job)
@@ -462,7 +483,6 @@ class _Sheets:
             self.value(ws, row, 3, error or None, wrap=True)
             self.value(ws, row, 4, advice, wrap=True)
             self.user_cells(ws, row, n, job)
-        ws.autofilter(0, 0, max(len(todo), 1), len(names) - 1)
 
     def summary(self, ws: Worksheet, summary: Summary) -> None:
         """Business figures first, engineering figures after."""

@@ -10,14 +10,14 @@ server) is one new module implementing :class:`ManifestStore` plus one line in `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from batchgen.models import Job, JobSpec, JobStatus, RunInfo
 from batchgen.state.rows import RowLike, SyncReport
-from batchgen.state.schema import Attempt
+from batchgen.state.schema import Attempt, Move
 from batchgen.state.spend import Spend
 
 __all__ = ["BusyWait", "ManifestStore", "Store"]
@@ -59,6 +59,8 @@ class Store(Protocol):
         attempt: Attempt | None = None,
         **fields: Any,
     ) -> None: ...
+
+    def transition_many(self, moves: Sequence[Move]) -> list[str | None]: ...
 
     def retry_transient(self, key: str, max_attempts: int) -> bool: ...
 

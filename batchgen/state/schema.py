@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Collection, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from batchgen.models import (
     AttemptKind,
@@ -35,6 +37,7 @@ __all__ = [
     "SPEND_SQL",
     "SYNC_SQL",
     "Attempt",
+    "Move",
     "changed_note",
 ]
 
@@ -129,6 +132,18 @@ class Attempt(NamedTuple):
         if self.message is None:
             return self
         return self._replace(message=clean_text(self.message, limit=2000))
+
+
+class Move(NamedTuple):
+    """One transition asked of ``StateStore.transition_many`` (the arguments of
+    ``StateStore.transition``: the row's key, its target status, the sources it narrows to,
+    the history entry written with it, and the fields set)."""
+
+    key: str
+    to: JobStatus
+    fields: Mapping[str, Any] = MappingProxyType({})
+    expect: Collection[JobStatus] | None = None
+    attempt: Attempt | None = None
 
 
 INTERRUPTED = (

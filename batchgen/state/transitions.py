@@ -1,16 +1,21 @@
 """Moving rows through the status machine (:data:`batchgen.state.schema.ALLOWED`), one
-guarded and committed ``UPDATE`` at a time, and the bulk requeues a person asks for.
+guarded and committed ``UPDATE`` at a time or a group of them in one commit, and the bulk
+requeues a person asks for.
 
-Every transition is ``UPDATE ... WHERE key=? AND status IN (...)`` in autocommit mode, so it is
-its own committed transaction; zero rows changed raises :class:`TransitionError`. A row's
-history (the ``attempts`` table) is written in the same transaction as the transition it
-explains. The :data:`~batchgen.state.schema.REQUEUE` edges may pay again, so only the
-``requeue_*`` helpers take them, on the user's word.
+Every transition is ``UPDATE ... WHERE key=? AND status IN (...)``; zero rows changed raises
+:class:`TransitionError`. :meth:`Transitions.transition` commits one (autocommit mode: its own
+transaction); :meth:`Transitions.transition_many` commits several in one transaction, so a
+burst of rows costs one commit (and one fsync) instead of one each, while each move is still
+guarded on its own and a refused one changes nothing of the others. A row's history (the
+``attempts`` table) is written in the same transaction as the transition it explains. The
+:data:`~batchgen.state.schema.REQUEUE` edges may pay again, so only the ``requeue_*`` helpers
+take them, on the user's word.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import functools
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from batchgen.errors import TransitionError
@@ -25,12 +30,34 @@ from batchgen.state.schema import (
     REDOABLE,
     REQUEUE,
     Attempt,
+    Move,
 )
 from batchgen.state.sqlite import SqliteBase, translating
 
 __all__ = ["Transitions"]
 
 S = JobStatus
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(to: JobStatus, names: tuple[str, ...], sources: int) -> tuple[str, int]:
+    """The guarded UPDATE moving a row to ``to`` and setting ``names`` (its parameters: the
+    status, now, the fields in order, now again ``stamps`` times, the key, the ``sources``);
+    and ``stamps``. Kept per shape: a run moves thousands of rows the same few ways."""
+    sets = ["status = ?", "updated_at = ?", *(f"{name} = ?" for name in names)]
+    stamps = 0
+    if to is S.SUBMITTING:
+        sets.append("attempts = attempts + 1")
+    if to is S.PENDING:
+        sets.append("attempts = max(attempts - 1, 0)")
+    if to is S.SUBMITTED and "submitted_at" not in names:
+        sets.append("submitted_at = ?")
+        stamps += 1
+    if to in (S.COMPLETED, S.FAILED, S.REJECTED) and "completed_at" not in names:
+        sets.append("completed_at = COALESCE(completed_at, ?)")  # a re-download keeps it
+        stamps += 1
+    sql = f"UPDATE jobs SET {', '.join(sets)} WHERE key = ? AND status IN ({qmarks(sources)})"
+    return sql, stamps
 
 
 class Transitions(SqliteBase):
@@ -58,38 +85,60 @@ class Transitions(SqliteBase):
         unless it is already set.
         Nothing is cleared unless the caller passes the field (e.g. ``error_kind=None``).
         """
-        to = JobStatus(to)
-        sources = self._sources(to, expect)
+        with self._durability(full=JobStatus(to) not in REDOABLE):
+            if attempt is None:  # one statement: autocommit is its transaction
+                refusal = self._move(Move(key, to, fields, expect))
+            else:
+                with self._transaction():
+                    refusal = self._move(Move(key, to, fields, expect, attempt))
+        if refusal is not None:
+            raise TransitionError(refusal)
+
+    @translating
+    def transition_many(self, moves: Sequence[Move]) -> list[str | None]:
+        """Commit ``moves`` (each as :meth:`transition` would) in one transaction.
+
+        Returns, per move, None when it was made, or why it was refused (the message of the
+        TransitionError :meth:`transition` raises; a refused move changes nothing, the others
+        are still made). The commit is fsynced unless every target is :data:`REDOABLE`.
+        TypeError/ValueError for a move that asks for an unknown field or source, before
+        anything is written; StateError as :meth:`transition`.
+        """
+        if not moves:
+            return []
+        for move in moves:  # a malformed move is a bug: refuse the batch before writing
+            self._sources(JobStatus(move.to), move.expect)
+            self._check_fields(move.fields)
+        now = self._now()
+        with (
+            self._durability(full=any(JobStatus(m.to) not in REDOABLE for m in moves)),
+            self._transaction(),
+        ):
+            return [self._move(move, now) for move in moves]
+
+    @staticmethod
+    def _check_fields(fields: Mapping[str, Any]) -> None:
         unknown = sorted(fields.keys() - SETTABLE.keys())
         if unknown:
             raise TypeError(f"transition() got unknown fields: {', '.join(unknown)}")
-        now = self._now()
-        values = {"status": to.value, "updated_at": now}
-        values |= {name: SETTABLE[name](value) for name, value in fields.items()}
-        sets = [f"{name} = ?" for name in values]
-        params: list[Any] = list(values.values())
-        if to is S.SUBMITTING:
-            sets.append("attempts = attempts + 1")
-        if to is S.PENDING:
-            sets.append("attempts = max(attempts - 1, 0)")
-        if to is S.SUBMITTED and "submitted_at" not in fields:
-            sets.append("submitted_at = ?")
-            params.append(now)
-        if to in (S.COMPLETED, S.FAILED, S.REJECTED) and "completed_at" not in fields:
-            sets.append("completed_at = COALESCE(completed_at, ?)")  # a re-download keeps it
-            params.append(now)
-        sql = f"UPDATE jobs SET {', '.join(sets)} WHERE key = ? AND status IN "
-        sql += f"({qmarks(len(sources))})"
-        with self._durability(full=to not in REDOABLE):
-            if attempt is None:
-                changed = self._conn.execute(sql, [*params, key, *sources]).rowcount
-            else:
-                with self._transaction() as c:
-                    changed = c.execute(sql, [*params, key, *sources]).rowcount
-                    if changed:
-                        c.execute(ATTEMPT_SQL, (key, now, *attempt.cleaned()))
+
+    def _move(self, move: Move, now: str | None = None) -> str | None:
+        """Execute one guarded move (inside the caller's transaction, or autocommitted) at
+        ``now`` (default: the clock's); None when made, else why it was refused."""
+        to = JobStatus(move.to)
+        sources = self._sources(to, move.expect)
+        fields = move.fields
+        self._check_fields(fields)
+        now = now or self._now()
+        names = tuple(fields)
+        params: list[Any] = [to.value, now, *(SETTABLE[n](fields[n]) for n in names)]
+        sql, stamps = _update_sql(to, names, len(sources))
+        changed = self._conn.execute(sql, [*params, *[now] * stamps, move.key, *sources]).rowcount
         if changed == 0:
-            raise TransitionError(self._refusal(key, to, sources))
+            return self._refusal(move.key, to, sources)
+        if move.attempt is not None:
+            self._conn.execute(ATTEMPT_SQL, (move.key, now, *move.attempt.cleaned()))
+        return None
 
     @staticmethod
     def _sources(to: JobStatus, expect: Collection[JobStatus] | None) -> list[str]:

@@ -28,8 +28,10 @@ file takes its final name it must be proven whole and a video:
   link planted in the output folder.
 
 The file is fsynced, ``before_rename`` runs (the sidecar), then ``os.replace`` gives it its
-name: a finished name always means a whole, verified video. Names come from the caller, never
-from the URL.
+name: a finished name always means a whole, verified video; then its folder is synced before
+``download`` returns. A run passes its :class:`~batchgen.engine.downloads.syncs.SyncGroup`,
+which makes both syncs in a worker thread, grouped with those of the downloads finishing at
+the same time. Names come from the caller, never from the URL.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from batchgen.atomic import LinkRefusedError, fsync_dir, open_own, refuse_link
 from batchgen.engine.downloads.addresses import PrivateAddressError, check_url
 from batchgen.engine.downloads.container import video_problem
 from batchgen.engine.downloads.disk import NO_SPACE, check_space, disk_full, human_size
+from batchgen.engine.downloads.syncs import SyncGroup
 from batchgen.engine.downloads.verify import (
     Decoder,
     EncodingError,
@@ -139,8 +142,11 @@ async def download(
     *,
     policy: DownloadPolicy | None = None,
     before_rename: Callable[[int], None] | None = None,
+    syncs: SyncGroup | None = None,
 ) -> Downloaded:
-    """Fetch ``url`` into ``dest`` (resuming ``dest.part``); returns the verified size.
+    """Fetch ``url`` into ``dest`` (resuming ``dest.part``); returns the verified size once
+    the file and its new name are durable (synced through ``syncs``; without it, at once on
+    this thread).
 
     Raises ExpiredLinkError, NotVideoError, RefusedError, CdnBusyError or DownloadError (all
     with a message naming the host and what it sent), and DiskFullError.
@@ -159,8 +165,8 @@ async def download(
         headers["Range"] = f"bytes={offset}-"
     try:
         async with await _get(session, url, headers, policy) as response:
-            got = await _receive(response, part, offset, url, policy)
-        return _finish(part, dest, got, url, before_rename)
+            got = await _receive(response, part, offset, url, policy, syncs)
+        done = _finish(part, dest, got, url, before_rename)
     except aiohttp.ClientPayloadError as exc:
         raise DownloadError(f"download of {url} was cut short ({exc}); it resumes") from exc
     except aiohttp.ClientConnectorDNSError as exc:
@@ -178,6 +184,11 @@ async def download(
         if exc.errno in NO_SPACE:
             raise disk_full(part.parent, None) from exc
         raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from exc
+    if syncs is None:
+        fsync_dir(dest.parent)
+    else:
+        await syncs.folder(dest.parent)
+    return done
 
 
 async def _get(
@@ -211,7 +222,12 @@ def _status_problem(response: aiohttp.ClientResponse, url: str) -> DownloadError
 
 
 async def _receive(
-    response: aiohttp.ClientResponse, part: Path, offset: int, url: str, policy: DownloadPolicy
+    response: aiohttp.ClientResponse,
+    part: Path,
+    offset: int,
+    url: str,
+    policy: DownloadPolicy,
+    syncs: SyncGroup | None,
 ) -> _Received:
     """Check the answer's head, then write its body to ``part``."""
     if response.status == 416 and offset:
@@ -239,7 +255,7 @@ async def _receive(
             f"{host} announced {human_size(got.total)} for {url}, more than the "
             f"--max-video-size limit of {human_size(policy.max_bytes)}; it was not downloaded"
         )
-    await _write_body(response, part, offset if resumed else 0, got, url, policy)
+    await _write_body(response, part, offset if resumed else 0, got, url, policy, syncs)
     return got
 
 
@@ -250,8 +266,10 @@ async def _write_body(
     got: _Received,
     url: str,
     policy: DownloadPolicy,
+    syncs: SyncGroup | None,
 ) -> None:
-    """Sniff the first bytes (decoded), then write everything to ``part``, within the limit."""
+    """Sniff the first bytes (decoded), then write everything to ``part``, within the limit,
+    and fsync it."""
     check_space(part.parent, got.total - start if got.total >= 0 else None)
     pieces = _pieces(response, start, got, url, policy)
     head = b""
@@ -268,7 +286,10 @@ async def _write_body(
             async for piece in pieces:
                 out.write(piece)
             out.flush()
-            os.fsync(out.fileno())
+            if syncs is None:
+                os.fsync(out.fileno())
+            else:
+                await syncs.file(out.fileno())
     except RefusedError:
         part.unlink(missing_ok=True)
         raise
@@ -341,7 +362,6 @@ def _finish(
     if before_rename is not None:
         before_rename(size)
     os.replace(part, dest)
-    fsync_dir(dest.parent)
     return Downloaded(dest, size)
 
 

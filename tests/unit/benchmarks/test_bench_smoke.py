@@ -143,6 +143,8 @@ RUN_SCENARIOS = {
     "adapt: client pro, server free",
     "baseline: fixed 5 s poll, free",
     "baseline: fixed 5 s poll, pro",
+    "baseline: peer (aiohttp + aiolimiter), free",
+    "baseline: peer (aiohttp + aiolimiter), pro",
     "baseline: sequential, free",
     "overhead: instant, no limit",
     "overhead: no-op re-run",
@@ -174,7 +176,7 @@ def test_bench_run_every_scenario_runs(
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-def test_bench_run_grid_runs_the_runner_and_both_baselines(tmp_path: Path) -> None:
+def test_bench_run_grid_runs_the_runner_and_every_baseline(tmp_path: Path) -> None:
     out = _bench(
         "bench_run.py",
         "--smoke",
@@ -190,6 +192,7 @@ def test_bench_run_grid_runs_the_runner_and_both_baselines(tmp_path: Path) -> No
     (cells,) = _table(out).values()
     assert cells[:2] == ["free", "10"] and _all_done(cells[3])
     assert cells[9] != "-" and cells[12] != "-"  # the fixed poller and the sequential loop ran
+    assert cells[15] != "-" and cells[16].isdigit()  # the peer ran, its 429s counted
     assert "worst cell per tier: free: N=10" in out
 
 
@@ -208,10 +211,11 @@ def test_bench_shared_every_scenario_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_bench_manifest_reads_both_formats(tmp_path: Path) -> None:
+def test_bench_manifest_reads_both_formats_and_both_xlsx_readers(tmp_path: Path) -> None:
     out = _bench("bench_manifest.py", "--rows", "30", cwd=tmp_path)
-    assert [line.split()[0] for line in out.splitlines()] == ["csv", "xlsx"]
-    assert out.count("30 valid") == 2
+    kinds = [line.split(" 30 rows")[0] for line in out.splitlines()]
+    assert kinds == ["csv", "xlsx", "xlsx (openpyxl alone)"]
+    assert out.count("30 valid") == 3
 
 
 @pytest.mark.e2e
