@@ -13,7 +13,10 @@ under the output directory is, in this order of preference:
    ``<stem>-<8 hex of the real path>`` when another manifest of the same name owns the first
    choices (two teams' ``briefs.csv`` in different folders).
 
-A folder holding results or videos but no state is never adopted silently: see
+A state file that names no manifest and holds no row (a first run was killed while making
+it) is taken up by the manifest whose folder it is in (:func:`unfinished`), so a kill at that
+instant never sends the next night to ``<stem>-<extension>``. A folder holding results or
+videos but no state is never adopted silently: see
 :func:`state_path_for` and ``StateConflictError``.
 
 Without ``--out`` (:func:`default_out_dir`), the output directory of a manifest that has no
@@ -41,6 +44,7 @@ __all__ = [
     "never_sent",
     "owner_of",
     "state_path_for",
+    "unfinished",
 ]
 
 STATE_FILE = "state.sqlite"
@@ -133,6 +137,28 @@ def state_path_for(out_dir: Path, manifest: Path) -> Path:
             return state
     for name in choices:
         state = Path(out_dir) / name / STATE_FILE
-        if not state.exists():
+        if not state.exists() or unfinished(state):
             return state
     return Path(out_dir) / choices[-1] / STATE_FILE
+
+
+def unfinished(state: Path) -> bool:
+    """True when the state file at ``state`` is one a first run left before it was whole
+    (killed between creating the file and recording its manifest): it names no manifest and
+    holds no row, so nothing in it can be lost or paid twice, and its folder is taken up
+    instead of being passed over for a second one. Read-only; a file that cannot be read,
+    or that holds tables batchgen did not make, is not unfinished."""
+    if not state.is_file():
+        return False
+    try:
+        uri = f"{state.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if not tables:
+                return True  # created, then killed before its schema
+            if not {"meta", "jobs"} <= tables:
+                return False
+            owned = conn.execute("SELECT 1 FROM meta WHERE key = 'manifest_path'").fetchone()
+            return owned is None and conn.execute("SELECT 1 FROM jobs LIMIT 1").fetchone() is None
+    except sqlite3.Error:
+        return False

@@ -178,7 +178,7 @@ async def test_chaos_budget_holds_under_ambiguity(
     created = len(sim.stats.tasks)  # every task the vendor created may have been charged
     charged = sum(dialect.charged(record) for record in sim.stats.tasks.values())
     assert 0 < charged <= price * created <= budget
-    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+    with StateStore.open(_state(tmp_path)) as store:
         spend = store.spend()
         counts = {s: n for s, n in store.counts().items() if n}
     # the state never under-reports
@@ -186,8 +186,18 @@ async def test_chaos_budget_holds_under_ambiguity(
     assert spend.total <= budget
 
 
+def _state(tmp_path: Path) -> Path:
+    """The manifest's one state: ten kills never send it to a second folder (a kill while the
+    first run made its state once did, to ``outputs/briefs-csv``)."""
+    outputs = tmp_path / "outputs"
+    assert sorted(p.name for p in outputs.iterdir()) == ["briefs"]
+    state = outputs / "briefs" / "state.sqlite"
+    assert state.is_file()  # opening it must never be what creates it
+    return state
+
+
 def _statuses(tmp_path: Path) -> set[str]:
-    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+    with StateStore.open(_state(tmp_path)) as store:
         return {status.value for status, n in store.counts().items() if n}
 
 
@@ -195,7 +205,7 @@ AMBIGUOUS = (AttemptOutcome.INTERRUPTED, AttemptOutcome.AMBIGUOUS)
 
 
 def _check(tmp_path: Path, sim: Simulator) -> None:
-    out = tmp_path / "outputs" / "briefs"
+    out = _state(tmp_path).parent
     with StateStore.open(out / "state.sqlite") as store:
         assert store.integrity_ok()
         jobs = {job.key: job for job in store.iter_jobs()}
@@ -230,7 +240,7 @@ def _check(tmp_path: Path, sim: Simulator) -> None:
 def _check_ledger(tmp_path: Path, sim: Simulator, dialect: Dialect) -> None:
     """The per-task ledger against the simulator's own record of the tasks it created, in
     the provider's unit (``charged_credits`` and ``consumed_credits`` hold it)."""
-    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+    with StateStore.open(_state(tmp_path)) as store:
         logged = {t["task_id"]: t for t in store.task_log()}
         keys = {job.prompt: job.key for job in store.iter_jobs()}
         lost_submits = [a for a in store.attempts() if a["outcome"] in ("interrupted", "ambiguous")]

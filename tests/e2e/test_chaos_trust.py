@@ -90,6 +90,9 @@ async def _to_the_end(cli: Cli, manifest: str, dialect: Dialect) -> None:
 
 
 def _check(out: Path, sim: Simulator, extra_ambiguous: set[str] | None = None) -> None:
+    # the manifest's one folder: kills never send a night to a second one (``briefs-csv``)
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+    assert (out / "state.sqlite").is_file()  # opening it must never be what creates it
     with StateStore.open(out / "state.sqlite") as store:
         assert store.integrity_ok()
         jobs = list(store.iter_jobs())
