@@ -217,3 +217,4 @@ class ExitCode:
     DISK_FULL = 7  # stopped: no space left; credits may have been spent; re-run after freeing
     SIGINT = 130
     SIGTERM = 143
+    READER_GONE = 141  # 128 + SIGPIPE: the reader of standard output went away (`| head`)
