@@ -165,7 +165,9 @@ def _prepare(
     store = open_store(state, manifest=path, busy=busy)
     try:
         # a wrong --name-template stops before anything is sent
-        files = file_names(store, settings.output.name_template, manifest.columns, path.name)
+        files = file_names(
+            store, settings.output.name_template, manifest.columns, path.name, unit=info.unit
+        )
         store.acquire_lock()
         store.bind_provider(
             info.name,

@@ -43,6 +43,7 @@ __all__ = [
     "manifest_identity",
     "never_sent",
     "owner_of",
+    "recorded",
     "state_path_for",
     "unfinished",
 ]
@@ -71,12 +72,18 @@ def _safe_name(text: str) -> str:
 
 def owner_of(state: Path) -> str | None:
     """The manifest path recorded in an existing state file, without creating or changing it."""
+    return recorded(state, "manifest_path")
+
+
+def recorded(state: Path, key: str) -> str | None:
+    """The meta value ``key`` of an existing state file (``provider``, ``manifest_path``...),
+    read-only; None when the file, the value or a readable table is missing."""
     if not state.is_file():
         return None
     try:
         uri = f"{state.resolve().as_uri()}?mode=ro"
         with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'manifest_path'").fetchone()
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     except sqlite3.Error:
         return None  # let StateStore.open report the damaged file
     return None if row is None else str(row[0])
