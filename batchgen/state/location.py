@@ -27,8 +27,10 @@ the working directory, so a run by hand and a cron line without ``cd`` meet the 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -81,12 +83,30 @@ def recorded(state: Path, key: str) -> str | None:
     if not state.is_file():
         return None
     try:
-        uri = f"{state.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+        with _reading(state) as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     except sqlite3.Error:
         return None  # let StateStore.open report the damaged file
     return None if row is None else str(row[0])
+
+
+@contextlib.contextmanager
+def _reading(state: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to read ``state`` (an existing file) without writing it; but a file a
+    killed process left with a hot rollback journal (``state.sqlite-journal``: killed inside
+    its first transaction) cannot be read read-only, so it is opened as any run would open
+    it, which rolls the unfinished transaction back (SQLite's own recovery)."""
+    uri = f"{state.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=10.0)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master").fetchall()
+    except sqlite3.Error:
+        conn.close()
+        if not Path(f"{state}-journal").exists():
+            raise
+        conn = sqlite3.connect(state, timeout=10.0)
+    with closing(conn):
+        yield conn
 
 
 def never_sent(state: Path) -> bool:
@@ -96,8 +116,7 @@ def never_sent(state: Path) -> bool:
     if not state.is_file():
         return False
     try:
-        uri = f"{state.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+        with _reading(state) as conn:
             return conn.execute(EVER_SUBMITTED_SQL).fetchone() is None
     except sqlite3.Error:
         return False
@@ -158,8 +177,7 @@ def unfinished(state: Path) -> bool:
     if not state.is_file():
         return False
     try:
-        uri = f"{state.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+        with _reading(state) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             if not tables:
                 return True  # created, then killed before its schema

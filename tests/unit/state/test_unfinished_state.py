@@ -107,3 +107,60 @@ def test_a_state_of_another_manifest_on_disk_is_never_shared(
     manifest.rename(moved)
     with StateStore.open(state, manifest=moved) as store:
         assert store.get_meta("manifest_path") == manifest_identity(tmp_path / "briefs.csv")
+
+
+def _killed_inside_its_first_transaction(state: Path) -> None:
+    """A child process writes the file's first transaction and dies before its commit: the
+    file keeps a hot rollback journal (seen in the chaos suite: a 4,096-byte state.sqlite
+    beside state.sqlite-journal), which a read-only connection cannot read."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # the child: as a killed run, no commit, no cleanup
+        conn = sqlite3.connect(state, isolation_level=None)
+        conn.execute("PRAGMA cache_size = 1")  # spill pages to the file before the commit
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.executemany(
+            "INSERT INTO meta VALUES (?, ?)", [(str(i), "x" * 500) for i in range(200)]
+        )
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def test_a_state_killed_inside_its_first_transaction_is_taken_up(
+    tmp_path: Path, manifest: Path
+) -> None:
+    state = tmp_path / "outputs" / "briefs" / "state.sqlite"
+    state.parent.mkdir(parents=True)
+    _killed_inside_its_first_transaction(state)
+    assert Path(f"{state}-journal").exists()
+    assert state_path_for(tmp_path / "outputs", manifest) == state
+    with StateStore.open(state, manifest=manifest) as store:
+        assert store.get_meta("manifest_path") == manifest_identity(manifest)
+
+
+def test_an_owned_state_with_a_hot_journal_is_still_known_as_its_own(
+    tmp_path: Path, manifest: Path
+) -> None:
+    """The variant: a state with its owner, then a transaction killed before WAL took over
+    (any rollback journal left hot): it is still this manifest's, never passed by."""
+    state = tmp_path / "outputs" / "briefs" / "state.sqlite"
+    state.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(state)) as conn, conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('manifest_path', ?)", (manifest_identity(manifest),))
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        conn = sqlite3.connect(state, isolation_level=None)
+        conn.execute("PRAGMA cache_size = 1")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE filler (x TEXT)")
+        conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 200)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert Path(f"{state}-journal").exists()
+    assert owner_of(state) == manifest_identity(manifest)
+    assert state_path_for(tmp_path / "outputs", manifest) == state
