@@ -23,6 +23,7 @@
     │   │   ├── RateLimitedError       429 (carries the server's reset hint)
     │   │   └── NotSentError           the request never reached the server: safe to resend
     │   └── AmbiguousSubmitError       a POST was sent but its outcome is unknown: never resend
+    │       └── NoSuchEndpointError    ... and it met a 404/405 page: wrong URL or provider
     ├── DownloadError                  a video could not be fetched or was cut short
     └── DiskFullError                  the disk (or quota) is full: the run stops cleanly (exit 7)
 
@@ -46,6 +47,7 @@ __all__ = [
     "InsecureTransportError",
     "LockHeldError",
     "ManifestError",
+    "NoSuchEndpointError",
     "NotSentError",
     "PermanentApiError",
     "ProtocolError",
@@ -184,6 +186,12 @@ class AmbiguousSubmitError(ApiError):
     """A POST left this process but no answer came back: the task may or may not exist."""
 
 
+class NoSuchEndpointError(AmbiguousSubmitError):
+    """A POST met a 404 or 405 page that is not the vendor's JSON: the base URL or the
+    provider is likely wrong. A page proves nothing about the vendor, so the row is still
+    unknown (maybe charged); the run sends no more, as every POST would meet the same."""
+
+
 class DownloadError(BatchgenError):
     """A video download failed or was cut short; the URL stays in the state for a retry."""
 
@@ -217,3 +225,4 @@ class ExitCode:
     DISK_FULL = 7  # stopped: no space left; credits may have been spent; re-run after freeing
     SIGINT = 130
     SIGTERM = 143
+    READER_GONE = 141  # 128 + SIGPIPE: the reader of standard output went away (`| head`)

@@ -14,6 +14,7 @@ from batchgen.errors import StateError
 from batchgen.manifest.load import find_manifests
 from batchgen.models import JobStatus
 from batchgen.output.sidecar import restore_sidecars
+from batchgen.providers.descriptor import unit_named
 from batchgen.state.factory import open_store
 
 __all__ = ["rebuild_reports"]
@@ -36,7 +37,8 @@ def rebuild_reports(
         with open_store(state) as store:
             rewrite_reports(store, state.parent, name=path.name, settings=settings)
             downloaded = store.iter_jobs((JobStatus.DOWNLOADED,))
-            if restored := restore_sidecars(state.parent, downloaded):
+            unit = unit_named(store.get_meta("billing_unit"))
+            if restored := restore_sidecars(state.parent, downloaded, unit):
                 lines.append(f"{path.name}: wrote {restored} missing sidecar(s) again")
             if ledger:
                 lines.append(f"{path.name}: {ledger_report(store, state.parent)}")

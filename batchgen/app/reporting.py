@@ -15,7 +15,7 @@ from batchgen.config import Settings
 from batchgen.errors import StateConflictError
 from batchgen.manifest.columns import role_of
 from batchgen.output.reports import write_reports
-from batchgen.state.location import STATE_FILE, default_out_dir, state_path_for
+from batchgen.state.location import STATE_FILE, default_out_dir, recorded, state_path_for
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.registry import Registry, locate_state
 
@@ -25,6 +25,7 @@ __all__ = [
     "existing_state",
     "out_dir_shown",
     "prompt_column",
+    "provider_mismatch",
     "rewrite_reports",
     "row_label",
 ]
@@ -49,6 +50,20 @@ def existing_state(out_dir: Path | None, manifest: Path) -> Path | None:
         return path
     known = Registry().lookup(manifest)
     return known if known is not None and known.exists() else None
+
+
+def provider_mismatch(out_dir: Path | None, manifest: Path, chosen: str) -> str | None:
+    """A line for a manifest whose state was made with another provider than ``chosen`` (a
+    forgotten ``--provider``), else None. Reads the state without changing it."""
+    state = existing_state(out_dir, manifest)
+    made_with = None if state is None else recorded(state, "provider")
+    if made_with is None or made_with == chosen:
+        return None
+    return (
+        f"the state of {manifest.name} was made with the provider {made_with!r}, not "
+        f'{chosen!r}: add --provider {made_with} (or provider = "{made_with}" in '
+        "batchgen.toml)"
+    )
 
 
 def out_dir_shown(out_dir: Path | None, manifest: Path) -> Path:

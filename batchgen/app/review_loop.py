@@ -62,7 +62,10 @@ def absorb_review(store: ManifestStore, out_dir: Path) -> int:
     A workbook unchanged since batchgen wrote it is not read (a 100,000-row one takes a
     while). One that cannot be matched row by row (or cannot be read, or holds a sheet a
     person added) is copied aside under a dated name before anything rewrites it, with a
-    warning naming the copy; what it holds is then not read (the state keeps what it had).
+    warning naming the copy (once per edit); what a workbook that cannot be matched holds is
+    then not read (the state keeps what it had), and each later run says so again until the
+    workbook is fixed or rewritten (a decision left in it would otherwise be ignored
+    silently).
     Other warnings (a value that is not a decision) are logged.
     """
     path = out_dir / XLSX_NAME
@@ -71,7 +74,16 @@ def absorb_review(store: ManifestStore, out_dir: Path) -> int:
         return 0
     known = {job.key for job in store.iter_jobs()}
     found = read_review(path, known, owned_header(store))
-    _keep_aside_if_needed(path, found)
+    if stamp != store.get_meta(_ASIDE_STAMP_META):  # one copy per edit, however many runs
+        _keep_aside_if_needed(path, found)
+        store.set_meta(_ASIDE_STAMP_META, stamp)
+    if found.refused:
+        if stamp == store.get_meta(_REFUSED_STAMP_META):
+            log.warning(
+                "%s; still: fix the workbook, or copy from the one kept aside", found.refused
+            )
+        store.set_meta(_REFUSED_STAMP_META, stamp)
+        return 0  # read again by every run until it is fixed or rewritten, and said each time
     for warning in found.warnings:
         log.warning("%s", warning)
     changed = store.record_decisions(found.decisions)
@@ -89,6 +101,12 @@ def absorb_review(store: ManifestStore, out_dir: Path) -> int:
     if changed:
         log.info("%s: %d decision(s) read from the results", _name(store, out_dir), changed)
     return changed
+
+
+#: The workbook (by stamp) last copied aside, and last refused: a refused workbook is read,
+#: and its refusal said, at every run until a person fixes it or a rewrite replaces it.
+_ASIDE_STAMP_META = "results_xlsx_aside_stamp"
+_REFUSED_STAMP_META = "results_xlsx_refused_stamp"
 
 
 def _name(store: ManifestStore, out_dir: Path) -> str:

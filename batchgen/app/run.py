@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from batchgen.app.outcome import MEANINGS, ended_by, manifest_exit, overall_exit
 from batchgen.app.pictures import hold_bad_pictures
 from batchgen.app.plan import plural
 from batchgen.app.provider import ProviderFactory, provider_factory, provider_of, with_provider
-from batchgen.app.quitting import Closed, RunLine, close_all, quit_on_signal
+from batchgen.app.quitting import Closed, RunLine, close_all, dispatch_signals, quit_on_signal
 from batchgen.app.record import write_results
 from batchgen.app.review_loop import sync_with_review
 from batchgen.config import Settings
@@ -167,7 +165,9 @@ def _prepare(
     store = open_store(state, manifest=path, busy=busy)
     try:
         # a wrong --name-template stops before anything is sent
-        files = file_names(store, settings.output.name_template, manifest.columns, path.name)
+        files = file_names(
+            store, settings.output.name_template, manifest.columns, path.name, unit=info.unit
+        )
         store.acquire_lock()
         store.bind_provider(
             info.name,
@@ -322,13 +322,14 @@ async def run_batch(
         return ExitCode.OK  # only manifests without data rows: nothing to do
     handlers = [attach_run_log(p.out_dir) for p in batch.prepared]
     try:
-        try:
-            await hold_bad_pictures([(p.path.name, p.store) for p in batch.prepared], settings)
-            outcome = await _dispatch(batch, settings, token, install_signals, factory, info)
-        except BatchgenError as exc:  # before the dispatch began: nothing was sent
-            close_all(_lines(batch.prepared), [exc.exit_code] * len(batch.prepared), 0, 0)
-            raise
         with quit_on_signal(enabled=install_signals) as closed:
+            try:
+                await hold_bad_pictures([(p.path.name, p.store) for p in batch.prepared], settings)
+                outcome = await _dispatch(batch, settings, token, closed, factory, info)
+            except BatchgenError as exc:  # before the dispatch began: nothing was sent
+                close_all(_lines(batch.prepared), [exc.exit_code] * len(batch.prepared), 0, 0)
+                raise
+            closed.install()  # (already done as the dispatch's own handlers left)
             code = _finish(batch, outcome, settings, closed, info)
             if settings.output.notify_url:
                 await _notify(settings.output.notify_url, batch, code, info)
@@ -346,7 +347,7 @@ async def _dispatch(
     batch: _Batch,
     settings: Settings,
     token: Token,
-    install_signals: bool,
+    closed: Closed,
     provider: ProviderFactory,
     info: ProviderInfo,
 ) -> _Outcome:
@@ -377,7 +378,7 @@ async def _dispatch(
             close_all(_lines(prepared), [code] * len(prepared), api.requests, api.rate_limited)
 
         ended: BatchgenError | None = None
-        with _signals(dispatcher, quit_now, enabled=install_signals) as received:
+        with dispatch_signals(dispatcher, quit_now, closed) as received:
             progress = Progress(dispatcher, api, settings)
             async with progress:
                 task = asyncio.ensure_future(dispatcher.run())
@@ -420,38 +421,6 @@ async def _await_with_stop_timeout(
             log.error("%s", exc)
         elif not isinstance(exc, AuthError):
             raise exc  # type: ignore[misc]
-
-
-@contextlib.contextmanager
-def _signals(
-    dispatcher: Dispatcher, quit_now: Callable[[int], None], *, enabled: bool
-) -> Iterator[list[int]]:
-    """First SIGINT/SIGTERM: stop gently. Second: close the runs' lines (``quit_now``), exit."""
-    received: list[int] = []
-    if not enabled:
-        yield received
-        return
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        if received:  # the second signal: commit what is queued, record the run, leave now
-            quit_now(128 + signum)
-            os._exit(128 + signum)
-        received.append(signum)
-        log.warning(
-            "%s received: no new submissions; finishing requests in flight "
-            "(send it again to quit at once)",
-            signal.Signals(signum).name,
-        )
-        dispatcher.request_stop(StopReason.SIGNAL)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        yield received
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 def _lines(prepared: Sequence[Prepared]) -> list[RunLine]:

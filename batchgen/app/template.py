@@ -47,6 +47,18 @@ def _sample(field: RequestField) -> str:
     return sample or str(field.default or "")
 
 
+def _by_model(field: RequestField) -> str:
+    """`; 1080p only with grok-imagine-video-1.5, ...` for values some models lack."""
+    if not field.by_model:
+        return ""
+    only: dict[str, list[str]] = {}
+    for value in field.values:
+        models = [model for model, values in field.by_model.items() if value in values]
+        if len(models) < len(field.by_model):
+            only[value] = models
+    return "".join(f"; {value} only with {' or '.join(models)}" for value, models in only.items())
+
+
 def _help(info: ProviderInfo) -> tuple[str, ...]:
     lines = [
         f"How to fill the Manifest sheet (provider: {info.label}; run with --provider {info.name})",
@@ -64,7 +76,7 @@ def _help(info: ProviderInfo) -> tuple[str, ...]:
             empty = f"leave empty for {field.default}{' s' if field.unit == 's' else ''}"
         else:
             empty = f"or leave empty and run with --default-{field.name}"
-        lines.append(f"{field.name}: {allowed} ({empty}).")
+        lines.append(f"{field.name}: {allowed} ({empty}){_by_model(field)}.")
     if info.local_images is not None:
         lines.append(
             f"images: at most {info.images_max} picture per video, its first frame: a URL "

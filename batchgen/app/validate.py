@@ -27,7 +27,7 @@ from batchgen.app.plan import (
     plural,
 )
 from batchgen.app.provider import provider_of
-from batchgen.app.reporting import JSON_VERSION, existing_state
+from batchgen.app.reporting import JSON_VERSION, existing_state, provider_mismatch
 from batchgen.app.review_loop import pending_regenerations
 from batchgen.config import BudgetScope, ManifestSettings, Settings
 from batchgen.errors import ManifestError, UsageError
@@ -456,7 +456,12 @@ def validate_manifests(
         )  # fmt: skip
         if alias is not None:
             aliases[path] = alias.state
-        return held
+        hint = provider_mismatch(out, path, info.name)  # run would refuse it (exit 2)
+        if hint is None:
+            return held
+        said = Problem(path=str(path), row=None, column=None, value=None, message=hint,
+                       severity="warning")  # fmt: skip
+        return replace(held, problems=[said, *held.problems])
 
     result = validate_paths(
         list(paths),

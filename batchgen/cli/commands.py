@@ -31,6 +31,7 @@ from batchgen.cli.options import (
     json_option,
 )
 from batchgen.cli.settings import settings_from_args
+from batchgen.errors import BatchgenError, UsageError
 from batchgen.logs import mask_secret
 
 __all__ = [
@@ -170,12 +171,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.base_url, env_var=info.base_url_env, default=info.default_base_url
     )
     check_transport(base_url)
-    token = load_token(
-        token_file=args.token_file, names=TokenNames(info.token_env, info.token_file_env)
-    )
+    try:
+        token = load_token(
+            token_file=args.token_file, names=TokenNames(info.token_env, info.token_file_env)
+        )
+    except UsageError as exc:  # a forgotten --provider shows first as a missing token
+        raise UsageError("; ".join([str(exc), *_provider_hints(args, info.name)])) from None
     mask_secret(token.reveal())
     settings = settings_from_args(args, base_url=base_url)
     return asyncio.run(run_batch(args.manifests, settings, token, command=args.command_line))
+
+
+def _provider_hints(args: argparse.Namespace, chosen: str) -> list[str]:
+    """What the manifests' states say when they were made with another provider."""
+    from batchgen.app.reporting import provider_mismatch
+    from batchgen.manifest.load import find_manifests
+
+    try:
+        manifests = find_manifests(args.manifests)
+    except BatchgenError:
+        return []
+    hints = (provider_mismatch(args.out, path, chosen) for path in manifests)
+    return [hint for hint in hints if hint is not None]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

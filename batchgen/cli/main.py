@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -95,10 +96,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitCode.OK
         args.command_line = _command_line(argv)
         configure_logging(min(args.verbose, 1) - min(args.quiet, 1))
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except BatchgenError as exc:
         print(f"batchgen: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("batchgen: interrupted", file=sys.stderr)
         return 130
+
+
+def _reader_gone() -> int:
+    """The reader of standard output went away (``batchgen status | head``): no traceback,
+    nothing more written there; 141 as a shell reports a command ended by SIGPIPE. The
+    recipe of Python's ``signal`` documentation ("Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return ExitCode.READER_GONE

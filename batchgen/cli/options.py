@@ -167,6 +167,7 @@ EXIT_MEANINGS: dict[int, str] = {
     ExitCode.DISK_FULL: "stopped: a disk is full (credits may be spent); free space, re-run",
     ExitCode.SIGINT: "interrupted by Ctrl-C (SIGINT); a re-run continues",
     ExitCode.SIGTERM: "stopped by SIGTERM; a re-run continues",
+    ExitCode.READER_GONE: "the reader of the output went away (as with `| head`); any command",
 }
 #: The exit codes of the other commands: each help lists its own command's, never run's.
 VALIDATE_EXITS: dict[int, str] = {

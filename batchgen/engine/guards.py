@@ -38,6 +38,7 @@ class StopReason(StrEnum):
     OUTAGE = "outage"
     DISK_FULL = "disk full"
     STATE_BUSY = "state busy"  # another program held the state's write lock past the deadline
+    NO_ENDPOINT = "no such endpoint"  # a POST met a 404 page: wrong base URL or provider
 
 
 #: ``stop(reason, halt)``: stop submitting; with ``halt`` also cancel everything in flight.

@@ -16,6 +16,7 @@ from batchgen.engine.dispatcher import Dispatcher
 from batchgen.engine.guards import human_duration
 from batchgen.models import JobStatus
 from batchgen.providers.base import Provider
+from batchgen.providers.descriptor import format_usd
 
 __all__ = ["Progress"]
 
@@ -103,15 +104,25 @@ class Progress:
         fields = ("submitted", "completed", "downloaded", "failed", "credits")
         return {f: sum(getattr(r.counters, f) for r in runs) for f in fields}
 
+    def _spent(self, amount: int) -> tuple[str, str]:
+        """``("credits", "300")`` or ``("charged", "$0.30")``: what this run's finished tasks
+        cost, in the provider's billing unit (``amount`` counts its units)."""
+        unit = self.dispatcher.billing.unit
+        if unit.credits:
+            return "credits", str(amount)
+        return "charged", format_usd(unit.usd(amount))
+
     def _draw(self) -> None:
         totals = self._totals()
+        label, spent = self._spent(totals["credits"])
         for bar, name in zip(self._bars, ("submitted", "completed", "downloaded"), strict=True):
             bar.n = totals[name]
-            bar.set_postfix(credits=totals["credits"], refresh=False)
+            bar.set_postfix({label: spent}, refresh=False)
             bar.refresh()
 
     def line(self) -> str:
-        """The heartbeat text: done / failed / in flight / requests / 429s / credits / ETA.
+        """The heartbeat text: done / failed / in flight / requests / 429s / spent / ETA,
+        spent as ``credits 300`` for a provider billing credits, ``charged $0.30`` otherwise.
 
         While API requests keep failing it says so (host, for how long, the last error)
         instead of an ETA: a run that cannot reach the vendor has no estimate.
@@ -121,10 +132,11 @@ class Progress:
         left = max(0, self.total - t["downloaded"] - t["failed"])
         down = self.api.health.down_for(self.api.clock())
         eta = "unknown (the API is not answering)" if down > 0 else self._eta(left, in_flight)
+        label, spent = self._spent(t["credits"])
         line = (
             f"progress: done {t['downloaded']}/{self.total}, failed {t['failed']}, "
             f"in flight {in_flight}, requests {self.api.requests}, "
-            f"429s {self.api.rate_limited}, credits {t['credits']}, ETA {eta}"
+            f"429s {self.api.rate_limited}, {label} {spent}, ETA {eta}"
             f"{self._shared_part()}"
         )
         if down > 0:

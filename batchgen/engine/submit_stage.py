@@ -30,6 +30,7 @@ from batchgen.errors import (
     AmbiguousSubmitError,
     ApiError,
     AuthError,
+    NoSuchEndpointError,
     NotSentError,
     PermanentApiError,
     RateLimitedError,
@@ -325,3 +326,6 @@ class SubmitStage:
             self.control.fail(exc)
         else:
             submit_refused(run, job.key, exc, job.price or 0)
+        if isinstance(exc, NoSuchEndpointError) and not self.control.stop_submitting:
+            log.error("%s: no new submissions this run: %s", run.name, exc)
+            self.control.request_stop(StopReason.NO_ENDPOINT)

@@ -40,6 +40,7 @@ from string import Formatter
 from batchgen.errors import DownloadError, UsageError
 from batchgen.models import Job
 from batchgen.output.sidecar import sidecar_owner, sidecar_path, write_sidecar
+from batchgen.providers.descriptor import CREDIT, BillingUnit
 from batchgen.state.protocol import Store
 
 __all__ = [
@@ -184,7 +185,8 @@ class FileNames:
     ``claim(job, n)`` returns a path relative to the manifest's output folder (POSIX form)
     that no other row owns, and remembers it for this run. ``describe`` writes the sidecar.
     ``jobs()`` gives every row of the state (read at the first claim), so rows that would
-    share a name are known before the first download.
+    share a name are known before the first download. ``unit``: the provider's billing
+    unit, in which the sidecars' costs are counted.
     """
 
     def __init__(
@@ -193,9 +195,11 @@ class FileNames:
         jobs: Callable[[], Iterable[Job]],
         *,
         template: NameTemplate | None = None,
+        unit: BillingUnit = CREDIT,
     ) -> None:
         self.out_dir = out_dir
         self.template = template
+        self.unit = unit
         self._jobs: Callable[[], Iterable[Job]] | None = jobs  # read at the first claim
         self._owners: dict[str, str] = {}
         self._crowded: set[str] = set()
@@ -253,13 +257,19 @@ class FileNames:
 
     def describe(self, job: Job, index: int, path: str, size: int) -> None:
         """Write the sidecar JSON of a verified video (before it takes its final name)."""
-        write_sidecar(self.out_dir / path, job, index=index, size=size)
+        write_sidecar(self.out_dir / path, job, index=index, size=size, unit=self.unit)
 
 
 def file_names(
-    store: Store, template: str | None, columns: Sequence[str], manifest: str
+    store: Store,
+    template: str | None,
+    columns: Sequence[str],
+    manifest: str,
+    *,
+    unit: BillingUnit = CREDIT,
 ) -> FileNames:
-    """The ``FileNames`` of one manifest's run (``store``: its state).
+    """The ``FileNames`` of one manifest's run (``store``: its state; ``unit``: the
+    provider's billing unit).
 
     UsageError when ``template`` is malformed or names a column ``columns`` lacks.
     """
@@ -267,7 +277,7 @@ def file_names(
     if template:
         parsed = NameTemplate.parse(template)
         parsed.check_columns(columns, manifest)
-    return FileNames(store.path.parent, lambda: store.iter_jobs(), template=parsed)
+    return FileNames(store.path.parent, lambda: store.iter_jobs(), template=parsed, unit=unit)
 
 
 def name_notes(template: NameTemplate, jobs: Sequence[Job]) -> list[tuple[Job, str]]:

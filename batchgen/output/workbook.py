@@ -538,7 +538,9 @@ class _Sheets:
         return rows
 
     def runs(self, ws: Worksheet, runs: Sequence[RunInfo]) -> None:
-        """One line per run, oldest first."""
+        """One line per run, oldest first; ``Credits charged`` is left blank for a provider
+        that bills dollars (``run.credits`` then counts micro-dollars), ``Cost (USD)`` is
+        filled for every provider."""
         widths = (6, 20, 20, 10, 9, 30, 10, 11, 15, 11, 10, 8, 80)
         for col, width in enumerate(widths):
             ws.set_column(col, col, width)
@@ -554,8 +556,10 @@ class _Sheets:
                 ws.write_datetime(row, 3, span, self.span)
             self.value(ws, row, 4, run.exit_code)
             self.value(ws, row, 5, run.outcome or "did not finish (killed or still running)")
-            for col, number in enumerate((run.submitted, run.downloaded, run.credits), start=6):
-                ws.write_number(row, col, number, self.top)
+            ws.write_number(row, 6, run.submitted, self.top)
+            ws.write_number(row, 7, run.downloaded, self.top)
+            if self.unit.credits:  # a vendor billing dollars has no credits to show
+                ws.write_number(row, 8, run.credits, self.top)
             ws.write_number(row, 9, round(self.unit.usd(run.credits), 6), self.usd)
             ws.write_number(row, 10, run.requests, self.top)
             ws.write_number(row, 11, run.rate_limited, self.top)

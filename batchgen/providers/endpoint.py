@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -26,11 +27,27 @@ def resolve_base_url(
     return url.rstrip("/")
 
 
+#: A base URL that ends in an API version (``https://api.x.ai/v1``, as OpenAI-style SDKs
+#: write it): batchgen adds ``/v1/...`` itself, so every request would go to ``/v1/v1/...``.
+_VERSION_AT_END = re.compile(r"/v\d+$", re.IGNORECASE)
+
+
 def check_transport(base_url: str) -> None:
-    """Refuse to send the token in clear text anywhere but this machine."""
+    """Refuse to send the token in clear text anywhere but this machine, and a base URL that
+    cannot reach the API's paths. Raises InsecureTransportError or UsageError (exit 2,
+    before anything is sent)."""
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"the API URL {base_url!r} is not an http(s) URL")
+    version = _VERSION_AT_END.search(parts.path.rstrip("/"))
+    if version:
+        # every POST would meet a 404 that proves nothing about money: each row would end
+        # "unknown", possibly charged, until a person checked the vendor's dashboard
+        bare = base_url.rstrip("/")[: -len(version.group())]
+        raise UsageError(
+            f"the API URL {base_url} ends in {version.group()}: batchgen adds the API's "
+            f"paths (/v1/...) itself; use {bare}"
+        )
     if parts.scheme == "https" or _is_loopback(parts.hostname):
         return
     raise InsecureTransportError(

@@ -25,6 +25,7 @@ from batchgen.config import Timeouts
 from batchgen.errors import (
     AmbiguousSubmitError,
     AuthError,
+    NoSuchEndpointError,
     NotSentError,
     PermanentApiError,
     RateLimitedError,
@@ -164,6 +165,13 @@ class HttpClient:
                 f"{self.message(reply)} (HTTP {answer.effective})",
                 status=reply.status,
                 code=answer.code,
+            )
+        if reply.status in (404, 405) and not answer.vendor_json:
+            raise NoSuchEndpointError(
+                f"{self.base_url}{path} answered HTTP {reply.status}{detail(reply)}: no such "
+                f"endpoint there; is the base URL right, and the provider (--provider)? "
+                f"{rule.why}",
+                status=reply.status,
             )
         raise AmbiguousSubmitError(
             f"{where}: HTTP {reply.status}{detail(reply)}; {rule.why}", status=reply.status

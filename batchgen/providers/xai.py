@@ -232,6 +232,7 @@ class XaiClient(HttpClient):
         self._max_picture = max_picture_bytes
         self._uploaded: dict[str, str] = {}  # picture digest -> file id, for this run
         self._backoff = 0.0  # the pause of the next 429 without a hint (0: none met yet)
+        self._backoff_ends = -math.inf  # when the pause of the last doubling ends (clock)
 
     @classmethod
     def from_options(cls, options: ClientOptions) -> XaiClient:
@@ -265,10 +266,19 @@ class XaiClient(HttpClient):
 
     def observed(self, reply: Reply) -> None:
         """The throttle hears every answer; a 429 without any hint gets the contract's
-        backoff (1 s, doubling while 429s follow), not a reseller's minute."""
+        backoff (1 s, doubling while 429s follow), not a reseller's minute.
+
+        A 429 that comes back while the backoff of an earlier one still runs answers a request
+        sent before that pause began (the throttle sends nothing during it): the same burst
+        of refusals, so it does not double the backoff again. Only a 429 to a request sent
+        after the pause does; else a burst of n concurrent requests would wait 2^n seconds.
+        """
         if reply.status == 429 and reply.rate.pause() is None:
-            self._backoff = min(_MAX_BACKOFF, self._backoff * 2 if self._backoff else 1.0)
-            reply = _with_retry_after(reply, self._backoff)
+            now = self.clock()
+            if now >= self._backoff_ends:
+                self._backoff = min(_MAX_BACKOFF, self._backoff * 2 if self._backoff else 1.0)
+                self._backoff_ends = now + self._backoff
+            reply = _with_retry_after(reply, self._backoff_ends - now)
         elif reply.status != 429:
             self._backoff = 0.0
         super().observed(reply)

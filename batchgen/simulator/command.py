@@ -247,7 +247,7 @@ def _banner(config: SimConfig, url: str) -> str:
             f"xAI video API simulator listening on {url}",
             f"  rate limit: {config.rps} request(s) per second per team"
             f" ({config.window_kind} window); {len(config.tokens)} key(s) accepted",
-            f"  base URL: {url}",
+            f"  export XAI_BASE_URL={url}",  # the xAI provider's variable
         ]
     else:
         lines = [

@@ -13,7 +13,10 @@ under the output directory is, in this order of preference:
    ``<stem>-<8 hex of the real path>`` when another manifest of the same name owns the first
    choices (two teams' ``briefs.csv`` in different folders).
 
-A folder holding results or videos but no state is never adopted silently: see
+A state file that names no manifest and holds no row (a first run was killed while making
+it) is taken up by the manifest whose folder it is in (:func:`unfinished`), so a kill at that
+instant never sends the next night to ``<stem>-<extension>``. A folder holding results or
+videos but no state is never adopted silently: see
 :func:`state_path_for` and ``StateConflictError``.
 
 Without ``--out`` (:func:`default_out_dir`), the output directory of a manifest that has no
@@ -24,8 +27,10 @@ the working directory, so a run by hand and a cron line without ``cd`` meet the 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -40,7 +45,9 @@ __all__ = [
     "manifest_identity",
     "never_sent",
     "owner_of",
+    "recorded",
     "state_path_for",
+    "unfinished",
 ]
 
 STATE_FILE = "state.sqlite"
@@ -67,15 +74,39 @@ def _safe_name(text: str) -> str:
 
 def owner_of(state: Path) -> str | None:
     """The manifest path recorded in an existing state file, without creating or changing it."""
+    return recorded(state, "manifest_path")
+
+
+def recorded(state: Path, key: str) -> str | None:
+    """The meta value ``key`` of an existing state file (``provider``, ``manifest_path``...),
+    read-only; None when the file, the value or a readable table is missing."""
     if not state.is_file():
         return None
     try:
-        uri = f"{state.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'manifest_path'").fetchone()
+        with _reading(state) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     except sqlite3.Error:
         return None  # let StateStore.open report the damaged file
     return None if row is None else str(row[0])
+
+
+@contextlib.contextmanager
+def _reading(state: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to read ``state`` (an existing file) without writing it; but a file a
+    killed process left with a hot rollback journal (``state.sqlite-journal``: killed inside
+    its first transaction) cannot be read read-only, so it is opened as any run would open
+    it, which rolls the unfinished transaction back (SQLite's own recovery)."""
+    uri = f"{state.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=10.0)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master").fetchall()
+    except sqlite3.Error:
+        conn.close()
+        if not Path(f"{state}-journal").exists():
+            raise
+        conn = sqlite3.connect(state, timeout=10.0)
+    with closing(conn):
+        yield conn
 
 
 def never_sent(state: Path) -> bool:
@@ -85,8 +116,7 @@ def never_sent(state: Path) -> bool:
     if not state.is_file():
         return False
     try:
-        uri = f"{state.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+        with _reading(state) as conn:
             return conn.execute(EVER_SUBMITTED_SQL).fetchone() is None
     except sqlite3.Error:
         return False
@@ -133,6 +163,27 @@ def state_path_for(out_dir: Path, manifest: Path) -> Path:
             return state
     for name in choices:
         state = Path(out_dir) / name / STATE_FILE
-        if not state.exists():
+        if not state.exists() or unfinished(state):
             return state
     return Path(out_dir) / choices[-1] / STATE_FILE
+
+
+def unfinished(state: Path) -> bool:
+    """True when the state file at ``state`` is one a first run left before it was whole
+    (killed between creating the file and recording its manifest): it names no manifest and
+    holds no row, so nothing in it can be lost or paid twice, and its folder is taken up
+    instead of being passed over for a second one. Read-only; a file that cannot be read,
+    or that holds tables batchgen did not make, is not unfinished."""
+    if not state.is_file():
+        return False
+    try:
+        with _reading(state) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if not tables:
+                return True  # created, then killed before its schema
+            if not {"meta", "jobs"} <= tables:
+                return False
+            owned = conn.execute("SELECT 1 FROM meta WHERE key = 'manifest_path'").fetchone()
+            return owned is None and conn.execute("SELECT 1 FROM jobs LIMIT 1").fetchone() is None
+    except sqlite3.Error:
+        return False

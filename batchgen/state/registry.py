@@ -114,7 +114,9 @@ def locate_state(
     if chosen.exists() or new_state:
         return chosen
     known = registry.lookup(manifest) if registry is not None else None
-    override = "--new-state starts another one (every row is submitted, and paid for, again)"
+    override = (
+        "--new-state starts another one (every row it had sent is submitted, and paid for, again)"
+    )
     if known is not None and known.exists():
         if known.parent.parent.resolve() == Path(out_dir).resolve():
             return known  # the same output folder, reached under another name

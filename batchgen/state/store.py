@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ from pathlib import Path
 from batchgen.errors import StateConflictError, StateError
 from batchgen.models import JobSpec, JobStatus, request_changes
 from batchgen.state.job_columns import load_spec, spec_columns, spec_from
-from batchgen.state.location import STATE_FILE, state_path_for
+from batchgen.state.location import STATE_FILE, manifest_identity, state_path_for
 from batchgen.state.lock import RunLock
 from batchgen.state.origins import OriginRecords
 from batchgen.state.protocol import BusyWait, ManifestStore
@@ -92,6 +93,14 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+def _other_file(recorded: Path, manifest: Path) -> bool:
+    """True when ``recorded`` still exists and is not ``manifest`` under another name."""
+    try:
+        return recorded.exists() and not os.path.samefile(recorded, manifest)
+    except OSError:
+        return False  # the manifest vanished meanwhile: nothing to tell apart
+
+
 class StateStore(Transitions, Queries, RunRecords, OriginRecords):
     """The SQLite state of one manifest. Open with :meth:`open`; use from one thread."""
 
@@ -115,7 +124,8 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
         """Open (creating and migrating if needed) the state at ``path``.
 
         ``manifest``, when given, is recorded as the folder's owner (meta ``manifest_path``)
-        the first time, which :func:`state_path_for` consults. ``clock`` returns aware
+        the first time, which :func:`state_path_for` consults; a state another manifest
+        (still on disk) owns raises StateConflictError (exit 2). ``clock`` returns aware
         datetimes; tests and simulated runs inject one. ``busy``: see ``wait_while_busy``.
         """
         path = Path(path)
@@ -144,14 +154,28 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
         for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
             self._conn.execute(f"PRAGMA {pragma}")
         self._conn.execute("PRAGMA temp_store = MEMORY")  # the sync's scratch table
-        self._migrate()
-        if manifest is not None and self.get_meta("manifest_path") is None:
-            self.set_meta("manifest_path", str(Path(manifest).resolve()))
+        owner = None if manifest is None else manifest_identity(manifest)
+        self._migrate(owner)
+        if owner is None:
+            return
+        recorded = self.get_meta("manifest_path")
+        if recorded is None:
+            self.set_meta("manifest_path", owner)
+        elif recorded != owner and _other_file(Path(recorded), Path(owner)):
+            # two first runs of same-named manifests met on one new file: never share it
+            # (a hard link of the owner is the same file, and continues its state)
+            raise StateConflictError(
+                f"{self.path} is the state of {recorded}, not of {owner}; run again (each "
+                "manifest gets a folder of its own) or give this one another --out"
+            )
 
     def _version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _migrate(self, owner: str | None = None) -> None:
+        """Bring the schema up to date, one transaction per migration. A new state records
+        ``owner`` (its manifest's identity) in the transaction that makes its schema, so a
+        kill can never leave a made state that names no manifest."""
         version = self._version()
         if version > len(MIGRATIONS):
             raise StateError(
@@ -169,6 +193,8 @@ class StateStore(Transitions, Queries, RunRecords, OriginRecords):
                 if self._version() < number:
                     for statement in _statements(script):
                         c.execute(statement)
+                    if number == 1 and owner is not None:
+                        self.set_meta("manifest_path", owner)
                     c.execute(f"PRAGMA user_version = {number}")
 
     def close(self) -> None:

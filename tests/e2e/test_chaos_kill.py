@@ -1,5 +1,11 @@
 """Chaos (opt-in: ``pytest -m chaos``): faults everywhere, SIGKILL at ten random instants.
 
+Every test runs against both dialects of the simulator (``helpers.dialects``: ids
+``[grokimagine-<seed>]`` and ``[xai-<seed>]``), with the same faults in each dialect's terms
+(xAI: its flat 500s, its 429s, failed tasks as 200 + ``status: failed``); the xAI cells run
+fewer rows (its limit is the tighter) with every fault pinned to fire at least once, and check
+that it did. Money is compared in the provider's unit (credits; micro-dollars).
+
 500 rows; the simulator serves 5% 500s, 3% 429 storms, 2% refused connections, 5% transient
 and 2% permanent task failures, 5% truncated downloads and 1% ambiguous drops after the task
 was created. In front of it a hostile gateway (``hostile_vendor.HostileGateway``) adds UTF-8
@@ -9,27 +15,26 @@ answers, and goes away for short outage windows. The runner is killed -9 at ten 
 instants and re-run each time, then run until it exits 0 or 1, the last runs with
 ``--resubmit-unknown``. A duplicate charge must follow an event reported as unknown first.
 
-The budget test runs the same chaos under ``--budget-scope total --max-credits``: the
-vendor's own count of created tasks (each may be charged) never exceeds the budget, and the
-state never reports less than that.
+The budget test runs the same chaos under ``--budget-scope total --max-credits`` (xAI:
+``--max-usd``): the vendor's own count of created tasks (each may be charged) never exceeds the
+budget, and the state never reports less than that.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli_runner import TOKEN, Cli, paid_per_prompt, write_manifest
+from helpers.cli_runner import TOKEN, Cli, kill_at, paid_per_prompt
+from helpers.dialects import DIALECTS, Dialect
 from helpers.hostile_vendor import HostileGateway
 from helpers.simulators import SimulatorFactory
 
-from batchgen.models import CREDITS_PER_TASK, AttemptKind, AttemptOutcome, JobStatus
-from batchgen.simulator import Fault, SimConfig, Simulator
+from batchgen.models import AttemptKind, AttemptOutcome, JobStatus
+from batchgen.simulator import Fault, Simulator
 from batchgen.simulator.files import video_bytes
 from batchgen.state.store import StateStore
 
@@ -59,66 +64,61 @@ GATEWAY: dict[str, float] = {
 }
 
 
-async def _behind_a_gateway(sim: Simulator, seed: int, cli: Cli) -> HostileGateway:
-    gateway = await HostileGateway(sim.url, seed=seed, rates=GATEWAY, outage_duration=0.3).start()
-    cli.env["GROKIMAGINE_BASE_URL"] = gateway.url
+async def _behind_a_gateway(
+    sim: Simulator, dialect: Dialect, seed: int, cli: Cli
+) -> HostileGateway:
+    force = dialect.forced(GATEWAY)
+    gateway = HostileGateway(sim.url, seed=seed, rates=GATEWAY, outage_duration=0.3, force=force)
+    cli.point_at((await gateway.start()).url)
     return gateway
 
 
 async def _chaos_simulator(
-    factory: SimulatorFactory, seed: int, extra: dict[str, Any] | None = None
+    factory: SimulatorFactory, dialect: Dialect, seed: int, extra: dict[str, Any] | None = None
 ) -> Simulator:
-    """A simulator with every fault in ``FAULTS`` (plus ``extra``), tasks of about 0.3 s."""
-    config = SimConfig(
-        tokens=frozenset({TOKEN}),
-        time_scale=0.01,
-        latency_median=30.0,
-        seed=seed,
-        rpm=100_000,
-        **(FAULTS | (extra or {})),
-    )
+    """A simulator speaking ``dialect`` with every fault in ``FAULTS`` (plus ``extra``),
+    tasks of about 0.3 s."""
+    faults = dialect.pinned(FAULTS | (extra or {}))
+    config = dialect.sim_config(TOKEN, seed, time_scale=0.01, latency_median=30.0, **faults)
     return await factory(config)
 
 
 async def _kill_at_random(
     cli: Cli, rng: random.Random, times: int, *args: str, most: float
 ) -> None:
-    """Start ``batchgen run *args`` ``times`` times, each killed -9 after 0.2 to ``most`` s."""
+    """Start ``batchgen run *args`` ``times`` times, each killed -9 after 0.2 to ``most`` s
+    (unless it ended before)."""
     for _ in range(times):
         proc = await cli.start("run", *args)
-        await asyncio.sleep(rng.uniform(0.2, most))  # the kill instant is what is random
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+        await kill_at(proc, rng.uniform(0.2, most))  # the kill instant is what is random
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("dialect", DIALECTS, ids=str)
 async def test_chaos_with_ten_kills(
-    simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
+    simulator_factory: SimulatorFactory, tmp_path: Path, dialect: Dialect, seed: int
 ) -> None:
-    sim = await _chaos_simulator(simulator_factory, seed)
-    write_manifest(tmp_path / "briefs.csv", ROWS)
-    cli = Cli(tmp_path, sim)
-    gateway = await _behind_a_gateway(sim, seed, cli)
+    sim = await _chaos_simulator(simulator_factory, dialect, seed)
+    dialect.manifest(tmp_path / "briefs.csv", dialect.rows(ROWS))
+    cli = dialect.cli(tmp_path, sim)
+    gateway = await _behind_a_gateway(sim, dialect, seed, cli)
     try:
-        await _chaos(cli, seed, tmp_path)
+        await _chaos(cli, dialect, seed, tmp_path)
     finally:
         await gateway.stop()
     assert gateway.mangled and gateway.applied.get("bom") and gateway.applied.get("outage")
+    dialect.assert_every_fault_fired(sim, gateway)
     _check(tmp_path, sim)
-    _check_ledger(tmp_path, sim)
+    _check_ledger(tmp_path, sim, dialect)
 
 
-async def _chaos(cli: Cli, seed: int, tmp_path: Path) -> None:
+async def _chaos(cli: Cli, dialect: Dialect, seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)
-    await _kill_at_random(
-        cli, rng, 10, "briefs.csv", "--rpm", "6000", "--max-attempts", "8", most=3.0
-    )
+    slow, fast = dialect.limit(fast=False), dialect.limit()
+    await _kill_at_random(cli, rng, 10, "briefs.csv", *slow, "--max-attempts", "8", most=3.0)
     code = None
     for _ in range(5):
-        result = await cli.run(
-            "run", "briefs.csv", "--rpm", "100000", "--max-attempts", "8", limit=300
-        )
+        result = await cli.run("run", "briefs.csv", *fast, "--max-attempts", "8", limit=300)
         code = result.code
         if code in (0, 1):
             break
@@ -127,9 +127,8 @@ async def _chaos(cli: Cli, seed: int, tmp_path: Path) -> None:
     # 10%), which leaves the row unknown once more: repeat while any remain, a bounded few times.
     for _ in range(8):
         final = await cli.run(
-            "run", "briefs.csv", "--rpm", "100000", "--max-attempts", "8", "--resubmit-unknown",
-            limit=300,
-        )  # fmt: skip
+            "run", "briefs.csv", *fast, "--max-attempts", "8", "--resubmit-unknown", limit=300
+        )
         assert final.code in (0, 1), final.stderr
         if "unknown" not in _statuses(tmp_path):
             break
@@ -140,51 +139,65 @@ BAD_DOWNLOADS: dict[str, Any] = {"unsized_cut": Fault(rate=0.05), "wrong_type": 
 
 
 @pytest.mark.parametrize("seed", [7, 8, 9])
+@pytest.mark.parametrize("dialect", DIALECTS, ids=str)
 async def test_chaos_with_bad_downloads(
-    simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
+    simulator_factory: SimulatorFactory, tmp_path: Path, dialect: Dialect, seed: int
 ) -> None:
-    sim = await _chaos_simulator(simulator_factory, seed, BAD_DOWNLOADS)
-    write_manifest(tmp_path / "briefs.csv", ROWS)
-    await _chaos(Cli(tmp_path, sim), seed, tmp_path)
+    sim = await _chaos_simulator(simulator_factory, dialect, seed, BAD_DOWNLOADS)
+    dialect.manifest(tmp_path / "briefs.csv", dialect.rows(ROWS))
+    await _chaos(dialect.cli(tmp_path, sim), dialect, seed, tmp_path)
     _check(tmp_path, sim)
     assert sim.stats.faults["unsized_cut"] and sim.stats.faults["wrong_type"]
+    dialect.assert_every_fault_fired(sim)
     videos = list((tmp_path / "outputs" / "briefs" / "videos").glob("*.mp4"))
     assert videos and all(v.read_bytes() == video_bytes() for v in videos)  # whole, and videos
     assert all(v.with_suffix(".json").exists() for v in videos)
 
 
-BUDGET = 2000  # credits: 50 tasks
+BUDGET_TASKS = 50  # the budget: 50 tasks at a row's price (2,000 credits; $20 at xAI)
 
 
 @pytest.mark.parametrize("seed", [4, 5, 6])
+@pytest.mark.parametrize("dialect", DIALECTS, ids=str)
 async def test_chaos_budget_holds_under_ambiguity(
-    simulator_factory: SimulatorFactory, tmp_path: Path, seed: int
+    simulator_factory: SimulatorFactory, tmp_path: Path, dialect: Dialect, seed: int
 ) -> None:
-    sim = await _chaos_simulator(simulator_factory, seed)
-    write_manifest(tmp_path / "briefs.csv", 200)
-    cli = Cli(tmp_path, sim)
-    gateway = await _behind_a_gateway(sim, seed, cli)
-    budget = ("--budget-scope", "total", "--max-credits", str(BUDGET), "--rpm", "6000")
+    sim = await _chaos_simulator(simulator_factory, dialect, seed)
+    dialect.manifest(tmp_path / "briefs.csv", 200)
+    cli = dialect.cli(tmp_path, sim)
+    gateway = await _behind_a_gateway(sim, dialect, seed, cli)
+    price, budget = dialect.price, BUDGET_TASKS * dialect.price
+    limits = ("--budget-scope", "total", *dialect.budget(BUDGET_TASKS), *dialect.limit(fast=False))
     try:
-        await _kill_at_random(cli, random.Random(seed), 4, "briefs.csv", *budget, most=2.0)
+        await _kill_at_random(cli, random.Random(seed), 4, "briefs.csv", *limits, most=2.0)
         for extra in ((), ("--resubmit-unknown",), ("--retry-failed",), ()):
-            result = await cli.run("run", "briefs.csv", *budget, *extra, limit=300)
+            result = await cli.run("run", "briefs.csv", *limits, *extra, limit=300)
             assert result.code in (1, 5) and "Traceback" not in result.stderr, result.stderr
     finally:
         await gateway.stop()
     created = len(sim.stats.tasks)  # every task the vendor created may have been charged
-    charged = sum(record.credits for record in sim.stats.tasks.values())
-    assert 0 < charged <= CREDITS_PER_TASK * created <= BUDGET
-    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+    charged = sum(dialect.charged(record) for record in sim.stats.tasks.values())
+    assert 0 < charged <= price * created <= budget
+    with StateStore.open(_state(tmp_path)) as store:
         spend = store.spend()
         counts = {s: n for s, n in store.counts().items() if n}
     # the state never under-reports
-    assert spend.total >= CREDITS_PER_TASK * created, (spend, counts)
-    assert spend.total <= BUDGET
+    assert spend.total >= price * created, (spend, counts)
+    assert spend.total <= budget
+
+
+def _state(tmp_path: Path) -> Path:
+    """The manifest's one state: ten kills never send it to a second folder (a kill while the
+    first run made its state once did, to ``outputs/briefs-csv``)."""
+    outputs = tmp_path / "outputs"
+    assert sorted(p.name for p in outputs.iterdir()) == ["briefs"]
+    state = outputs / "briefs" / "state.sqlite"
+    assert state.is_file()  # opening it must never be what creates it
+    return state
 
 
 def _statuses(tmp_path: Path) -> set[str]:
-    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+    with StateStore.open(_state(tmp_path)) as store:
         return {status.value for status, n in store.counts().items() if n}
 
 
@@ -192,7 +205,7 @@ AMBIGUOUS = (AttemptOutcome.INTERRUPTED, AttemptOutcome.AMBIGUOUS)
 
 
 def _check(tmp_path: Path, sim: Simulator) -> None:
-    out = tmp_path / "outputs" / "briefs"
+    out = _state(tmp_path).parent
     with StateStore.open(out / "state.sqlite") as store:
         assert store.integrity_ok()
         jobs = {job.key: job for job in store.iter_jobs()}
@@ -224,19 +237,20 @@ def _check(tmp_path: Path, sim: Simulator) -> None:
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
-def _check_ledger(tmp_path: Path, sim: Simulator) -> None:
-    """The per-task ledger against the simulator's own record of the tasks it created."""
-    with StateStore.open(tmp_path / "outputs" / "briefs" / "state.sqlite") as store:
+def _check_ledger(tmp_path: Path, sim: Simulator, dialect: Dialect) -> None:
+    """The per-task ledger against the simulator's own record of the tasks it created, in
+    the provider's unit (``charged_credits`` and ``consumed_credits`` hold it)."""
+    with StateStore.open(_state(tmp_path)) as store:
         logged = {t["task_id"]: t for t in store.task_log()}
         keys = {job.prompt: job.key for job in store.iter_jobs()}
         lost_submits = [a for a in store.attempts() if a["outcome"] in ("interrupted", "ambiguous")]
         lost = {a["key"] for a in lost_submits}
         spend = store.spend()  # what Summary and status show: charged, possibly charged
         assert sum(t["charged_credits"] for t in logged.values()) == spend.charged
-        assert 40 * len(lost_submits) == spend.possible
+        assert dialect.price * len(lost_submits) == spend.possible
     assert logged.keys() <= sim.stats.tasks.keys()
     for task_id, record in sim.stats.tasks.items():
-        if task_id in logged:  # the credits the vendor reported, task by task
-            assert logged[task_id]["consumed_credits"] in (0, record.credits), task_id
+        if task_id in logged:  # what the vendor reported, task by task
+            assert logged[task_id]["consumed_credits"] in (0, dialect.charged(record)), task_id
         else:  # a task batchgen never heard of: its submit was reported as of unknown outcome
             assert keys[record.prompt] in lost, task_id

@@ -53,7 +53,7 @@ async def test_name_template_and_sidecars_end_to_end(make_sim: MakeSim, tmp_path
     sidecar = json.loads((out / "Fall" / "hero-02_1.json").read_text(encoding="utf-8"))
     assert sidecar["key"] == "id:hero-02" and sidecar["video"] == "hero-02_1.mp4"
     assert sidecar["request"] == {"mode": "fun", "prompt": "b", "ratio": "1:1"}
-    assert sidecar["task_id"] and sidecar["credits"] == 40 and sidecar["bytes"] == VIDEO_SIZE
+    assert sidecar["task_id"] and sidecar["task_credits"] == 40 and sidecar["bytes"] == VIDEO_SIZE
     assert sidecar["columns"]["campaign"] == "Fall"
     assert sidecar["created_at"].endswith("Z") and sidecar["completed_at"].endswith("Z")
 

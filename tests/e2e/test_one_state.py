@@ -163,3 +163,25 @@ def test_the_registry_survives_a_damaged_file(tmp_path: Path) -> None:
     registry.record(tmp_path / "x.csv", tmp_path / "out" / "x" / "state.sqlite")
     assert registry.lookup(tmp_path / "x.csv") == (tmp_path / "out" / "x" / "state.sqlite")
     assert os.stat(registry.path).st_size > 0
+
+
+@pytest.mark.parametrize("leftover", ["empty file", "schema, no manifest"])
+async def test_a_first_run_killed_while_making_its_state_keeps_its_folder(
+    tmp_path: Path, vendor: HostileVendor, leftover: str
+) -> None:
+    """A kill between the state file's creation and its owner's record left a state naming
+    no manifest; the next run took ``briefs-csv`` and left ``briefs`` looking empty."""
+    manifest = write_rows(tmp_path / "briefs.csv", 3)
+    out = tmp_path / "outputs"
+    state = out / "briefs" / "state.sqlite"
+    state.parent.mkdir(parents=True)
+    if leftover == "empty file":
+        state.touch()
+    else:
+        StateStore.open(state).close()
+    assert await run([manifest], out, vendor.url) == ExitCode.OK
+    assert [p.name for p in out.iterdir()] == ["briefs"]
+    with StateStore.open(state) as store:
+        assert store.get_meta("manifest_path") == str(manifest.resolve())
+        assert sum(store.counts().values()) == 3
+    assert len(vendor.tasks) == 3

@@ -58,12 +58,14 @@ async def test_a_second_signal_exits_at_once_with_the_run_recorded(
     await _stopping(proc)
     proc.send_signal(second)
     await asyncio.wait_for(proc.wait(), 10)  # prompt: not after the 50 s tasks
-    assert proc.returncode == 128 + second
+    assert proc.stderr is not None
+    said = (await proc.stderr.read()).decode()
+    assert proc.returncode == 128 + second, said
     paid = _paid(sim)
     assert paid >= 5
     with store_of(tmp_path, "dbl") as store:
         run = store.runs()[-1]
-        assert run.ended_at is not None
+        assert run.ended_at is not None, said
         assert run.exit_code == 128 + second
         counts = json.loads(store.get_meta(f"run_counts:{run.run_id}") or "{}")
         rows = store.counts()

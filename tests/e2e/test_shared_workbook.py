@@ -19,12 +19,14 @@ import pytest
 from helpers.records import write_briefs
 
 from batchgen.app.report import rebuild_reports
+from batchgen.app.review_loop import absorb_review
 from batchgen.app.run import run_batch
 from batchgen.cli import parse_args, settings_from_args
 from batchgen.config import DEMO_TOKEN
 from batchgen.errors import ExitCode
 from batchgen.providers.grokimagine import Token
 from batchgen.simulator import Simulator
+from batchgen.state.store import StateStore
 
 
 async def _run(manifest: Path, out: Path, url: str) -> None:
@@ -188,3 +190,37 @@ async def test_a_sheet_the_person_added_keeps_the_workbook_aside(
     assert "Client feedback" in openpyxl.load_workbook(aside, read_only=True).sheetnames
     assert any("'Client feedback'" in r.getMessage() for r in caplog.records)
     assert {row["Key"]: row["Notes"] for row in _sheet(xlsx)[1]}["id:r1"] == "ok"
+
+
+@pytest.mark.parametrize("damage", ["keyless", "twice"])
+async def test_a_workbook_that_cannot_be_read_is_said_at_every_run_until_fixed(
+    night: tuple[Path, Path, Path], caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    """A new user's trial: a regenerate typed in a workbook that could not be matched was
+    warned about once; the next run, with the decision still showing, said nothing."""
+    manifest, out, xlsx = night
+    _edit(xlsx, "Notes", "Decision", {"id:r0": "redo"}, reverse=False)
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book["Results"]
+    header = [c.value for c in sheet[1]]
+    sheet.cell(2, header.index("Decision") + 1, "regenerate")
+    if damage == "keyless":  # a total line typed under the rows
+        sheet.cell(5, header.index("Notes") + 1, "1 to redo")
+    else:
+        sheet.cell(3, header.index("Key") + 1, sheet.cell(2, header.index("Key") + 1).value)
+    book.save(xlsx)
+    caplog.set_level(logging.WARNING, logger="batchgen")
+    with StateStore.open(out / "m" / "state.sqlite") as store:
+        for _ in range(3):  # three nights with nothing else changed: said each time
+            assert absorb_review(store, out / "m") == 0
+        assert "regenerate" not in store.decisions().values()  # not acted on: not read
+    said = [
+        r.getMessage() for r in caplog.records if "decisions and notes not read" in r.getMessage()
+    ]
+    assert len(said) == 3 and "kept aside" in said[0] and "still" in said[2]
+    assert len(list(xlsx.parent.glob("results-kept-*.xlsx"))) == 1  # one copy per edit
+    _report(manifest, out)  # a rewrite replaces it (the copy keeps what was typed): quiet
+    caplog.clear()
+    with StateStore.open(out / "m" / "state.sqlite") as store:
+        absorb_review(store, out / "m")
+    assert not [r for r in caplog.records if "not read" in r.getMessage()]

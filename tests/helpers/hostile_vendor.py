@@ -1,4 +1,5 @@
-"""A misbehaving GrokImagine look-alike for the test suite: one *mode* per kind of fault.
+"""A misbehaving GrokImagine look-alike for the test suite: one *mode* per kind of fault; and
+``HostileGateway``, a misbehaving gateway in front of the simulator (either dialect).
 
 Modelled on public bug reports of APIs behind gateways and CDNs. It listens on 127.0.0.1 only,
 keeps its own truth (which tasks it created and charged, ``paid``), and misbehaves exactly as
@@ -33,6 +34,7 @@ import asyncio
 import codecs
 import itertools
 import json
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -344,17 +346,40 @@ def _bytes(data: bytes) -> Iterable[bytes]:
 
 
 # ==================================================================== a gateway in front
+#: The API routes a gateway forwards, in both of the simulator's dialects (the reseller's and
+#: xAI's); video downloads go to the simulator's CDN directly, as a vendor's links do.
+_API_ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", "/v1/generate"),
+    ("GET", "/v1/status"),
+    ("POST", "/v1/videos/generations"),
+    ("GET", "/v1/videos/{request_id}"),
+    ("POST", "/v1/files"),
+)
+#: An upstream answer to a POST that created a task: the reseller's ``task_id``, xAI's
+#: ``request_id``.
+_CREATED = re.compile(rb'"(task_id|request_id)"')
+#: The modes that replace the answer to a POST that created a task, drawn in this order.
+_CREATED_MODES = ("gateway504", "gateway502", "html200", "truncated", "trickle")
+#: Answers with a readable JSON body worth mangling: 200, and xAI's 202 for a pending video.
+_READABLE = (200, 202)
+#: The largest request body forwarded (xAI's picture upload limit).
+_FORWARDED_BODY = 50_000_000
+
+
 @dataclass
 class HostileGateway:
-    """A misbehaving gateway in front of a real upstream (the simulator), for the chaos suite.
+    """A misbehaving gateway in front of a real upstream (the simulator), for the chaos suite;
+    it speaks whichever dialect the upstream does.
 
     Every API request is forwarded; then, drawn with ``rates`` (probabilities per request):
-    ``bom`` prefixes a good JSON answer with a UTF-8 byte-order mark; ``html200``,
-    ``truncated``, ``gateway502``, ``gateway504`` and ``trickle`` replace the answer to a POST
-    *that created a task* (the upstream's own 200 with a task id) with an unreadable one;
+    ``bom`` prefixes a good JSON answer (200, or xAI's 202) with a UTF-8 byte-order mark;
+    ``html200``, ``truncated``, ``gateway502``, ``gateway504`` and ``trickle`` replace the
+    answer to a POST *that created a task* (the upstream's own 200 with a task or request id)
+    with an unreadable one;
     ``trickle_status`` trickles a status answer; ``outage`` closes the gateway for
-    ``outage_duration`` seconds after answering. ``mangled`` lists the prompts whose created
-    task's answer was replaced (their rows must end ``unknown``, never paid twice silently).
+    ``outage_duration`` seconds after answering. ``force`` names modes applied at their first
+    chance whatever the draw. ``mangled`` lists the prompts whose created task's answer was
+    replaced (their rows must end ``unknown``, never paid twice silently).
     """
 
     upstream: str
@@ -364,11 +389,15 @@ class HostileGateway:
     trickle_every: float = 0.05
     mangled: list[str] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
+    #: modes applied at their first chance whatever the draw (in this order when several
+    #: compete for one answer), so that a run too short for ``rates`` still meets each
+    force: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         import random
 
         self._rng = random.Random(self.seed)
+        self._unforced = list(self.force)
         self._front = HostileVendor(token="")
         self._session: Any = None
         self._outage: asyncio.Future[None] | None = None
@@ -381,9 +410,9 @@ class HostileGateway:
         import aiohttp
 
         self._session = aiohttp.ClientSession(auto_decompress=False)
-        app = web.Application()
-        app.router.add_post("/v1/generate", self._forward)
-        app.router.add_get("/v1/status", self._forward)
+        app = web.Application(client_max_size=_FORWARDED_BODY)
+        for method, path in _API_ROUTES:
+            app.router.add_route(method, path, self._forward)
         front = self._front
         front._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await front._runner.setup()
@@ -396,6 +425,14 @@ class HostileGateway:
         await self._front.stop()
         if self._session is not None:
             await self._session.close()
+
+    def _forced(self, *modes: str) -> str | None:
+        """The first of ``modes`` still to be forced, if any (then counted as applied)."""
+        mode = next((m for m in self._unforced if m in modes), None)
+        if mode is not None:
+            self._unforced.remove(mode)
+            self.applied[mode] = self.applied.get(mode, 0) + 1
+        return mode
 
     def _draw(self, *modes: str) -> str | None:
         for mode in modes:
@@ -423,15 +460,15 @@ class HostileGateway:
         except aiohttp.ClientError:  # the upstream refused or dropped it: a gateway's 502
             return web.Response(status=502, text=_PAGE, content_type="text/html")
         response = await self._mangle(request, status, data, body, passed)
-        if self._draw("outage") and self._outage is None:
+        if (self._forced("outage") or self._draw("outage")) and self._outage is None:
             self._outage = asyncio.ensure_future(self._close_for_a_while())
         return response
 
     async def _mangle(
         self, request: web.Request, status: int, data: bytes, sent: bytes, headers: dict[str, str]
     ) -> web.StreamResponse:
-        created = request.method == "POST" and status == 200 and b'"task_id"' in data
-        mode = self._draw("gateway504", "gateway502", "html200", "truncated", "trickle")
+        created = request.method == "POST" and status == 200 and _CREATED.search(data) is not None
+        mode = (self._forced(*_CREATED_MODES) if created else None) or self._draw(*_CREATED_MODES)
         if created and mode is not None:
             if mode != "trickle":  # a trickle that ends in time is a whole answer
                 self.mangled.append(str(json.loads(sent).get("prompt")))
@@ -441,9 +478,11 @@ class HostileGateway:
                 return await _trickle(request, data, self.trickle_every)
             code = 200 if mode == "html200" else int(mode[-3:])
             return web.Response(status=code, text=_PAGE, content_type="text/html")
-        if request.method == "GET" and status == 200 and self._draw("trickle_status"):
+        readable = status in _READABLE
+        polled = readable and request.method == "GET"
+        if polled and (self._forced("trickle_status") or self._draw("trickle_status")):
             return await _trickle(request, data, self.trickle_every)
-        if status == 200 and self._draw("bom"):
+        if readable and (self._forced("bom") or self._draw("bom")):
             data = codecs.BOM_UTF8 + data
         return _raw(status, data, headers)
 

@@ -286,3 +286,18 @@ def test_a_missing_manifest_is_named_once_by_run_and_report(
     assert code != ExitCode.OK and "nosuch.csv" in err
     skipped = next(line for line in err.splitlines() if "skipped" in line)
     assert skipped.count("nosuch.csv") == 1, skipped
+
+
+def test_the_xai_templates_help_says_which_values_need_which_model(tmp_path: Path) -> None:
+    """A new user's trial: the help row offered 1080p, which validate then refused for the
+    default model. A value some models lack says which models take it; others say nothing."""
+    from batchgen.providers.xai import XAI
+
+    path = tmp_path / "x.xlsx"
+    write_template(path, provider=XAI)
+    lines = [row[0] for row in openpyxl.load_workbook(path)["Help"].iter_rows(values_only=True)]
+    (resolution,) = [line for line in lines if str(line).startswith("resolution:")]
+    assert "1080p only with grok-imagine-video-1.5" in resolution
+    assert "720p only" not in resolution  # every model takes it
+    (ratio,) = [line for line in lines if str(line).startswith("ratio:")]
+    assert "only with" not in ratio  # a field without models' lists

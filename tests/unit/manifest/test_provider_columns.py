@@ -170,15 +170,24 @@ def test_a_bad_local_picture_is_a_row_error_before_anything_is_paid(
     assert "row 2, column 'images'" in error and wanted in error
 
 
-def test_an_unreadable_local_picture_is_a_row_error(tmp_path: Path) -> None:
-    picture = tmp_path / "p.png"
-    picture.write_bytes(PNG)
-    picture.chmod(0)
-    if os.access(picture, os.R_OK):
-        pytest.skip("running as a user who reads every file")
-    path = _csv(tmp_path / "m.csv", ["prompt", "images"], ["a fox", "p.png"])
-    (error,) = _errors(read_manifest(path, provider=XAI))
-    assert "cannot read the picture" in error
+@pytest.mark.parametrize("kind", ["symlink loop", "under a file", "no permission"])
+def test_an_unreadable_local_picture_is_a_row_error(tmp_path: Path, kind: str) -> None:
+    """Every way the system refuses to read the file; root (as in CI) reads a chmod 0 file,
+    so the first two are failures no user escapes."""
+    name = {"symlink loop": "p.png", "under a file": "p.png/q.png", "no permission": "p.png"}
+    if kind == "symlink loop":
+        (tmp_path / "p.png").symlink_to(tmp_path / "p.png")
+    else:
+        (tmp_path / "p.png").write_bytes(PNG)
+        (tmp_path / "p.png").chmod(0 if kind == "no permission" else 0o644)
+    readable = kind == "no permission" and os.access(tmp_path / "p.png", os.R_OK)
+    path = _csv(tmp_path / "m.csv", ["prompt", "images"], ["a fox", name[kind]])
+    errors = _errors(read_manifest(path, provider=XAI))
+    if readable:  # root reads it: then it is a good picture, and the row is valid
+        assert errors == []
+    else:
+        (error,) = errors
+        assert "row 2, column 'images'" in error and "cannot read the picture" in error
 
 
 def test_an_oversized_local_picture_is_a_row_error(

@@ -6,6 +6,7 @@ import datetime as dt
 import email.utils
 import logging
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,23 @@ def test_token_file_must_not_be_readable_by_others(tmp_path: Path) -> None:
 )
 def test_transport_allowed(url: str) -> None:
     check_transport(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [
+        ("https://api.x.ai/v1", "https://api.x.ai"),  # as xAI's OpenAI-style SDKs write it
+        ("http://127.0.0.1:8090/v1/", "http://127.0.0.1:8090"),
+        ("https://proxy.example.com/grok/V2", "https://proxy.example.com/grok"),
+    ],
+)
+def test_a_base_url_ending_in_an_api_version_is_refused_before_sending(url: str, fix: str) -> None:
+    """A new user's trial: ``--base-url .../v1`` sent every POST to ``/v1/v1/...``; each 404
+    proved nothing, so every row ended unknown and possibly charged."""
+    with pytest.raises(UsageError, match=f"use {re.escape(fix)}$"):
+        check_transport(url)
+    check_transport(fix)  # and the fix it names is taken
+    check_transport("https://proxy.example.com/v1x")  # a path that merely starts so is not
 
 
 def test_token_refused_over_plain_http_to_a_remote_host() -> None:

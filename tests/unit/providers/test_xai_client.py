@@ -220,15 +220,17 @@ async def test_a_refused_request_names_the_vendors_words_in_either_shape(
             await api.submit(SPEC)
 
 
-async def test_a_429_without_a_hint_waits_one_second_then_two(vendor: Any) -> None:
+async def test_a_429_without_a_hint_waits_one_second_then_two(vendor: Any, fake_clock: Any) -> None:
     url = await vendor(_answering({"error": "slow down"}, 429))
     seen: list[RateInfo] = []
-    async with _client(url, on_response=lambda rate, status: seen.append(rate)) as api:
+    hook = lambda rate, status: seen.append(rate)  # noqa: E731
+    async with _client(url, on_response=hook, clock=fake_clock) as api:
         waits = []
         for _ in range(3):
             with pytest.raises(RateLimitedError) as caught:
                 await api.submit(SPEC)
             waits.append(caught.value.retry_after)
+            fake_clock.advance(caught.value.retry_after)  # each sent once the pause is over
     assert waits == [1.0, 2.0, 4.0]  # the contract: back off exponentially from 1 s
     assert [rate.retry_after for rate in seen] == [1.0, 2.0, 4.0]  # the throttle pauses so
 
