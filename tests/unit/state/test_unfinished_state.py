@@ -7,6 +7,7 @@ and paid for the manifest under ``outputs/briefs-csv``, while ``outputs/briefs``
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -109,23 +110,20 @@ def test_a_state_of_another_manifest_on_disk_is_never_shared(
         assert store.get_meta("manifest_path") == manifest_identity(tmp_path / "briefs.csv")
 
 
-def _killed_inside_its_first_transaction(state: Path) -> None:
-    """A child process writes the file's first transaction and dies before its commit: the
-    file keeps a hot rollback journal (seen in the chaos suite: a 4,096-byte state.sqlite
-    beside state.sqlite-journal), which a read-only connection cannot read."""
-    import os
-
+def _killed_inside_a_transaction(state: Path, table: str) -> None:
+    """A child process creates ``table`` and fills it, then dies before its commit: the file
+    keeps a hot rollback journal (seen in the chaos suite: a 4,096-byte state.sqlite beside
+    state.sqlite-journal), which a read-only connection cannot read."""
     pid = os.fork()
     if pid == 0:  # the child: as a killed run, no commit, no cleanup
         conn = sqlite3.connect(state, isolation_level=None)
         conn.execute("PRAGMA cache_size = 1")  # spill pages to the file before the commit
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.executemany(
-            "INSERT INTO meta VALUES (?, ?)", [(str(i), "x" * 500) for i in range(200)]
-        )
+        conn.execute(f"CREATE TABLE {table} (key TEXT, value TEXT)")
+        conn.executemany(f"INSERT INTO {table} VALUES (?, ?)", [("k", "x" * 500)] * 200)
         os._exit(0)
     os.waitpid(pid, 0)
+    assert Path(f"{state}-journal").exists()
 
 
 def test_a_state_killed_inside_its_first_transaction_is_taken_up(
@@ -133,8 +131,7 @@ def test_a_state_killed_inside_its_first_transaction_is_taken_up(
 ) -> None:
     state = tmp_path / "outputs" / "briefs" / "state.sqlite"
     state.parent.mkdir(parents=True)
-    _killed_inside_its_first_transaction(state)
-    assert Path(f"{state}-journal").exists()
+    _killed_inside_a_transaction(state, "meta")
     assert state_path_for(tmp_path / "outputs", manifest) == state
     with StateStore.open(state, manifest=manifest) as store:
         assert store.get_meta("manifest_path") == manifest_identity(manifest)
@@ -150,17 +147,6 @@ def test_an_owned_state_with_a_hot_journal_is_still_known_as_its_own(
     with closing(sqlite3.connect(state)) as conn, conn:
         conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute("INSERT INTO meta VALUES ('manifest_path', ?)", (manifest_identity(manifest),))
-    import os
-
-    pid = os.fork()
-    if pid == 0:
-        conn = sqlite3.connect(state, isolation_level=None)
-        conn.execute("PRAGMA cache_size = 1")
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("CREATE TABLE filler (x TEXT)")
-        conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 200)
-        os._exit(0)
-    os.waitpid(pid, 0)
-    assert Path(f"{state}-journal").exists()
+    _killed_inside_a_transaction(state, "filler")
     assert owner_of(state) == manifest_identity(manifest)
     assert state_path_for(tmp_path / "outputs", manifest) == state
