@@ -13,8 +13,10 @@ requests (:mod:`batchgen.state.generated`) closes that gap:
   manifest's state (which still says so, or is gone) is not sent, with a message naming the
   manifest, its row, the task and when, unless ``--allow-regenerate`` (:func:`hold_copies`);
 * the record is kept current: a run writes its state's generated rows into it before anything
-  is sent and at its end (:func:`record_state`), and each task as its id is committed
-  (:func:`task_recorder`).
+  is sent and at its end (:func:`record_state`), and each row as it is generated
+  (:class:`TaskRecorder`): its intent in the same turn as the state's commit of it, before
+  its POST leaves, and its task id as that is committed. A kill at any point after a row's
+  intent therefore leaves the row in the record, and its state says whether it was sent.
 
 ``validate`` shows the same (:func:`check_copies`).
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +42,12 @@ from batchgen.state.registry import Registry
 
 __all__ = [
     "Alias",
+    "TaskRecorder",
     "check_copies",
     "find_alias",
     "hold_copies",
     "record_state",
     "state_or_alias",
-    "task_recorder",
 ]
 
 log = logging.getLogger("batchgen")
@@ -150,16 +152,26 @@ def record_state(record: GenerationRecord, store: ManifestStore, path: Path) -> 
         record.mark_synced(state, newest)
 
 
-def task_recorder(
-    record: GenerationRecord, store: ManifestStore, path: Path
-) -> Callable[[Job, str], None]:
-    """What the engine calls as each task id is committed: the task joins the record."""
-    state, manifest = str(store.path.resolve()), manifest_identity(path)
+class TaskRecorder:
+    """What the engine tells as rows are generated (``ManifestRun.on_generated``: a row's
+    intent, task id None, before its POST; its task id once committed), written into the record
+    by :meth:`flush` once per state commit (``ManifestRun.on_commit``), in one transaction.
+    Never raises (the record warns once when it cannot be used)."""
 
-    def on_task(job: Job, task_id: str) -> None:
-        record.add([dataclasses.replace(_generation(job, state, manifest), task_id=task_id)])
+    def __init__(self, record: GenerationRecord, store: ManifestStore, path: Path) -> None:
+        self.record = record
+        self.state, self.manifest = str(store.path.resolve()), manifest_identity(path)
+        self._told: list[Generation] = []
 
-    return on_task
+    def __call__(self, job: Job, task_id: str | None) -> None:
+        """Note ``job`` as generated (``task_id`` None: its POST is about to leave)."""
+        told = _generation(job, self.state, self.manifest)
+        self._told.append(dataclasses.replace(told, task_id=task_id))
+
+    def flush(self) -> None:
+        """Write what was told since the last flush."""
+        told, self._told = self._told, []
+        self.record.add(told)
 
 
 def _elsewhere(

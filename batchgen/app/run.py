@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from batchgen import __version__
-from batchgen.app.copies import hold_copies, record_state, state_or_alias, task_recorder
+from batchgen.app.copies import TaskRecorder, hold_copies, record_state, state_or_alias
 from batchgen.app.outcome import MEANINGS, ended_by, manifest_exit, overall_exit
 from batchgen.app.pictures import hold_bad_pictures
 from batchgen.app.plan import plural
@@ -205,7 +205,8 @@ def _prepare(
     out_dir = store.path.parent
     run = ManifestRun(name=path.name, store=store, out_dir=out_dir, files=files)
     if record is not None:
-        run.on_task = task_recorder(record, store, path)
+        run.on_generated = recorder = TaskRecorder(record, store, path)
+        run.on_commit = recorder.flush
     return Prepared(path=path, out_dir=out_dir, store=store, run_id=run_id, run=run)
 
 

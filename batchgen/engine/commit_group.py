@@ -71,6 +71,10 @@ class CommitGroup:
         self._queued: list[tuple[Move, asyncio.Future[str | None], _Hook]] = []
         self._timer: asyncio.TimerHandle | None = None
         self.busy: Callable[[], bool] = lambda: True
+        #: called once after each commit, after its moves' ``on_made`` hooks and before any
+        #: caller resumes (the per-user record of generated requests writes what they told it
+        #: in one transaction); must not raise
+        self.after_commit: Callable[[], None] | None = None
         self.commits = 0
 
     async def move(
@@ -128,8 +132,12 @@ class CommitGroup:
                 done.exception()  # its caller raises it; a cancelled one is not warned about
             return
         self.commits += 1
-        for (_, done, on_made), answer in zip(live, answers, strict=True):
+        made = [(done, answer) for (_, done, _), answer in zip(live, answers, strict=True)]
+        for (_, _, on_made), (_, answer) in zip(live, made, strict=True):
             if answer is None and on_made is not None:
                 on_made()
+        if self.after_commit is not None:
+            self.after_commit()
+        for done, answer in made:
             if not done.done():
                 done.set_result(answer)

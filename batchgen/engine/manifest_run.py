@@ -67,10 +67,20 @@ class ManifestRun:
     retry: deque[tuple[float, Job]] = field(default_factory=deque)  # (not before, job)
     exhausted: bool = False
     files: VideoFiles | None = None  # None: hashed names, no sidecars (library use)
-    # told (row, task id) right after a task id is committed; must not raise
-    on_task: Callable[[Job, str], None] | None = None
+    #: told (row, None) right after a submit's intent is committed, before its POST leaves,
+    #: and (row, task id) right after its task id is; must not raise (the per-user record of
+    #: generated requests, see ``app/copies.py``)
+    on_generated: Callable[[Job, str | None], None] | None = None
+    #: called once after each commit of this manifest's group (the record's write of what
+    #: ``on_generated`` was told); must not raise
+    on_commit: Callable[[], None] | None = None
     #: the rows of this manifest that move together share one commit (engine/commit_group)
     commits: CommitGroup = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.commits = CommitGroup(self.store)
+        self.commits.after_commit = self._after_commit
+
+    def _after_commit(self) -> None:
+        if self.on_commit is not None:
+            self.on_commit()

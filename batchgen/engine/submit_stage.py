@@ -252,7 +252,7 @@ class SubmitStage:
         async with self.control.api_slot() as may_send:
             if not may_send or self.control.past_deadline:  # the deadline came while this
                 return None  # submit queued: the row stays pending (the budget counted it)
-            await self._intent(run, key)
+            await self._intent(run, job)
             mark = SendMark()
             try:
                 task_id = await self.api.submit(job.spec(), mark=mark)
@@ -296,22 +296,33 @@ class SubmitStage:
     @staticmethod
     def _task_committed(run: ManifestRun, job: Job, task_id: str) -> Callable[[], None]:
         """What follows the commit of a task id, even when a halt cancelled the submit
-        meanwhile: the run's count, and ``run.on_task`` (the per-user record of generated
+        meanwhile: the run's count, and ``run.on_generated`` (the per-user record of generated
         requests)."""
         count = run.counters.counting("submitted")
 
         def made() -> None:
             count()
-            if run.on_task is not None:
-                run.on_task(job, task_id)
+            if run.on_generated is not None:
+                run.on_generated(job, task_id)
 
         return made
 
     @staticmethod
-    async def _intent(run: ManifestRun, key: str) -> None:
-        """Commit the row's SUBMITTING (its intent) before its POST, in the current group."""
+    async def _intent(run: ManifestRun, job: Job) -> None:
+        """Commit the row's SUBMITTING (its intent) before its POST, in the current group; the
+        per-user record is told in the same turn, so a copy of the manifest run after a kill
+        anywhere past this point finds the row (``run.on_generated``)."""
+        key = job.key
+        told = run.on_generated
+
+        def made() -> None:
+            if told is not None:
+                told(job, None)
+
         try:
-            await run.commits.move(key, JobStatus.SUBMITTING, error_kind=None, error_message=None)
+            await run.commits.move(
+                key, JobStatus.SUBMITTING, error_kind=None, error_message=None, on_made=made
+            )
         except asyncio.CancelledError:
             # halted while the intent was committed: its POST never left, so the row is as
             # it was (a move still queued was dropped with the caller)

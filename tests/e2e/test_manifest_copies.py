@@ -5,20 +5,24 @@ Seen: ``briefs (1).csv`` (a browser's re-download) beside ``briefs.csv``, a rena
 Now a rename or a hard link continues the existing state (and says so), a copy's rows already
 generated are held with a message naming where they were made (``--allow-regenerate`` sends
 them), and ``validate`` shows the same. Variants: a same-content file in another folder, a
-copy with a row added, a copy whose original's state was deleted.
+copy with a row added, a copy whose original's state was deleted, a copy killed after its
+tasks were made and before the record was told.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers.hostile_vendor import HostileVendor
+from helpers.hostile_vendor import HostileVendor, Task
 
 from batchgen.app.run import run_batch
 from batchgen.app.validate import validate_manifests
@@ -27,6 +31,7 @@ from batchgen.config import RetryPolicy
 from batchgen.errors import ExitCode
 from batchgen.models import JobStatus
 from batchgen.providers.grokimagine import Token
+from batchgen.state.generated import RECORD_FILE, Generation, GenerationRecord
 from batchgen.state.registry import Registry
 from batchgen.state.store import StateStore
 
@@ -173,3 +178,51 @@ async def test_a_copy_whose_original_state_is_gone_is_still_held(
     shutil.copyfile(original, copy)
     assert await _run(copy, out, vendor.url) == ExitCode.ATTENTION
     assert len(vendor.tasks) == 2
+
+
+async def test_a_copy_killed_before_the_record_held_its_tasks_is_not_paid_again(
+    tmp_path: Path, vendor: HostileVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the chaos suite: the copy's run committed its task ids to its state and was
+    killed before the per-user record held them; the original, run next, paid again. The
+    record now holds each row's intent before its POST leaves, so the original's run finds
+    the rows (its state says they were sent) whatever the record was not told after."""
+    out = tmp_path / "outputs"
+    original = _manifest(tmp_path / "briefs.csv", 3)
+    copy = tmp_path / "briefs (1).csv"
+    shutil.copyfile(original, copy)
+    add = GenerationRecord.add
+
+    def killed_after_the_post(self: GenerationRecord, generations: Iterable[Generation]) -> None:
+        add(self, [g for g in generations if g.task_id is None])  # no task id reached it
+
+    with monkeypatch.context() as patched:
+        patched.setattr(GenerationRecord, "add", killed_after_the_post)
+        assert await _run(copy, out, vendor.url) == ExitCode.OK
+    assert len(vendor.tasks) == 3
+    assert await _run(original, out, vendor.url) == ExitCode.ATTENTION  # held, not paid
+    assert len(vendor.tasks) == 3
+
+
+async def test_each_post_leaves_after_the_record_names_its_row(
+    tmp_path: Path, vendor: HostileVendor
+) -> None:
+    """A variant: a kill while a POST is out (the copy's state says SUBMITTING, then unknown)
+    leaves the row in the record too, so the other sheet holds it; checked at the moment
+    each POST reaches the vendor."""
+    out = tmp_path / "outputs"
+    copy = _manifest(tmp_path / "briefs (1).csv", 4)
+    record_file = Path(os.environ["BATCHGEN_HOME"]) / RECORD_FILE
+    recorded_when_posted: list[bool] = []
+    create = vendor._create
+
+    def create_and_look(body: dict[str, Any]) -> Task:
+        key = "id:r" + str(body["prompt"]).rsplit(" ", 1)[1]
+        with contextlib.closing(sqlite3.connect(record_file)) as conn:
+            keys = {row[0] for row in conn.execute("SELECT key FROM generated")}
+        recorded_when_posted.append(key in keys)
+        return create(body)
+
+    vendor._create = create_and_look  # type: ignore[method-assign]
+    assert await _run(copy, out, vendor.url) == ExitCode.OK
+    assert recorded_when_posted == [True] * 4

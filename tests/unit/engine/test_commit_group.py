@@ -346,22 +346,40 @@ class BurstVendor(HaltingVendor):
         return await super().submit(spec, mark=mark)
 
 
-async def test_every_task_id_committed_is_told_to_on_task_when_the_run_halts(
+async def test_every_row_generated_is_told_to_on_generated_when_the_run_halts(
     tmp_path: Path,
 ) -> None:
-    # on_task keeps the per-user record of generated requests (a copy of the sheet must not
-    # pay again): a task id committed after its caller was cancelled must reach it too.
+    # on_generated keeps the per-user record of generated requests (a copy of the sheet must
+    # not pay again): every intent is told before its POST leaves, and a task id committed
+    # after its caller was cancelled is told too, each written by on_commit after its commit.
     store = make_store(tmp_path, 6)
     vendor = BurstVendor(halt_at=2, burst=3)  # halted as the second task id comes back
     settings = Settings.from_options(base_url="http://vendor.invalid", rpm=100_000)
     throttle = Throttle(100_000, window=60.0)
     run = ManifestRun(name="briefs", store=store, out_dir=tmp_path / "out")
-    told: list[tuple[str, str]] = []
-    run.on_task = lambda job, task_id: told.append((job.key, task_id))
+    told: list[tuple[str, str | None]] = []
+    written: list[tuple[str, str | None]] = []
+    run.on_generated = lambda job, task_id: told.append((job.key, task_id))
+
+    def on_commit() -> None:
+        written.extend(told)
+        told.clear()
+
+    run.on_commit = on_commit
+    sent: list[str] = []
+    submit = vendor.submit
+
+    async def seen_first(spec: JobSpec, *, mark: SendMark | None = None) -> str:
+        assert (spec.key, None) in written  # the intent was written before the POST
+        sent.append(spec.key)
+        return await submit(spec, mark=mark)
+
+    vendor.submit = seen_first  # type: ignore[method-assign]
     async with aiohttp.ClientSession() as cdn:
         dispatcher = Dispatcher([run], api=vendor, throttle=throttle, cdn=cdn, settings=settings)
         vendor.halt = lambda: dispatcher.control.stop(StopReason.SIGNAL, True)
         await dispatcher.run()
     committed = sorted((j.key, j.task_id) for j in store.iter_jobs() if j.task_id)
     assert len(committed) >= 2  # those in hand when the run halted were kept...
-    assert sorted(told) == committed  # ... and each was recorded
+    assert sorted(w for w in written if w[1] is not None) == committed  # ... each recorded
+    assert sent and not told  # and nothing told was left unwritten
