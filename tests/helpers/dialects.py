@@ -15,6 +15,9 @@ What differs between the dialects when batchgen runs against the simulator, in o
   ``charged(record)``: what the simulator billed for one task, in that unit; ``budget(n)``:
   the option that allows ``n`` such tasks (``--max-credits``; ``--max-usd``).
 * ``rows(n)``: how many of a test's ``n`` rows this dialect runs (xAI's limit is the tighter).
+* ``own_faults``: the task faults only this dialect's answers can express (xAI: a request that
+  ends ``expired``, a video withheld by moderation, a reported cost unlike the table's, a
+  running request answered 200 instead of 202), at rates for the chaos runs.
 * ``pinned(faults)``: the faults, each also made to fire at a fixed early ordinal when
   ``pin_faults`` (a dialect that runs fewer rows must still meet every fault), and
   ``forced(modes)`` the hostile gateway's modes to force likewise;
@@ -60,6 +63,7 @@ class Dialect:
     slow_limit: tuple[str, ...]
     row_share: float = 1.0
     pin_faults: bool = False
+    own_faults: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.name
@@ -168,5 +172,11 @@ XAI = Dialect(
     slow_limit=("--rps", str(XAI_RPS // 4)),
     row_share=0.2,
     pin_faults=True,
+    own_faults={
+        "task_expired": Fault(rate=0.02),
+        "moderated": Fault(rate=0.02),
+        "cost_mismatch": Fault(rate=0.03),
+        "pending_200": Fault(rate=0.05),
+    },
 )
 DIALECTS: tuple[Dialect, ...] = (GROKIMAGINE, XAI)
