@@ -24,6 +24,7 @@ requests (:mod:`batchgen.state.generated`) closes that gap:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,7 @@ from batchgen.manifest.model import Manifest, Problem, display_path
 from batchgen.manifest.values import request_key
 from batchgen.models import Job, JobSpec
 from batchgen.state.generated import GENERATED, Generation, GenerationRecord, still_generated
+from batchgen.state.job_columns import iso
 from batchgen.state.location import default_out_dir, manifest_identity, state_path_for
 from batchgen.state.protocol import ManifestStore
 from batchgen.state.registry import Registry
@@ -136,20 +138,27 @@ def _generation(job: Job, state: str, manifest: str) -> Generation:
 
 
 def record_state(record: GenerationRecord, store: ManifestStore, path: Path) -> None:
-    """Write the rows ``store`` generated (since the last time) into ``record``."""
+    """Write the rows ``store`` generated (since the last time) into ``record``: only the
+    rows updated at or after the newest one recorded are read from the state, so a run that
+    changed nothing reads the few rows of that last moment and rewrites nothing."""
     state, manifest = str(store.path.resolve()), manifest_identity(path)
-    since = record.synced_through(state)
+    since = _moment(record.synced_through(state))
     newest, found = since, []
-    for job in store.iter_jobs(GENERATED):
-        stamp = job.updated_at.isoformat() if job.updated_at is not None else None
-        if since is not None and stamp is not None and stamp < since:
-            continue
+    for job in store.iter_jobs(GENERATED, updated_since=since):
         found.append(_generation(job, state, manifest))
-        if stamp is not None and (newest is None or stamp > newest):
-            newest = stamp
+        if job.updated_at is not None and (newest is None or job.updated_at > newest):
+            newest = job.updated_at
     record.add(found)
-    if newest is not None:
-        record.mark_synced(state, newest)
+    if newest is not None and newest != since:
+        record.mark_synced(state, iso(newest))
+
+
+def _moment(stamp: str | None) -> dt.datetime | None:
+    """The time ``synced_through`` wrote (ISO text), or None (then every row is read)."""
+    try:
+        return None if stamp is None else dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
 
 
 class TaskRecorder:

@@ -68,8 +68,8 @@ async def hold_bad_pictures(stores: Sequence[tuple[str, ManifestStore]], setting
     waiting = {
         name: [
             job
-            for job in store.iter_jobs(in_manifest_only=True)
-            if job.status is JobStatus.PENDING and job.images
+            for job in store.iter_jobs((JobStatus.PENDING,), in_manifest_only=True)
+            if job.images
         ]
         for name, store in stores
     }

@@ -10,6 +10,7 @@ server) is one new module implementing :class:`ManifestStore` plus one line in `
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ class Store(Protocol):
         statuses: Collection[JobStatus] | None = None,
         *,
         in_manifest_only: bool = False,
+        updated_since: dt.datetime | None = None,
         batch: int = 1000,
     ) -> Iterator[Job]: ...
 

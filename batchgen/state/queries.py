@@ -12,7 +12,14 @@ from typing import Any
 
 from batchgen.errors import StateError
 from batchgen.models import Job, JobSpec, JobStatus
-from batchgen.state.job_columns import JOB_COLUMNS, job_from, parse_ts, spec_columns, spec_from
+from batchgen.state.job_columns import (
+    JOB_COLUMNS,
+    iso,
+    job_from,
+    parse_ts,
+    spec_columns,
+    spec_from,
+)
 from batchgen.state.rows import dicts, qmarks
 from batchgen.state.schema import SPEND_SQL
 from batchgen.state.spend import Spend
@@ -41,14 +48,20 @@ class Queries(SqliteBase):
         statuses: Collection[JobStatus] | None = None,
         *,
         in_manifest_only: bool = False,
+        updated_since: dt.datetime | None = None,
         batch: int = 1000,
     ) -> Iterator[Job]:
-        """Rows in the manifest by row number, then deleted rows by row; ``batch`` at a time."""
+        """Rows in the manifest by row number, then deleted rows by row; ``batch`` at a time.
+        ``statuses``: only rows in one of them; ``updated_since``: only rows whose
+        ``updated_at`` is at or after it (filtered in SQL: the rows left out are never built)."""
         where, params = "", []
         if statuses is not None:
             params = sorted({JobStatus(s).value for s in statuses})
             # unary + keeps the planner on the (in_manifest, row) index that the pages follow
             where = f"AND +status IN ({qmarks(len(params))})"
+        if updated_since is not None:
+            where += " AND updated_at >= ?"  # fixed-width UTC text: text order is time order
+            params.append(iso(updated_since))
         for flag in (1,) if in_manifest_only else (1, 0):
             cursor = _FIRST
             while page := self._page(where, [flag, *params, *cursor, batch]):

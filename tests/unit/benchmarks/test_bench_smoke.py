@@ -205,6 +205,22 @@ def test_bench_run_each_part_runs_alone(
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
+def test_bench_run_noop_builds_a_done_state_then_reuses_it(tmp_path: Path) -> None:
+    keep = tmp_path / "kept"
+    names = {f"no-op re-run of 100 done rows, run {i}" for i in (1, 2, 3)}
+    for _ in range(2):  # built the first time, reused as kept the second
+        table = _table(
+            _bench("bench_run.py", "--smoke", "--noop", "--keep", str(keep), cwd=tmp_path)
+        )
+        assert set(table) == names
+        for name, cells in table.items():
+            assert cells[1] == "100/100" and cells[6] == "0.00", (name, cells)  # sent nothing
+            assert "exit" not in cells[-1] and cells[10] != "-", (name, cells)
+    assert len(list(keep.glob("noop_*/bench.csv"))) == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
 def test_bench_run_grid_runs_the_runner_and_every_baseline(tmp_path: Path) -> None:
     out = _bench(
         "bench_run.py",
