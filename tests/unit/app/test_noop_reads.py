@@ -92,12 +92,12 @@ def test_a_second_record_pass_reads_only_the_rows_changed_since(tmp_path: Path) 
     inner = _state(tmp_path, 40, sent=30)
     store, record = CountingStore(inner), GenerationRecord(tmp_path / "home")
     manifest = tmp_path / "briefs.csv"
-    record_state(record, store, manifest)  # type: ignore[arg-type]
+    record_state(record, store, manifest)
     assert store.built == 30 and len(_task_ids(record)) == 30
     writes = Writes(record.path)
 
     store.built = 0
-    record_state(record, store, manifest)  # type: ignore[arg-type]  # nothing changed
+    record_state(record, store, manifest)  # nothing changed
     assert store.built == 1  # the row of the newest moment recorded, not all 30
     assert not writes.since()  # and the record was not rewritten
 
@@ -105,7 +105,7 @@ def test_a_second_record_pass_reads_only_the_rows_changed_since(tmp_path: Path) 
     _sent(inner, "id:35", "task_35")
     inner.transition("id:3", S.RUNNING)
     store.built = 0
-    record_state(record, store, manifest)  # type: ignore[arg-type]
+    record_state(record, store, manifest)
     assert store.built == 3  # the last moment already recorded, then the two rows changed
     assert _task_ids(record)["id:35"] == "task_35" and len(_task_ids(record)) == 31
     assert writes.since()
@@ -136,6 +136,6 @@ def test_rows_sharing_the_newest_moment_are_all_recorded(tmp_path: Path) -> None
 def test_the_picture_check_reads_only_pending_rows(tmp_path: Path) -> None:
     inner = _state(tmp_path, 12, sent=10)
     store = CountingStore(inner)
-    held = asyncio.run(hold_bad_pictures([("briefs.csv", store)], Settings()))  # type: ignore[list-item]
+    held = asyncio.run(hold_bad_pictures([("briefs.csv", store)], Settings()))
     assert held == 0 and store.built == 2  # the two rows still pending, not all twelve
     inner.close()
