@@ -25,11 +25,11 @@ from pathlib import Path
 from batchgen import __version__
 from batchgen.atomic import atomic_path
 from batchgen.config import Settings
-from batchgen.models import Job, JobStatus, RunInfo, split_variant
+from batchgen.models import NEEDS_ATTENTION, Job, JobStatus, RunInfo, split_variant
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import XLSX_NAME, summarise, write_results
 from batchgen.output.review import PersonColumns, Review, cost_per_keeper
-from batchgen.output.workbook import results_header
+from batchgen.output.workbook import Measure, results_header
 from batchgen.providers.descriptor import unit_named
 from batchgen.state.protocol import Store
 
@@ -78,14 +78,23 @@ class StateJobs:
     held whole: by row, each row's takes by number (``#v2`` before ``#v10``), rows no longer
     in the manifest last. Every output of a 100,000-row manifest is written through it, so
     memory follows the rows of one page, not the state (each pass reads about 100,000 rows a
-    second)."""
+    second). ``statuses`` and ``in_manifest_only`` narrow it as ``iter_jobs`` does (in SQL:
+    the rows left out are never built)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        statuses: Collection[JobStatus] | None = None,
+        *,
+        in_manifest_only: bool = False,
+    ) -> None:
         self.store = store
+        self.statuses, self.in_manifest_only = statuses, in_manifest_only
 
     def __iter__(self) -> Iterator[Job]:
         group: list[Job] = []
-        for job in self.store.iter_jobs():  # by (in manifest, row, key): sort each row's takes
+        rows = self.store.iter_jobs(self.statuses, in_manifest_only=self.in_manifest_only)
+        for job in rows:  # by (in manifest, row, key): sort each row's takes
             if group and (job.in_manifest, job.row) != (group[0].in_manifest, group[0].row):
                 yield from sorted(group, key=_display_order)
                 group = []
@@ -96,15 +105,16 @@ class StateJobs:
 @dataclasses.dataclass
 class _Tally:
     """What the outputs need to know of every row before writing one, gathered in the pass
-    that makes the summary: the largest number of videos, the status of each decided key."""
+    that makes the summary: the status of each decided key, and the workbook's
+    :class:`~batchgen.output.workbook.Measure` (its video columns among them)."""
 
     decided: Collection[str]
-    videos: int = 1
+    measure: Measure
     statuses: dict[str, JobStatus] = dataclasses.field(default_factory=dict)
 
     def watch(self, jobs: Iterable[Job]) -> Iterator[Job]:
         for job in jobs:
-            self.videos = max(self.videos, len(job.files), len(job.video_urls))
+            self.measure.add(job)
             if job.key in self.decided:
                 self.statuses[job.key] = job.status
             yield job
@@ -160,7 +170,8 @@ def write_reports(
     jobs = StateJobs(store)
     unit = unit_named(store.get_meta("billing_unit"))
     review = Review(origins=store.origins(), decisions=store.decisions())
-    tally = _Tally(review.decisions)
+    columns = store.columns()
+    tally = _Tally(review.decisions, Measure(columns))
     summary = summarise(
         tally.watch(jobs), _runs(store), manifest=name, version=__version__, unit=unit
     )
@@ -177,12 +188,14 @@ def write_reports(
     summary = dataclasses.replace(summary, approved=keepers, credits_per_keeper=per_keeper)
     write_results(
         out_dir,
-        columns=store.columns(),
+        columns=columns,
         jobs=jobs,
         summary=summary,
         csv_escape=settings.output.csv_escape,
         review=review,
         person=person,
+        measure=tally.measure,  # carried by the summary's pass: not one more read
+        attention=StateJobs(store, NEEDS_ATTENTION, in_manifest_only=True),  # its few rows
     )
     if person.names:
         log.info(
@@ -191,7 +204,7 @@ def write_reports(
             XLSX_NAME,
             person.describe(),
         )
-    header = results_header(store.columns(), tally.videos, review=True)
+    header = results_header(columns, max(tally.measure.videos, 1), review=True)
     store.set_meta(RESULTS_HEADER_META, json.dumps(header, ensure_ascii=False))
     write_gallery(
         out_dir,

@@ -49,7 +49,7 @@ from batchgen.output.cells import (
 )
 from batchgen.output.review import REVIEW_COLUMNS, PersonColumns, Review
 from batchgen.output.summary import Summary, summarise
-from batchgen.output.workbook import write_workbook
+from batchgen.output.workbook import Measure, write_workbook
 from batchgen.providers.descriptor import CREDIT, BillingUnit
 
 __all__ = [
@@ -105,6 +105,8 @@ def write_results(
     csv_escape: bool = True,
     review: Review | None = None,
     person: PersonColumns | None = None,
+    measure: Measure | None = None,
+    attention: Iterable[Job] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/results.xlsx`` and ``out_dir/results.csv``, each atomically.
 
@@ -117,7 +119,10 @@ def write_results(
     workbook's Results sheet.
     ``review`` adds the variant, lineage, template and decision columns to both files;
     ``person`` the columns a person added to the XLSX (kept there only: the CSV's columns are
-    stable for scripts). Returns the paths of the XLSX and the CSV.
+    stable for scripts). ``measure`` and ``attention``: the workbook's sizes, gathered in
+    another pass, and the rows of its Failed sheet (see
+    :func:`~batchgen.output.workbook.write_workbook`). Returns the paths of the XLSX and the
+    CSV.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +138,8 @@ def write_results(
             review=review,
             person=person,
             each=lines.write,
+            measure=measure,
+            attention=attention,
         )
     return xlsx_path, csv_path
 

@@ -72,6 +72,7 @@ __all__ = [
     "RESULT_HEADER",
     "RUNS_HEADER",
     "TRUNCATION_MARKER",
+    "Measure",
     "RelativeFileLink",
     "results_header",
     "video_columns",
@@ -156,14 +157,19 @@ def write_workbook(
     review: Review | None = None,
     person: PersonColumns | None = None,
     each: Callable[[Job], None] | None = None,
+    measure: Measure | None = None,
+    attention: Iterable[Job] | None = None,
 ) -> None:
     """Write the four sheets to ``path`` atomically (``jobs`` in sheet order; ``used_prompt``
     gives a row's ``Prompt used``, see :func:`batchgen.output.cells.prompt_used`).
 
-    ``jobs`` is iterated three times (sizes, the Results sheet, the Failed sheet) and never
-    held whole: a view of the state (:class:`batchgen.output.reports.StateJobs`) keeps memory
-    flat whatever the rows. ``each`` is called with every job as its Results row is written
-    (``write_results`` writes the CSV line then, in the same pass).
+    ``jobs`` is iterated up to three times (sizes, the Results sheet, the Failed sheet) and
+    never held whole: a view of the state (:class:`batchgen.output.reports.StateJobs`) keeps
+    memory flat whatever the rows. ``measure``: the sizes, already gathered over ``jobs`` in
+    another pass (the summary's), so ``jobs`` is not read for them; ``attention``: the rows
+    of the Failed sheet (in the manifest, in ``NEEDS_ATTENTION``, in sheet order), when the
+    caller can ask for them alone. ``each`` is called with every job as its Results row is
+    written (``write_results`` writes the CSV line then, in the same pass).
 
     ``person``: columns a person added to the Results sheet, written back with their values
     (matched by key), each after the column it followed (at the end when that one is gone).
@@ -171,7 +177,8 @@ def write_workbook(
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), _OPTIONS)
         try:
-            sheets = _Sheets(wb, columns, jobs, used_prompt)
+            sheets = _Sheets(wb, columns, jobs, used_prompt, measure)
+            sheets.attention = attention
             sheets.unit = summary.unit
             sheets.review = review  # REVIEW_HEADER after the videos, the Decision drop-down last
             sheets.person = person or PersonColumns()
@@ -254,6 +261,29 @@ class RelativeFileLink(Url):
         self._anchor = ""
 
 
+class Measure:
+    """What the sheets need of every row before their first: the video columns, the link
+    budgets, each user column's longest line, the widest status, how many rows each sheet
+    lists. Gathered by :meth:`add` in any pass over the rows, in any order (the summary's
+    pass carries it, so the workbook need not read the state once more for it)."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = tuple(columns)
+        self.videos = self.files = self.urls = self.rows = self.todo = self.status = 0
+        self.longest = [0] * len(self.columns)
+
+    def add(self, job: Job) -> None:
+        """Count ``job`` in."""
+        self.rows += 1
+        self.videos = max(self.videos, len(job.files), len(job.video_urls))
+        self.files += len(job.files)
+        self.urls += 0 if job.files else len(job.video_urls)
+        self.status = max(self.status, len(status_text(job)))
+        self.todo += job.in_manifest and job.status in NEEDS_ATTENTION
+        for index, name in enumerate(self.columns):
+            self.longest[index] = max(self.longest[index], text_width(job.user.get(name)))
+
+
 class _Sheets:
     """The formats, column layout and link budget shared by the sheets of one workbook."""
 
@@ -263,8 +293,10 @@ class _Sheets:
         columns: Sequence[str],
         jobs: Iterable[Job],
         used_prompt: Callable[[Job], str | None],
+        measure: Measure | None = None,
     ) -> None:
         self.columns, self.jobs, self.used_prompt = tuple(columns), jobs, used_prompt
+        self.attention: Iterable[Job] | None = None  # the Failed sheet's rows, when given
         self.review: Review | None = None
         self.unit: BillingUnit = CREDIT
         self.person = PersonColumns()
@@ -282,29 +314,22 @@ class _Sheets:
             tone: wb.add_format({**top, "bg_color": fill, "font_color": font})
             for tone, (fill, font) in _PALETTE.items()
         }
-        self._measure()
+        self._measure(measure)
 
-    def _measure(self) -> None:
-        """One pass over the rows for everything the sheets need before their first row:
-        the video columns, the link budgets, each user column's longest line, the widest
-        status, how many rows each sheet lists (cheap next to writing them)."""
-        videos = files = urls = rows = todo = status = 0
-        longest = [0] * len(self.columns)
-        for job in self.jobs:
-            rows += 1
-            videos = max(videos, len(job.files), len(job.video_urls))
-            files += len(job.files)
-            urls += 0 if job.files else len(job.video_urls)
-            status = max(status, len(status_text(job)))
-            todo += job.in_manifest and job.status in NEEDS_ATTENTION
-            for index, name in enumerate(self.columns):
-                longest[index] = max(longest[index], text_width(job.user.get(name)))
-        self.videos, self.rows, self.todo, self.status_width = max(videos, 1), rows, todo, status
+    def _measure(self, measure: Measure | None) -> None:
+        """The sizes of :class:`Measure`, in one pass over the rows unless already gathered."""
+        if measure is None or measure.columns != self.columns:
+            measure = Measure(self.columns)
+            for job in self.jobs:
+                measure.add(job)
+        self.videos, self.rows, self.todo = max(measure.videos, 1), measure.rows, measure.todo
+        self.status_width = measure.status
+        files, urls = measure.files, measure.urls
         self.file_budget = min(files, MAX_HYPERLINKS)
         self.url_budget = MAX_HYPERLINKS - self.file_budget
         self.links_capped = files + urls > MAX_HYPERLINKS
         widths, wraps = [], []
-        for name, most in zip(self.columns, longest, strict=True):
+        for name, most in zip(self.columns, measure.longest, strict=True):
             widths.append(float(min(max(most, len(str(name)) + 3, _MIN_WIDTH), _MAX_WIDTH)))
             wraps.append(most > _MAX_WIDTH)
         self.user_widths, self.user_wrap = widths, wraps
@@ -469,7 +494,9 @@ class _Sheets:
 
     def failed(self, ws: Worksheet) -> None:
         """Rows to fix: where they are, why, what to do, then their cells to paste back."""
-        todo = (job for job in self.jobs if job.in_manifest and job.status in NEEDS_ATTENTION)
+        todo = self.attention
+        if todo is None:
+            todo = (j for j in self.jobs if j.in_manifest and j.status in NEEDS_ATTENTION)
         names = [*FAILED_HEADER, *self.columns]
         self.heading(ws, names, [*_FAILED_WIDTHS, *self.user_widths], self.todo)
         n = len(FAILED_HEADER)

@@ -82,7 +82,7 @@ def test_reports_of_a_big_state_never_hold_every_row(tmp_path: Path) -> None:
             store.transition(job.key, JobStatus.COMPLETED, video_urls=("https://cdn/v.mp4",))
     counting = CountingStore(store)
     write_reports(counting, tmp_path, name="m.csv", settings=Settings())
-    assert len(counting.alive) >= 5 * n // 250  # the summary, the sheets, the CSV, the gallery
+    assert len(counting.alive) >= 3 * n // 250  # the summary, the sheets with the CSV, the gallery
     assert max(counting.alive) < n // 2  # a page or two at a time, never the whole state
     with (tmp_path / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
         lines = list(csv.DictReader(handle))
