@@ -49,7 +49,7 @@ from batchgen.errors import (
 )
 from batchgen.logs import attach_run_log, detach_run_log
 from batchgen.manifest.identity import hold_regenerations
-from batchgen.manifest.load import find_manifests, no_manifest_message, read_manifest
+from batchgen.manifest.load import Manifest, find_manifests, no_manifest_message, read_manifest
 from batchgen.models import JobStatus
 from batchgen.output.gallery import GALLERY_NAME
 from batchgen.output.naming import file_names
@@ -66,7 +66,7 @@ from batchgen.state.protocol import BusyWait, ManifestStore
 from batchgen.state.registry import Registry, locate_state
 from batchgen.state.spend import Spend
 
-__all__ = ["Prepared", "run_batch"]
+__all__ = ["Prepared", "hold_generated", "run_batch"]
 
 log = logging.getLogger("batchgen")
 
@@ -183,12 +183,10 @@ def _prepare(
         store.set_meta("manifest_path", manifest_identity(path))
         if registry is not None:
             registry.record(path, store.path)
-        generated = store.generated_requests()
         allow = settings.manifest.allow_regenerate
-        manifest, _ = hold_regenerations(manifest, generated, allow=allow)
+        manifest, own = hold_generated(manifest, store, allow=allow)
         if record is not None:  # rows made under another manifest path (a copy): held
             record_state(record, store, path)
-            own = {spec.key for spec in generated}
             manifest = hold_copies(manifest, record, store, own=own, allow=allow)
         for problem in manifest.problems:
             (log.warning if problem.severity == "warning" else log.error)("%s", problem)
@@ -208,6 +206,20 @@ def _prepare(
         run.on_generated = recorder = TaskRecorder(record, store, path)
         run.on_commit = recorder.flush
     return Prepared(path=path, out_dir=out_dir, store=store, run_id=run_id, run=run)
+
+
+def hold_generated(
+    manifest: Manifest, store: ManifestStore, *, allow: bool
+) -> tuple[Manifest, set[str]]:
+    """``manifest`` with the rows already generated in ``store`` under another key held
+    (:func:`~batchgen.manifest.identity.hold_regenerations`), and the keys of the rows the
+    state generated. The requests are read from the state only when some valid row is not one
+    of those keys: a re-run of a finished manifest reads the keys alone."""
+    own = store.generated_keys()
+    if all(spec.key in own for spec in manifest.valid):
+        return manifest, own  # no row could be a generated one under another key
+    held, _ = hold_regenerations(manifest, store.generated_requests(), allow=allow)
+    return held, own
 
 
 def _recover(store: ManifestStore, path: Path, settings: Settings) -> None:

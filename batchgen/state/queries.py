@@ -29,6 +29,8 @@ __all__ = ["Queries"]
 
 S = JobStatus
 _FIRST = (-(2**63), "")  # keyset cursor before every row
+#: The statuses of a row whose task was created or may have been, as SQL.
+_GENERATED_SQL = "('submitted', 'running', 'completed', 'downloaded', 'download_failed', 'unknown')"
 
 
 class Queries(SqliteBase):
@@ -143,11 +145,15 @@ class Queries(SqliteBase):
         """The request of every row whose task was created or may have been (submitted and
         after, ``unknown``): read-only, for the check that a row about to be sent is not one
         already paid for under another key."""
-        sql = (
-            f"SELECT {spec_columns()} FROM jobs WHERE status IN "
-            "('submitted', 'running', 'completed', 'downloaded', 'download_failed', 'unknown')"
-        )
+        sql = f"SELECT {spec_columns()} FROM jobs WHERE status IN {_GENERATED_SQL}"
         return [spec_from(r) for r in self._conn.execute(sql)]
+
+    @translating
+    def generated_keys(self) -> set[str]:
+        """The keys of the rows :meth:`generated_requests` returns, without their requests
+        (a finished 100,000-row state answers in a fraction of the time)."""
+        sql = f"SELECT key FROM jobs WHERE status IN {_GENERATED_SQL}"
+        return {r[0] for r in self._conn.execute(sql)}
 
     @translating
     def attempts(self, key: str | None = None) -> list[dict[str, Any]]:

@@ -1,8 +1,10 @@
 """A run that has nothing to do stays cheap (issue 26: a nightly cron over a finished
 100,000-row manifest): the per-user record is brought up to date from the rows changed since
 it was last told, never from every row again, and is not rewritten when nothing changed;
-the picture check reads the pending rows only. Counted, never timed: how many rows the state
-builds (``iter_jobs``) and whether the record's file was written."""
+the picture check reads the pending rows only; the check for rows already generated under
+another key reads the generated keys, and their requests only when some row is not one of
+them. Counted, never timed: how many rows the state builds (``iter_jobs``), whether the
+record's file was written, whether the requests were read."""
 
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from helpers.records import make_rows
+from helpers.records import make_rows, write_briefs
 
 from batchgen.app.copies import record_state
 from batchgen.app.pictures import hold_bad_pictures
+from batchgen.app.run import hold_generated
 from batchgen.config import Settings
+from batchgen.manifest.load import read_manifest
 from batchgen.models import Job, JobStatus
 from batchgen.state.generated import Generation, GenerationRecord
 from batchgen.state.store import StateStore
@@ -138,4 +142,40 @@ def test_the_picture_check_reads_only_pending_rows(tmp_path: Path) -> None:
     store = CountingStore(inner)
     held = asyncio.run(hold_bad_pictures([("briefs.csv", store)], Settings()))
     assert held == 0 and store.built == 2  # the two rows still pending, not all twelve
+    inner.close()
+
+
+class SpyStore(CountingStore):
+    """Also notes whether the requests of the generated rows were read."""
+
+    requests_read = 0
+
+    def generated_requests(self) -> list[Any]:
+        self.requests_read += 1
+        return list(self.inner.generated_requests())
+
+
+def test_a_finished_manifest_is_checked_against_the_generated_keys_alone(
+    tmp_path: Path,
+) -> None:
+    manifest = read_manifest(write_briefs(tmp_path / "briefs.csv", 6))
+    inner = StateStore.open(tmp_path / "state.sqlite", clock=Ticking())
+    inner.sync_manifest(manifest.columns, manifest.rows)
+    for i in range(6):
+        _sent(inner, f"id:r{i}", f"task_{i}")
+    store = SpyStore(inner)
+    held, own = hold_generated(manifest, store, allow=False)
+    assert held is manifest and own == {f"id:r{i}" for i in range(6)}
+    assert store.requests_read == 0
+
+    # Variant: the id of row 2 re-typed (its request was paid for under id:r0): read, held
+    with (tmp_path / "briefs.csv").open("r+", encoding="utf-8") as handle:
+        text = handle.read().replace("r0,", "r0-new,", 1)
+        handle.seek(0)
+        handle.write(text)
+    edited = read_manifest(tmp_path / "briefs.csv")
+    held, own = hold_generated(edited, store, allow=False)
+    assert store.requests_read == 1
+    assert [spec.key for spec in held.valid] == [f"id:r{i}" for i in range(1, 6)]
+    assert any("already generated" in str(p) for p in held.problems)
     inner.close()
