@@ -35,8 +35,11 @@ __all__ = [
 
 log = logging.getLogger("batchgen")
 
-#: Tasks take about two seconds, as a real vendor's take a minute; no faults.
-DEMO_SIMULATOR = SimConfig(latency_median=2.0, latency_sigma=0.4, seed=2026, rpm=1000)
+#: Tasks take about two seconds, as a real vendor's take a minute; no faults; xAI clips of the
+#: requested length, ratio and resolution.
+DEMO_SIMULATOR = SimConfig(
+    latency_median=2.0, latency_sigma=0.4, seed=2026, rpm=1000, sized_clips=True
+)
 
 
 def demo_simulator(info: ProviderInfo) -> SimConfig:

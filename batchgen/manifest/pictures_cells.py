@@ -84,8 +84,30 @@ class PictureCells:
         path = self._path(entry)
         digest, problem = self._read(path)
         if problem is not None:
-            found.problems.append((column, entry, problem, "error"))
+            found.problems.append((column, entry, self._several(entry, path) or problem, "error"))
         return str(path), digest
+
+    def _several(self, entry: str, path: Path) -> str | None:
+        """When ``entry`` names no file but its words name two or more (``a.png b.png``: a
+        file name may hold a space, so spaces never split a cell's pictures), a message
+        saying how to write several pictures, and how many the provider takes."""
+        words = entry.split()
+        if path.exists() or len(words) < 2:
+            return None
+        files = [word for word in words if self._path(word).is_file()]
+        if len(files) < 2:
+            return None
+        limit = self.info.images_max
+        takes = (
+            f" ({self.info.label} takes at most {limit} picture{'s' if limit != 1 else ''} "
+            "per video)"
+            if limit is not None
+            else ""
+        )
+        return (
+            f"{show(entry)} is no file, but {', '.join(map(show, files))} are: put each picture "
+            f"on its own line of the cell or separate them with ';'{takes}"
+        )
 
     def _local(self, entry: str) -> bool:
         """A cell entry that names a file rather than a URL."""

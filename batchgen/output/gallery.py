@@ -157,7 +157,7 @@ def _figures(summary: Summary, cards: Cards) -> str:
         ("rejected", reviews["reject"]),
         ("to regenerate", reviews["regenerate"]),
         *((("credits", summary.credits),) if summary.unit.credits else ()),
-        ("USD", f"{summary.usd:,.2f}"),
+        ("USD", format_usd(summary.usd)),  # sub-cent digits kept: xAI bills $0.302
     ]
     # in flight or of unknown outcome: shown whenever there are any (docs/spend.md)
     unit = summary.unit

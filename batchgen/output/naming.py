@@ -4,7 +4,9 @@ The rule (docs/downloads.md, "File names", says the same):
 
 * **Default** (no ``--name-template``): ``videos/<row key>_<n>.mp4`` with the key's ``:``
   written ``_`` (``id:spring-01`` -> ``id_spring-01_1.mp4``; ``h:0123abcd#2`` ->
-  ``h_0123abcd_2_1.mp4``), the names earlier versions gave, so existing states keep theirs.
+  ``h_0123abcd_2_1.mp4``; a regenerated take ``id:spring-01#v2`` -> ``id_spring-01_v2_1.mp4``),
+  the names earlier versions gave, so existing states keep theirs (takes downloaded before
+  2026-12-06 keep the ``#v2`` their state records).
 * **Template** (``--name-template '{campaign}/{id}_{n}'``): any of the row's columns by
   header (``{Campaign Name}`` or ``{campaign_name}``), plus ``{id}`` (empty for rows without
   one), ``{key}``, ``{mode}``, ``{ratio}`` and ``{n}`` (the video number, from 1; added as
@@ -38,7 +40,7 @@ from pathlib import Path
 from string import Formatter
 
 from batchgen.errors import DownloadError, UsageError
-from batchgen.models import Job
+from batchgen.models import Job, split_variant
 from batchgen.output.sidecar import sidecar_owner, sidecar_path, write_sidecar
 from batchgen.providers.descriptor import CREDIT, BillingUnit
 from batchgen.state.protocol import Store
@@ -91,7 +93,13 @@ def sanitise_part(text: str) -> tuple[str, bool]:
 
 
 def default_stem(key: str) -> tuple[str, bool]:
-    """The default file stem of a row key (before ``_<n>.mp4``), and whether it is lossless."""
+    """The default file stem of a row key (before ``_<n>.mp4``), and whether it is lossless.
+    A row's take n > 1 (``id:spring-01#v2``) is its row's stem and ``_v2``: no ``#`` in a
+    file name (a shell, a URL and Excel's links each read it as something else)."""
+    row, take = split_variant(key)
+    if take > 1:
+        stem, lossless = default_stem(row)
+        return f"{stem}_v{take}", lossless
     if match := _HEX_KEY.fullmatch(key):  # our own hash keys: the "#n" is part of the form
         digits, copy = match.groups()
         return (f"h_{digits}_{copy}" if copy else f"h_{digits}"), True

@@ -6,14 +6,19 @@ Outside the rate limit, and no key is needed. A URL serves only once its task ha
 only for the videos it lists (else 404); ``HEAD`` always gets the honest answer; a link older
 than ``SimConfig.video_link_ttl`` has expired; otherwise the ``file`` faults (``expired``,
 ``truncated``, ``wrong_type``, ``unsized_cut``, ``short_copy``) may replace the video, in
-that order of precedence.
+that order of precedence. Every URL serves the one placeholder MP4 (``files.video_bytes``)
+unless ``SimConfig.sized_clips``: then an xAI request's video is a clip of its own duration,
+aspect ratio and resolution (``clips``).
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from aiohttp import web
 
 from batchgen.simulator.backend import Backend
+from batchgen.simulator.clips import sized_clip
 from batchgen.simulator.files import (
     expired_response,
     login_page,
@@ -23,6 +28,7 @@ from batchgen.simulator.files import (
     video_bytes,
     video_etag,
 )
+from batchgen.simulator.stats import TaskRecord
 
 __all__ = ["Cdn"]
 
@@ -42,8 +48,9 @@ class Cdn:
         record = backend.tasks.video(task_id, n, now)
         if record is None:
             return web.Response(status=404, text="Not found", content_type="text/plain")
+        video, etag = await self._video_of(record)
         if request.method == "HEAD":  # faults are for downloads only
-            return _video(request)
+            return ranged_response(request, video, etag=etag)
         ttl = backend.config.video_link_ttl
         if ttl is not None and now > record.finished + ttl:
             return expired_response(1)
@@ -52,23 +59,28 @@ class Cdn:
         if "expired" in fired:
             faults.mark("expired")
             return expired_response(faults.alternate("expired"))
+        whole = ranged_response(request, video, etag=etag)
         fraction = backend.config.truncate_fraction
         if "truncated" in fired:
             faults.mark("truncated")
-            return await truncated_response(request, _video(request), fraction)
+            return await truncated_response(request, whole, fraction)
         if "wrong_type" in fired:
             faults.mark("wrong_type")
             return login_page()
         if "unsized_cut" in fired:
             faults.mark("unsized_cut")
-            return await unsized_cut(request, _video(request), fraction)
+            return await unsized_cut(request, whole, fraction)
         if "short_copy" in fired:  # a cache that kept part of the file serves it as whole
             faults.mark("short_copy")
-            video = video_bytes()
             return ranged_response(request, video[: int(len(video) * fraction)])
-        return _video(request)
+        return whole
 
-
-def _video(request: web.Request) -> web.Response:
-    """The video, whole or the ``Range`` asked for, with its ETag (``If-Range`` honoured)."""
-    return ranged_response(request, video_bytes(), etag=video_etag())
+    async def _video_of(self, record: TaskRecord) -> tuple[bytes, str]:
+        """The bytes ``record``'s video URLs serve, and their strong ETag (for ``If-Range``)."""
+        request = record.request
+        if not self._backend.config.sized_clips or "aspect_ratio" not in request:
+            return video_bytes(), video_etag()
+        clip = await sized_clip(
+            int(request["duration"]), str(request["aspect_ratio"]), str(request["resolution"])
+        )
+        return clip, '"' + hashlib.sha256(clip).hexdigest()[:16] + '"'

@@ -163,6 +163,12 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
         help="xai: bill failed and expired requests at the table price (default: free)",
     )
     group.add_argument(
+        "--placeholder-clips",
+        action="store_true",
+        help="xai: serve one 1-second 64x64 placeholder for every video instead of a clip of "
+        "the requested length, ratio and resolution (faster; what the test suite uses)",
+    )
+    group.add_argument(
         "--upload-max-bytes",
         type=int,
         default=_DEFAULTS.upload_max_bytes,
@@ -212,6 +218,7 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
             cost_mismatch_factor=ns.cost_mismatch_factor,
             bill_failures=ns.bill_failures,
             upload_max_bytes=ns.upload_max_bytes,
+            sized_clips=not ns.placeholder_clips,
             **options,
         )
     except ValueError as exc:

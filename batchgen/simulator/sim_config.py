@@ -174,6 +174,9 @@ class SimConfig:
     bill_failures: bool = False  # xai: failed and expired requests are billed at table price
     cost_mismatch_factor: float = 1.5  # xai: reported cost / table price under cost_mismatch
     upload_max_bytes: int = 50_000_000  # xai: POST /v1/files larger than this is 413 (50 MB)
+    # xai: serve clips of each request's duration, aspect ratio and resolution (``clips``)
+    # instead of the one-second placeholder (on in ``batchgen simulate`` and ``demo``)
+    sized_clips: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", frozenset(self.tokens))

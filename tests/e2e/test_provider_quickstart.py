@@ -10,9 +10,11 @@ import json
 import os
 import shutil
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from helpers.paths import REPO
 
@@ -39,8 +41,11 @@ async def test_the_xai_quick_start_gets_every_clip_and_the_vendors_bill(
 ) -> None:
     shutil.copytree(REPO / "manifests", tmp_path / "manifests")
     sim = await simulator_factory(
-        SimConfig(provider="xai", tokens=frozenset({KEY}), rps=1, time_scale=0.02, seed=9)
-    )
+        SimConfig(
+            provider="xai", tokens=frozenset({KEY}), rps=1, time_scale=0.02, seed=9,
+            sized_clips=True,  # as `batchgen simulate` serves them
+        )
+    )  # fmt: skip
     manifest = "manifests/example-xai.csv"
     code, out, _ = await _batchgen(tmp_path, "validate", manifest, "--provider", "xai")
     assert code == 0 and "cost           $1.602" in out
@@ -65,3 +70,22 @@ async def test_the_xai_quick_start_gets_every_clip_and_the_vendors_bill(
         assert row["status"] == "downloaded"
         video = folder / row["files"]
         assert video.read_bytes()[4:8] == b"ftyp"
+    # each clip is the one asked for, as a player sees it: its length, ratio and resolution
+    asked = {
+        "reel-01": (6, "9:16", 480), "yt-01": (10, "16:9", 720),
+        "sq-01": (4, "1:1", 480), "short-01": (8, "9:16", 480),  # xAI's defaults: 8 s, 480p
+    }  # fmt: skip
+    assert {key: _shape(folder / row["files"]) for key, row in rows.items()} == asked
+
+
+def _shape(video: Path) -> tuple[int, str, int]:
+    """Seconds, aspect ratio and short side of ``video``, as FFmpeg reads them."""
+    with av.open(str(video), mode="r") as container:
+        stream = container.streams.video[0]
+        assert container.duration is not None
+        seconds = round(container.duration / av.time_base)
+        width, height = stream.codec_context.width, stream.codec_context.height
+    ratio = Fraction(width, height)
+    common = {"9:16": Fraction(9, 16), "16:9": Fraction(16, 9), "1:1": Fraction(1)}
+    named = min(common, key=lambda name: abs(common[name] - ratio))  # 848 x 480 is "16:9"
+    return seconds, named, min(width, height)

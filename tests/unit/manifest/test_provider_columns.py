@@ -233,3 +233,25 @@ def test_identity_ignores_where_a_picture_lies() -> None:
         key="", row=2, prompt="p", mode="", ratio="1:1", images=("/b/p.png",), image_digests=("d",)
     )
     assert request_key(**identity_request(one)) == request_key(**identity_request(two))
+
+
+@pytest.mark.parametrize("cell", ["a.png b.png", "a.png  b.png c.png", "a.png\tb.png"])
+def test_pictures_separated_by_spaces_are_named_with_how_to_write_them(
+    tmp_path: Path, cell: str
+) -> None:
+    # seen by a new user: "a.png b.png" was reported as one file that does not exist
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(PNG)
+    path = _csv(tmp_path / "m.csv", ["prompt", "images"], ["a", cell])
+    (error,) = _errors(read_manifest(path, provider=XAI))
+    assert "is no file, but 'a.png', 'b.png'" in error
+    assert "on its own line of the cell or separate them with ';'" in error
+    assert "(xAI takes at most 1 picture per video)" in error
+
+
+def test_a_file_name_with_a_space_is_one_picture(tmp_path: Path) -> None:
+    (tmp_path / "my photo.png").write_bytes(PNG)
+    (tmp_path / "my").write_bytes(PNG)  # a word of it is a file too: the whole name wins
+    path = _csv(tmp_path / "m.csv", ["prompt", "images"], ["a", "my photo.png"])
+    (spec,) = read_manifest(path, provider=XAI).valid
+    assert spec.images == (str(tmp_path / "my photo.png"),)

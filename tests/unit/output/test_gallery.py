@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.gallery_pages import (
+    T0,
     TINY_MP4,
     XSS,
     edited,
@@ -24,12 +25,14 @@ from helpers.gallery_pages import (
     render,
 )
 from helpers.html import parse
+from helpers.records import finished_run
 
 from batchgen.models import Job, JobStatus
 from batchgen.output import gallery, gallery_data
 from batchgen.output.gallery import write_gallery
 from batchgen.output.results import summarise
 from batchgen.output.review import Review
+from batchgen.providers.descriptor import MICRO_USD
 
 
 def test_text_from_the_manifest_and_server_is_escaped(tmp_path: Path) -> None:
@@ -127,13 +130,25 @@ def test_business_figures_first_rows_and_takes_apart(tmp_path: Path) -> None:
         "rejected", "to regenerate", "credits", "USD",
     ]  # fmt: skip
     assert (business["rows"], business["takes"], business["videos"]) == ("2", "3", "2")
-    assert business["failed"] == "1" and business["credits"] == "80" and business["USD"] == "0.80"
+    assert business["failed"] == "1" and business["credits"] == "80" and business["USD"] == "$0.80"
     details = _figures(page, "engineering")
     assert details["requests"] == "12" and details["429s"] == "2"
     assert details["takes downloaded"] == "2" and "requests" not in business
     assert details["last run"] == "2025-03-01 09:30:00 UTC → 2025-03-01 10:32:05 UTC"
     assert details["duration"] == "1:02:05" and details["batchgen"] == "1.2.3"
     assert page.index('id="summary"') < page.index("<details")
+
+
+@pytest.mark.parametrize(("micro_usd", "shown"), [(1_602_000, "$1.602"), (302_000, "$0.302")])
+def test_dollars_are_shown_to_the_last_digit_billed(
+    tmp_path: Path, micro_usd: int, shown: str
+) -> None:
+    # seen by a new user: xAI's bill of $1.602 read "1.60" in the gallery, $1.602 elsewhere
+    runs = [finished_run(1, T0, 60, "batchgen run m.csv", credits=micro_usd)]
+    summary = summarise([make_job(2)], runs, manifest="m.csv", version="1", unit=MICRO_USD)
+    page = write_gallery(tmp_path, jobs=[make_job(2)], summary=summary).read_text("utf-8")
+    business = _figures(page, "summary")
+    assert business["USD"] == shown and "credits" not in business
 
 
 def test_filter_counts_agree_with_the_header_deleted_takes_apart(tmp_path: Path) -> None:

@@ -159,3 +159,23 @@ def test_a_column_can_be_named_as_written_or_in_snake_case() -> None:
 
 
 # ---------------------------------------------------------------- end to end
+
+
+def test_a_regenerated_take_has_no_hash_sign_in_its_name(tmp_path: Path) -> None:
+    # seen by a new user: the second take of id:spring-01 was id_spring-01#v2_1.mp4
+    takes = [job("id:spring-01"), job("id:spring-01#v2"), job("h:0123abcd#2#v3")]
+    names = names_for(tmp_path, takes)
+    paths = [names.claim(take, 1) for take in takes]
+    assert paths == [
+        "videos/id_spring-01_1.mp4",
+        "videos/id_spring-01_v2_1.mp4",
+        "videos/h_0123abcd_2_v3_1.mp4",  # a variant: a duplicate row's third take
+    ]
+
+
+def test_a_take_name_that_meets_another_rows_name_is_hashed(tmp_path: Path) -> None:
+    # the row id "a_v2" and the second take of row "a" would share id_a_v2_1.mp4
+    takes = [job("id:a#v2"), job("id:a_v2")]
+    names = names_for(tmp_path, takes)
+    paths = {take.key: names.claim(take, 1) for take in takes}
+    assert len(set(paths.values())) == 2 and all("~" in path for path in paths.values())
