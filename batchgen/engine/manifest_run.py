@@ -42,6 +42,9 @@ class Counters:
     credits: int = 0  # charged (billing units): tasks finished this run
     possible: int = 0  # possibly charged (billing units): submits whose outcome is unknown
     retried: int = 0
+    #: the largest ratio of a task's charge to its row's price met this run (1.0: none above
+    #: it); the budget counts tasks in flight and the next submits at their price times this
+    drift: float = 1.0
 
     def counting(self, name: str, credits: int = 0) -> Callable[[], None]:
         """A hook adding one to counter ``name`` (and ``credits``), for a group commit's

@@ -4,7 +4,9 @@ One function per outcome; each performs one guarded transition (with its history
 it explains a decision) and keeps the run's counters, spend included, in the provider's billing
 unit: a task counts as charged at the vendor's plausible figure, else at its row's price
 (``providers.descriptor.Billing.settle``); an unknown submit counts its row's price as
-possibly charged.
+possibly charged. A charge above the row's price (a vendor whose prices moved away from the
+provider's table) is said once per manifest and raises ``Counters.drift``, by which the budget
+then counts what is in flight and what comes next (:func:`charge`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from batchgen.state.schema import Attempt
 
 __all__ = [
     "FINAL_MESSAGES",
+    "charge",
     "outcome_of",
     "record_completed",
     "record_ended",
@@ -109,6 +112,32 @@ def submit_refused(run: ManifestRun, key: str, exc: ApiError, price: int) -> Non
         run.counters.rejected += 1
 
 
+def charge(run: ManifestRun, key: str, price: int, reported: int | None, billing: Billing) -> int:
+    """What a finished task of row ``key`` counts as (``Billing.settle``), in units. When that
+    is above the row's ``price`` the vendor charges more than the provider's price table says:
+    the first time in a manifest's run that is said (a warning with both figures), and
+    ``run.counters.drift`` keeps the largest ratio, so that the budget counts the tasks in
+    flight and the next submits at their price times it."""
+    charged = billing.settle(price, reported)
+    if price > 0 and charged > price:
+        ratio = charged / price
+        if run.counters.drift == 1.0:
+            unit = billing.unit
+            log.warning(
+                "%s: row key %s: the vendor charged %s for a task priced %s by batchgen's "
+                "table (%.2f x): the table may be out of date; the budget now counts tasks "
+                "in flight and new submits at %.2f x their price",
+                run.name,
+                key,
+                unit.show(charged),
+                unit.show(price),
+                ratio,
+                ratio,
+            )
+        run.counters.drift = max(run.counters.drift, ratio)
+    return charged
+
+
 def record_gone(run: ManifestRun, key: str, task_id: str, exc: TaskGoneError, price: int) -> None:
     """The vendor does not know the task: ``lost`` (it was created: its price charged)."""
     message = (
@@ -157,7 +186,9 @@ async def record_completed(
         JobStatus.COMPLETED,
         video_urls=status.urls,
         consumed_credits=status.consumed_credits or 0,
-        on_made=run.counters.counting("completed", billing.settle(price, status.consumed_credits)),
+        on_made=run.counters.counting(
+            "completed", charge(run, key, price, status.consumed_credits, billing)
+        ),
         **fields,
     )
 
@@ -179,7 +210,7 @@ def record_without_video(
         consumed_credits=status.consumed_credits or 0,
     )
     run.counters.failed += 1
-    run.counters.credits += billing.settle(price, status.consumed_credits)
+    run.counters.credits += charge(run, key, price, status.consumed_credits, billing)
     log.warning("%s: row key %s: %s", run.name, key, message)
 
 
@@ -220,7 +251,7 @@ def record_ended(
         consumed_credits=status.consumed_credits or 0,
     )
     run.counters.failed += 1
-    run.counters.credits += billing.settle(price, status.consumed_credits)
+    run.counters.credits += charge(run, key, price, status.consumed_credits, billing)
     log.warning("%s: row key %s: %s", run.name, key, message)
 
 
@@ -237,5 +268,5 @@ def record_failed(
         error_message=message,
         consumed_credits=status.consumed_credits or 0,
     )
-    run.counters.credits += billing.settle(price, status.consumed_credits)
+    run.counters.credits += charge(run, key, price, status.consumed_credits, billing)
     return kind

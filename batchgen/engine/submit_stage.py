@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 from collections.abc import Callable
 
 from batchgen.config import BudgetScope
@@ -118,11 +119,17 @@ class SubmitStage:
         """What the budget counts, by how sure it is (``state.spend.Spend``): earlier runs'
         spend when the scope is ``total``, then this run's."""
         counters = [run.counters for run in self.runs]
+        in_flight = self.polls.committed() + self.submitting_spend
         return self._spend_base + Spend(
             charged=sum(c.credits for c in counters),
-            committed=self.polls.committed() + self.submitting_spend,
+            committed=math.ceil(in_flight * self.drift()),
             possible=sum(c.possible for c in counters),
         )
+
+    def drift(self) -> float:
+        """How far above their rows' prices the vendor charged this run (1.0: not at all;
+        ``outcomes.charge``): tasks in flight and the next submit count at price times it."""
+        return max((run.counters.drift for run in self.runs), default=1.0)
 
     def budget_message(self, price: int | None = None) -> str:
         """Why the budget stops submissions: its limit, its scope, and what is already
@@ -146,7 +153,9 @@ class SubmitStage:
         return f"{budget} is reached: {spent}; no new submissions this run"
 
     def _budget_allows(self, price: int) -> bool:
-        return self.limit is None or self.committed_credits() + price <= self.limit
+        if self.limit is None:
+            return True
+        return self.committed_credits() + math.ceil(price * self.drift()) <= self.limit
 
     # ------------------------------------------------------------------ taking rows
     async def worker(self) -> None:

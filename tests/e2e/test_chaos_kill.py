@@ -170,7 +170,8 @@ async def test_chaos_budget_holds_under_ambiguity(
     simulator_factory: SimulatorFactory, tmp_path: Path, dialect: Dialect, seed: int
 ) -> None:
     # without the dialect's own faults: a vendor that reports a cost above the table's (xAI's
-    # cost_mismatch) may pass a budget by what was in flight at the table's price
+    # cost_mismatch) may pass a budget by what was in flight at the table's price before its
+    # first such charge (docs/spend.md; tests/e2e/test_price_drift.py)
     sim = await _chaos_simulator(simulator_factory, dialect, seed, own=False)
     dialect.manifest(tmp_path / "briefs.csv", 200)
     cli = dialect.cli(tmp_path, sim)
