@@ -4,17 +4,21 @@
   ``spec`` is None); ``make_rows(n)`` builds ``n`` valid ones.
 * ``finished_run(run_id, started_at, seconds, command, **counts)``: a ``RunInfo``.
 * ``write_briefs(path, n)``: a CSV manifest of ``n`` numbered rows with ids.
+* ``CountingStore(store)``: a state that counts the rows its ``iter_jobs`` builds (for tests
+  that count reads, never time them).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchgen.models import JobSpec, RunInfo
+from batchgen.models import Job, JobSpec, RunInfo
+from batchgen.state.store import StateStore
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,19 @@ def make_rows(n: int, *, start: int = 0) -> list[StubRow]:
         spec = JobSpec(key=f"id:{i}", row=i + 2, prompt=prompt, mode="fun", ratio="1:1")
         rows.append(StubRow(i + 2, spec.key, {"id": str(i), "prompt": prompt}, spec, prompt))
     return rows
+
+
+class CountingStore:
+    """A state that counts the rows its ``iter_jobs`` builds."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.inner = store
+        self.built = 0
+
+    def iter_jobs(self, *args: Any, **kwargs: Any) -> Iterator[Job]:
+        for job in self.inner.iter_jobs(*args, **kwargs):
+            self.built += 1
+            yield job
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

@@ -12,18 +12,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from helpers.records import make_rows, write_briefs
+from helpers.records import CountingStore, make_rows, write_briefs
 
 from batchgen.app.copies import record_state
 from batchgen.app.pictures import hold_bad_pictures
 from batchgen.app.run import hold_generated
 from batchgen.config import Settings
 from batchgen.manifest.load import read_manifest
-from batchgen.models import Job, JobStatus
+from batchgen.models import JobStatus
 from batchgen.state.generated import Generation, GenerationRecord
 from batchgen.state.store import StateStore
 
@@ -39,22 +38,6 @@ class Ticking:
     def __call__(self) -> dt.datetime:
         self.now += dt.timedelta(seconds=1)
         return self.now
-
-
-class CountingStore:
-    """A state that counts the rows its ``iter_jobs`` builds."""
-
-    def __init__(self, store: StateStore) -> None:
-        self.inner = store
-        self.built = 0
-
-    def iter_jobs(self, *args: Any, **kwargs: Any) -> Iterator[Job]:
-        for job in self.inner.iter_jobs(*args, **kwargs):
-            self.built += 1
-            yield job
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def _sent(store: StateStore, key: str, task_id: str) -> None:

@@ -5,15 +5,14 @@ workbook measures and filters every row itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
-from helpers.records import StubRow, make_rows
+from helpers.records import CountingStore, StubRow, make_rows
 
 from batchgen.config import Settings
-from batchgen.models import NEEDS_ATTENTION, Job, JobSpec, JobStatus
+from batchgen.models import NEEDS_ATTENTION, JobSpec, JobStatus
 from batchgen.output.reports import StateJobs, write_reports
 from batchgen.output.results import write_results
 from batchgen.output.review import Review
@@ -21,22 +20,6 @@ from batchgen.output.summary import summarise
 from batchgen.state.store import StateStore
 
 S = JobStatus
-
-
-class CountingStore:
-    """A state that counts the rows its ``iter_jobs`` builds."""
-
-    def __init__(self, store: StateStore) -> None:
-        self.inner = store
-        self.built = 0
-
-    def iter_jobs(self, *args: Any, **kwargs: Any) -> Iterator[Job]:
-        for job in self.inner.iter_jobs(*args, **kwargs):
-            self.built += 1
-            yield job
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def _state(tmp_path: Path, n: int) -> StateStore:
