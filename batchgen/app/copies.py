@@ -164,7 +164,7 @@ def _moment(stamp: str | None) -> dt.datetime | None:
 class TaskRecorder:
     """What the engine tells as rows are generated (``ManifestRun.on_generated``: a row's
     intent, task id None, before its POST; its task id once committed), written into the record
-    by :meth:`flush` once per state commit (``ManifestRun.on_commit``), in one transaction.
+    by :meth:`flush` once per state commit (``CommitGroup.after_commit``), in one transaction.
     Never raises (the record warns once when it cannot be used)."""
 
     def __init__(self, record: GenerationRecord, store: ManifestStore, path: Path) -> None:

@@ -204,7 +204,7 @@ def _prepare(
     run = ManifestRun(name=path.name, store=store, out_dir=out_dir, files=files)
     if record is not None:
         run.on_generated = recorder = TaskRecorder(record, store, path)
-        run.on_commit = recorder.flush
+        run.commits.after_commit = recorder.flush
     return Prepared(path=path, out_dir=out_dir, store=store, run_id=run_id, run=run)
 
 

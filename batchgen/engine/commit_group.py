@@ -132,12 +132,12 @@ class CommitGroup:
                 done.exception()  # its caller raises it; a cancelled one is not warned about
             return
         self.commits += 1
-        made = [(done, answer) for (_, done, _), answer in zip(live, answers, strict=True)]
-        for (_, _, on_made), (_, answer) in zip(live, made, strict=True):
+        made = list(zip(live, answers, strict=True))
+        for (_, _, on_made), answer in made:
             if answer is None and on_made is not None:
                 on_made()
         if self.after_commit is not None:
             self.after_commit()
-        for done, answer in made:
+        for (_, done, _), answer in made:
             if not done.done():
                 done.set_result(answer)

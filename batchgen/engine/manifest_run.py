@@ -72,18 +72,11 @@ class ManifestRun:
     files: VideoFiles | None = None  # None: hashed names, no sidecars (library use)
     #: told (row, None) right after a submit's intent is committed, before its POST leaves,
     #: and (row, task id) right after its task id is; must not raise (the per-user record of
-    #: generated requests, see ``app/copies.py``)
+    #: generated requests, see ``app/copies.py``, which writes what it was told at each
+    #: ``commits.after_commit``)
     on_generated: Callable[[Job, str | None], None] | None = None
-    #: called once after each commit of this manifest's group (the record's write of what
-    #: ``on_generated`` was told); must not raise
-    on_commit: Callable[[], None] | None = None
     #: the rows of this manifest that move together share one commit (engine/commit_group)
     commits: CommitGroup = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.commits = CommitGroup(self.store)
-        self.commits.after_commit = self._after_commit
-
-    def _after_commit(self) -> None:
-        if self.on_commit is not None:
-            self.on_commit()

@@ -351,7 +351,7 @@ async def test_every_row_generated_is_told_to_on_generated_when_the_run_halts(
 ) -> None:
     # on_generated keeps the per-user record of generated requests (a copy of the sheet must
     # not pay again): every intent is told before its POST leaves, and a task id committed
-    # after its caller was cancelled is told too, each written by on_commit after its commit.
+    # after its caller was cancelled is told too, each written by after_commit after its commit.
     store = make_store(tmp_path, 6)
     vendor = BurstVendor(halt_at=2, burst=3)  # halted as the second task id comes back
     settings = Settings.from_options(base_url="http://vendor.invalid", rpm=100_000)
@@ -365,7 +365,7 @@ async def test_every_row_generated_is_told_to_on_generated_when_the_run_halts(
         written.extend(told)
         told.clear()
 
-    run.on_commit = on_commit
+    run.commits.after_commit = on_commit
     sent: list[str] = []
     submit = vendor.submit
 
